@@ -1,0 +1,83 @@
+# mlrollout: `make demo` runs the pipeline in the embedded sandbox; `make test` runs every check.
+# Both bootstrap their own virtual environment with Python 3.13 (scripts/find-python313 finds it).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON313 ?= $(shell scripts/find-python313)
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+PIP_FLAGS := --quiet --disable-pip-version-check
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: help setup lint format typecheck validate test test-fast demo build sizes coldstart bench lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
+	$(PYTHON313) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml requirements/dev.lock
+	$(BIN)/pip install $(PIP_FLAGS) -r requirements/dev.lock
+	$(BIN)/pip install $(PIP_FLAGS) --no-deps -e .
+	touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.lock
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
+	test -x $(SAM_VENV)/bin/python || $(PYTHON313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/sam.lock
+	touch $@
+
+setup: $(VENV)/.installed ## create .venv with the pinned dependencies
+
+lint: setup ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: setup ## mypy (strict) on the runtime library
+	$(BIN)/mypy
+
+validate: setup $(SAM_VENV)/.installed ## sam validate --lint, then the ASL through cfn-lint E3601 and statelint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) validate --lint --template template.yaml
+	$(BIN)/python -m mlrollout_dev.checks
+
+test: lint typecheck validate ## everything CI runs: lint, types, template/ASL validation, all tests
+	$(BIN)/pytest
+
+test-fast: setup ## the tests without the sandbox scenarios
+	$(BIN)/pytest -m "not sandbox"
+
+demo: setup ## run the demo scenarios in the embedded sandbox
+	$(BIN)/mlrollout demo
+
+build: setup $(SAM_VENV)/.installed ## sam build (needs python3.13 on PATH: the venv's)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build
+
+sizes: build ## report the size of each function and of the layer, as built
+	$(BIN)/python -m mlrollout_sandbox.sizes .aws-sam/build
+
+coldstart: setup ## measure each handler's cold import against boto3 and its clients
+	$(BIN)/python -m mlrollout_sandbox.coldstart
+
+lock: ## re-resolve requirements/*.lock from pyproject.toml (needs network)
+	rm -rf .lock-venv && $(PYTHON313) -m venv .lock-venv
+	.lock-venv/bin/pip install $(PIP_FLAGS) -e ".[sandbox,dev]"
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ' > requirements/dev.lock
+	rm -rf .lock-venv && $(PYTHON313) -m venv .lock-venv
+	.lock-venv/bin/pip install $(PIP_FLAGS) aws-sam-cli
+	.lock-venv/bin/pip freeze > requirements/sam.lock
+	rm -rf .lock-venv
+
+clean: ## remove build output and virtual environments
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,15 @@
+"""Plan Deployment: read the endpoint and decide names and the expected end state, changing nothing."""
+
+from typing import Any
+
+from mlrollout import wiring
+from mlrollout.contracts import PlanInput
+from mlrollout.observability import logger, rollout_step
+from mlrollout.services.deploy import plan_deployment
+
+
+@rollout_step
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    deployment = plan_deployment(PlanInput.model_validate(event), endpoints=wiring.endpoints())
+    logger.info("deployment planned", extra={"deployment": deployment.model_dump(mode="json")})
+    return deployment.model_dump(mode="json")

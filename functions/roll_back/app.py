@@ -1,0 +1,15 @@
+"""Roll Back: one reconciliation step toward the endpoint's previous configuration."""
+
+from typing import Any
+
+from mlrollout import wiring
+from mlrollout.contracts import RollbackInput
+from mlrollout.observability import logger, rollout_step
+from mlrollout.services.rollback import roll_back
+
+
+@rollout_step
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result = roll_back(RollbackInput.model_validate(event), endpoints=wiring.endpoints())
+    logger.info("rollback step", extra={"status": result.status, "step": result.step, "reason": result.reason})
+    return result.model_dump(mode="json")

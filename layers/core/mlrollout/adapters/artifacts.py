@@ -1,0 +1,79 @@
+"""S3: the uploaded artifacts, each model's rollout.yaml and the decision records."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from botocore.exceptions import ClientError
+
+from mlrollout.adapters.aws import error_code
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    size: int
+    version_id: str | None
+    metadata: dict[str, str]
+    content_type: str | None
+
+
+class S3Artifacts:
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectHead | None:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            response = self.s3.head_object(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) in {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}:
+                return None
+            raise
+        return ObjectHead(
+            size=int(response.get("ContentLength", 0)),
+            version_id=response.get("VersionId"),
+            metadata=dict(response.get("Metadata", {})),
+            content_type=response.get("ContentType"),
+        )
+
+    def open(self, bucket: str, key: str, version_id: str | None = None) -> BinaryIO:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        body: BinaryIO = self.s3.get_object(**kwargs)["Body"]
+        return body
+
+    def read_text(self, bucket: str, key: str) -> str | None:
+        try:
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+                return None
+            raise
+        data: bytes = body.read()
+        return data.decode("utf-8", errors="replace")
+
+    def read_json(self, uri: str) -> Any:
+        bucket, key = split_uri(uri)
+        text = self.read_text(bucket, key)
+        return None if text is None else json.loads(text)
+
+    def put_json(self, bucket: str, key: str, document: Any) -> str:
+        self.s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=json.dumps(document, indent=2, sort_keys=True, default=str).encode(),
+            ContentType="application/json",
+        )
+        return f"s3://{bucket}/{key}"
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an S3 URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key

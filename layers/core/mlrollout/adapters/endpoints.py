@@ -1,0 +1,196 @@
+"""SageMaker hosting: models, endpoint configs, endpoints, and invoking one variant directly."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mlrollout.adapters.aws import error_code, error_message
+from mlrollout.domain.rollback import EndpointObservation
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    name: str
+    model: str
+    instance_type: str
+    instance_count: int
+    weight: float
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "VariantName": self.name,
+            "ModelName": self.model,
+            "InstanceType": self.instance_type,
+            "InitialInstanceCount": self.instance_count,
+            "InitialVariantWeight": self.weight,
+        }
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    ok: bool
+    status: int
+    body: str
+    variant: str | None
+    latency_ms: float
+
+
+def _not_found(exc: ClientError) -> bool:
+    message = error_message(exc).lower()
+    return error_code(exc) in {"ValidationException", "ResourceNotFound"} and (
+        "could not find" in message or "does not exist" in message or "not found" in message
+    )
+
+
+class SageMakerEndpoints:
+    def __init__(self, sagemaker: Any, runtime: Any | None = None) -> None:
+        self.sm = sagemaker
+        self.runtime = runtime
+
+    # reads ------------------------------------------------------------------------------------------
+    def observe(self, endpoint: str) -> EndpointObservation:
+        try:
+            described = self.sm.describe_endpoint(EndpointName=endpoint)
+        except ClientError as exc:
+            if _not_found(exc):
+                return EndpointObservation(exists=False)
+            raise
+        return EndpointObservation(
+            exists=True,
+            status=described.get("EndpointStatus"),
+            config_name=described.get("EndpointConfigName"),
+            weights={
+                v["VariantName"]: float(v.get("CurrentWeight", v.get("DesiredWeight", 0.0)))
+                for v in described.get("ProductionVariants", [])
+            },
+            failure_reason=described.get("FailureReason"),
+        )
+
+    def config_variants(self, config_name: str) -> list[dict[str, Any]]:
+        variants: list[dict[str, Any]] = self.sm.describe_endpoint_config(EndpointConfigName=config_name)[
+            "ProductionVariants"
+        ]
+        return variants
+
+    def config_exists(self, config_name: str) -> bool:
+        try:
+            self.sm.describe_endpoint_config(EndpointConfigName=config_name)
+        except ClientError as exc:
+            if _not_found(exc):
+                return False
+            raise
+        return True
+
+    def model_exists(self, model_name: str) -> bool:
+        try:
+            self.sm.describe_model(ModelName=model_name)
+        except ClientError as exc:
+            if _not_found(exc):
+                return False
+            raise
+        return True
+
+    # writes -----------------------------------------------------------------------------------------
+    def create_model(
+        self,
+        name: str,
+        image: str,
+        model_data_url: str,
+        environment: dict[str, str],
+        role_arn: str,
+        tags: dict[str, str],
+    ) -> None:
+        if self.model_exists(name):
+            return
+        self.sm.create_model(
+            ModelName=name,
+            PrimaryContainer={"Image": image, "ModelDataUrl": model_data_url, "Environment": environment},
+            ExecutionRoleArn=role_arn,
+            Tags=_tags(tags),
+        )
+
+    def create_config(
+        self, name: str, variants: list[dict[str, Any]], capture: dict[str, Any], tags: dict[str, str]
+    ) -> None:
+        if self.config_exists(name):
+            return
+        self.sm.create_endpoint_config(
+            EndpointConfigName=name, ProductionVariants=variants, DataCaptureConfig=capture, Tags=_tags(tags)
+        )
+
+    def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
+        self.sm.create_endpoint(EndpointName=name, EndpointConfigName=config_name, Tags=_tags(tags))
+
+    def update_endpoint(self, name: str, config_name: str) -> None:
+        self.sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name)
+
+    def set_weights(self, name: str, weights: dict[str, float]) -> None:
+        self.sm.update_endpoint_weights_and_capacities(
+            EndpointName=name,
+            DesiredWeightsAndCapacities=[{"VariantName": v, "DesiredWeight": w} for v, w in weights.items()],
+        )
+
+    def delete_endpoint(self, name: str) -> None:
+        try:
+            self.sm.delete_endpoint(EndpointName=name)
+        except ClientError as exc:
+            if not _not_found(exc):
+                raise
+
+    def delete_config(self, name: str) -> bool:
+        try:
+            self.sm.delete_endpoint_config(EndpointConfigName=name)
+        except ClientError as exc:
+            if _not_found(exc):
+                return False
+            raise
+        return True
+
+    def delete_model(self, name: str) -> bool:
+        try:
+            self.sm.delete_model(ModelName=name)
+        except ClientError as exc:
+            if _not_found(exc):
+                return False
+            raise
+        return True
+
+    # data plane -------------------------------------------------------------------------------------
+    def invoke_variant(self, endpoint: str, variant: str, body: str, content_type: str, accept: str) -> InvokeResult:
+        if self.runtime is None:
+            raise RuntimeError("SageMakerEndpoints was built without a sagemaker-runtime client")
+        started = time.perf_counter()
+        try:
+            response = self.runtime.invoke_endpoint(
+                EndpointName=endpoint,
+                TargetVariant=variant,
+                Body=body.encode(),
+                ContentType=content_type,
+                Accept=accept,
+            )
+        except ClientError as exc:
+            details: dict[str, Any] = dict(exc.response)
+            status = int(details.get("OriginalStatusCode") or details["ResponseMetadata"]["HTTPStatusCode"])
+            return InvokeResult(
+                ok=False,
+                status=status,
+                body=error_message(exc),
+                variant=variant,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        payload = response["Body"].read().decode("utf-8", errors="replace")
+        return InvokeResult(
+            ok=True,
+            status=200,
+            body=payload,
+            variant=response.get("InvokedProductionVariant", variant),
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+
+
+def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]

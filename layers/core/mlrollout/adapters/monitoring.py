@@ -1,0 +1,165 @@
+"""SageMaker Model Monitor (data-quality job definitions, schedules) and the CloudWatch alarms on its metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mlrollout.adapters.aws import error_code, error_message
+
+# Model Monitor publishes data-quality metrics here, per endpoint and schedule.
+DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+
+
+@dataclass(frozen=True)
+class DataQualityJob:
+    name: str
+    endpoint: str
+    image_uri: str
+    role_arn: str
+    statistics_uri: str
+    constraints_uri: str
+    output_uri: str
+    instance_type: str
+    max_runtime_seconds: int
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class DriftAlarm:
+    name: str
+    feature: str
+    endpoint: str
+    schedule: str
+    threshold: float
+    period_seconds: int
+    topic_arn: str
+    description: str
+
+
+class SageMakerMonitoring:
+    def __init__(self, sagemaker: Any) -> None:
+        self.sm = sagemaker
+
+    def create_data_quality_job(self, job: DataQualityJob) -> None:
+        try:
+            self.sm.describe_data_quality_job_definition(JobDefinitionName=job.name)
+            return
+        except ClientError as exc:
+            if error_code(exc) not in {"ResourceNotFound", "ValidationException"}:
+                raise
+        self.sm.create_data_quality_job_definition(
+            JobDefinitionName=job.name,
+            DataQualityBaselineConfig={
+                "ConstraintsResource": {"S3Uri": job.constraints_uri},
+                "StatisticsResource": {"S3Uri": job.statistics_uri},
+            },
+            DataQualityAppSpecification={
+                "ImageUri": job.image_uri,
+                "Environment": {"publish_cloudwatch_metrics": "Enabled"},
+            },
+            DataQualityJobInput={
+                "EndpointInput": {
+                    "EndpointName": job.endpoint,
+                    "LocalPath": "/opt/ml/processing/input/endpoint",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+            DataQualityJobOutputConfig={
+                "MonitoringOutputs": [
+                    {
+                        "S3Output": {
+                            "S3Uri": job.output_uri,
+                            "LocalPath": "/opt/ml/processing/output",
+                            "S3UploadMode": "EndOfJob",
+                        }
+                    }
+                ]
+            },
+            JobResources={
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": job.instance_type, "VolumeSizeInGB": 20}
+            },
+            RoleArn=job.role_arn,
+            StoppingCondition={"MaxRuntimeInSeconds": job.max_runtime_seconds},
+            Tags=[{"Key": k, "Value": v} for k, v in job.tags.items()],
+        )
+
+    def schedule(self, name: str) -> dict[str, Any] | None:
+        try:
+            described: dict[str, Any] = self.sm.describe_monitoring_schedule(MonitoringScheduleName=name)
+        except ClientError as exc:
+            if error_code(exc) in {"ResourceNotFound", "ValidationException"} and "not" in error_message(exc).lower():
+                return None
+            raise
+        return described
+
+    def upsert_schedule(self, name: str, job_definition: str, expression: str, tags: dict[str, str]) -> str | None:
+        """Point the endpoint's schedule at `job_definition`; returns the job definition it replaced."""
+        config = {
+            "ScheduleConfig": {"ScheduleExpression": expression},
+            "MonitoringJobDefinitionName": job_definition,
+            "MonitoringType": "DataQuality",
+        }
+        existing = self.schedule(name)
+        if existing is None:
+            self.sm.create_monitoring_schedule(
+                MonitoringScheduleName=name,
+                MonitoringScheduleConfig=config,
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+            return None
+        previous = existing.get("MonitoringScheduleConfig", {}).get("MonitoringJobDefinitionName")
+        if (
+            previous != job_definition
+            or existing["MonitoringScheduleConfig"].get("ScheduleConfig") != config["ScheduleConfig"]
+        ):
+            self.sm.update_monitoring_schedule(MonitoringScheduleName=name, MonitoringScheduleConfig=config)
+        return str(previous) if previous and previous != job_definition else None
+
+    def delete_job_definition(self, name: str) -> None:
+        try:
+            self.sm.delete_data_quality_job_definition(JobDefinitionName=name)
+        except ClientError as exc:
+            if error_code(exc) not in {"ResourceNotFound", "ValidationException"}:
+                raise
+
+
+class CloudWatchAlarms:
+    def __init__(self, cloudwatch: Any) -> None:
+        self.cw = cloudwatch
+
+    def put_drift_alarm(self, alarm: DriftAlarm) -> None:
+        self.cw.put_metric_alarm(
+            AlarmName=alarm.name,
+            AlarmDescription=alarm.description[:1024],
+            Namespace=DATA_METRICS_NAMESPACE,
+            MetricName=f"feature_baseline_drift_{alarm.feature}",
+            Dimensions=[
+                {"Name": "Endpoint", "Value": alarm.endpoint},
+                {"Name": "MonitoringSchedule", "Value": alarm.schedule},
+            ],
+            Statistic="Maximum",
+            Period=alarm.period_seconds,
+            EvaluationPeriods=1,
+            DatapointsToAlarm=1,
+            Threshold=alarm.threshold,
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching",
+            ActionsEnabled=True,
+            AlarmActions=[alarm.topic_arn],
+            OKActions=[alarm.topic_arn],
+        )
+
+    def alarm_names(self, prefix: str) -> list[str]:
+        names: list[str] = []
+        paginator = self.cw.get_paginator("describe_alarms")
+        for page in paginator.paginate(AlarmNamePrefix=prefix):
+            names.extend(a["AlarmName"] for a in page.get("MetricAlarms", []))
+        return names
+
+    def delete_alarms(self, names: list[str]) -> None:
+        for start in range(0, len(names), 100):
+            self.cw.delete_alarms(AlarmNames=names[start : start + 100])

@@ -1,0 +1,102 @@
+"""The SageMaker Model Registry: one package group per model, one package per uploaded version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mlrollout.adapters.aws import error_code, error_message
+
+# SageMaker's limits on CustomerMetadataProperties.
+MAX_METADATA_ENTRIES = 50
+MAX_METADATA_KEY = 128
+MAX_METADATA_VALUE = 256
+MAX_APPROVAL_DESCRIPTION = 1024
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    group_name: str
+    description: str
+    image: str
+    model_data_url: str
+    environment: dict[str, str]
+    content_types: list[str]
+    response_types: list[str]
+    metadata: dict[str, str]
+    client_token: str
+
+
+@dataclass(frozen=True)
+class Package:
+    arn: str
+    version: int
+    status: str
+    metadata: dict[str, str]
+
+
+class SageMakerRegistry:
+    def __init__(self, sagemaker: Any) -> None:
+        self.sm = sagemaker
+
+    def ensure_group(self, name: str, description: str, tags: dict[str, str]) -> None:
+        try:
+            self.sm.describe_model_package_group(ModelPackageGroupName=name)
+            return
+        except ClientError as exc:
+            if error_code(exc) not in {"ValidationException", "ResourceNotFound"}:
+                raise
+        try:
+            self.sm.create_model_package_group(
+                ModelPackageGroupName=name,
+                ModelPackageGroupDescription=description[:1024],
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+        except ClientError as exc:
+            # Two uploads of a new model at once: the other one created the group first.
+            if "already exists" not in error_message(exc):
+                raise
+
+    def create_package(self, spec: PackageSpec) -> Package:
+        response = self.sm.create_model_package(
+            ModelPackageGroupName=spec.group_name,
+            ModelPackageDescription=spec.description[:1024],
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": spec.image,
+                        "ModelDataUrl": spec.model_data_url,
+                        "Environment": spec.environment,
+                    }
+                ],
+                "SupportedContentTypes": spec.content_types,
+                "SupportedResponseMIMETypes": spec.response_types,
+            },
+            ModelApprovalStatus="PendingManualApproval",
+            CustomerMetadataProperties=spec.metadata,
+            ClientToken=spec.client_token,
+        )
+        return self.describe(response["ModelPackageArn"])
+
+    def describe(self, arn: str) -> Package:
+        package = self.sm.describe_model_package(ModelPackageName=arn)
+        return Package(
+            arn=package["ModelPackageArn"],
+            version=int(package.get("ModelPackageVersion", 1)),
+            status=package.get("ModelApprovalStatus", "PendingManualApproval"),
+            metadata=dict(package.get("CustomerMetadataProperties", {})),
+        )
+
+    def set_status(self, arn: str, status: str, description: str, metadata: dict[str, str]) -> None:
+        self.sm.update_model_package(
+            ModelPackageArn=arn,
+            ModelApprovalStatus=status,
+            ApprovalDescription=clip(description, MAX_APPROVAL_DESCRIPTION),
+            CustomerMetadataProperties=metadata,
+        )
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,265 @@
+"""The data the state machine passes between states: one definition shared by handlers, ASL and tests.
+
+Every Lambda's input is one of the `*Input` models (built by the ASL's JSONata `Payload`), and its output is
+the model the ASL stores in a variable. Field names are snake_case because the ASL reads them as
+`$rollout.deployment_id`, `$deployment.endpoint_name`, and so on.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlrollout.domain.alerts import EventType
+from mlrollout.domain.config import RolloutConfig
+from mlrollout.domain.errors import ArtifactInvalid
+
+
+class Contract(BaseModel):
+    # Schemas are built on first use, so a function pays only for the contracts it reads.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class Upload(Contract):
+    """The object an S3 "Object Created" EventBridge event is about."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    size: int | None = None
+    event_time: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Upload:
+        detail = event.get("detail") if isinstance(event, dict) else None
+        try:
+            assert isinstance(detail, dict)
+            return cls(
+                bucket=detail["bucket"]["name"],
+                key=detail["object"]["key"],
+                version_id=detail["object"].get("version-id"),
+                size=detail["object"].get("size"),
+                event_time=str(event.get("time")) if event.get("time") is not None else None,
+            )
+        except (AssertionError, KeyError, TypeError) as exc:
+            raise ArtifactInvalid(
+                f"the execution input is not an S3 'Object Created' EventBridge event (missing {exc})",
+                fix="start rollouts by uploading to the artifact bucket, or pass a copy of such an event",
+            ) from None
+
+
+class Artifact(Contract):
+    bucket: str
+    key: str
+    version_id: str | None
+    size: int
+    sha256: str
+    files: int
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class Rollout(Contract):
+    deployment_id: str
+    execution_id: str
+    model_name: str
+    version_label: str
+    endpoint_name: str
+    artifact: Artifact
+    config: RolloutConfig
+    steps: list[float] = Field(description="Candidate traffic percentage of each canary step, resolved from config")
+    metadata: dict[str, str] = Field(default_factory=dict)
+    started_at: datetime
+
+
+class Registration(Contract):
+    group_name: str
+    package_arn: str
+    package_version: int
+
+
+class Expectation(Contract):
+    """What the endpoint must look like when SageMaker reports InService: config and traffic shares."""
+
+    config_name: str
+    weights: dict[str, float]
+
+
+class Deployment(Contract):
+    endpoint_name: str
+    first_deployment: bool
+    candidate_variant: str
+    candidate_model: str
+    canary_config: str
+    final_config: str
+    previous_config: str | None = None
+    current_variant: str | None = None
+    current_model: str | None = None
+    expected: Expectation
+
+
+class Failure(Contract):
+    """A caught error as the ASL hands it over: Step Functions' Error and Cause, and the failing state."""
+
+    error: str
+    cause: str | None = None
+    state: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """The human sentence: a Lambda's error message, an AWS error text, or the error name."""
+        if self.cause:
+            try:
+                payload = json.loads(self.cause)
+            except ValueError:
+                return self.cause
+            if isinstance(payload, dict) and payload.get("errorMessage"):
+                return str(payload["errorMessage"])
+            return self.cause
+        return f"{self.error} in {self.state}" if self.state else self.error
+
+
+class ValidateInput(Contract):
+    event: dict[str, Any]
+    execution_id: str
+    now: datetime
+
+
+class RegisterInput(Contract):
+    rollout: Rollout
+    now: datetime
+
+
+class PlanInput(Contract):
+    rollout: Rollout
+    registration: Registration
+    now: datetime
+
+
+class DeployInput(Contract):
+    rollout: Rollout
+    registration: Registration
+    deployment: Deployment
+    now: datetime
+
+
+class PreTrafficInput(Contract):
+    rollout: Rollout
+    deployment: Deployment
+    now: datetime
+
+
+class PreTrafficResult(Contract):
+    status: Literal["passed", "skipped"]
+    detail: str
+    latency_ms: float | None = None
+
+
+class JudgeOutput(Contract):
+    verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"]
+    action: Literal["advance", "continue", "hold", "rollback"]
+    reason: str
+    step_index: int
+    weight: float
+    elapsed_seconds: float
+    held_since_seconds: float | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    looks: int = 1
+    checks: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class JudgeInput(Contract):
+    rollout: Rollout
+    deployment: Deployment
+    step_index: int
+    step_started_at: datetime
+    previous: JudgeOutput | None = None
+    now: datetime
+
+
+class PromoteInput(Contract):
+    rollout: Rollout
+    deployment: Deployment
+    now: datetime
+
+
+class FinalizeInput(Contract):
+    rollout: Rollout
+    registration: Registration
+    deployment: Deployment
+    judgement: JudgeOutput | None = None
+    now: datetime
+
+
+class FinalizeResult(Contract):
+    approved: bool
+    summary: str
+    deleted: list[str] = Field(default_factory=list)
+
+
+class MonitoringInput(Contract):
+    rollout: Rollout
+    registration: Registration
+    deployment: Deployment
+    now: datetime
+
+
+class MonitoringResult(Contract):
+    status: Literal["attached", "skipped"]
+    detail: str
+    schedule: str | None = None
+    job_definition: str | None = None
+    alarms: list[str] = Field(default_factory=list)
+
+
+class RollbackResult(Contract):
+    status: Literal["waiting", "done", "failed"]
+    step: str
+    reason: str
+    verified: bool = False
+    observed: dict[str, Any] = Field(default_factory=dict)
+
+
+class RollbackInput(Contract):
+    rollout: Rollout
+    registration: Registration | None = None
+    deployment: Deployment
+    failure: Failure
+    previous: RollbackResult | None = None
+    now: datetime
+
+
+class RejectInput(Contract):
+    rollout: Rollout | None = None
+    registration: Registration | None = None
+    failure: Failure
+    now: datetime
+
+
+class NotifyInput(Contract):
+    event: EventType
+    execution_id: str
+    now: datetime
+    upload_event: dict[str, Any] | None = None
+    rollout: Rollout | None = None
+    registration: Registration | None = None
+    deployment: Deployment | None = None
+    failure: Failure | None = None
+    judgement: JudgeOutput | None = None
+    monitoring: MonitoringResult | None = None
+    rollback: RollbackResult | None = None
+
+
+class NotifyResult(Contract):
+    message_id: str
+    subject: str

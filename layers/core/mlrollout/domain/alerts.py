@@ -1,0 +1,202 @@
+"""One message schema for everything operators are told, rendered for email and for machines."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SCHEMA_VERSION = "1"
+
+
+class EventType(StrEnum):
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+    REJECTED = "rejected"
+    HELD = "held"
+    ROLLBACK_FAILED = "rollback_failed"
+    MONITORING_FAILED = "monitoring_failed"
+    DRIFT_DETECTED = "drift_detected"
+    DRIFT_RESOLVED = "drift_resolved"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+SEVERITY = {
+    EventType.PROMOTED: Severity.INFO,
+    EventType.ROLLED_BACK: Severity.WARNING,
+    EventType.REJECTED: Severity.WARNING,
+    EventType.HELD: Severity.WARNING,
+    EventType.ROLLBACK_FAILED: Severity.CRITICAL,
+    EventType.MONITORING_FAILED: Severity.WARNING,
+    EventType.DRIFT_DETECTED: Severity.WARNING,
+    EventType.DRIFT_RESOLVED: Severity.INFO,
+}
+
+HEADLINE = {
+    EventType.PROMOTED: "promoted",
+    EventType.ROLLED_BACK: "rolled back",
+    EventType.REJECTED: "rejected",
+    EventType.HELD: "held without a verdict",
+    EventType.ROLLBACK_FAILED: "ROLLBACK FAILED",
+    EventType.MONITORING_FAILED: "promoted, monitoring not attached",
+    EventType.DRIFT_DETECTED: "input drifted",
+    EventType.DRIFT_RESOLVED: "drift resolved",
+}
+
+ACTION = {
+    EventType.PROMOTED: "Nothing to do. The version is Approved in the model registry.",
+    EventType.ROLLED_BACK: "The endpoint is back on its previous version. Fix the model and upload a new version.",
+    EventType.REJECTED: "Nothing was deployed. Fix what the reason names and upload again.",
+    EventType.HELD: "Look at the canary's metrics and decide; the rollout rolls back when the hold ends.",
+    EventType.ROLLBACK_FAILED: "Act now: the endpoint may be serving the candidate. Check it in the console.",
+    EventType.MONITORING_FAILED: "The new version serves traffic; attach monitoring once the reason is fixed.",
+    EventType.DRIFT_DETECTED: "Compare live inputs with the training data; retrain or fix the upstream source.",
+    EventType.DRIFT_RESOLVED: "Nothing to do: the feature is back within its baseline.",
+}
+
+
+def severity_rank(severity: Severity) -> int:
+    return [Severity.INFO, Severity.WARNING, Severity.CRITICAL].index(severity)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    name: str
+    value: str
+    limit: str | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    event: EventType
+    reason: str
+    model: str | None = None
+    version: str | None = None
+    endpoint: str | None = None
+    deployment_id: str | None = None
+    artifact: str | None = None
+    occurred_at: str | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def severity(self) -> Severity:
+        return SEVERITY[self.event]
+
+    def subject(self) -> str:
+        """SNS subjects: ASCII, one line, at most 100 characters."""
+        what = " ".join(p for p in (self.model, self.version and f"version {self.version}") if p) or "upload"
+        text = f"[mlrollout] {what} {HEADLINE[self.event]}"
+        if self.endpoint:
+            text += f" on {self.endpoint}"
+        ascii_only = re.sub(r"[^\x20-\x7e]", "?", text)
+        return ascii_only if len(ascii_only) <= 100 else ascii_only[:97] + "..."
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["event"] = self.event.value
+        data["severity"] = self.severity.value
+        data["subject"] = self.subject()
+        data["schema_version"] = SCHEMA_VERSION
+        return data
+
+    def email_body(self) -> str:
+        lines = [
+            f"{self.subject().removeprefix('[mlrollout] ')}.",
+            "",
+            f"Why: {self.reason}",
+            f"What to do: {ACTION[self.event]}",
+            "",
+        ]
+        facts = [
+            ("Severity", self.severity.value),
+            ("Model", self.model),
+            ("Version", self.version),
+            ("Endpoint", self.endpoint),
+            ("Deployment", self.deployment_id),
+            ("Artifact", self.artifact),
+            ("When", self.occurred_at),
+        ]
+        lines += [f"{label}: {value}" for label, value in facts if value]
+        if self.evidence:
+            lines += ["", "Evidence:"]
+            for item in self.evidence:
+                lines.append(f"  - {item.name}: {item.value}" + (f" (limit {item.limit})" if item.limit else ""))
+        if self.links:
+            lines += ["", "Links:"]
+            lines += [f"  {label}: {url}" for label, url in self.links.items()]
+        return "\n".join(lines) + "\n"
+
+
+def alert_from_document(document: dict[str, Any]) -> Alert:
+    """An Alert back from its published JSON (`Alert.as_dict`)."""
+    return Alert(
+        event=EventType(document["event"]),
+        reason=str(document["reason"]),
+        model=document.get("model"),
+        version=document.get("version"),
+        endpoint=document.get("endpoint"),
+        deployment_id=document.get("deployment_id"),
+        artifact=document.get("artifact"),
+        occurred_at=document.get("occurred_at"),
+        evidence=[Evidence(e["name"], e["value"], e.get("limit")) for e in document.get("evidence", [])],
+        links=dict(document.get("links", {})),
+    )
+
+
+DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
+_REASON_VALUE = re.compile(r"\[([-0-9.eE+]+)")
+
+
+def alert_from_alarm(message: dict[str, Any], region: str) -> Alert | None:
+    """A CloudWatch alarm notification (as SNS delivers it) in the common schema; None if it is not ours.
+
+    Drift alarms are the ones on Model Monitor's `feature_baseline_drift_<feature>` metrics.
+    """
+    trigger = message.get("Trigger") or {}
+    metric = str(trigger.get("MetricName", ""))
+    if not metric.startswith(DRIFT_METRIC_PREFIX):
+        return None
+    state = message.get("NewStateValue")
+    if state not in {"ALARM", "OK"}:
+        return None
+    feature = metric.removeprefix(DRIFT_METRIC_PREFIX)
+    dimensions = {
+        d.get("name") or d.get("Name"): d.get("value") or d.get("Value") for d in trigger.get("Dimensions", [])
+    }
+    endpoint = dimensions.get("Endpoint")
+    observed = _REASON_VALUE.search(str(message.get("NewStateReason", "")))
+    threshold = trigger.get("Threshold")
+    evidence = [
+        Evidence(
+            f"baseline drift of {feature}",
+            observed.group(1) if observed else "see the alarm",
+            f"{threshold:g}" if isinstance(threshold, int | float) else None,
+        ),
+        Evidence("alarm", str(message.get("AlarmName"))),
+    ]
+    alarm_url = (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#alarmsV2:alarm/{message.get('AlarmName')}"
+    )
+    drifted = state == "ALARM"
+    return Alert(
+        event=EventType.DRIFT_DETECTED if drifted else EventType.DRIFT_RESOLVED,
+        reason=(
+            f"Feature {feature} of endpoint {endpoint} drifted from its training baseline "
+            f"(drift {observed.group(1) if observed else '?'} above the {threshold} threshold)."
+            if drifted
+            else f"Feature {feature} of endpoint {endpoint} is back within its baseline."
+        ),
+        model=None,
+        endpoint=endpoint,
+        occurred_at=message.get("StateChangeTime"),
+        evidence=evidence,
+        links={"alarm": alarm_url},
+    )

@@ -1,0 +1,159 @@
+"""Inspection of an uploaded model.tar.gz, streamed: nothing is extracted, nothing is written to disk.
+
+The archive is read once, front to back, while its sha256 is computed over the raw bytes, so a multi-GB
+artifact costs one pass and constant memory.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import tarfile
+import zlib
+from dataclasses import dataclass, field
+from typing import IO, BinaryIO, cast
+
+from mlrollout.domain.errors import ArtifactInvalid
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+# What SageMaker's framework containers load, by framework; "custom" images decide for themselves.
+REQUIRED_FILES: dict[str, tuple[tuple[str, ...], str]] = {
+    "sklearn": (
+        ("*.joblib", "*.pkl", "*.pickle", "code/inference.py"),
+        "a *.joblib/*.pkl model or code/inference.py",
+    ),
+    "pytorch": (("*.pt", "*.pth", "*.mar", "code/inference.py"), "a *.pt/*.pth model or code/inference.py"),
+    "xgboost": (("*.json", "*.ubj", "*.bst", "*.model", "xgboost-model"), "an XGBoost model file"),
+    "tensorflow": (
+        ("*/saved_model.pb", "saved_model.pb", "*/*/saved_model.pb"),
+        "a SavedModel (saved_model.pb)",
+    ),
+}
+
+
+@dataclass
+class ArtifactReport:
+    sha256: str
+    size: int
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def file_count(self) -> int:
+        return len(self.files)
+
+
+class _HashingReader:
+    """Wraps a byte stream; everything read through it is hashed and counted."""
+
+    def __init__(self, raw: BinaryIO, limit: int) -> None:
+        self.raw = raw
+        self.limit = limit
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.raw.read(n if n is not None and n >= 0 else 1024 * 1024)
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise ArtifactInvalid(
+                f"the artifact is larger than the configured limit of {self.limit:,} bytes",
+                fix="upload a smaller artifact, or raise the stack parameter MaxArtifactMiB",
+            )
+        self.digest.update(chunk)
+        return chunk
+
+    def drain(self) -> None:
+        while self.read(1024 * 1024):
+            pass
+
+
+def _unsafe_reason(member: tarfile.TarInfo) -> str | None:
+    name = member.name
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "has an absolute path"
+    if ".." in name.replace("\\", "/").split("/"):
+        return "climbs out of the archive with '..'"
+    if member.issym() or member.islnk():
+        return f"is a link (to {member.linkname!r})"
+    if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
+        return "is a device or FIFO"
+    if not (member.isfile() or member.isdir()):
+        return "is not a regular file or directory"
+    return None
+
+
+def inspect_artifact(stream: BinaryIO, *, max_bytes: int, framework: str = "custom") -> ArtifactReport:
+    """Check that `stream` is a safe gzip-compressed tar that the framework can load; hash it."""
+    reader = _HashingReader(stream, max_bytes)
+    head = reader.read(2)
+    if not head:
+        raise ArtifactInvalid(
+            "the artifact is empty (0 bytes)",
+            fix="upload the model.tar.gz again; the upload may have been cut",
+        )
+    if head != GZIP_MAGIC:
+        raise ArtifactInvalid(
+            f"the artifact is not gzip-compressed (it starts with bytes {head.hex()}, gzip starts with 1f8b)",
+            fix="package the model with `tar -czf model.tar.gz -C <model dir> .`",
+        )
+    files: list[str] = []
+    unsafe: list[str] = []
+    try:
+        with tarfile.open(fileobj=cast(IO[bytes], _Prefixed(head, reader)), mode="r|gz") as archive:
+            for member in archive:
+                reason = _unsafe_reason(member)
+                if reason:
+                    unsafe.append(f"{member.name!r} {reason}")
+                elif member.isfile():
+                    files.append(member.name.removeprefix("./"))
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise ArtifactInvalid(
+            f"the artifact is gzip but not a readable tar archive ({exc})",
+            fix="package the model with `tar -czf model.tar.gz -C <model dir> .` (a .gz of a single file is "
+            "not enough)",
+        ) from None
+    reader.drain()
+    if unsafe:
+        shown = "; ".join(unsafe[:5]) + (f"; and {len(unsafe) - 5} more" if len(unsafe) > 5 else "")
+        raise ArtifactInvalid(
+            f"the artifact has {len(unsafe)} unsafe member{'s' if len(unsafe) > 1 else ''}: {shown}",
+            fix="archive only regular files with relative paths (tar -czf model.tar.gz -C <model dir> .)",
+        )
+    if not files:
+        raise ArtifactInvalid(
+            "the artifact contains no files", fix="archive the model directory's files into model.tar.gz"
+        )
+    _check_required(files, framework)
+    return ArtifactReport(sha256=reader.digest.hexdigest(), size=reader.size, files=files)
+
+
+def _check_required(files: list[str], framework: str) -> None:
+    if framework not in REQUIRED_FILES:
+        return
+    patterns, wanted = REQUIRED_FILES[framework]
+    if not any(fnmatch.fnmatch(name, pattern) for name in files for pattern in patterns):
+        shown = ", ".join(files[:8]) + (" ..." if len(files) > 8 else "")
+        raise ArtifactInvalid(
+            f"the artifact has no model file for framework {framework!r}: expected {wanted}, found {shown}",
+            fix="add the model file at the archive root, or set `framework: custom` in rollout.yaml",
+        )
+
+
+class _Prefixed:
+    """A reader that first returns bytes already consumed (the sniffed gzip magic), then the rest."""
+
+    def __init__(self, prefix: bytes, reader: _HashingReader) -> None:
+        self.prefix = prefix
+        self.reader = reader
+
+    def read(self, n: int = -1) -> bytes:
+        if self.prefix:
+            if n is None or n < 0:
+                data, self.prefix = self.prefix + self.reader.read(-1), b""
+                return data
+            data, self.prefix = self.prefix[:n], self.prefix[n:]
+            if len(data) < n:
+                data += self.reader.read(n - len(data))
+            return data
+        return self.reader.read(n)

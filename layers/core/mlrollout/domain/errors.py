@@ -1,0 +1,32 @@
+"""Business errors. Each class name is the error name Step Functions sees, catches and routes on."""
+
+from __future__ import annotations
+
+
+class RolloutError(Exception):
+    """A failure a human can act on: `reason` says what is wrong, `fix` what to do about it."""
+
+    def __init__(self, reason: str, fix: str | None = None) -> None:
+        self.reason = reason
+        self.fix = fix
+        super().__init__(f"{reason} Fix: {fix}" if fix else reason)
+
+
+class ArtifactInvalid(RolloutError):
+    """The uploaded object is not a deployable model artifact (or sits at a key we cannot deploy from)."""
+
+
+class ConfigInvalid(RolloutError):
+    """The model's rollout.yaml is missing, unparseable or fails validation."""
+
+
+class EndpointNotReady(RolloutError):
+    """The endpoint is in a state that a rollout cannot start from (updating, failed, several variants)."""
+
+
+class PreTrafficCheckFailed(RolloutError):
+    """The candidate variant failed the sample request before it received any traffic."""
+
+
+class RollbackFailed(RolloutError):
+    """The endpoint could not be brought back to its previous configuration, or the result did not verify."""

@@ -1,0 +1,126 @@
+"""Names of everything a rollout creates, derived deterministically so any step can find them again."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from mlrollout.domain.errors import ArtifactInvalid
+
+# SageMaker's pattern for model, endpoint, endpoint-config, model-package-group and monitoring names.
+SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+SAGEMAKER_NAME_RULE = (
+    "SageMaker names are 1-63 characters of letters, digits and hyphens, and must start and end with a "
+    "letter or digit (no underscores, dots or spaces)"
+)
+MAX_NAME = 63
+
+ARTIFACT_FILE = "model.tar.gz"
+CONFIG_FILE = "rollout.yaml"
+MODELS_PREFIX = "models/"
+CAPTURE_PREFIX = "capture/"
+DECISIONS_PREFIX = "decisions/"
+
+
+def sagemaker_name_problem(name: str) -> str | None:
+    if SAGEMAKER_NAME.match(name):
+        return None
+    return f"{name!r} is not a valid SageMaker name: {SAGEMAKER_NAME_RULE}"
+
+
+def suggest_name(name: str) -> str:
+    """The closest valid SageMaker name, for error messages."""
+    cleaned = re.sub(r"[^a-zA-Z0-9-]+", "-", name).strip("-")
+    return cleaned[:MAX_NAME].rstrip("-") or "my-model"
+
+
+@dataclass(frozen=True)
+class ArtifactKey:
+    """`models/<model>/<version path>/model.tar.gz`, the only layout that starts a rollout."""
+
+    model_name: str
+    version_label: str
+
+    @property
+    def config_key(self) -> str:
+        return config_key(self.model_name)
+
+
+def config_key(model_name: str) -> str:
+    return f"{MODELS_PREFIX}{model_name}/{CONFIG_FILE}"
+
+
+def parse_artifact_key(key: str) -> ArtifactKey:
+    parts = key.split("/")
+    if len(parts) < 4 or parts[0] != MODELS_PREFIX.rstrip("/") or parts[-1] != ARTIFACT_FILE or "" in parts:
+        raise ArtifactInvalid(
+            f"the object key {key!r} is not in the layout models/<model-name>/<version>/{ARTIFACT_FILE}",
+            fix=f"upload to s3://<bucket>/models/<model-name>/<version>/{ARTIFACT_FILE}, "
+            f"e.g. models/fraud-scorer/v7/{ARTIFACT_FILE}",
+        )
+    model_name = parts[1]
+    problem = sagemaker_name_problem(model_name)
+    if problem:
+        raise ArtifactInvalid(
+            f"the model name in the key ({model_name!r}) cannot be used: {SAGEMAKER_NAME_RULE}",
+            fix=f"rename the folder models/{model_name}/ to e.g. models/{suggest_name(model_name)}/",
+        )
+    return ArtifactKey(model_name=model_name, version_label="/".join(parts[2:-1]))
+
+
+def deployment_id(model_name: str, sha256: str) -> str:
+    """One id per model and artifact content: re-uploads of the same bytes are the same deployment."""
+    return f"{model_name}-{sha256[:12]}"
+
+
+def short_token(value: str, length: int = 6) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:length]
+
+
+def fit(*parts: str, max_len: int = MAX_NAME) -> str:
+    """Join parts with hyphens, shortening the first (the user's name) so the result fits SageMaker's limit."""
+    tail = "-".join(p for p in parts[1:] if p)
+    room = max_len - len(tail) - (1 if tail else 0)
+    head = parts[0][: max(room, 1)].rstrip("-")
+    return f"{head}-{tail}" if tail else head
+
+
+def variant_name(package_version: int, taken: frozenset[str] = frozenset()) -> str:
+    name = f"v{package_version}"
+    suffix = 2
+    candidate = name
+    while candidate in taken:
+        candidate = f"{name}-{suffix}"
+        suffix += 1
+    return candidate
+
+
+@dataclass(frozen=True)
+class RolloutNames:
+    """The SageMaker resources of one deployment."""
+
+    model: str
+    canary_config: str
+    final_config: str
+
+    @classmethod
+    def for_deployment(cls, endpoint: str, model_name: str, package_version: int, deployment: str) -> RolloutNames:
+        token = short_token(deployment)
+        return cls(
+            model=fit(model_name, f"v{package_version}", token),
+            canary_config=fit(endpoint, f"v{package_version}", token, "canary"),
+            final_config=fit(endpoint, f"v{package_version}", token),
+        )
+
+
+def monitoring_schedule_name(endpoint: str) -> str:
+    return fit(endpoint, "data-quality")
+
+
+def monitoring_job_definition_name(endpoint: str, package_version: int, deployment: str) -> str:
+    return fit(endpoint, "dq", f"v{package_version}", short_token(deployment))
+
+
+def drift_alarm_name(stack_prefix: str, endpoint: str, feature: str) -> str:
+    return f"{stack_prefix}-{endpoint}-drift-{feature}"[:255]

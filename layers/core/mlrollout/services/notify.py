@@ -1,0 +1,116 @@
+"""Notify: tell operators what happened and why, in one message schema for every event."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from mlrollout.contracts import NotifyInput, NotifyResult, Upload
+from mlrollout.domain.alerts import Alert, EventType, Evidence
+from mlrollout.ports import Notifier
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def console_links(request: NotifyInput, region: str, dashboard: str | None) -> dict[str, str]:
+    base = f"https://{region}.console.aws.amazon.com"
+    execution = quote(request.execution_id, safe=":")
+    links = {"execution": f"{base}/states/home?region={region}#/v2/executions/details/{execution}"}
+    endpoint = request.deployment.endpoint_name if request.deployment else None
+    endpoint = endpoint or (request.rollout.endpoint_name if request.rollout else None)
+    if endpoint:
+        links["endpoint"] = f"{base}/sagemaker/home?region={region}#/endpoints/{endpoint}"
+    if request.rollout:
+        links["model_package_group"] = (
+            f"{base}/sagemaker/home?region={region}#/model-registry/{request.rollout.model_name}"
+        )
+    if dashboard:
+        links["dashboard"] = f"{base}/cloudwatch/home?region={region}#dashboards/dashboard/{dashboard}"
+    return links
+
+
+def build_alert(request: NotifyInput, *, region: str, dashboard: str | None) -> Alert:
+    rollout, failure, judgement = request.rollout, request.failure, request.judgement
+    evidence: list[Evidence] = []
+    if judgement is not None:
+        evidence.append(
+            Evidence("verdict", f"{judgement.verdict} at step {judgement.step_index + 1} ({judgement.weight:g}%)")
+        )
+        for check in judgement.checks:
+            canary, baseline = check.get("canary"), check.get("baseline")
+            value = f"canary {_fmt(canary)}" + (f", current {_fmt(baseline)}" if baseline is not None else "")
+            limit = check.get("limit")
+            evidence.append(
+                Evidence(check["name"], f"{value} ({check['outcome']})", _fmt(limit) if limit is not None else None)
+            )
+    if request.rollback is not None:
+        seen = request.rollback.observed
+        evidence.append(
+            Evidence(
+                "endpoint after rollback",
+                f"{seen.get('status')} on {seen.get('config')}, weights {seen.get('weights')}",
+            )
+        )
+        evidence.append(Evidence("rollback verified", "yes" if request.rollback.verified else "NO"))
+    if request.monitoring is not None:
+        evidence.append(Evidence("monitoring", request.monitoring.detail))
+    if failure is not None and failure.state:
+        evidence.append(Evidence("failed step", f"{failure.state} ({failure.error})"))
+    if request.registration is not None:
+        evidence.append(Evidence("model package", request.registration.package_arn))
+
+    reason = _reason(request)
+    upload = None
+    if rollout is None and request.upload_event is not None:
+        try:
+            upload = Upload.from_event(request.upload_event)
+        except Exception:  # the rejection being reported may be exactly this malformed event
+            upload = None
+    return Alert(
+        event=request.event,
+        reason=reason,
+        model=rollout.model_name if rollout else _model_from_key(upload.key if upload else None),
+        version=rollout.version_label if rollout else None,
+        endpoint=(
+            request.deployment.endpoint_name if request.deployment else rollout.endpoint_name if rollout else None
+        ),
+        deployment_id=rollout.deployment_id if rollout else None,
+        artifact=rollout.artifact.uri if rollout else (upload.uri if upload else None),
+        occurred_at=request.now.isoformat(),
+        evidence=evidence,
+        links=console_links(request, region, dashboard),
+    )
+
+
+def _model_from_key(key: str | None) -> str | None:
+    if key and key.startswith("models/") and key.count("/") >= 2:
+        return key.split("/")[1]
+    return None
+
+
+def _reason(request: NotifyInput) -> str:
+    event = request.event
+    if event is EventType.PROMOTED:
+        if request.judgement is not None:
+            return f"The canary passed every step. {request.judgement.reason}"
+        return "The candidate passed its checks and now serves all traffic."
+    if event is EventType.MONITORING_FAILED and request.failure is not None:
+        return f"Promoted, but monitoring could not be attached: {request.failure.reason}"
+    if event is EventType.HELD and request.judgement is not None:
+        return request.judgement.reason
+    if event is EventType.ROLLBACK_FAILED:
+        why = request.rollback.reason if request.rollback else (request.failure.reason if request.failure else "")
+        return f"The rollback did not complete: {why}"
+    if request.failure is not None:
+        return request.failure.reason
+    if request.judgement is not None:
+        return request.judgement.reason
+    return event.value.replace("_", " ")
+
+
+def notify(request: NotifyInput, *, notifier: Notifier, region: str, dashboard: str | None) -> NotifyResult:
+    alert = build_alert(request, region=region, dashboard=dashboard)
+    return NotifyResult(message_id=notifier.publish(alert), subject=alert.subject())

@@ -1,0 +1,94 @@
+"""Validate Artifact: is this upload deployable, and how should it roll out?"""
+
+from __future__ import annotations
+
+import re
+
+from mlrollout.contracts import Artifact, Rollout, Upload, ValidateInput
+from mlrollout.domain import naming
+from mlrollout.domain.artifact import inspect_artifact
+from mlrollout.domain.config import load_config_text
+from mlrollout.domain.errors import ArtifactInvalid, ConfigInvalid
+from mlrollout.ports import ArtifactStore
+from mlrollout.settings import Settings
+
+MIB = 1024 * 1024
+# SageMaker CustomerMetadataProperties keys: letters, numbers, spaces and _.:/=+-@ (1-128 characters).
+METADATA_KEY = re.compile(r"^[\w\s.:/=+\-@]{1,128}$")
+MAX_METADATA_ITEMS = 40  # leaves room under SageMaker's 50 for the entries mlrollout adds
+MAX_METADATA_VALUE = 256
+
+
+def validate_upload(request: ValidateInput, *, artifacts: ArtifactStore, settings: Settings) -> Rollout:
+    upload = Upload.from_event(request.event)
+    location = naming.parse_artifact_key(upload.key)
+    head = artifacts.head(upload.bucket, upload.key, upload.version_id)
+    if head is None:
+        raise ArtifactInvalid(
+            f"{upload.uri} (version {upload.version_id}) no longer exists",
+            fix="upload the artifact again; it may have been deleted right after the upload",
+        )
+    limit = settings.max_artifact_mib * MIB
+    if head.size == 0:
+        raise ArtifactInvalid(
+            "the artifact is empty (0 bytes)",
+            fix="upload the model.tar.gz again; the upload may have been cut",
+        )
+    if head.size > limit:
+        raise ArtifactInvalid(
+            f"the artifact is {head.size / MIB:,.0f} MiB, over the {settings.max_artifact_mib:,} MiB limit",
+            fix="upload a smaller artifact, or raise the stack parameter MaxArtifactMiB",
+        )
+    metadata = _checked_metadata(head.metadata)
+
+    text = artifacts.read_text(upload.bucket, location.config_key)
+    if text is None:
+        raise ConfigInvalid(
+            f"s3://{upload.bucket}/{location.config_key} does not exist, so mlrollout does not know how to "
+            f"serve {location.model_name}",
+            fix=f"write {location.config_key} with at least `image: <serving image URI>` (docs/configuration.md), "
+            "then upload the artifact again",
+        )
+    config = load_config_text(text, model_name=location.model_name, stack_defaults=settings.stack_defaults())
+
+    report = inspect_artifact(
+        artifacts.open(upload.bucket, upload.key, head.version_id or upload.version_id),
+        max_bytes=limit,
+        framework=config.framework,
+    )
+    return Rollout(
+        deployment_id=naming.deployment_id(location.model_name, report.sha256),
+        execution_id=request.execution_id,
+        model_name=location.model_name,
+        version_label=location.version_label,
+        endpoint_name=config.endpoint_for(location.model_name),
+        artifact=Artifact(
+            bucket=upload.bucket,
+            key=upload.key,
+            version_id=head.version_id or upload.version_id,
+            size=report.size,
+            sha256=report.sha256,
+            files=report.file_count,
+        ),
+        config=config,
+        steps=config.strategy.traffic_steps(),
+        metadata=metadata,
+        started_at=request.now,
+    )
+
+
+def _checked_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    problems = []
+    if len(metadata) > MAX_METADATA_ITEMS:
+        problems.append(f"{len(metadata)} metadata entries (at most {MAX_METADATA_ITEMS})")
+    for key, value in metadata.items():
+        if not METADATA_KEY.match(key):
+            problems.append(f"metadata key {key!r} has characters the model registry rejects")
+        if len(value) > MAX_METADATA_VALUE:
+            problems.append(f"metadata {key!r} is {len(value)} characters (at most {MAX_METADATA_VALUE})")
+    if problems:
+        raise ArtifactInvalid(
+            "the upload's object metadata cannot be recorded in the model registry: " + "; ".join(problems),
+            fix="shorten or drop the x-amz-meta-* values named above and upload again",
+        )
+    return dict(metadata)

@@ -1,0 +1,93 @@
+"""The functions' environment (set by template.yaml), parsed once per container into one model."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    stack_name: str = Field("mlrollout", description="STACK_NAME: prefixes the alarms the stack creates.")
+    artifact_bucket: str | None = Field(None, description="ARTIFACT_BUCKET: where models, capture and records live.")
+    alerts_topic_arn: str | None = Field(None, description="ALERTS_TOPIC_ARN: the SNS topic operators follow.")
+    sagemaker_role_arn: str | None = Field(None, description="SAGEMAKER_ROLE_ARN: the role models run as.")
+    dashboard_name: str | None = Field(None, description="DASHBOARD_NAME: linked from alerts.")
+    model_monitor_image: str | None = Field(None, description="MODEL_MONITOR_IMAGE: analyzer image override.")
+    slack_secret_name: str | None = Field(None, description="SLACK_SECRET_NAME: the secret holding the webhook URL.")
+    slack_min_severity: str = Field("info", description="SLACK_MIN_SEVERITY: info, warning or critical.")
+    max_artifact_mib: int = Field(10240, ge=1, description="MAX_ARTIFACT_MIB: largest artifact accepted.")
+    default_bake_minutes: float | None = None
+    default_canary_steps: list[float] | None = None
+    default_max_error_rate: float | None = None
+    default_max_p99_latency_ms: float | None = None
+    default_min_requests: int | None = None
+
+    @field_validator("default_canary_steps", mode="before")
+    @classmethod
+    def _steps(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [float(part) for part in value.split(",") if part.strip()] or None
+        return value
+
+    @field_validator(
+        "artifact_bucket",
+        "alerts_topic_arn",
+        "sagemaker_role_arn",
+        "dashboard_name",
+        "model_monitor_image",
+        "slack_secret_name",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return value or None
+
+    def require(self, field: str) -> str:
+        value = getattr(self, field)
+        if not value:
+            raise SettingsError(
+                f"environment variable {field.upper()} is not set; template.yaml sets it for the functions that "
+                "need it (redeploy the stack, or set it when invoking the handler locally)"
+            )
+        return str(value)
+
+    def stack_defaults(self) -> dict[str, Any]:
+        """The stack parameters as a partial rollout.yaml that each model's own file overrides."""
+        strategy: dict[str, Any] = {}
+        judge: dict[str, Any] = {}
+        if self.default_bake_minutes is not None:
+            strategy["bake_minutes"] = self.default_bake_minutes
+        if self.default_canary_steps is not None:
+            strategy["steps"] = self.default_canary_steps
+        if self.default_max_error_rate is not None:
+            judge["max_error_rate"] = self.default_max_error_rate
+        if self.default_max_p99_latency_ms is not None:
+            judge["max_p99_latency_ms"] = self.default_max_p99_latency_ms
+        if self.default_min_requests is not None:
+            judge["min_requests"] = self.default_min_requests
+        return {key: value for key, value in (("strategy", strategy), ("judge", judge)) if value}
+
+
+def get_settings() -> Settings:
+    wanted = {name.upper() for name in Settings.model_fields}
+    return _settings_for(tuple(sorted((k, v) for k, v in os.environ.items() if k in wanted)))
+
+
+@lru_cache(maxsize=8)
+def _settings_for(environment: tuple[tuple[str, str], ...]) -> Settings:
+    # Keyed by the variables themselves: parsed once per container, and still right when several functions
+    # share a process (the sandbox runs every handler in one).
+    try:
+        return Settings.model_validate({k.lower(): v for k, v in environment})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise SettingsError(f"the function's environment is invalid: {problems}") from None

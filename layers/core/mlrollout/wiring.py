@@ -1,0 +1,89 @@
+"""Cached factories: each adapter is built once per container from a shared client.
+
+Adapters are imported inside their factory so a function only imports the AWS concerns it uses (cold start).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from mlrollout.adapters.aws import client
+
+if TYPE_CHECKING:
+    from mlrollout.adapters.artifacts import S3Artifacts
+    from mlrollout.adapters.endpoints import SageMakerEndpoints
+    from mlrollout.adapters.metrics import CloudWatchMetrics
+    from mlrollout.adapters.monitoring import CloudWatchAlarms, SageMakerMonitoring
+    from mlrollout.adapters.notifications import SnsNotifier
+    from mlrollout.adapters.registry import SageMakerRegistry
+    from mlrollout.adapters.slack import SlackWebhook
+
+
+def region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+@lru_cache(maxsize=1)
+def artifacts() -> S3Artifacts:
+    from mlrollout.adapters.artifacts import S3Artifacts
+
+    return S3Artifacts(client("s3"))
+
+
+@lru_cache(maxsize=1)
+def registry() -> SageMakerRegistry:
+    from mlrollout.adapters.registry import SageMakerRegistry
+
+    return SageMakerRegistry(client("sagemaker"))
+
+
+@lru_cache(maxsize=1)
+def endpoints() -> SageMakerEndpoints:
+    from mlrollout.adapters.endpoints import SageMakerEndpoints
+
+    return SageMakerEndpoints(client("sagemaker"))
+
+
+@lru_cache(maxsize=1)
+def endpoints_with_runtime() -> SageMakerEndpoints:
+    from mlrollout.adapters.endpoints import SageMakerEndpoints
+
+    return SageMakerEndpoints(client("sagemaker"), client("sagemaker-runtime"))
+
+
+@lru_cache(maxsize=1)
+def metrics() -> CloudWatchMetrics:
+    from mlrollout.adapters.metrics import CloudWatchMetrics
+
+    return CloudWatchMetrics(client("cloudwatch"))
+
+
+@lru_cache(maxsize=1)
+def monitoring() -> SageMakerMonitoring:
+    from mlrollout.adapters.monitoring import SageMakerMonitoring
+
+    return SageMakerMonitoring(client("sagemaker"))
+
+
+@lru_cache(maxsize=1)
+def alarms() -> CloudWatchAlarms:
+    from mlrollout.adapters.monitoring import CloudWatchAlarms
+
+    return CloudWatchAlarms(client("cloudwatch"))
+
+
+def notifier() -> SnsNotifier:
+    from mlrollout.adapters.notifications import SnsNotifier
+    from mlrollout.settings import get_settings
+
+    return SnsNotifier(client("sns"), get_settings().require("alerts_topic_arn"))
+
+
+@lru_cache(maxsize=1)
+def slack() -> SlackWebhook:
+    from mlrollout.adapters.slack import SlackWebhook
+    from mlrollout.settings import get_settings
+
+    return SlackWebhook(get_settings().require("slack_secret_name"))

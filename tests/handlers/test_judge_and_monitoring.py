@@ -1,0 +1,258 @@
+"""Judge Canary against metrics in the embedded CloudWatch; Attach Monitoring against the embedded SageMaker."""
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from mlrollout.domain.errors import ConfigInvalid
+from support import IMAGE
+
+START = datetime(2026, 11, 25, 12, 0, 30, tzinfo=UTC)
+
+
+def rollout_and_deployment(endpoint: str, **config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    from mlrollout.domain.config import RolloutConfig
+
+    resolved = RolloutConfig.model_validate({"image": IMAGE, "endpoint_name": endpoint, **config})
+    rollout = {
+        "deployment_id": f"{endpoint}-abc",
+        "execution_id": "arn:aws:states:us-east-1:123456789012:execution:m:e",
+        "model_name": endpoint,
+        "version_label": "v2",
+        "endpoint_name": endpoint,
+        "artifact": {
+            "bucket": "b",
+            "key": f"models/{endpoint}/v2/model.tar.gz",
+            "version_id": "1",
+            "size": 10,
+            "sha256": "ab" * 32,
+            "files": 2,
+        },
+        "config": resolved.model_dump(mode="json"),
+        "steps": resolved.strategy.traffic_steps(),
+        "started_at": START.isoformat(),
+    }
+    deployment = {
+        "endpoint_name": endpoint,
+        "first_deployment": False,
+        "candidate_variant": "v2",
+        "candidate_model": f"{endpoint}-v2",
+        "canary_config": f"{endpoint}-v2-canary",
+        "final_config": f"{endpoint}-v2",
+        "previous_config": f"{endpoint}-v1",
+        "current_variant": "v1",
+        "current_model": f"{endpoint}-v1",
+        "expected": {"config_name": f"{endpoint}-v2-canary", "weights": {"v1": 0.9, "v2": 0.1}},
+    }
+    return rollout, deployment
+
+
+def publish(
+    stack: Any, endpoint: str, variant: str, minutes: int, per_minute: int, errors: int, latency_ms: float
+) -> None:
+    dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+    cw = stack.client("cloudwatch")
+    for m in range(minutes):
+        at = START.replace(second=0) + timedelta(minutes=1 + m)
+        cw.put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[
+                {"MetricName": "Invocations", "Dimensions": dims, "Timestamp": at, "Value": per_minute},
+                {"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Timestamp": at, "Value": errors},
+                {"MetricName": "Invocation4XXErrors", "Dimensions": dims, "Timestamp": at, "Value": 0},
+                {
+                    "MetricName": "ModelLatency",
+                    "Dimensions": dims,
+                    "Timestamp": at,
+                    "Values": [latency_ms * 1000, latency_ms * 2000],
+                    "Counts": [per_minute - per_minute // 50, per_minute // 50],
+                    "Unit": "Microseconds",
+                },
+            ],
+        )
+
+
+def judge_input(rollout: dict, deployment: dict, minutes_after: int, previous: dict | None = None) -> dict[str, Any]:
+    return {
+        "rollout": rollout,
+        "deployment": deployment,
+        "step_index": 0,
+        "step_started_at": START.isoformat(),
+        "previous": previous,
+        "now": (START + timedelta(minutes=minutes_after)).isoformat(),
+    }
+
+
+@pytest.fixture
+def endpoint() -> str:
+    return f"judged-{uuid.uuid4().hex[:8]}"
+
+
+def test_a_healthy_canary_passes_once_the_bake_is_over(stack: Any, handler: Any, endpoint: str) -> None:
+    rollout, deployment = rollout_and_deployment(endpoint, strategy={"bake_minutes": 10})
+    publish(stack, endpoint, "v1", 12, 900, 2, 20)
+    publish(stack, endpoint, "v2", 12, 100, 0, 21)
+    early = handler("judge_canary")(judge_input(rollout, deployment, 5))
+    assert early["verdict"] == "PASS"
+    assert early["action"] == "continue"
+    assert early["window_start"].startswith("2026-11-25T12:01:00")
+    assert early["window_end"].startswith("2026-11-25T12:05:00")
+    done = handler("judge_canary")(judge_input(rollout, deployment, 11, previous=early))
+    assert done["verdict"] == "PASS"
+    assert done["action"] == "advance"
+    assert done["looks"] == 2
+
+
+def test_an_erroring_canary_fails_with_evidence(stack: Any, handler: Any, endpoint: str) -> None:
+    rollout, deployment = rollout_and_deployment(endpoint)
+    publish(stack, endpoint, "v1", 5, 900, 1, 20)
+    publish(stack, endpoint, "v2", 5, 100, 9, 20)
+    result = handler("judge_canary")(judge_input(rollout, deployment, 6))
+    assert result["verdict"] == "FAIL"
+    assert result["action"] == "rollback"
+    assert "9.00%" in result["reason"]
+    cap = next(c for c in result["checks"] if c["name"] == "error_rate_cap")
+    assert cap["canary"] == pytest.approx(0.09)
+    assert cap["outcome"] == "fail"
+
+
+def test_a_slow_canary_fails_on_p99(stack: Any, handler: Any, endpoint: str) -> None:
+    rollout, deployment = rollout_and_deployment(endpoint)
+    publish(stack, endpoint, "v1", 5, 900, 0, 20)
+    publish(stack, endpoint, "v2", 5, 100, 0, 40)
+    result = handler("judge_canary")(judge_input(rollout, deployment, 6))
+    assert result["verdict"] == "FAIL"
+    assert "p99 latency of 80 ms against 40 ms" in result["reason"]
+
+
+def test_no_traffic_is_inconclusive_and_rolls_back_at_the_deadline(stack: Any, handler: Any, endpoint: str) -> None:
+    rollout, deployment = rollout_and_deployment(endpoint, strategy={"bake_minutes": 5, "max_bake_minutes": 10})
+    publish(stack, endpoint, "v1", 12, 900, 0, 20)
+    waiting = handler("judge_canary")(judge_input(rollout, deployment, 6))
+    assert waiting["verdict"] == "INCONCLUSIVE"
+    assert waiting["action"] == "continue"
+    assert "no data" in waiting["reason"]
+    at_deadline = handler("judge_canary")(judge_input(rollout, deployment, 11, previous=waiting))
+    assert at_deadline["action"] == "rollback"
+    assert "10-minute deadline" in at_deadline["reason"]
+
+
+def test_the_first_look_before_a_complete_minute_is_inconclusive(stack: Any, handler: Any, endpoint: str) -> None:
+    rollout, deployment = rollout_and_deployment(endpoint)
+    result = handler("judge_canary")(
+        {**judge_input(rollout, deployment, 0), "now": (START + timedelta(seconds=40)).isoformat()}
+    )
+    assert result["verdict"] == "INCONCLUSIVE"
+    assert "No complete minute" in result["reason"]
+
+
+MONITORING = {
+    "schedule": "cron(0 * ? * * *)",
+    "drift_threshold": 0.2,
+}
+
+
+def test_monitoring_attaches_a_schedule_and_drift_alarms_to_sns(stack: Any, handler: Any, endpoint: str) -> None:
+    s3 = stack.client("s3")
+    statistics = {
+        "version": 0.0,
+        "features": [{"name": "amount", "inferred_type": "Fractional"}, {"name": "hour", "inferred_type": "Integral"}],
+    }
+    s3.put_object(
+        Bucket=stack.bucket, Key=f"baselines/{endpoint}/statistics.json", Body=json.dumps(statistics).encode()
+    )
+    s3.put_object(Bucket=stack.bucket, Key=f"baselines/{endpoint}/constraints.json", Body=b"{}")
+    monitoring = {
+        **MONITORING,
+        "baseline_statistics": f"s3://{stack.bucket}/baselines/{endpoint}/statistics.json",
+        "baseline_constraints": f"s3://{stack.bucket}/baselines/{endpoint}/constraints.json",
+    }
+    rollout, deployment = rollout_and_deployment(endpoint, monitoring=monitoring)
+    registration = {
+        "group_name": endpoint,
+        "package_arn": f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{endpoint}/2",
+        "package_version": 2,
+    }
+    request = {"rollout": rollout, "registration": registration, "deployment": deployment, "now": START.isoformat()}
+    sm = stack.client("sagemaker")
+    sm.create_model(ModelName=f"{endpoint}-m", PrimaryContainer={"Image": IMAGE}, ExecutionRoleArn=stack.role_arn)
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{endpoint}-cfg",
+        ProductionVariants=[
+            {
+                "VariantName": "v2",
+                "ModelName": f"{endpoint}-m",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=f"{endpoint}-cfg")
+
+    result = handler("attach_monitoring")(request)
+    assert result["status"] == "attached"
+    schedule = sm.describe_monitoring_schedule(MonitoringScheduleName=result["schedule"])
+    assert schedule["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == "cron(0 * ? * * *)"
+    job = sm.describe_data_quality_job_definition(JobDefinitionName=result["job_definition"])
+    assert job["DataQualityAppSpecification"]["Environment"]["publish_cloudwatch_metrics"] == "Enabled"
+    assert job["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == endpoint
+    assert (
+        job["DataQualityAppSpecification"]["ImageUri"]
+        == "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+    )
+    alarms = stack.client("cloudwatch").describe_alarms(AlarmNames=result["alarms"])["MetricAlarms"]
+    assert {a["MetricName"] for a in alarms} == {"feature_baseline_drift_amount", "feature_baseline_drift_hour"}
+    for alarm in alarms:
+        assert alarm["Namespace"] == "aws/sagemaker/Endpoints/data-metrics"
+        assert alarm["AlarmActions"] == [stack.topic_arn]
+        assert alarm["Threshold"] == 0.2
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+            "Endpoint": endpoint,
+            "MonitoringSchedule": result["schedule"],
+        }
+
+    # A later version narrows the features: the schedule follows, stale alarms go, re-running is idempotent.
+    rollout["config"]["monitoring"]["features"] = ["amount"]
+    registration["package_version"] = 3
+    again = handler("attach_monitoring")(request)
+    assert again["schedule"] == result["schedule"]
+    assert again["job_definition"] != result["job_definition"]
+    remaining = stack.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert [a["MetricName"] for a in remaining if endpoint in a["AlarmName"]] == ["feature_baseline_drift_amount"]
+    assert handler("attach_monitoring")(request) == again
+    definitions = {
+        d["MonitoringJobDefinitionName"] for d in sm.list_data_quality_job_definitions()["JobDefinitionSummaries"]
+    }
+    assert result["job_definition"] not in definitions
+
+
+def test_monitoring_without_its_baseline_is_a_configuration_error(stack: Any, handler: Any, endpoint: str) -> None:
+    monitoring = {
+        **MONITORING,
+        "baseline_statistics": f"s3://{stack.bucket}/missing/statistics.json",
+        "baseline_constraints": f"s3://{stack.bucket}/missing/constraints.json",
+    }
+    rollout, deployment = rollout_and_deployment(endpoint, monitoring=monitoring)
+    registration = {"group_name": endpoint, "package_arn": "arn:x", "package_version": 2}
+    with pytest.raises(ConfigInvalid, match="baseline_statistics .* does not exist"):
+        handler("attach_monitoring")(
+            {"rollout": rollout, "registration": registration, "deployment": deployment, "now": START.isoformat()}
+        )
+
+
+def test_no_monitoring_section_is_skipped_and_said(stack: Any, handler: Any, endpoint: str) -> None:
+    rollout, deployment = rollout_and_deployment(endpoint)
+    registration = {"group_name": endpoint, "package_arn": "arn:x", "package_version": 2}
+    result = handler("attach_monitoring")(
+        {"rollout": rollout, "registration": registration, "deployment": deployment, "now": START.isoformat()}
+    )
+    assert result == {
+        "status": "skipped",
+        "detail": "no monitoring section in rollout.yaml",
+        "schedule": None,
+        "job_definition": None,
+        "alarms": [],
+    }

@@ -1,0 +1,1093 @@
+"""The sandbox's CloudWatch: metric store, statistics, metric math and alarm evaluation on sandbox time.
+
+Expected values are computed by hand in each test. Alarms are evaluated explicitly with
+`evaluate_alarms(now=..., names=...)` (the ticker thread is stopped) so every transition is deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from mlrollout_sandbox.clock import SandboxClock
+from mlrollout_sandbox.emulator.cloudwatch import (
+    INSUFFICIENT_DATA,
+    AlarmPoint,
+    ArrayLiteral,
+    Binary,
+    Call,
+    CloudWatchService,
+    Keyword,
+    MathContext,
+    MetricMathError,
+    Number,
+    Ref,
+    String,
+    TimeSeries,
+    Unary,
+    decide_alarm_state,
+    evaluate_expression,
+    parse_expression,
+    parse_statistic,
+    percentile,
+)
+from mlrollout_sandbox.server import EmbeddedAws
+
+pytestmark = pytest.mark.sandbox
+
+CLOCK_START = datetime(2030, 1, 15, 12, 0, 30, tzinfo=UTC)
+T0 = datetime(2030, 1, 15, 10, 0, tzinfo=UTC)  # data lives two hours before the clock starts
+
+
+def minute(n: float) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[EmbeddedAws]:
+    # warp 60: a virtual minute per real second, so the ticker test waits about a second.
+    with EmbeddedAws(SandboxClock(warp=60.0, start=CLOCK_START)) as embedded:
+        embedded.emulator.ticker.stop()  # alarms are evaluated explicitly; one test drives the ticker by hand
+        yield embedded
+
+
+@pytest.fixture(scope="module")
+def cw(aws: EmbeddedAws) -> Any:
+    return aws.client("cloudwatch")
+
+
+@pytest.fixture(scope="module")
+def service(aws: EmbeddedAws) -> CloudWatchService:
+    found = aws.emulator.services["cloudwatch"]
+    assert isinstance(found, CloudWatchService)
+    return found
+
+
+@pytest.fixture
+def alarms(cw: Any) -> Iterator[list[str]]:
+    """Names of the alarms a test creates; deleted afterwards so later evaluations do not see them."""
+    names: list[str] = []
+    yield names
+    if names:
+        cw.delete_alarms(AlarmNames=names)
+
+
+def stat_query(
+    query_id: str, namespace: str, metric: str, stat: str, period: int = 60, unit: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    metric_stat = {"Metric": {"Namespace": namespace, "MetricName": metric}, "Period": period, "Stat": stat}
+    return {"Id": query_id, "MetricStat": metric_stat | ({"Unit": unit} if unit else {}), **extra}
+
+
+def by_id(response: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["Id"]: r for r in response["MetricDataResults"]}
+
+
+def points(result: dict[str, Any]) -> dict[datetime, float]:
+    return {t.astimezone(UTC): v for t, v in zip(result["Timestamps"], result["Values"], strict=True)}
+
+
+def put_per_minute(cw: Any, namespace: str, metric: str, values: dict[int, float], **extra: Any) -> None:
+    cw.put_metric_data(
+        Namespace=namespace,
+        MetricData=[{"MetricName": metric, "Timestamp": minute(m), "Value": v, **extra} for m, v in values.items()],
+    )
+
+
+def subscribed_queue(aws: EmbeddedAws, name: str) -> tuple[str, str]:
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return topic, queue_url
+
+
+def drain(aws: EmbeddedAws, queue_url: str) -> list[dict[str, Any]]:
+    """Every SNS envelope waiting in the queue (deleted as read)."""
+    sqs = aws.client("sqs")
+    out: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            out.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return out
+
+
+def state(cw: Any, name: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    assert len(found) == 1
+    return found[0]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# pure units: percentile, statistics, expression parser and evaluator, alarm decision
+# ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("rank", "expected"),
+    [("0", 1.0), ("10", 2.0), ("50", 4.0), ("90", 4.0), ("91", 10.0), ("100", 10.0)],
+)
+def test_percentile_is_nearest_rank_over_weights(rank: str, expected: float) -> None:
+    # 11 samples: 1, 2, 3, seven 4s, 10. p50 -> 5.5th sample -> 4; p91 -> 10.01th -> 10.
+    assert percentile([1.0, 2.0, 3.0, 4.0, 10.0], [1, 1, 1, 7, 1], rank) == expected
+
+
+def test_percentile_target_is_exact_and_empty_is_none() -> None:
+    values = [float(v) for v in range(1, 1001)]
+    weights = [1.0] * 1000
+    assert percentile(values, weights, "99.9") == 999.0  # not 1000.0 from 0.999 * 1000 rounding up
+    assert percentile(values, weights, Fraction(99)) == 990.0
+    assert percentile([], [], "50") is None
+    assert percentile([5.0], [0.0], "50") is None
+
+
+def test_parse_statistic() -> None:
+    assert parse_statistic("Average").percentile is None
+    assert parse_statistic("p99.9").percentile == Fraction(999, 10)
+    assert parse_statistic("p100").percentile == 100
+    with pytest.raises(ValueError, match="does not compute the statistic 'tm99'"):
+        parse_statistic("tm99")
+    for invalid in ("p100.5", "Avg", "P99", ""):
+        with pytest.raises(ValueError, match="not valid"):
+            parse_statistic(invalid)
+
+
+def test_parser_precedence_and_shapes() -> None:
+    assert parse_expression("m1 + m2 * 2") == Binary("+", Ref("m1"), Binary("*", Ref("m2"), Number(2.0)))
+    assert parse_expression("(m1 + m2) / 2") == Binary("/", Binary("+", Ref("m1"), Ref("m2")), Number(2.0))
+    assert parse_expression("-m1^2") == Unary("-", Binary("^", Ref("m1"), Number(2.0)))
+    assert parse_expression("2^3^2") == Binary("^", Number(2.0), Binary("^", Number(3.0), Number(2.0)))
+    assert parse_expression("a > 1 AND b <= 2 || c") == Binary(
+        "OR", Binary("AND", Binary(">", Ref("a"), Number(1.0)), Binary("<=", Ref("b"), Number(2.0))), Ref("c")
+    )
+    assert parse_expression("FILL(m1, REPEAT)") == Call("FILL", (Ref("m1"), Keyword("REPEAT")))
+    assert parse_expression("SUM([m1, m_2])") == Call("SUM", (ArrayLiteral((Ref("m1"), Ref("m_2"))),))
+    assert parse_expression('METRICS("err")') == Call("METRICS", (String("err"),))
+    assert parse_expression("1.5e3") == Number(1500.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("m1 +", "position 5: unexpected end of expression"),
+        ("(m1", "expected ')'"),
+        ("m1 $ 2", "position 4: unexpected character '$'"),
+        ("m1 m2", "unexpected 'm2'"),
+        ("FILL(m1,", "unexpected end"),
+    ],
+)
+def test_parser_syntax_errors(text: str, message: str) -> None:
+    with pytest.raises(MetricMathError, match=re.escape(message)):
+        parse_expression(text)
+
+
+def series(values: list[float | None], period: int = 60) -> TimeSeries:
+    return TimeSeries({i * period: v for i, v in enumerate(values) if v is not None}, period, 0, len(values) * period)
+
+
+def evaluate(text: str, **named: list[float | None]) -> list[float | None] | float:
+    """Evaluate over series given as value lists (None = no datapoint); a series comes back as a list."""
+    inputs = {name: series(values) for name, values in named.items()}
+    length = max(len(v) for v in named.values())
+
+    def resolve(name: str) -> TimeSeries:
+        if name not in inputs:
+            raise MetricMathError(f"Unrecognized metric id {name}")
+        return inputs[name]
+
+    context = MathContext(resolve=resolve, metrics=lambda: list(inputs.items()), grid=(0, length * 60, 60))
+    result = evaluate_expression(text, context)
+    if isinstance(result, TimeSeries):
+        return [result.points.get(i * 60) for i in range(length)]
+    assert isinstance(result, float)
+    return result
+
+
+def test_comparisons_follow_cloudwatch_docs_table() -> None:
+    # The table in "Comparison and logical operators": a missing value in one series counts as 0.
+    m: dict[str, list[float | None]] = {"metric1": [30.0, 20.0, 0.0, 0.0], "metric2": [20.0, None, 20.0, None]}
+    assert evaluate("metric1 < metric2", **m) == [0.0, 0.0, 1.0, 0.0]
+    assert evaluate("metric1 >= 30", **m) == [1.0, 0.0, 0.0, 0.0]
+    assert evaluate("metric1 > 15 AND metric2 > 15", **m) == [1.0, 0.0, 0.0, 0.0]
+    # metric2 != 20 has no value where metric2 has none; OR then counts that missing value as 0
+    assert evaluate("metric1 == 0 || metric2 != 20", **m) == [0.0, 0.0, 1.0, 1.0]
+
+
+def test_if_follows_cloudwatch_docs_tables() -> None:
+    m: dict[str, list[float | None]] = {
+        "metric1": [1.0, 1.0, 0.0, 0.0, None],
+        "metric2": [30.0, None, 0.0, 0.0, 30.0],
+        "metric3": [0.0, 0.0, 20.0, None, 20.0],
+    }
+    assert evaluate("IF(metric1, metric2, metric3)", **m) == [30.0, 0.0, 20.0, None, None]
+    assert evaluate("IF(metric1, 5, metric3)", **m) == [5.0, 5.0, 20.0, None, None]
+    assert evaluate("IF(metric1, metric2, 5)", **m) == [30.0, 0.0, 5.0, 5.0, None]
+    assert evaluate("IF(metric3 > 10, 1)", **m) == [None, None, 1.0, None, 1.0]
+
+
+def test_arithmetic_division_by_zero_and_aggregates() -> None:
+    m: dict[str, list[float | None]] = {"a": [10.0, 4.0, None, 9.0], "b": [2.0, 0.0, 3.0, None]}
+    assert evaluate("a / b", **m) == [5.0, None, 0.0, None]  # x/0 dropped; a missing value counts as 0
+    assert evaluate("a + b * 2", **m) == [14.0, 4.0, 6.0, 9.0]
+    assert evaluate("-a + 1", **m) == [-9.0, -3.0, None, -8.0]
+    assert evaluate("a ^ 2 - 1", **m) == [99.0, 15.0, None, 80.0]
+    assert evaluate("ABS(b - a)", **m) == [8.0, 4.0, 3.0, 9.0]
+    # Over one series: a number; over an array: a series (SUM/AVG count a missing value as 0).
+    assert evaluate("a - MIN(a)", **m) == [6.0, 0.0, None, 5.0]
+    assert evaluate("MAX(a) + SUM(b) + AVG(a)", **m) == pytest.approx(10 + 5 + 23 / 3)
+    assert evaluate("SUM([a, b])", **m) == [12.0, 4.0, 3.0, 9.0]
+    assert evaluate("AVG([a, b])", **m) == [6.0, 2.0, 1.5, 4.5]
+    assert evaluate("MIN([a, b])", **m) == [2.0, 0.0, 3.0, 9.0]
+    assert evaluate("MAX(METRICS())", **m) == [10.0, 4.0, 3.0, 9.0]
+    assert evaluate('SUM(METRICS("b"))', **m) == [2.0, 0.0, 3.0, None]
+    assert evaluate("DATAPOINT_COUNT(a)", **m) == 3.0
+
+
+def test_fill() -> None:
+    m: dict[str, list[float | None]] = {"a": [None, 2.0, None, None, 8.0, None]}
+    assert evaluate("FILL(a, 0)", **m) == [0.0, 2.0, 0.0, 0.0, 8.0, 0.0]
+    assert evaluate("FILL(a, REPEAT)", **m) == [None, 2.0, 2.0, 2.0, 8.0, 8.0]
+    assert evaluate("FILL(a, LINEAR)", **m) == [None, 2.0, 4.0, 6.0, 8.0, None]
+    assert evaluate("FILL(a, -1) * 2", **m) == [-2.0, 4.0, -2.0, -2.0, 16.0, -2.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("STDDEV(a)", "The sandbox does not support the metric math function STDDEV"),
+        ("ANOMALY_DETECTION_BAND(a, 2)", "does not support the metric math function ANOMALY_DETECTION_BAND"),
+        ("FOO(a)", "Unrecognized function FOO"),
+        ("fill(a, 0)", "Unrecognized function fill"),
+        ("ABS(a, a)", "ABS takes 1 argument"),
+        ("FILL(a, SIDEWAYS)", "FILL does not accept SIDEWAYS"),
+        ("a + zz", "Unrecognized metric id zz"),
+    ],
+)
+def test_unsupported_and_invalid_expressions_fail_loudly(text: str, message: str) -> None:
+    with pytest.raises(MetricMathError, match=re.escape(message)):
+        evaluate(text, a=[1.0])
+
+
+# Rows of CloudWatch's "How alarm state is evaluated when data is missing" tables, oldest datapoint first:
+# 0 = not breaching, X = breaching, - = missing; columns MISSING, IGNORE, BREACHING, NOT BREACHING.
+MISSING_DATA_TABLE = [
+    (3, "0 - X - X", ("OK", "OK", "OK", "OK")),
+    (3, "0 - - - -", ("OK", "OK", "OK", "OK")),
+    (3, "- - - - -", ("INSUFFICIENT_DATA", "retain", "ALARM", "OK")),
+    (3, "0 X X - X", ("ALARM", "ALARM", "ALARM", "ALARM")),
+    (3, "- - - - X", ("INSUFFICIENT_DATA", "retain", "ALARM", "OK")),
+    (3, "X - - - -", ("ALARM", "retain", "ALARM", "OK")),
+    (2, "0 - X - X", ("ALARM", "ALARM", "ALARM", "ALARM")),
+    (2, "0 0 X 0 X", ("ALARM", "ALARM", "ALARM", "ALARM")),
+    (2, "0 - X - -", ("OK", "OK", "ALARM", "OK")),
+    (2, "- - - - 0", ("OK", "OK", "ALARM", "OK")),
+    (2, "- - - - X", ("INSUFFICIENT_DATA", "retain", "ALARM", "OK")),
+]
+
+
+@pytest.mark.parametrize(("datapoints_to_alarm", "row", "expected"), MISSING_DATA_TABLE)
+def test_alarm_decision_reproduces_cloudwatch_missing_data_tables(
+    datapoints_to_alarm: int, row: str, expected: tuple[str, ...]
+) -> None:
+    values = {"0": 1.0, "X": 100.0, "-": None}
+    oldest_first = [AlarmPoint(i * 300, values[c]) for i, c in enumerate(row.split())]
+    newest_first = list(reversed(oldest_first))
+    for treat, want in zip(("missing", "ignore", "breaching", "notBreaching"), expected, strict=True):
+        decision = decide_alarm_state(newest_first, lambda v: v > 50, 3, datapoints_to_alarm, treat)
+        assert (decision.state or "retain") == want, (row, treat)
+        assert len(decision.evaluated) == 3
+
+
+# ---------------------------------------------------------------------------------------------------------
+# metrics over HTTP
+# ---------------------------------------------------------------------------------------------------------
+def test_statistics_from_values_counts_single_values_and_statistic_sets(cw: Any) -> None:
+    ns = "Test/Stats"
+    cw.put_metric_data(
+        Namespace=ns,
+        MetricData=[
+            # minute 0: 1, 2, 3, seven 4s, 10 (Values/Counts) and a single 5 -> 12 samples, sum 49
+            {
+                "MetricName": "lat",
+                "Timestamp": minute(0),
+                "Values": [1, 2, 3, 4, 10],
+                "Counts": [1, 1, 1, 7, 1],
+                "Unit": "Milliseconds",
+            },
+            {"MetricName": "lat", "Timestamp": minute(0) + timedelta(seconds=20), "Value": 5, "Unit": "Milliseconds"},
+            # minute 1: a statistic set that hides its spread (no percentiles), in another unit
+            {
+                "MetricName": "lat",
+                "Timestamp": minute(1),
+                "Unit": "Count",
+                "StatisticValues": {"SampleCount": 4, "Sum": 20, "Minimum": 2, "Maximum": 8},
+            },
+        ],
+    )
+    stats = ["SampleCount", "Sum", "Average", "Minimum", "Maximum", "p50", "p90"]
+    response = cw.get_metric_data(
+        MetricDataQueries=[stat_query(f"q{i}", ns, "lat", s) for i, s in enumerate(stats)],
+        StartTime=minute(0),
+        EndTime=minute(2),
+        ScanBy="TimestampAscending",
+    )
+    got = {stats[int(k[1:])]: list(r["Values"]) for k, r in by_id(response).items()}
+    assert got == {
+        "SampleCount": [12.0, 4.0],
+        "Sum": [49.0, 20.0],
+        "Average": [49 / 12, 5.0],
+        "Minimum": [1.0, 2.0],
+        "Maximum": [10.0, 8.0],
+        "p50": [4.0],  # 6th of 12 samples; none for the statistic set
+        "p90": [5.0],  # 10.8th sample: ten samples <= 4, the 11th is the 5
+    }
+
+    # GetMetricStatistics keeps units apart and filters by unit.
+    datapoints = cw.get_metric_statistics(
+        Namespace=ns,
+        MetricName="lat",
+        StartTime=minute(0),
+        EndTime=minute(2),
+        Period=60,
+        Statistics=["SampleCount", "Average", "Maximum"],
+    )["Datapoints"]
+    assert sorted((d["Unit"], d["SampleCount"], d["Average"], d["Maximum"]) for d in datapoints) == [
+        ("Count", 4.0, 5.0, 8.0),
+        ("Milliseconds", 12.0, 49 / 12, 10.0),
+    ]
+    extended = cw.get_metric_statistics(
+        Namespace=ns,
+        MetricName="lat",
+        StartTime=minute(0),
+        EndTime=minute(2),
+        Period=120,
+        ExtendedStatistics=["p50", "p100"],
+        Unit="Milliseconds",
+    )["Datapoints"]
+    assert [(d["Unit"], d["ExtendedStatistics"]) for d in extended] == [("Milliseconds", {"p50": 4.0, "p100": 10.0})]
+    by_unit = by_id(
+        cw.get_metric_data(
+            MetricDataQueries=[
+                stat_query("s", ns, "lat", "Sum", unit="Seconds"),
+                stat_query("c", ns, "lat", "Sum", unit="Count"),
+            ],
+            StartTime=minute(0),
+            EndTime=minute(2),
+        )
+    )
+    assert by_unit["s"]["Values"] == []  # no unit conversion: data in another unit is not returned
+    assert points(by_unit["c"]) == {minute(1): 20.0}
+
+
+def test_percentiles_need_raw_non_negative_values(cw: Any) -> None:
+    ns = "Test/PercentileRules"
+    cw.put_metric_data(
+        Namespace=ns,
+        MetricData=[
+            # a statistic set with Minimum == Maximum tells CloudWatch every value
+            {
+                "MetricName": "even",
+                "Timestamp": minute(0),
+                "StatisticValues": {"SampleCount": 3, "Sum": 21, "Minimum": 7, "Maximum": 7},
+            },
+            {"MetricName": "negative", "Timestamp": minute(0), "Values": [-1, 5]},
+        ],
+    )
+    response = by_id(
+        cw.get_metric_data(
+            MetricDataQueries=[
+                stat_query("e", ns, "even", "p99"),
+                stat_query("n", ns, "negative", "p50"),
+                stat_query("s", ns, "negative", "Sum"),
+            ],
+            StartTime=minute(0),
+            EndTime=minute(1),
+        )
+    )
+    assert response["e"]["Values"] == [7.0]
+    assert response["n"]["Values"] == []
+    assert response["s"]["Values"] == [4.0]
+
+
+def test_period_alignment_scan_order_and_empty_periods(cw: Any) -> None:
+    ns = "Test/Alignment"
+    put_per_minute(cw, ns, "count", {m: float(m + 1) for m in range(10)} | {20: 100.0})
+    query = stat_query("s", ns, "count", "Sum", period=300)
+    # The start is rounded down to the minute; buckets start there, the last one is cut at EndTime.
+    ascending = cw.get_metric_data(
+        MetricDataQueries=[query],
+        StartTime=minute(2) + timedelta(seconds=34),
+        EndTime=minute(9),
+        ScanBy="TimestampAscending",
+    )
+    assert points(by_id(ascending)["s"]) == {minute(2): 3 + 4 + 5 + 6 + 7, minute(7): 8 + 9}
+    descending = cw.get_metric_data(MetricDataQueries=[query], StartTime=minute(2), EndTime=minute(9))
+    assert [t.astimezone(UTC) for t in by_id(descending)["s"]["Timestamps"]] == [minute(7), minute(2)]
+    # Periods without data are omitted rather than returned as zeros.
+    sparse = cw.get_metric_data(MetricDataQueries=[query], StartTime=minute(0), EndTime=minute(30))
+    assert points(by_id(sparse)["s"]) == {minute(0): 15.0, minute(5): 40.0, minute(20): 100.0}
+
+
+def test_high_resolution_storage_and_periods(cw: Any) -> None:
+    ns = "Test/HighRes"
+    base = minute(30)
+    cw.put_metric_data(
+        Namespace=ns,
+        MetricData=[
+            {"MetricName": "hr", "Timestamp": base + timedelta(seconds=s), "Value": v, "StorageResolution": 1}
+            for s, v in ((1, 1.0), (12, 2.0), (15, 4.0), (25, 8.0))
+        ]
+        # standard resolution data is kept per minute, so it lands in the minute's first 10 seconds
+        + [{"MetricName": "std", "Timestamp": base + timedelta(seconds=42), "Value": 3.0}],
+    )
+    response = by_id(
+        cw.get_metric_data(
+            MetricDataQueries=[stat_query("h", ns, "hr", "Sum", period=10), stat_query("d", ns, "std", "Sum", 10)],
+            StartTime=base + timedelta(seconds=7),
+            EndTime=base + timedelta(seconds=60),
+            ScanBy="TimestampAscending",
+        )
+    )
+    # start rounds down to a multiple of the 10-second period: buckets :00, :10, :20
+    assert points(response["h"]) == {base: 1.0, base + timedelta(seconds=10): 6.0, base + timedelta(seconds=20): 8.0}
+    assert points(response["d"]) == {base: 3.0}
+
+
+def test_return_data_labels_and_metric_math_over_http(cw: Any) -> None:
+    ns = "Test/Math"
+    put_per_minute(cw, ns, "errors", {0: 2.0, 1: 0.0, 3: 5.0})
+    put_per_minute(cw, ns, "invocations", {0: 100.0, 1: 50.0, 2: 40.0, 3: 0.0})
+    response = cw.get_metric_data(
+        MetricDataQueries=[
+            stat_query("errors", ns, "errors", "Sum", ReturnData=False),
+            stat_query("calls", ns, "invocations", "Sum", ReturnData=False),
+            {"Id": "rate", "Expression": "100 * errors / calls", "Label": "error rate"},
+            {"Id": "filled", "Expression": "FILL(errors, 0)"},
+            {"Id": "gated", "Expression": "IF(calls > 45, errors, -1)", "ReturnData": True},
+            stat_query("raw", ns, "invocations", "Maximum"),
+        ],
+        StartTime=minute(0),
+        EndTime=minute(4),
+        ScanBy="TimestampAscending",
+    )
+    results = by_id(response)
+    assert list(results) == ["rate", "filled", "gated", "raw"]  # ReturnData=false computed, not returned
+    assert results["rate"]["Label"] == "error rate"
+    assert results["filled"]["Label"] == "filled"
+    assert results["raw"]["Label"] == "invocations"
+    assert all(r["StatusCode"] == "Complete" for r in results.values())
+    # minute 2: no errors -> 0/40 = 0; minute 3: 5/0 -> dropped, as CloudWatch does
+    assert points(results["rate"]) == {minute(0): 2.0, minute(1): 0.0, minute(2): 0.0}
+    assert points(results["filled"]) == {minute(0): 2.0, minute(1): 0.0, minute(2): 0.0, minute(3): 5.0}
+    assert points(results["gated"]) == {minute(0): 2.0, minute(1): 0.0, minute(2): -1.0, minute(3): -1.0}
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("STDDEV(m1)", "Error in expression e1: The sandbox does not support the metric math function STDDEV"),
+        ("FOO(m1)", "Error in expression e1: Unrecognized function FOO"),
+        ("m1 +", "Error in expression e1: Syntax error at position 5"),
+        ("m1 / nope", "Unrecognized metric id nope"),
+        ("SUM(m1)", "the result is a single number"),
+        ("SELECT AVG(x) FROM y", "does not support Metrics Insights"),
+    ],
+)
+def test_metric_math_errors_are_validation_errors(cw: Any, expression: str, message: str) -> None:
+    with pytest.raises(ClientError) as failure:
+        cw.get_metric_data(
+            MetricDataQueries=[stat_query("m1", "Test/Math", "errors", "Sum"), {"Id": "e1", "Expression": expression}],
+            StartTime=minute(0),
+            EndTime=minute(4),
+        )
+    assert failure.value.response["Error"]["Code"] == "ValidationError"
+    assert message in failure.value.response["Error"]["Message"]
+
+
+def test_pagination_with_max_datapoints(cw: Any) -> None:
+    query = stat_query("s", "Test/Alignment", "count", "Sum")
+    first = cw.get_metric_data(
+        MetricDataQueries=[query],
+        StartTime=minute(0),
+        EndTime=minute(5),
+        MaxDatapoints=3,
+        ScanBy="TimestampAscending",
+    )
+    assert first["MetricDataResults"][0]["Values"] == [1.0, 2.0, 3.0]
+    assert first["MetricDataResults"][0]["StatusCode"] == "PartialData"
+    second = cw.get_metric_data(
+        MetricDataQueries=[query],
+        StartTime=minute(0),
+        EndTime=minute(5),
+        MaxDatapoints=3,
+        ScanBy="TimestampAscending",
+        NextToken=first["NextToken"],
+    )
+    assert second["MetricDataResults"][0]["Values"] == [4.0, 5.0]
+    assert second["MetricDataResults"][0]["StatusCode"] == "Complete"
+    assert "NextToken" not in second
+
+
+def test_timestamps_are_checked_against_the_sandbox_clock(aws: EmbeddedAws, cw: Any) -> None:
+    ns = "Test/Timestamps"
+    now = aws.clock.now()
+    for when, message in (
+        (now - timedelta(days=14, minutes=5), "within the past two weeks"),
+        (now + timedelta(hours=2, minutes=5), "no more than two hours in the future"),
+    ):
+        with pytest.raises(ClientError) as failure:
+            cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "m", "Timestamp": when, "Value": 1.0}])
+        assert failure.value.response["Error"]["Code"] == "InvalidParameterValue"
+        assert (
+            f"MetricData.member.1.Timestamp must specify a time {message}" in failure.value.response["Error"]["Message"]
+        )
+    cw.put_metric_data(
+        Namespace=ns, MetricData=[{"MetricName": "m", "Timestamp": now + timedelta(hours=1), "Value": 2}]
+    )
+    # Without a timestamp the datum is stamped with the sandbox clock (years away from the wall clock here).
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "m", "Value": 5.0}])
+    stamped = aws.clock.now()
+    response = cw.get_metric_data(
+        MetricDataQueries=[stat_query("m", ns, "m", "Sum")],
+        StartTime=stamped - timedelta(minutes=5),
+        EndTime=stamped + timedelta(minutes=1),
+    )
+    assert by_id(response)["m"]["Values"] == [5.0]
+
+
+def test_invalid_put_is_rejected_as_a_whole(cw: Any) -> None:
+    ns = "Test/Invalid"
+    with pytest.raises(ClientError) as failure:
+        cw.put_metric_data(
+            Namespace=ns,
+            MetricData=[
+                {"MetricName": "ok", "Timestamp": minute(0), "Value": 1.0},
+                {"MetricName": "bad", "Timestamp": minute(0), "Values": [1.0, 2.0], "Counts": [1.0]},
+            ],
+        )
+    assert "must be of the same size" in failure.value.response["Error"]["Message"]
+    assert cw.list_metrics(Namespace=ns)["Metrics"] == []
+
+
+def test_list_metrics_filters_by_dimensions_and_recent_activity(aws: EmbeddedAws, cw: Any) -> None:
+    ns = "Test/List"
+    cw.put_metric_data(
+        Namespace=ns,
+        MetricData=[
+            {
+                "MetricName": "latency",
+                "Dimensions": [{"Name": "Variant", "Value": "canary"}, {"Name": "Endpoint", "Value": "e1"}],
+                "Value": 1.0,
+            },
+            {"MetricName": "latency", "Dimensions": [{"Name": "Variant", "Value": "current"}], "Value": 1.0},
+            {"MetricName": "errors", "Dimensions": [{"Name": "Variant", "Value": "canary"}], "Value": 1.0},
+        ],
+    )
+
+    def listed(**params: Any) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+        return sorted(
+            (m["MetricName"], tuple((d["Name"], d["Value"]) for d in m["Dimensions"]))
+            for m in cw.list_metrics(Namespace=ns, **params)["Metrics"]
+        )
+
+    assert listed(Dimensions=[{"Name": "Variant", "Value": "canary"}]) == [
+        ("errors", (("Variant", "canary"),)),
+        ("latency", (("Endpoint", "e1"), ("Variant", "canary"))),
+    ]
+    assert listed(MetricName="latency", Dimensions=[{"Name": "Endpoint"}]) == [
+        ("latency", (("Endpoint", "e1"), ("Variant", "canary")))
+    ]
+    assert len(listed(RecentlyActive="PT3H")) == 3
+    dimension_query = cw.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "c",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": ns,
+                        "MetricName": "latency",
+                        "Dimensions": [{"Name": "Variant", "Value": "current"}],
+                    },
+                    "Period": 60,
+                    "Stat": "SampleCount",
+                },
+            }
+        ],
+        StartTime=aws.clock.now() - timedelta(minutes=10),
+        EndTime=aws.clock.now() + timedelta(minutes=1),
+    )
+    assert by_id(dimension_query)["c"]["Values"] == [1.0]  # exact dimension set: the canary series is another one
+
+
+# ---------------------------------------------------------------------------------------------------------
+# alarms
+# ---------------------------------------------------------------------------------------------------------
+def test_alarm_transitions_deliver_one_sns_message_each_to_sqs(
+    aws: EmbeddedAws, cw: Any, service: CloudWatchService, alarms: list[str]
+) -> None:
+    ns, name = "Test/AlarmSqs", "latency-high"
+    topic, queue = subscribed_queue(aws, "alarm-sqs")
+    put_per_minute(cw, ns, "lat", {0: 1.0, 1: 9.0, 2: 2.0})
+    cw.put_metric_alarm(
+        AlarmName=name,
+        AlarmDescription="canary latency",
+        Namespace=ns,
+        MetricName="lat",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5.0,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[topic],
+        OKActions=[topic],
+        TreatMissingData="missing",
+    )
+    alarms.append(name)
+    created = state(cw, name)
+    assert (created["StateValue"], created["StateReason"]) == (INSUFFICIENT_DATA, "Unchecked: Initial alarm creation")
+
+    evaluate_at = [
+        minute(1) + timedelta(seconds=5),
+        minute(2) + timedelta(seconds=5),
+        minute(2) + timedelta(seconds=50),
+        minute(3) + timedelta(seconds=5),
+        minute(3) + timedelta(seconds=40),
+    ]
+    observed = []
+    for now in evaluate_at:
+        service.evaluate_alarms(now=now, names=[name])
+        observed.append(state(cw, name)["StateValue"])
+    assert observed == ["OK", "ALARM", "ALARM", "OK", "OK"]
+
+    alarm = state(cw, name)
+    assert alarm["StateReason"] == (
+        "Threshold Crossed: 1 out of the last 1 datapoints [2.0 (15/01/30 10:02:00)] was not greater than the "
+        "threshold (5.0) (minimum 1 datapoint for ALARM -> OK transition)."
+    )
+    assert alarm["StateUpdatedTimestamp"].astimezone(UTC) == minute(3) + timedelta(seconds=5)
+    assert json.loads(alarm["StateReasonData"]) == {
+        "version": "1.0",
+        "queryDate": "2030-01-15T10:03:05.000+0000",
+        "startDate": "2030-01-15T10:02:00.000+0000",
+        "statistic": "Maximum",
+        "period": 60,
+        "recentDatapoints": [1.0, 9.0, 2.0],
+        "threshold": 5.0,
+        "evaluatedDatapoints": [{"timestamp": "2030-01-15T10:02:00.000+0000", "sampleCount": 1.0, "value": 2.0}],
+    }
+
+    envelopes = drain(aws, queue)
+    assert [e["Subject"] for e in envelopes] == [
+        'OK: "latency-high" in US East (N. Virginia)',
+        'ALARM: "latency-high" in US East (N. Virginia)',
+        'OK: "latency-high" in US East (N. Virginia)',
+    ]
+    message = json.loads(envelopes[1]["Message"])
+    assert message["NewStateReason"] == (
+        "Threshold Crossed: 1 out of the last 1 datapoints [9.0 (15/01/30 10:01:00)] was greater than the "
+        "threshold (5.0) (minimum 1 datapoint for OK -> ALARM transition)."
+    )
+    assert {
+        k: message[k]
+        for k in (
+            "AlarmName",
+            "AlarmDescription",
+            "AWSAccountId",
+            "NewStateValue",
+            "OldStateValue",
+            "StateChangeTime",
+            "Region",
+            "AlarmArn",
+        )
+    } == {
+        "AlarmName": name,
+        "AlarmDescription": "canary latency",
+        "AWSAccountId": "123456789012",
+        "NewStateValue": "ALARM",
+        "OldStateValue": "OK",
+        "StateChangeTime": "2030-01-15T10:02:05.000+0000",
+        "Region": "US East (N. Virginia)",
+        "AlarmArn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}",
+    }
+    assert message["Trigger"] == {
+        "MetricName": "lat",
+        "Namespace": ns,
+        "StatisticType": "Statistic",
+        "Statistic": "MAXIMUM",
+        "Unit": None,
+        "Dimensions": [],
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Threshold": 5.0,
+        "TreatMissingData": "missing",
+        "EvaluateLowSampleCountPercentile": "",
+    }
+    fired = [(n.old_state, n.new_state, n.topic_arn, n.delivered) for n in service.notifications_for(name)]
+    assert fired == [
+        ("INSUFFICIENT_DATA", "OK", topic, True),
+        ("OK", "ALARM", topic, True),
+        ("ALARM", "OK", topic, True),
+    ]
+
+    history = cw.describe_alarm_history(AlarmName=name, HistoryItemType="StateUpdate", ScanBy="TimestampAscending")
+    assert [h["HistorySummary"] for h in history["AlarmHistoryItems"]] == [
+        "Alarm updated from INSUFFICIENT_DATA to OK",
+        "Alarm updated from OK to ALARM",
+        "Alarm updated from ALARM to OK",
+    ]
+    actions = cw.describe_alarm_history(AlarmName=name, HistoryItemType="Action")["AlarmHistoryItems"]
+    assert {h["HistorySummary"] for h in actions} == {f"Successfully executed action {topic}"}
+
+
+def test_m_out_of_n(cw: Any, service: CloudWatchService, alarms: list[str]) -> None:
+    ns, name = "Test/MofN", "two-of-three"
+    put_per_minute(cw, ns, "errors", {0: 5.0, 1: 15.0, 2: 5.0, 3: 15.0, 4: 5.0, 5: 5.0})
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace=ns,
+        MetricName="errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=3,
+        DatapointsToAlarm=2,
+        Threshold=10.0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    alarms.append(name)
+    observed = []
+    for m in (3, 4, 5, 6):
+        service.evaluate_alarms(now=minute(m) + timedelta(seconds=5), names=[name])
+        alarm = state(cw, name)
+        observed.append((alarm["StateValue"], alarm["StateReason"]))
+    assert [s for s, _r in observed] == ["OK", "ALARM", "OK", "OK"]
+    assert observed[1][1] == (
+        "Threshold Crossed: 2 out of the last 3 datapoints [15.0 (15/01/30 10:03:00), 15.0 (15/01/30 10:01:00)] "
+        "were greater than the threshold (10.0) (minimum 2 datapoints for OK -> ALARM transition)."
+    )
+    assert observed[2][1] == (
+        "Threshold Crossed: 2 out of the last 3 datapoints [5.0 (15/01/30 10:04:00), 5.0 (15/01/30 10:02:00)] "
+        "were not greater than the threshold (10.0) (minimum 2 datapoints for ALARM -> OK transition)."
+    )
+    transitions = [(t.old_state, t.new_state) for t in service.transitions if t.alarm_name == name]
+    assert transitions == [("INSUFFICIENT_DATA", "OK"), ("OK", "ALARM"), ("ALARM", "OK")]
+
+
+def test_treat_missing_data_modes(cw: Any, service: CloudWatchService, alarms: list[str]) -> None:
+    ns = "Test/Missing"
+    # good at minute -1, breaching at 0..2, nothing at 3..5, good again at 6
+    put_per_minute(cw, ns, "drift", {-1: 1.0, 0: 20.0, 1: 20.0, 2: 20.0, 6: 1.0})
+    modes = ("missing", "ignore", "breaching", "notBreaching")
+    for mode in modes:
+        cw.put_metric_alarm(
+            AlarmName=f"drift-{mode}",
+            Namespace=ns,
+            MetricName="drift",
+            Statistic="Average",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=10.0,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData=mode,
+        )
+        alarms.append(f"drift-{mode}")
+    timeline: dict[str, list[str]] = {mode: [] for mode in modes}
+    for m in (0, 1, 4, 6, 7):
+        service.evaluate_alarms(now=minute(m) + timedelta(seconds=5), names=alarms)
+        for mode in modes:
+            timeline[mode].append(state(cw, f"drift-{mode}")["StateValue"])
+    # minute 4 still sees the breach at minute 2 inside the evaluation range (3 periods for 1 evaluation
+    # period); at minute 6 the range (3..5) is empty and each mode decides differently.
+    assert timeline == {
+        "missing": ["OK", "ALARM", "ALARM", "INSUFFICIENT_DATA", "OK"],
+        "ignore": ["OK", "ALARM", "ALARM", "ALARM", "OK"],
+        "breaching": ["OK", "ALARM", "ALARM", "ALARM", "OK"],
+        "notBreaching": ["OK", "ALARM", "ALARM", "OK", "OK"],
+    }
+    reasons = {t.alarm_name: t.reason for t in service.transitions if t.time == minute(6) + timedelta(seconds=5)}
+    assert reasons == {
+        "drift-missing": "Insufficient Data: 1 datapoint was unknown.",
+        "drift-notBreaching": "Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint "
+        "was treated as [NonBreaching].",
+    }
+
+
+def test_sparse_data_with_missing_names_only_real_datapoints(
+    cw: Any, service: CloudWatchService, alarms: list[str]
+) -> None:
+    # The "0 - X - -" row of the 2-out-of-3 table: missing data is neither breaching nor not, so the one
+    # non-breaching datapoint decides OK and the reason lists only real datapoints.
+    ns, name = "Test/Sparse", "sparse"
+    put_per_minute(cw, ns, "m", {0: 1.0, 2: 100.0})
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace=ns,
+        MetricName="m",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=3,
+        DatapointsToAlarm=2,
+        Threshold=50.0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    alarms.append(name)
+    (transition,) = service.evaluate_alarms(now=minute(5) + timedelta(seconds=5), names=[name])
+    assert (transition.old_state, transition.new_state) == (INSUFFICIENT_DATA, "OK")
+    assert transition.reason == (
+        "Threshold Crossed: 1 out of the last 3 datapoints [1.0 (15/01/30 10:00:00)] was not greater than the "
+        "threshold (50.0) (minimum 2 datapoints for ALARM -> OK transition)."
+    )
+    evaluated = json.loads(state(cw, name)["StateReasonData"])["evaluatedDatapoints"]
+    assert evaluated == [
+        {"timestamp": "2030-01-15T10:04:00.000+0000"},
+        {"timestamp": "2030-01-15T10:02:00.000+0000", "sampleCount": 1.0, "value": 100.0},
+        {"timestamp": "2030-01-15T10:00:00.000+0000", "sampleCount": 1.0, "value": 1.0},
+    ]
+
+
+def test_percentile_alarm_and_low_sample_count(cw: Any, service: CloudWatchService, alarms: list[str]) -> None:
+    ns = "Test/PercentileAlarm"
+    # minute 0: 10 samples with p90 = 900 (too few for p90: CloudWatch wants 10 / (1 - 0.9) = 100)
+    cw.put_metric_data(
+        Namespace=ns,
+        MetricData=[
+            {"MetricName": "lat", "Timestamp": minute(0), "Values": [100, 900], "Counts": [8, 2]},
+            {"MetricName": "lat", "Timestamp": minute(1), "Values": [100, 900], "Counts": [80, 20]},
+        ],
+    )
+    for mode in ("evaluate", "ignore"):
+        cw.put_metric_alarm(
+            AlarmName=f"p90-{mode}",
+            Namespace=ns,
+            MetricName="lat",
+            ExtendedStatistic="p90",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=500.0,
+            ComparisonOperator="GreaterThanThreshold",
+            EvaluateLowSampleCountPercentile=mode,
+        )
+        alarms.append(f"p90-{mode}")
+    service.evaluate_alarms(now=minute(1) + timedelta(seconds=1), names=alarms)
+    assert [state(cw, a)["StateValue"] for a in alarms] == ["ALARM", INSUFFICIENT_DATA]
+    service.evaluate_alarms(now=minute(2) + timedelta(seconds=1), names=alarms)
+    assert [state(cw, a)["StateValue"] for a in alarms] == ["ALARM", "ALARM"]
+    assert state(cw, "p90-ignore")["StateReason"].startswith("Threshold Crossed: 1 out of the last 1 datapoints [900.0")
+
+
+def test_metric_math_alarm(aws: EmbeddedAws, cw: Any, service: CloudWatchService, alarms: list[str]) -> None:
+    ns, name = "Test/MathAlarm", "error-rate"
+    topic, queue = subscribed_queue(aws, "math-alarm")
+    put_per_minute(cw, ns, "errors", {0: 1.0, 1: 10.0})
+    put_per_minute(cw, ns, "calls", {0: 100.0, 1: 100.0, 2: 100.0})
+    cw.put_metric_alarm(
+        AlarmName=name,
+        EvaluationPeriods=1,
+        Threshold=5.0,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[topic],
+        Metrics=[
+            {
+                "Id": "err",
+                "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "errors"}, "Period": 60, "Stat": "Sum"},
+                "ReturnData": False,
+            },
+            {
+                "Id": "inv",
+                "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "calls"}, "Period": 60, "Stat": "Sum"},
+                "ReturnData": False,
+            },
+            {
+                "Id": "rate",
+                "Expression": "IF(inv > 0, 100 * FILL(err, 0) / inv, 0)",
+                "Label": "Error rate",
+                "ReturnData": True,
+            },
+        ],
+    )
+    alarms.append(name)
+    observed = []
+    for m in (1, 2, 3):
+        service.evaluate_alarms(now=minute(m) + timedelta(seconds=5), names=[name])
+        observed.append(state(cw, name)["StateValue"])
+    assert observed == ["OK", "ALARM", "OK"]
+    (envelope,) = drain(aws, queue)
+    trigger = json.loads(envelope["Message"])["Trigger"]
+    assert [m["Id"] for m in trigger["Metrics"]] == ["err", "inv", "rate"]
+    assert trigger["Metrics"][2] == {
+        "Id": "rate",
+        "Expression": "IF(inv > 0, 100 * FILL(err, 0) / inv, 0)",
+        "Label": "Error rate",
+        "ReturnData": True,
+    }
+    assert trigger["Period"] == 60
+
+
+def test_set_alarm_state_runs_actions_and_the_next_evaluation_reverts_it(
+    aws: EmbeddedAws, cw: Any, service: CloudWatchService, alarms: list[str]
+) -> None:
+    ns, name = "Test/SetState", "manual"
+    topic, queue = subscribed_queue(aws, "set-state")
+    put_per_minute(cw, ns, "m", {0: 1.0})
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace=ns,
+        MetricName="m",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5.0,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[topic],
+        OKActions=[topic],
+    )
+    alarms.append(name)
+    service.evaluate_alarms(now=minute(1), names=[name])
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="testing the rollback path")
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="unchanged state, no action")
+    service.evaluate_alarms(now=minute(1) + timedelta(seconds=30), names=[name])
+    assert state(cw, name)["StateValue"] == "OK"
+    messages = [json.loads(e["Message"]) for e in drain(aws, queue)]
+    # OK (first evaluation), ALARM (SetAlarmState; the repeated one changes nothing), OK (next evaluation)
+    assert [(m["OldStateValue"], m["NewStateValue"]) for m in messages] == [
+        ("INSUFFICIENT_DATA", "OK"),
+        ("OK", "ALARM"),
+        ("ALARM", "OK"),
+    ]
+    assert messages[1]["NewStateReason"] == "testing the rollback path"
+
+
+def test_updating_an_alarm_keeps_its_state(cw: Any, service: CloudWatchService, alarms: list[str]) -> None:
+    ns, name = "Test/Update", "updated"
+    put_per_minute(cw, ns, "m", {0: 9.0})
+    definition = {
+        "AlarmName": name,
+        "Namespace": ns,
+        "MetricName": "m",
+        "Statistic": "Sum",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
+    cw.put_metric_alarm(**definition, Threshold=5.0)
+    alarms.append(name)
+    service.evaluate_alarms(now=minute(1), names=[name])
+    cw.put_metric_alarm(**definition, Threshold=50.0)
+    assert state(cw, name)["StateValue"] == "ALARM"  # kept until the next evaluation
+    service.evaluate_alarms(now=minute(1) + timedelta(seconds=10), names=[name])
+    assert state(cw, name)["StateValue"] == "OK"
+    summaries = [
+        h["HistorySummary"]
+        for h in cw.describe_alarm_history(AlarmName=name, ScanBy="TimestampAscending")["AlarmHistoryItems"]
+    ]
+    assert summaries[0] == f'Alarm "{name}" created'
+    assert f'Alarm "{name}" updated' in summaries
+
+
+def test_anomaly_band_alarm_is_reported_not_guessed(cw: Any, service: CloudWatchService, alarms: list[str]) -> None:
+    name = "band"
+    cw.put_metric_alarm(
+        AlarmName=name,
+        EvaluationPeriods=1,
+        ComparisonOperator="LessThanLowerOrGreaterThanUpperThreshold",
+        ThresholdMetricId="ad1",
+        Metrics=[
+            {
+                "Id": "m1",
+                "MetricStat": {
+                    "Metric": {"Namespace": "Test/Band", "MetricName": "m"},
+                    "Period": 60,
+                    "Stat": "Average",
+                },
+                "ReturnData": True,
+            },
+            {"Id": "ad1", "Expression": "ANOMALY_DETECTION_BAND(m1, 2)"},
+        ],
+    )
+    alarms.append(name)
+    assert service.evaluate_alarms(now=minute(1), names=[name]) == []
+    alarm = state(cw, name)
+    assert alarm["StateValue"] == INSUFFICIENT_DATA
+    assert "LessThanLowerOrGreaterThanUpperThreshold" in alarm["StateReason"]
+    assert any(n == name and "not supported" in m for n, m in service.evaluation_errors)
+
+
+def test_ticker_evaluates_alarms_on_sandbox_time(
+    aws: EmbeddedAws, cw: Any, service: CloudWatchService, alarms: list[str]
+) -> None:
+    ns, name = "Test/Ticker", "ticker"
+    now = aws.clock.now()
+    cw.put_metric_data(
+        Namespace=ns,
+        MetricData=[{"MetricName": "m", "Timestamp": now + timedelta(minutes=k), "Value": 99.0} for k in range(-5, 4)],
+    )
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace=ns,
+        MetricName="m",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5.0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    alarms.append(name)
+    aws.clock.sleep(61)  # the job runs every 60 virtual seconds
+    aws.emulator.ticker.run_due()
+    assert state(cw, name)["StateValue"] == "ALARM"
+    assert not aws.emulator.ticker.errors
+
+
+def test_query_performance_at_simulator_scale(aws: EmbeddedAws, service: CloudWatchService) -> None:
+    """20 series x 24 h of 1-minute Values/Counts (50 distinct values each); 10 queries over an hour."""
+    ns, end = "Test/Perf", aws.clock.now().replace(second=0, microsecond=0)
+    start = end - timedelta(hours=24)
+    values = [float(v) for v in range(10, 510, 10)]
+    for variant in range(20):
+        data = [
+            {
+                "MetricName": "ModelLatency",
+                "Dimensions": [{"Name": "Variant", "Value": f"v{variant}"}],
+                "Timestamp": start + timedelta(minutes=m),
+                "Values": values,
+                "Counts": [float((m + i) % 7 + 1) for i in range(50)],
+            }
+            for m in range(1440)
+        ]
+        for i in range(0, len(data), 1000):
+            service.put_metric_data(ns, data[i : i + 1000])
+    stats = ["p99", "p50", "Average", "Sum", "SampleCount", "p99.9", "Maximum", "p90", "Minimum", "p95"]
+    queries = [
+        {
+            "Id": f"q{i}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": ns,
+                    "MetricName": "ModelLatency",
+                    "Dimensions": [{"Name": "Variant", "Value": f"v{i}"}],
+                },
+                "Period": 60,
+                "Stat": stats[i],
+            },
+        }
+        for i in range(10)
+    ]
+    window = (end - timedelta(hours=2), end - timedelta(hours=1))
+    started = time.perf_counter()
+    result = service.get_metric_data(queries, *window)
+    elapsed = time.perf_counter() - started
+    assert [len(r["Values"]) for r in result["MetricDataResults"]] == [60] * 10
+    assert elapsed < 1.0, f"GetMetricData took {elapsed * 1000:.0f} ms of backend time"
+    over_http = aws.client("cloudwatch")
+    started = time.perf_counter()
+    over_http.get_metric_data(MetricDataQueries=queries, StartTime=window[0], EndTime=window[1])
+    assert time.perf_counter() - started < 2.0

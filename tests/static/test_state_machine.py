@@ -1,0 +1,128 @@
+"""The ASL's conventions, checked statically: names, wiring, retries, catches, substitutions."""
+
+import json
+import re
+from typing import Any
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from support import ROOT
+
+ASL = json.loads((ROOT / "statemachines" / "rollout.asl.json").read_text())
+STATES: dict[str, dict[str, Any]] = ASL["States"]
+TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+MACHINE = TEMPLATE["Resources"]["RolloutStateMachine"]["Properties"]
+TRANSIENT_LAMBDA = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+TITLE_WORD = re.compile(r"^([A-Z][A-Za-z0-9-]*|a|an|the|for|to|of|on|in|at|by|before|after)$")
+
+
+def targets(state: dict[str, Any]) -> list[str]:
+    found = [state[k] for k in ("Next", "Default") if k in state]
+    found += [c["Next"] for c in state.get("Choices", [])]
+    found += [c["Next"] for c in state.get("Catch", [])]
+    return found
+
+
+def test_machine_level_settings() -> None:
+    assert ASL["QueryLanguage"] == "JSONata"
+    assert isinstance(ASL["TimeoutSeconds"], int)
+    assert ASL["TimeoutSeconds"] > 0
+    assert ASL["StartAt"] in STATES
+
+
+def test_every_transition_leads_to_a_state_and_every_state_is_reachable() -> None:
+    for name, state in STATES.items():
+        for target in targets(state):
+            assert target in STATES, f"{name} -> {target} does not exist"
+    seen, todo = set(), [ASL["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(targets(STATES[name]))
+    assert seen == set(STATES), f"unreachable: {set(STATES) - seen}"
+
+
+def test_every_path_ends() -> None:
+    ends = [n for n, s in STATES.items() if s["Type"] in {"Succeed", "Fail"} or s.get("End")]
+    assert ends
+    for name, state in STATES.items():
+        if state["Type"] not in {"Succeed", "Fail"}:
+            assert targets(state), f"{name} leads nowhere"
+
+
+@pytest.mark.parametrize("name", sorted(STATES))
+def test_state_names_are_title_case_and_choices_are_questions(name: str) -> None:
+    assert all(TITLE_WORD.match(word) for word in name.rstrip("?").split()), name
+    assert name.endswith("?") == (STATES[name]["Type"] == "Choice"), name
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in STATES.items() if s["Type"] == "Task"))
+def test_every_task_retries_only_transient_errors_and_catches_everything(name: str) -> None:
+    state = STATES[name]
+    retried = {error for retry in state.get("Retry", []) for error in retry["ErrorEquals"]}
+    assert retried, f"{name} has no Retry"
+    assert "States.ALL" not in retried, f"{name} retries business failures"
+    for retry in state["Retry"]:
+        assert retry.get("JitterStrategy") == "FULL"
+        assert retry.get("BackoffRate", 1) >= 1
+    if state["Resource"] == "arn:aws:states:::lambda:invoke":
+        assert retried == TRANSIENT_LAMBDA, name
+    catches = state.get("Catch", [])
+    assert any("States.ALL" in c["ErrorEquals"] for c in catches), f"{name} has no catch-all"
+    for catch in catches:
+        handled = STATES[catch["Next"]]
+        # A catch goes somewhere that records or reports the failure, never straight to the end.
+        assert handled["Type"] not in {"Succeed", "Fail"} or name.startswith("Notify") or name == "Rollback Failed"
+
+
+ENDPOINT_CHANGING = {
+    "Deploy Candidate",
+    "Shift Traffic",
+    "Promote",
+    "Check Endpoint",
+    "Pre-Traffic Check",
+    "Judge Canary",
+    "Finalize Promotion",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENDPOINT_CHANGING))
+def test_steps_after_the_endpoint_changed_fail_into_the_rollback(name: str) -> None:
+    catch_targets = {c["Next"] for c in STATES[name]["Catch"]}
+    assert catch_targets == {"Roll Back"}, name
+
+
+def test_every_substitution_is_defined_and_every_definition_is_used() -> None:
+    text = (ROOT / "statemachines" / "rollout.asl.json").read_text()
+    used = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text))
+    defined = set(MACHINE["DefinitionSubstitutions"])
+    assert used == defined
+
+
+def test_no_arn_or_account_is_hard_coded() -> None:
+    text = (ROOT / "statemachines" / "rollout.asl.json").read_text()
+    assert not re.search(r"arn:aws:(lambda|sagemaker|sns|s3)", text)
+    assert not re.search(r"\b\d{12}\b", text)
+
+
+def test_single_api_calls_are_native_integrations() -> None:
+    native = {s["Resource"] for s in STATES.values() if s["Type"] == "Task" and "aws-sdk" in s["Resource"]}
+    assert native == {
+        "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+        "arn:aws:states:::aws-sdk:sagemaker:updateEndpointWeightsAndCapacities",
+    }
+
+
+def test_waiting_is_done_by_wait_states() -> None:
+    assert {n for n, s in STATES.items() if s["Type"] == "Wait"} == {
+        "Wait For Endpoint",
+        "Wait Evaluation Interval",
+        "Wait Before Rollback Step",
+    }

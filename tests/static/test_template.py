@@ -1,0 +1,140 @@
+"""template.yaml and samconfig.toml: runtime, layer, least privilege, defaults kept in one place."""
+
+import re
+import tomllib
+from typing import Any
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from mlrollout.domain.config import RolloutConfig
+from mlrollout.settings import Settings
+from support import FUNCTIONS, ROOT
+
+TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
+FUNCTION_RESOURCES = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def statements(value: Any) -> list[dict[str, Any]]:
+    """Every IAM statement anywhere under `value` (inline policies, SAM Policies, key and topic policies)."""
+    found: list[dict[str, Any]] = []
+    if isinstance(value, dict):
+        if "Effect" in value and "Action" in value:
+            found.append(value)
+        for child in value.values():
+            found.extend(statements(child))
+    elif isinstance(value, list):
+        for child in value:
+            found.extend(statements(child))
+    return found
+
+
+def test_functions_use_python313_and_the_core_layer() -> None:
+    function_globals = TEMPLATE["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Layers"] == [{"Ref": "CoreLayer"}]
+    for name in ("CoreLayer", "SlackLayer"):
+        assert RESOURCES[name]["Metadata"]["BuildMethod"] == "python3.13"
+    layer = RESOURCES["CoreLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert layer["Properties"]["ContentUri"] == "layers/core/"
+    assert not (ROOT / "layers" / "core" / "python").exists()
+
+
+def test_one_function_per_folder_and_one_folder_per_function() -> None:
+    in_template = {
+        v["Properties"]["CodeUri"].strip("/").removeprefix("functions/") for v in FUNCTION_RESOURCES.values()
+    }
+    on_disk = {p.parent.name for p in FUNCTIONS.glob("*/app.py")}
+    assert in_template == on_disk
+
+
+@pytest.mark.parametrize("statement", statements(TEMPLATE["Resources"]), ids=lambda s: s.get("Sid", "?"))
+def test_no_iam_statement_allows_wildcard_actions(statement: dict[str, Any]) -> None:
+    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+    if statement.get("Sid") == "AccountAdministers":  # the KMS key policy's root delegation, required by KMS
+        return
+    if statement["Effect"] == "Deny":  # a wildcard in a Deny takes permissions away
+        return
+    for action in actions:
+        assert action != "*" and not action.endswith(":*"), f"{statement.get('Sid')}: {action}"
+
+
+def test_pass_role_is_scoped_to_sagemaker() -> None:
+    for statement in statements(TEMPLATE["Resources"]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if "iam:PassRole" in actions:
+            assert statement["Condition"]["StringEquals"]["iam:PassedToService"] == "sagemaker.amazonaws.com"
+
+
+def test_bucket_is_versioned_private_encrypted_tls_only_and_emits_events() -> None:
+    bucket = RESOURCES["ArtifactBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert (
+        bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
+            "SSEAlgorithm"
+        ]
+        == "aws:kms"
+    )
+    assert bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+    [deny] = RESOURCES["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+
+
+def test_uploads_start_the_state_machine_with_retries_and_a_dead_letter_queue() -> None:
+    event = RESOURCES["RolloutStateMachine"]["Properties"]["Events"]["ModelUploaded"]
+    assert event["Type"] == "EventBridgeRule"
+    pattern = event["Properties"]["Pattern"]
+    assert pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["object"]["key"] == [{"wildcard": "models/*/*/model.tar.gz"}]
+    assert event["Properties"]["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert "Arn" in event["Properties"]["DeadLetterConfig"]
+
+
+def test_state_machine_logs_and_traces() -> None:
+    machine = RESOURCES["RolloutStateMachine"]["Properties"]
+    assert machine["Type"] == "STANDARD"
+    assert machine["Tracing"]["Enabled"] is True
+    assert machine["Logging"]["Level"] in {"ERROR", "ALL"}
+
+
+def test_alerts_topic_is_encrypted_and_email_is_optional() -> None:
+    assert "KmsMasterKeyId" in RESOURCES["AlertsTopic"]["Properties"]
+    assert RESOURCES["AlertEmailSubscription"]["Condition"] == "HasAlertEmail"
+
+
+def test_stack_parameter_defaults_equal_the_config_model_defaults() -> None:
+    """One source of truth: the template's defaults for rollout.yaml fields are the model's defaults."""
+    parameters = TEMPLATE["Parameters"]
+    defaults = RolloutConfig.model_validate({"image": "r.example/i:1"})
+    assert float(parameters["BakeMinutes"]["Default"]) == defaults.strategy.bake_minutes
+    assert [float(s) for s in str(parameters["CanarySteps"]["Default"]).split(",")] == defaults.strategy.steps
+    assert float(parameters["MaxErrorRate"]["Default"]) == defaults.judge.max_error_rate
+    assert float(parameters["MaxP99LatencyMs"]["Default"]) == defaults.judge.max_p99_latency_ms
+    assert int(parameters["MinRequests"]["Default"]) == defaults.judge.min_requests
+    assert int(parameters["MaxArtifactMiB"]["Default"]) == Settings().max_artifact_mib
+
+
+def test_every_environment_variable_is_a_setting() -> None:
+    variables = set(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+    known = {name.upper() for name in Settings.model_fields} | {
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+        "PYDANTIC_DISABLE_PLUGINS",
+    }
+    assert variables <= known, variables - known
+
+
+def test_samconfig_has_dev_and_prod_without_account_specifics() -> None:
+    text = (ROOT / "samconfig.toml").read_text()
+    config = tomllib.loads(text)
+    for env in ("dev", "prod"):
+        deploy = config[env]["deploy"]["parameters"]
+        assert deploy["resolve_s3"] is True
+        assert deploy["stack_name"]
+    assert not re.search(r"\b\d{12}\b", text)
+    assert "s3_bucket" not in text

@@ -1,0 +1,64 @@
+import pytest
+
+from mlrollout.domain import naming
+from mlrollout.domain.errors import ArtifactInvalid
+
+
+@pytest.mark.parametrize(
+    ("key", "model", "label"),
+    [
+        ("models/fraud-scorer/v7/model.tar.gz", "fraud-scorer", "v7"),
+        ("models/m1/2026/11/25/run-3/model.tar.gz", "m1", "2026/11/25/run-3"),
+    ],
+)
+def test_artifact_keys_name_model_and_version(key: str, model: str, label: str) -> None:
+    parsed = naming.parse_artifact_key(key)
+    assert (parsed.model_name, parsed.version_label) == (model, label)
+    assert parsed.config_key == f"models/{model}/rollout.yaml"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "uploads/model.tar.gz",
+        "models/m/model.tar.gz",
+        "models/m/v1/model.tgz",
+        "models//v1/model.tar.gz",
+        "m/a/b/model.tar.gz",
+    ],
+)
+def test_keys_outside_the_layout_are_rejected_with_the_layout(key: str) -> None:
+    with pytest.raises(ArtifactInvalid, match=r"models/<model-name>/<version>/model.tar.gz"):
+        naming.parse_artifact_key(key)
+
+
+def test_invalid_model_names_explain_the_rule_and_suggest_one() -> None:
+    with pytest.raises(ArtifactInvalid) as raised:
+        naming.parse_artifact_key("models/fraud_scorer.v2/v1/model.tar.gz")
+    assert "letters, digits and hyphens" in str(raised.value)
+    assert "models/fraud-scorer-v2/" in str(raised.value)
+
+
+def test_generated_names_fit_sagemaker_limits() -> None:
+    long = "a" * 63
+    names = naming.RolloutNames.for_deployment(long, long, 1234, "d-1")
+    for name in (names.model, names.canary_config, names.final_config):
+        assert len(name) <= 63
+        assert naming.sagemaker_name_problem(name) is None
+    assert names.canary_config != names.final_config
+
+
+def test_names_are_deterministic_per_deployment() -> None:
+    a = naming.RolloutNames.for_deployment("ep", "m", 3, "m-abc")
+    assert a == naming.RolloutNames.for_deployment("ep", "m", 3, "m-abc")
+    assert a != naming.RolloutNames.for_deployment("ep", "m", 3, "m-abd")
+
+
+def test_variant_names_avoid_the_current_variant() -> None:
+    assert naming.variant_name(4) == "v4"
+    assert naming.variant_name(4, frozenset({"v4"})) == "v4-2"
+    assert naming.variant_name(4, frozenset({"v4", "v4-2"})) == "v4-3"
+
+
+def test_deployment_id_is_model_and_content() -> None:
+    assert naming.deployment_id("m", "ab" * 32) == "m-abababababab"

@@ -1,0 +1,1 @@
+"""Developer tooling: template and state-machine checks, cold-start and size measurements."""

@@ -1,0 +1,451 @@
+"""The data plane: SageMaker's serving side, played by the sandbox.
+
+For each endpoint with traffic, requests arrive (Poisson, at the profile's rate on sandbox time), are routed to
+a variant in proportion to the endpoint's current weights (read from the emulated SageMaker), and are served
+by the model of that variant: its artifact is fetched from S3, unpacked, and its `code/inference.py` runs the
+SageMaker inference-toolkit contract (model_fn, input_fn, predict_fn, output_fn). An exception in the model is
+a 500, as a SageMaker container answers. Latency comes from the artifact's own `serving` profile.
+
+What SageMaker would write, the data plane writes: per-variant `AWS/SageMaker` metrics every minute
+(Invocations, Invocation4XXErrors, Invocation5XXErrors, ModelLatency, OverheadLatency, in microseconds with
+Values/Counts so percentiles work) and data-capture JSONL under the endpoint config's capture destination.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import logging
+import math
+import random
+import shutil
+import tarfile
+import tempfile
+import threading
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MINUTE = 60.0
+CAPTURE_FLUSH_SECONDS = 300.0
+LATENCY_BUCKET = 1.02  # 2% resolution: percentiles stay accurate, a datum stays under 150 distinct values
+Z99 = 2.3263478740408408
+
+
+class ModelServingError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Lognormal:
+    """A latency distribution given by its median and 99th percentile."""
+
+    p50: float
+    p99: float
+
+    def sample(self, rng: random.Random) -> float:
+        sigma = max(1e-9, (math.log(self.p99) - math.log(self.p50)) / Z99)
+        return rng.lognormvariate(math.log(self.p50), sigma)
+
+
+class ModelContainer:
+    """One model artifact, unpacked and loaded like a SageMaker inference-toolkit container loads it."""
+
+    def __init__(self, name: str, artifact: bytes, workdir: Path) -> None:
+        self.name = name
+        self.model_dir = workdir / name
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(artifact), mode="r:gz") as archive:
+            archive.extractall(self.model_dir, filter="data")
+        self.module = self._load_code()
+        self.model = self.module.model_fn(str(self.model_dir))
+        serving = json.loads((self.model_dir / "model.json").read_text()).get("serving", {})
+        self.latency = Lognormal(**serving.get("latency_ms", {"p50": 20.0, "p99": 50.0}))
+        self.overhead = Lognormal(**serving.get("overhead_ms", {"p50": 1.0, "p99": 3.0}))
+
+    def _load_code(self) -> ModuleType:
+        source = self.model_dir / "code" / "inference.py"
+        if not source.is_file():
+            raise ModelServingError(f"model {self.name}: the artifact has no code/inference.py to serve it with")
+        spec = importlib.util.spec_from_file_location(f"sandbox_model_{uuid.uuid4().hex}", source)
+        if spec is None or spec.loader is None:
+            raise ModelServingError(f"model {self.name}: cannot load {source}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    def serve(self, body: bytes, content_type: str, accept: str) -> tuple[int, bytes]:
+        try:
+            data = self.module.input_fn(body.decode(), content_type)
+            prediction = self.module.predict_fn(data, self.model)
+            output = self.module.output_fn(prediction, accept)
+        except Exception as exc:  # the container turns any model exception into a 500
+            return 500, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
+        return 200, output.encode() if isinstance(output, str) else bytes(output)
+
+
+@dataclass
+class FeatureProfile:
+    """What callers send: a transaction's amount, merchant and hour; `malformed` requests lack a field."""
+
+    amount_median: float = 60.0
+    amount_sigma: float = 1.0
+    merchants: dict[str, float] = field(
+        default_factory=lambda: {"grocery": 0.4, "fuel": 0.2, "electronics": 0.15, "travel": 0.15, "gaming": 0.1}
+    )
+    malformed: float = 0.002
+
+    def request(self, rng: random.Random) -> dict[str, Any]:
+        features: dict[str, Any] = {
+            "amount": round(rng.lognormvariate(math.log(self.amount_median), self.amount_sigma), 2),
+            "merchant": rng.choices(list(self.merchants), weights=list(self.merchants.values()))[0],
+            "hour": rng.randrange(24),
+        }
+        if rng.random() < self.malformed:
+            del features[rng.choice(["merchant", "hour"])]
+        return {"features": features}
+
+
+@dataclass
+class TrafficProfile:
+    rps: float
+    features: FeatureProfile = field(default_factory=FeatureProfile)
+    drift_at: datetime | None = None
+    drifted: FeatureProfile | None = None
+
+    def profile_at(self, moment: datetime) -> FeatureProfile:
+        if self.drift_at is not None and self.drifted is not None and moment >= self.drift_at:
+            return self.drifted
+        return self.features
+
+
+@dataclass
+class MinuteStats:
+    endpoint: str
+    variant: str
+    minute: datetime
+    invocations: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    latency_us: Counter[float] = field(default_factory=Counter)
+    overhead_us: Counter[float] = field(default_factory=Counter)
+    weight_share: float = 0.0
+
+    def percentile(self, p: float) -> float | None:
+        total = sum(self.latency_us.values())
+        if not total:
+            return None
+        rank = math.ceil(p / 100 * total)
+        seen = 0
+        for value in sorted(self.latency_us):
+            seen += self.latency_us[value]
+            if seen >= rank:
+                return value
+        return None
+
+
+def _bucket(microseconds: float) -> float:
+    return round(LATENCY_BUCKET ** round(math.log(max(microseconds, 1.0), LATENCY_BUCKET)), 1)
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean <= 0:
+        return 0
+    if mean > 30:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    threshold, count, product = math.exp(-mean), 0, rng.random()
+    while product > threshold:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+class DataPlane:
+    """Serves traffic for the endpoints it is given, on sandbox time, in one background thread."""
+
+    def __init__(self, aws: Any, *, seed: int = 7, tick_seconds: float = 5.0) -> None:
+        self.aws = aws
+        self.clock = aws.clock
+        self.seed = seed
+        self.tick = tick_seconds
+        self.profiles: dict[str, TrafficProfile] = {}
+        self.containers: dict[str, ModelContainer] = {}
+        self.minutes: dict[tuple[str, str, datetime], MinuteStats] = {}
+        self.timeline: list[MinuteStats] = []
+        self.capture: dict[tuple[str, str], list[str]] = defaultdict(list)
+        self.errors: list[str] = []
+        self._rngs: dict[str, random.Random] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._workdir = Path(tempfile.mkdtemp(prefix="mlrollout-dataplane-"))
+        self._served_until: dict[str, datetime] = {}
+        self._last_capture_flush = self.clock.now()
+        self._s3 = aws.client("s3")
+        self._sm = aws.client("sagemaker")
+        self._cw = aws.client("cloudwatch")
+        self._config_cache: dict[str, dict[str, Any]] = {}
+        self._model_cache: dict[str, dict[str, Any]] = {}
+        self.listeners: list[Callable[[MinuteStats], None]] = []
+
+    # lifecycle ----------------------------------------------------------------------------------------
+    def start(self) -> DataPlane:
+        self.aws.emulator.services["sagemaker"].data_plane = self.invoke
+        self._thread = threading.Thread(target=self._run, name="sandbox-dataplane", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        with contextlib.suppress(Exception):
+            self.flush(final=True)
+        service = self.aws.emulator.services.get("sagemaker")
+        if service is not None and service.data_plane == self.invoke:
+            service.data_plane = None
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def send_traffic(self, endpoint: str, profile: TrafficProfile) -> None:
+        with self._lock:
+            self.profiles[endpoint] = profile
+            self._served_until.setdefault(endpoint, self.clock.now())
+            self._rngs.setdefault(endpoint, random.Random(f"{self.seed}:{endpoint}"))
+
+    def stop_traffic(self, endpoint: str) -> None:
+        with self._lock:
+            self.profiles.pop(endpoint, None)
+
+    # serving ------------------------------------------------------------------------------------------
+    def invoke(
+        self, endpoint: str, variant: str | None, body: bytes, content_type: str, accept: str
+    ) -> tuple[int, bytes, str, str]:
+        """The emulated SageMaker's InvokeEndpoint hook: a real request, counted like any other."""
+        state = self.aws.emulator.services["sagemaker"].endpoint_state(endpoint)
+        chosen = variant or next(iter(state.weights))
+        with self._lock:
+            status, output = self._serve(endpoint, chosen, body, content_type, accept, self.clock.now(), record=True)
+        return status, output, accept, chosen
+
+    def _container(self, endpoint: str, variant: str) -> ModelContainer:
+        state = self.aws.emulator.services["sagemaker"].endpoint_state(endpoint)
+        model_name = next((v.model_name for v in state.variants if v.name == variant), None) if state else None
+        if model_name is None:
+            raise ModelServingError(f"endpoint {endpoint} has no variant {variant}")
+        container = self.containers.get(model_name)
+        if container is None:
+            described = self._model_cache.get(model_name) or self._sm.describe_model(ModelName=model_name)
+            self._model_cache[model_name] = described
+            url = described["PrimaryContainer"]["ModelDataUrl"]
+            bucket, _, key = url.removeprefix("s3://").partition("/")
+            artifact = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            container = ModelContainer(model_name, artifact, self._workdir)
+            self.containers[model_name] = container
+        return container
+
+    def _serve(
+        self,
+        endpoint: str,
+        variant: str,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        when: datetime,
+        *,
+        record: bool,
+        container: ModelContainer | None = None,
+    ) -> tuple[int, bytes]:
+        rng = self._rngs.setdefault(endpoint, random.Random(f"{self.seed}:{endpoint}"))
+        container = container or self._container(endpoint, variant)
+        status, output = container.serve(body, content_type, accept)
+        if record:
+            minute = when.replace(second=0, microsecond=0)
+            stats = self.minutes.setdefault((endpoint, variant, minute), MinuteStats(endpoint, variant, minute))
+            stats.invocations += 1
+            if 400 <= status < 500:
+                stats.errors_4xx += 1
+            elif status >= 500:
+                stats.errors_5xx += 1
+            else:
+                stats.latency_us[_bucket(container.latency.sample(rng) * 1000)] += 1
+                stats.overhead_us[_bucket(container.overhead.sample(rng) * 1000)] += 1
+                self._capture(endpoint, variant, body, output, content_type, accept, when)
+        return status, output
+
+    def _capture(
+        self, endpoint: str, variant: str, body: bytes, output: bytes, content_type: str, accept: str, when: datetime
+    ) -> None:
+        config = self._capture_config(endpoint)
+        if not config or not config.get("EnableCapture"):
+            return
+        rng = self._rngs[endpoint]
+        if rng.random() * 100 >= float(config.get("InitialSamplingPercentage", 100)):
+            return
+        record = {
+            "captureData": {
+                "endpointInput": {
+                    "observedContentType": content_type,
+                    "mode": "INPUT",
+                    "data": body.decode(),
+                    "encoding": "JSON",
+                },
+                "endpointOutput": {
+                    "observedContentType": accept,
+                    "mode": "OUTPUT",
+                    "data": output.decode(),
+                    "encoding": "JSON",
+                },
+            },
+            "eventMetadata": {
+                "eventId": str(uuid.UUID(int=rng.getrandbits(128))),
+                "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+            "eventVersion": "0",
+        }
+        self.capture[(endpoint, variant)].append(json.dumps(record))
+
+    def _capture_config(self, endpoint: str) -> dict[str, Any] | None:
+        state = self.aws.emulator.services["sagemaker"].endpoint_state(endpoint)
+        if state is None or state.endpoint_config_name is None:
+            return None
+        cached = self._config_cache.get(state.endpoint_config_name)
+        if cached is None:
+            cached = self._sm.describe_endpoint_config(EndpointConfigName=state.endpoint_config_name)
+            self._config_cache[state.endpoint_config_name] = cached
+        capture: dict[str, Any] | None = cached.get("DataCaptureConfig")
+        return capture
+
+    # the loop ---------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception as exc:  # keep serving; the error is reported by the sandbox
+                log.exception("data plane step failed")
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.clock.sleep(self.tick, self._stop)
+
+    def step(self) -> None:
+        now = self.clock.now()
+        with self._lock:
+            for endpoint, profile in list(self.profiles.items()):
+                self._generate(endpoint, profile, now)
+        self.flush()
+
+    def _generate(self, endpoint: str, profile: TrafficProfile, now: datetime) -> None:
+        service = self.aws.emulator.services["sagemaker"]
+        start = self._served_until.get(endpoint, now)
+        if now <= start:
+            return
+        state = service.endpoint_state(endpoint)
+        self._served_until[endpoint] = now
+        # A Creating or Failed endpoint serves nothing; an Updating one keeps serving its current variants.
+        if state is None or state.status not in {"InService", "Updating", "SystemUpdating"}:
+            return
+        weights = {name: max(0.0, w) for name, w in state.weights.items()}
+        total = sum(weights.values())
+        if total <= 0:
+            return
+        rng = self._rngs[endpoint]
+        variants, shares = list(weights), [w / total for w in weights.values()]
+        span = (now - start).total_seconds()
+        containers = {variant: self._container(endpoint, variant) for variant in variants}
+        for _ in range(_poisson(rng, profile.rps * span)):
+            when = start + timedelta(seconds=rng.random() * span)
+            variant = rng.choices(variants, weights=shares)[0]
+            body = json.dumps(profile.profile_at(when).request(rng)).encode()
+            self._serve(endpoint, variant, body, "application/json", "application/json", when, record=True,
+                        container=containers[variant])
+        for variant, share in zip(variants, shares, strict=True):
+            minute = now.replace(second=0, microsecond=0)
+            self.minutes.setdefault(
+                (endpoint, variant, minute), MinuteStats(endpoint, variant, minute)
+            ).weight_share = share
+
+    # publishing ----------------------------------------------------------------------------------------------
+    def flush(self, *, final: bool = False) -> None:
+        now = self.clock.now()
+        with self._lock:
+            done = [
+                key for key, stats in self.minutes.items() if final or stats.minute + timedelta(seconds=MINUTE) <= now
+            ]
+            finished = [self.minutes.pop(key) for key in done]
+            capture_due = final or (now - self._last_capture_flush).total_seconds() >= CAPTURE_FLUSH_SECONDS
+            captures = {}
+            if capture_due:
+                captures, self.capture = dict(self.capture), defaultdict(list)
+                self._last_capture_flush = now
+        for stats in sorted(finished, key=lambda s: s.minute):
+            self._publish(stats)
+            self.timeline.append(stats)
+            for listener in self.listeners:
+                listener(stats)
+        for (endpoint, variant), lines in captures.items():
+            if lines:
+                self._write_capture(endpoint, variant, lines, now)
+
+    def _publish(self, stats: MinuteStats) -> None:
+        dimensions = [
+            {"Name": "EndpointName", "Value": stats.endpoint},
+            {"Name": "VariantName", "Value": stats.variant},
+        ]
+        data: list[dict[str, Any]] = [
+            {
+                "MetricName": name,
+                "Dimensions": dimensions,
+                "Timestamp": stats.minute,
+                "Value": float(value),
+                "Unit": "None",
+            }
+            for name, value in (
+                ("Invocations", stats.invocations),
+                ("Invocation4XXErrors", stats.errors_4xx),
+                ("Invocation5XXErrors", stats.errors_5xx),
+            )
+        ]
+        for name, histogram in (("ModelLatency", stats.latency_us), ("OverheadLatency", stats.overhead_us)):
+            items = sorted(histogram.items())
+            for start in range(0, len(items), 150):
+                chunk = items[start : start + 150]
+                data.append(
+                    {
+                        "MetricName": name,
+                        "Dimensions": dimensions,
+                        "Timestamp": stats.minute,
+                        "Values": [v for v, _ in chunk],
+                        "Counts": [float(c) for _, c in chunk],
+                        "Unit": "Microseconds",
+                    }
+                )
+        if stats.invocations:
+            self._cw.put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
+
+    def _write_capture(self, endpoint: str, variant: str, lines: list[str], now: datetime) -> None:
+        config = self._capture_config(endpoint)
+        if not config:
+            return
+        destination = str(config["DestinationS3Uri"]).removeprefix("s3://").rstrip("/")
+        bucket, _, prefix = destination.partition("/")
+        stamp = now.astimezone(UTC)
+        key = "/".join(
+            p
+            for p in (
+                prefix,
+                endpoint,
+                variant,
+                stamp.strftime("%Y/%m/%d/%H"),
+                f"{stamp.strftime('%M-%S-%f')[:9]}-{uuid.uuid4().hex[:8]}.jsonl",
+            )
+            if p
+        )
+        self._s3.put_object(Bucket=bucket, Key=key, Body=("\n".join(lines) + "\n").encode())

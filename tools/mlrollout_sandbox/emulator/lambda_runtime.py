@@ -1,0 +1,348 @@
+"""Lambda without Docker: moto's invoke runs the real handler in this process.
+
+Each registered function is loaded from its own code directory the first time it is invoked (the sandbox's
+cold start) and kept warm afterwards. An invocation runs with the function's environment variables (the
+process environment is swapped under a lock, so invocations are serialised, as on a single concurrency
+slot per function), a Lambda context object whose remaining time follows the sandbox clock, and its log
+output captured per invocation into the function's CloudWatch Logs group, where embedded-metric-format
+lines become CloudWatch metrics as they would in AWS.
+
+A handler's exception becomes Lambda's error payload (errorType = the exception's class name), which is
+what Step Functions matches in Retry and Catch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlrollout_sandbox.emulator import Emulator
+    from mlrollout_sandbox.emulator._patching import Patcher
+
+log = logging.getLogger(__name__)
+
+
+class FunctionNotRegistered(LookupError):
+    pass
+
+
+@dataclass
+class LocalFunction:
+    name: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str] = field(default_factory=dict)
+    layer_dirs: list[Path] = field(default_factory=list)
+    timeout_seconds: int = 60
+    memory_mb: int = 128
+    module: ModuleType | None = None
+    cold_start_ms: float | None = None
+
+
+@dataclass
+class Invocation:
+    function_name: str
+    request_id: str
+    event: Any
+    payload: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    duration_ms: float = 0.0
+    cold: bool = False
+    logs: str = ""
+    started_at: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.error_type is not None
+
+    def response_payload(self) -> str:
+        if self.failed:
+            return json.dumps(
+                {
+                    "errorMessage": self.error_message,
+                    "errorType": self.error_type,
+                    "requestId": self.request_id,
+                    "stackTrace": [],
+                }
+            )
+        return json.dumps(self.payload)
+
+
+class LambdaContext:
+    """The attributes of the Lambda runtime's context object that handlers and Powertools read."""
+
+    def __init__(self, fn: LocalFunction, request_id: str, arn: str, deadline: float, clock_time: Any) -> None:
+        self.function_name = fn.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = arn
+        self.memory_limit_in_mb = fn.memory_mb
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{fn.name}"
+        self.log_stream_name = f"sandbox/{request_id[:8]}"
+        self._deadline = deadline
+        self._clock_time = clock_time
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - self._clock_time()) * 1000))
+
+
+class _ThreadStdout(io.TextIOBase):
+    """sys.stdout stand-in: a thread inside an invocation writes to that invocation's buffer."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.local = threading.local()
+
+    def write(self, text: str) -> int:
+        buffer = getattr(self.local, "buffer", None)
+        if buffer is not None:
+            return int(buffer.write(text))
+        return int(self.real.write(text))
+
+    def flush(self) -> None:
+        if getattr(self.local, "buffer", None) is None:
+            self.real.flush()
+
+    def isatty(self) -> bool:
+        return bool(self.real.isatty())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.real, "encoding", "utf-8"))
+
+    def fileno(self) -> int:
+        return int(self.real.fileno())
+
+
+class LambdaRuntime:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.functions: dict[str, LocalFunction] = {}
+        self.invocations: list[Invocation] = []
+        self._lock = threading.RLock()
+        self._stdout: _ThreadStdout | None = None
+
+    # registration -------------------------------------------------------------------------------------
+    def register(self, function: LocalFunction) -> None:
+        handler_file = function.code_dir / (function.handler.rsplit(".", 1)[0].replace(".", "/") + ".py")
+        if not handler_file.is_file():
+            raise FileNotFoundError(
+                f"function {function.name}: handler {function.handler} needs {handler_file}, which does not exist"
+            )
+        with self._lock:
+            self.functions[function.name] = function
+
+    def function(self, name_or_arn: str) -> LocalFunction:
+        name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+        try:
+            return self.functions[name]
+        except KeyError:
+            raise FunctionNotRegistered(
+                f"Lambda function {name!r} has no local code in the sandbox; deploy it from template.yaml "
+                "with the sandbox deployer"
+            ) from None
+
+    # invocation ---------------------------------------------------------------------------------------
+    def invoke(self, function_name: str, event: Any) -> Invocation:
+        fn = self.function(function_name)
+        request_id = str(uuid.uuid4())
+        invocation = Invocation(function_name=fn.name, request_id=request_id, event=event)
+        clock = self.emulator.clock
+        with self._lock:
+            invocation.started_at = clock.time()
+            buffer = io.StringIO()
+            started = time.perf_counter()
+            with self._function_environment(fn), self._captured_output(buffer):
+                try:
+                    handler = self._load(fn, invocation)
+                    arn = f"arn:aws:lambda:{self.emulator.region}:{self.emulator.account_id}:function:{fn.name}"
+                    deadline = clock.time() + fn.timeout_seconds
+                    context = LambdaContext(fn, request_id, arn, deadline, clock.time)
+                    invocation.payload = handler(json.loads(json.dumps(event)), context)
+                    json.dumps(invocation.payload)  # a handler result Lambda could not serialise is an error
+                except Exception as exc:
+                    invocation.error_type = type(exc).__name__
+                    invocation.error_message = str(exc)
+                    buffer.write(
+                        json.dumps(
+                            {
+                                "level": "ERROR",
+                                "message": f"{invocation.error_type}: {invocation.error_message}",
+                                "stack": traceback.format_exc(limit=8),
+                            }
+                        )
+                        + "\n"
+                    )
+            invocation.duration_ms = (time.perf_counter() - started) * 1000
+            invocation.logs = buffer.getvalue()
+            self.invocations.append(invocation)
+        self._ship_logs(fn, invocation)
+        return invocation
+
+    def _load(self, fn: LocalFunction, invocation: Invocation) -> Any:
+        module_path, _, attribute = fn.handler.rpartition(".")
+        if fn.module is None:
+            started = time.perf_counter()
+            self._check_layers(fn)
+            source = fn.code_dir / (module_path.replace(".", "/") + ".py")
+            spec = importlib.util.spec_from_file_location(f"sandbox_fn_{fn.name.replace('-', '_')}", source)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {source}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            fn.module = module
+            fn.cold_start_ms = (time.perf_counter() - started) * 1000
+            invocation.cold = True
+        handler = getattr(fn.module, attribute, None)
+        if handler is None:
+            raise AttributeError(f"function {fn.name}: {module_path} has no handler {attribute!r}")
+        return handler
+
+    @staticmethod
+    def _check_layers(fn: LocalFunction) -> None:
+        """A package a layer ships must resolve to that layer, as it would under /opt/python in Lambda."""
+        for layer in fn.layer_dirs:
+            for package in sorted(p for p in layer.iterdir() if (p / "__init__.py").is_file()):
+                spec = importlib.util.find_spec(package.name)
+                origin = Path(spec.origin).resolve() if spec and spec.origin else None
+                if origin is None or package.resolve() not in origin.parents:
+                    raise ImportError(
+                        f"function {fn.name}: layer package {package.name} resolves to {origin}, not to the "
+                        f"layer at {layer}; install the project (pip install -e .) so the layer is importable"
+                    )
+
+    @contextlib.contextmanager
+    def _function_environment(self, fn: LocalFunction) -> Iterator[None]:
+        runtime_env = {
+            "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_REGION": self.emulator.region,
+            "AWS_DEFAULT_REGION": self.emulator.region,
+            "AWS_ACCESS_KEY_ID": "sandbox",
+            "AWS_SECRET_ACCESS_KEY": "sandbox",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        }
+        if self.emulator.endpoint_url:
+            runtime_env["AWS_ENDPOINT_URL"] = self.emulator.endpoint_url
+        wanted = {**runtime_env, **fn.environment}
+        saved = {key: os.environ.get(key) for key in wanted}
+        os.environ.update(wanted)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    @contextlib.contextmanager
+    def _captured_output(self, buffer: io.StringIO) -> Iterator[None]:
+        stdout = self._stdout
+        if stdout is None:
+            yield
+            return
+        stdout.local.buffer = buffer
+        try:
+            yield
+        finally:
+            stdout.local.buffer = None
+
+    def capture_stdout(self) -> None:
+        """Route handler output (Powertools writes to sys.stdout) into each invocation's log."""
+        if self._stdout is None:
+            self._stdout = _ThreadStdout(sys.stdout)
+            sys.stdout = self._stdout
+
+    def release_stdout(self) -> None:
+        if self._stdout is not None:
+            sys.stdout = self._stdout.real
+            self._stdout = None
+
+    # logs and embedded metrics ------------------------------------------------------------------------
+    def _ship_logs(self, fn: LocalFunction, invocation: Invocation) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+        from moto.logs.models import logs_backends
+
+        lines = [line for line in invocation.logs.splitlines() if line.strip()]
+        timestamp_ms = int(invocation.started_at * 1000)
+        logs = logs_backends[self.emulator.account_id][self.emulator.region]
+        group = f"/aws/lambda/{fn.name}"
+        stream = f"sandbox/{invocation.request_id[:8]}"
+        with contextlib.suppress(Exception):
+            logs.create_log_group(group, {})
+        report = (
+            f"REPORT RequestId: {invocation.request_id} Duration: {invocation.duration_ms:.2f} ms "
+            f"Memory Size: {fn.memory_mb} MB"
+        )
+        events = [{"timestamp": timestamp_ms, "message": line} for line in [*lines, report]]
+        logs.create_log_stream(group, stream)
+        logs.put_log_events(group, stream, events)
+
+        cloudwatch = cloudwatch_backends[self.emulator.account_id][self.emulator.region]
+        for line in lines:
+            for namespace, datum in _embedded_metrics(line):
+                cloudwatch.put_metric_data(namespace, [datum])
+
+
+def _embedded_metrics(line: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """CloudWatch's extraction of embedded-metric-format log lines into metric data."""
+    if not line.startswith("{") or '"_aws"' not in line:
+        return
+    try:
+        record = json.loads(line)
+        directives = record["_aws"]["CloudWatchMetrics"]
+        timestamp_ms = record["_aws"]["Timestamp"]
+    except (ValueError, KeyError, TypeError):
+        return
+    from datetime import UTC, datetime
+
+    when = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    for directive in directives:
+        for dimension_set in directive.get("Dimensions", []):
+            dimensions = [{"Name": name, "Value": str(record[name])} for name in dimension_set if name in record]
+            for metric in directive.get("Metrics", []):
+                values = record.get(metric["Name"])
+                for value in values if isinstance(values, list) else [values]:
+                    if isinstance(value, int | float):
+                        yield (
+                            directive["Namespace"],
+                            {
+                                "MetricName": metric["Name"],
+                                "Value": float(value),
+                                "Unit": metric.get("Unit", "None"),
+                                "Dimensions": dimensions,
+                                "Timestamp": when,
+                            },
+                        )
+
+
+def install(emulator: Emulator, patcher: Patcher) -> LambdaRuntime:
+    from moto.awslambda.models import LambdaFunction
+
+    runtime = LambdaRuntime(emulator)
+
+    def _invoke_lambda(self: LambdaFunction, event: str | None = None) -> tuple[str, bool, str]:
+        payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
+        invocation = runtime.invoke(self.function_name, payload)
+        return invocation.response_payload(), invocation.failed, invocation.logs
+
+    patcher.replace(LambdaFunction, "_invoke_lambda", _invoke_lambda)
+    return runtime

@@ -1,0 +1,267 @@
+"""Step Functions: JSONata evaluation and sandbox time for moto's state-machine interpreter.
+
+moto 5.2.5 interprets ASL (with `stepfunctions.execute_state_machine`) but evaluates JSONata through a JVM
+bridge it does not ship, embeds string variables into JSONata without escaping them, and waits, retries and
+timestamps on the wall clock. Here:
+- JSONata runs on jsonata-python; an evaluation error becomes States.QueryEvaluationError, as in AWS;
+- variables are embedded as JSON literals (a reason with a quote in it no longer breaks the expression);
+- Wait states, Retry intervals, the machine-level TimeoutSeconds, EnteredTime in the context object and every
+  history/execution timestamp follow the sandbox clock.
+Task-level TimeoutSeconds stay on the wall clock on purpose: they bound a handler's real CPU time, which
+sandbox warp would otherwise turn into spurious timeouts.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import threading
+import time as _time
+import types
+import uuid
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlrollout_sandbox.clock import SandboxClock
+    from mlrollout_sandbox.emulator import Emulator
+    from mlrollout_sandbox.emulator._patching import Patcher
+
+_CLOCKED_MODULES = (
+    "moto.stepfunctions.parser.asl.component.state.state",
+    "moto.stepfunctions.parser.asl.eval.event.event_manager",
+    "moto.stepfunctions.parser.backend.execution",
+    "moto.stepfunctions.parser.models",
+    "moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp",
+)
+
+
+class StepFunctionsEmulator:
+    def __init__(self, clock: SandboxClock) -> None:
+        self.clock = clock
+        self.jsonata_evaluations = 0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def compiled(self, expression: str) -> Any:
+        """A parsed JSONata expression, cached per thread (evaluation keeps per-call state on the object)."""
+        import jsonata
+
+        cache = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = {}
+        expr = cache.get(expression)
+        if expr is None:
+            expr = cache[expression] = jsonata.Jsonata(expression)
+            # Keep JSON null distinct from "undefined" in results, as Step Functions does.
+            expr.set_output_convert_nulls(False)
+        return expr
+
+    @staticmethod
+    def plain(result: Any) -> Any:
+        from jsonata.utils import Utils
+
+        return Utils.convert_nulls(result)
+
+    @staticmethod
+    def bindings(env: Any, references: set[str]) -> dict[str, Any]:
+        """$states and the state machine's variables as JSONata bindings, JSON-normalised as AWS sees them.
+
+        Binding values directly instead of splicing them into the expression text (moto's way) means only the
+        small expression is parsed, which makes a JSONata-heavy workflow about 40 times cheaper to run.
+        """
+        from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+        names = {reference[1:].split(".")[0] for reference in references}
+        values: dict[str, Any] = {}
+        if "states" in names:
+            values["states"] = env.states._states_data
+        store = env.variable_store
+        for scope in (store._outer_scope, store._inner_scope):
+            values.update({name: value for name, value in scope.items() if name in names})
+        from jsonata.utils import Utils
+
+        def with_nulls(value: Any) -> Any:  # JSON null as jsonata-python's null, not as undefined
+            if value is None:
+                return Utils.NULL_VALUE
+            if isinstance(value, dict):
+                return {k: with_nulls(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [with_nulls(v) for v in value]
+            return value
+
+        return dict(with_nulls(json.loads(to_json_str(values))))
+
+    def evaluate_jsonata(self, expression: str) -> Any:
+        import jsonata
+        from moto.stepfunctions.parser.asl.jsonata.jsonata import JSONataException
+
+        with self._lock:
+            self.jsonata_evaluations += 1
+        try:
+            return jsonata.Jsonata(expression).evaluate(None)
+        except Exception as exc:
+            raise JSONataException("States.QueryEvaluationError", str(exc)) from exc
+
+
+def _datetime_module(clock: SandboxClock) -> types.ModuleType:
+    """A stand-in for the `datetime` module whose datetime.now()/utcnow() read the sandbox clock."""
+
+    class _Meta(type):
+        def __instancecheck__(cls, obj: object) -> bool:
+            return isinstance(obj, _dt.datetime)
+
+        def __getattr__(cls, name: str) -> Any:
+            return getattr(_dt.datetime, name)
+
+    class VirtualDatetime(metaclass=_Meta):
+        def __new__(cls, *args: Any, **kwargs: Any) -> _dt.datetime:  # type: ignore[misc]
+            return _dt.datetime(*args, **kwargs)
+
+        @staticmethod
+        def now(tz: _dt.tzinfo | None = None) -> _dt.datetime:
+            current = clock.now()
+            return current.astimezone(tz) if tz is not None else current.astimezone().replace(tzinfo=None)
+
+        @staticmethod
+        def utcnow() -> _dt.datetime:
+            return clock.now().replace(tzinfo=None)
+
+    module = types.ModuleType("datetime")
+    module.__dict__.update({k: v for k, v in vars(_dt).items() if not k.startswith("__")})
+    module.datetime = VirtualDatetime  # type: ignore[attr-defined]
+    return module
+
+
+def _time_module(clock: SandboxClock) -> types.ModuleType:
+    module = types.ModuleType("time")
+    module.__dict__.update({k: v for k, v in vars(_time).items() if not k.startswith("__")})
+    module.sleep = clock.sleep  # type: ignore[attr-defined]
+    module.time = clock.time  # type: ignore[attr-defined]
+    return module
+
+
+def _encode_declarations(bindings: dict[str, Any]) -> str:
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    return "".join(f"{name}:={to_json_str(value, separators=(',', ':'))};" for name, value in bindings.items())
+
+
+def install(emulator: Emulator, patcher: Patcher) -> StepFunctionsEmulator:
+    import importlib
+
+    from moto.stepfunctions.parser.api import EvaluationFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringJSONata
+    from moto.stepfunctions.parser.asl.component.intrinsic.jsonata import get_intrinsic_functions_declarations
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.asl.eval import states as states_module
+    from moto.stepfunctions.parser.asl.eval import variable_store
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.jsonata import jsonata as jsonata_module
+    from moto.stepfunctions.parser.asl.jsonata.jsonata import extract_jsonata_variable_references
+
+    service = StepFunctionsEmulator(emulator.clock)
+    clock = emulator.clock
+
+    patcher.replace(jsonata_module, "_eval_jsonata", service.evaluate_jsonata)
+    for module in (jsonata_module, states_module, variable_store):
+        patcher.replace(module, "encode_jsonata_variable_declarations", _encode_declarations)
+
+    def _query_failure(env: Any, cause: str) -> FailureEventException:
+        error_name = StatesErrorName(typ=StatesErrorNameType.StatesQueryEvaluationError)
+        return FailureEventException(
+            failure_event=FailureEvent(
+                env=env,
+                error_name=error_name,
+                event_type=HistoryEventType.EvaluationFailed,
+                event_details=EventDetails(
+                    evaluationFailedEventDetails=EvaluationFailedEventDetails(error=error_name.error_name, cause=cause)
+                ),
+            )
+        )
+
+    original_string_eval = StringJSONata._eval_body
+
+    def _string_jsonata_eval(self: Any, env: Any) -> None:
+        references = extract_jsonata_variable_references(self.expression)
+        if get_intrinsic_functions_declarations(variable_references=references):
+            # Step Functions' own JSONata functions ($partition, $uuid, ...) are declared in JSONata text by
+            # moto: take moto's (slower) path for those expressions.
+            try:
+                original_string_eval(self, env)
+            except jsonata_module.JSONataException as exc:
+                raise _query_failure(
+                    env, f"An error occurred while evaluating '{self.expression}': {exc.details}"
+                ) from exc
+            return
+        bindings = service.bindings(env, references)
+        try:
+            raw = service.compiled(self.expression).evaluate(None, bindings)
+        except Exception as exc:
+            raise _query_failure(
+                env, f"An error occurred while evaluating the expression '{self.expression}': {exc}"
+            ) from exc
+        if raw is None:  # JSON null is NULL_VALUE here (output conversion is off): None is undefined
+            raise _query_failure(env, f"The JSONata expression '{self.expression}' returned nothing (undefined).")
+        if callable(raw) or hasattr(raw, "call"):
+            raise _query_failure(
+                env, f"The JSONata expression '{self.expression}' returned an unsupported result type."
+            )
+        result = service.plain(raw)
+        env.stack.append(result)
+
+    patcher.replace(StringJSONata, "_eval_body", _string_jsonata_eval)
+
+    def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        wake_at = clock.time() + max(0, wait_seconds)
+        while env.is_running():
+            remaining = wake_at - clock.time()
+            if remaining <= 0:
+                return
+            clock.sleep(remaining, env.program_state_event)
+
+    patcher.replace(WaitFunction, "_wait_interval", _wait_interval)
+    patcher.replace(retrier_decl, "time", _time_module(clock))
+
+    virtual_datetime = _datetime_module(clock)
+    for name in _CLOCKED_MODULES:
+        patcher.replace(importlib.import_module(name), "datetime", virtual_datetime)
+
+    original_program_eval = Program.eval
+
+    def _program_eval(self: Any, env: Any) -> None:
+        timeout = self.timeout_seconds.timeout_seconds if self.timeout_seconds else None
+        if timeout is None:
+            original_program_eval(self, env)
+            return
+        env.next_state_name = self.start_at.start_at_name
+        from moto.stepfunctions.parser.utils import TMP_THREADS
+
+        worker = threading.Thread(target=super(Program, self).eval, args=(env,), daemon=True)
+        TMP_THREADS.append(worker)
+        worker.start()
+        worker.join(timeout=clock.real_seconds(timeout))
+        if worker.is_alive():
+            env.set_timed_out()
+
+    patcher.replace(Program, "eval", _program_eval)
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original_start = StepFunctionsParserBackend.start_execution
+
+    def _start_execution(self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        # AWS names an unnamed execution with a UUID; moto would name it None (and call the next one a duplicate).
+        return original_start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    patcher.replace(StepFunctionsParserBackend, "start_execution", _start_execution)
+    return service

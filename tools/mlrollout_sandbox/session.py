@@ -1,0 +1,287 @@
+"""The sandbox as one object: embedded AWS, the deployed stack, the data plane, Model Monitor, a Slack stand-in.
+
+    with Sandbox(warp=600) as sandbox:
+        sandbox.put_config("fraud-scorer", "image: ...")
+        upload = sandbox.upload("fraud-scorer", "v1", artifact_bytes)
+        outcome = sandbox.wait_for_rollout(upload)
+
+Everything the product does happens for real inside: the S3 upload emits the EventBridge event, the rule
+starts the state machine from statemachines/rollout.asl.json, the handlers from functions/ run, SageMaker
+(emulated) changes the endpoint, the data plane serves traffic and writes metrics, the judge reads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tarfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from mlrollout_sandbox.clock import SandboxClock
+from mlrollout_sandbox.dataplane import DataPlane, TrafficProfile
+from mlrollout_sandbox.server import EmbeddedAws
+from mlrollout_sandbox.slack import SlackStandIn
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_MODELS = Path(__file__).resolve().parent / "demo_models"
+OPERATOR_EMAIL = "operators@example.com"
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@dataclass(frozen=True)
+class Upload:
+    bucket: str
+    key: str
+    version_id: str | None
+    uploaded_at: datetime
+
+
+@dataclass
+class RolloutOutcome:
+    upload: Upload
+    execution_arn: str
+    status: str
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+    started: datetime
+    stopped: datetime | None
+    wall_seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        if self.status == "SUCCEEDED":
+            return "promoted"
+        return {"RolledBack": "rolled back", "Rejected": "rejected", "RollbackFailed": "rollback failed"}.get(
+            self.error or "", (self.error or self.status).lower()
+        )
+
+    @property
+    def virtual_seconds(self) -> float:
+        return (self.stopped - self.started).total_seconds() if self.stopped else 0.0
+
+    def states_entered(self) -> list[str]:
+        return [
+            e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e
+        ]
+
+    def task_results(self, state: str) -> list[dict[str, Any]]:
+        """Payloads the Lambda behind `state` returned, in order (from the execution history)."""
+        results, current = [], None
+        for event in self.history:
+            if "stateEnteredEventDetails" in event:
+                current = event["stateEnteredEventDetails"]["name"]
+            elif event["type"] == "TaskSucceeded" and current == state:
+                output = json.loads(event["taskSucceededEventDetails"]["output"])
+                results.append(output.get("Payload", output))
+        return results
+
+
+def package_model(directory: Path) -> bytes:
+    """A model directory as SageMaker's model.tar.gz: its files at the archive root, code/ included."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                info = archive.gettarinfo(str(path), arcname=str(path.relative_to(directory)))
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mtime = 0
+                with path.open("rb") as handle:
+                    archive.addfile(info, handle)
+    return buffer.getvalue()
+
+
+class Sandbox:
+    def __init__(
+        self,
+        *,
+        warp: float = 600.0,
+        seed: int = 7,
+        stack_name: str = "mlrollout",
+        parameters: dict[str, str] | None = None,
+        port: int = 0,
+    ) -> None:
+        self.clock = SandboxClock(warp=warp)
+        self.seed = seed
+        self.stack_name = stack_name
+        self.parameters = parameters or {}
+        self.port = port
+        self.aws: EmbeddedAws | None = None
+        self.slack: SlackStandIn | None = None
+        self.dataplane: DataPlane | None = None
+        self.monitor: Any = None
+        self.stack: Any = None
+        self._inbox_url = ""
+        self._received: list[dict[str, Any]] = []
+
+    # lifecycle ------------------------------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        from mlrollout_sandbox import monitor
+        from mlrollout_sandbox.deployer import deploy_template
+
+        try:
+            self.aws = EmbeddedAws(self.clock, port=self.port).start()
+            self.aws.emulator.services["lambda_runtime"].capture_stdout()
+            self.slack = SlackStandIn().start()
+            parameters = {
+                "AlertEmail": OPERATOR_EMAIL,
+                "SlackWebhookUrl": self.slack.url,
+                **self.parameters,
+            }
+            self.stack = deploy_template(
+                self.aws, ROOT / "template.yaml", stack_name=self.stack_name, parameters=parameters
+            )
+            self.dataplane = DataPlane(self.aws, seed=self.seed).start()
+            self.monitor = monitor.install(self.aws.emulator)
+            self._subscribe_inbox()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        runtime = self.aws.emulator.services.get("lambda_runtime") if self.aws else None
+        for closer in (
+            self.dataplane.stop if self.dataplane else None,
+            getattr(self.monitor, "close", None),
+            self.aws.stop if self.aws else None,
+            self.slack.stop if self.slack else None,
+            runtime.release_stdout if runtime else None,
+        ):
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    closer()
+        self.dataplane = None
+        self.slack = None
+        self.aws = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # what users do ----------------------------------------------------------------------------------------
+    @property
+    def bucket(self) -> str:
+        return str(self.stack.output("ArtifactBucketName"))
+
+    @property
+    def state_machine_arn(self) -> str:
+        return str(self.stack.output("RolloutStateMachineArn"))
+
+    def client(self, service: str) -> Any:
+        assert self.aws is not None, "the sandbox is not running"
+        return self.aws.client(service)
+
+    def put_config(self, model: str, text: str) -> None:
+        self.client("s3").put_object(Bucket=self.bucket, Key=f"models/{model}/rollout.yaml", Body=text.encode())
+
+    def put_object(self, key: str, body: bytes) -> None:
+        self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
+
+    def upload(
+        self, model: str, version: str, artifact: bytes, metadata: dict[str, str] | None = None, *, key: str | None = None
+    ) -> Upload:
+        key = key or f"models/{model}/{version}/model.tar.gz"
+        uploaded_at = self.clock.now()
+        result = self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=artifact, Metadata=metadata or {})
+        return Upload(self.bucket, key, result.get("VersionId"), uploaded_at)
+
+    def send_traffic(self, endpoint: str, profile: TrafficProfile) -> None:
+        assert self.dataplane is not None
+        self.dataplane.send_traffic(endpoint, profile)
+
+    def find_execution(self, upload: Upload, timeout: float = 30.0) -> str:
+        """The execution EventBridge started for this upload (matched on key and object version)."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn):
+                for execution in page["executions"]:
+                    described = sfn.describe_execution(executionArn=execution["executionArn"])
+                    detail = json.loads(described.get("input") or "{}").get("detail", {})
+                    obj = detail.get("object", {})
+                    if obj.get("key") == upload.key and obj.get("version-id") == upload.version_id:
+                        return str(execution["executionArn"])
+            time.sleep(0.05)
+        raise TimeoutError(f"no rollout started for s3://{upload.bucket}/{upload.key} within {timeout} s")
+
+    def wait_for_rollout(self, upload: Upload, timeout: float = 120.0) -> RolloutOutcome:
+        began = time.monotonic()
+        arn = self.find_execution(upload)
+        sfn = self.client("stepfunctions")
+        deadline = began + timeout
+        while True:
+            described = sfn.describe_execution(executionArn=arn)
+            if described["status"] in TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"rollout {arn} still {described['status']} after {timeout} s")
+            time.sleep(0.05)
+        history: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+            history.extend(page["events"])
+        return RolloutOutcome(
+            upload=upload,
+            execution_arn=arn,
+            status=described["status"],
+            output=json.loads(described["output"]) if described.get("output") else None,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            started=described["startDate"],
+            stopped=described.get("stopDate"),
+            wall_seconds=time.monotonic() - began,
+            history=history,
+        )
+
+    def advance(self, virtual_seconds: float) -> None:
+        """Let sandbox time pass (traffic flows, schedules fire, alarms evaluate)."""
+        self.clock.sleep(virtual_seconds)
+
+    # what operators receive -------------------------------------------------------------------------------
+    def _subscribe_inbox(self) -> None:
+        sqs, sns = self.client("sqs"), self.client("sns")
+        self._inbox_url = sqs.create_queue(QueueName=f"{self.stack_name}-operator-inbox-{uuid.uuid4().hex[:6]}")[
+            "QueueUrl"
+        ]
+        arn = sqs.get_queue_attributes(QueueUrl=self._inbox_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=self.stack.output("AlertsTopicArn"), Protocol="sqs", Endpoint=arn)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Every message the alerts topic delivered so far (SNS envelope: Subject, Message, attributes)."""
+        sqs = self.client("sqs")
+        while True:
+            batch = sqs.receive_message(QueueUrl=self._inbox_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return list(self._received)
+            for message in batch:
+                self._received.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self._inbox_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def emails(self) -> list[Any]:
+        assert self.aws is not None
+        return list(self.aws.emulator.services["sns"].outbox)
+
+    def slack_posts(self) -> list[Any]:
+        return list(self.slack.posts) if self.slack else []
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait for asynchronous deliveries (SNS to Lambda, EventBridge targets) to finish."""
+        assert self.aws is not None
+        self.aws.emulator.services["sns"].drain(timeout)
+
+    def environment(self) -> dict[str, str]:
+        assert self.aws is not None
+        return {**self.aws.environment(), "MLROLLOUT_BUCKET": self.bucket, "MLROLLOUT_STATE_MACHINE": self.state_machine_arn}
