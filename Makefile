@@ -65,10 +65,10 @@ build: setup $(SAM_VENV)/.installed ## sam build (needs python3.13 on PATH: the 
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build
 
 sizes: build ## report the size of each function and of the layer, as built
-	$(BIN)/python -m mlrollout_sandbox.sizes .aws-sam/build
+	$(BIN)/python -m mlrollout_dev.sizes .aws-sam/build
 
 coldstart: setup ## measure each handler's cold import against boto3 and its clients
-	$(BIN)/python -m mlrollout_sandbox.coldstart
+	$(BIN)/python -m mlrollout_dev.coldstart
 
 lock: ## re-resolve requirements/*.lock from pyproject.toml (needs network)
 	rm -rf .lock-venv && $(PYTHON313) -m venv .lock-venv

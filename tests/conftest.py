@@ -30,9 +30,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, tiers[parts[0]]))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def embedded_aws() -> Iterator[Any]:
-    """One embedded AWS for the session, at a warp where a 3-minute endpoint creation takes 0.18 s."""
+    """One embedded AWS per test module (the emulator patches moto process-wide: one instance at a time),
+    at a warp where a 3-minute endpoint creation takes 0.18 s."""
     from mlrollout_sandbox.clock import SandboxClock
     from mlrollout_sandbox.server import EmbeddedAws
 

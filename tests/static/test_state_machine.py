@@ -5,13 +5,13 @@ import re
 from typing import Any
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
 
+from mlrollout_sandbox.template import load_template
 from support import ROOT
 
 ASL = json.loads((ROOT / "statemachines" / "rollout.asl.json").read_text())
 STATES: dict[str, dict[str, Any]] = ASL["States"]
-TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+TEMPLATE = load_template(ROOT / "template.yaml")
 MACHINE = TEMPLATE["Resources"]["RolloutStateMachine"]["Properties"]
 TRANSIENT_LAMBDA = {
     "Lambda.ServiceException",

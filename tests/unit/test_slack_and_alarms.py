@@ -37,11 +37,16 @@ def test_a_drift_alarm_becomes_an_alert_with_the_feature_and_value() -> None:
     assert alert.event is EventType.DRIFT_DETECTED
     assert alert.endpoint == "fraud-scorer"
     assert "Feature amount" in alert.reason
-    assert alert.evidence[0] == Evidence("baseline drift of amount", "0.4521", "0.2")
-    ok = alert_from_alarm({**ALARM, "NewStateValue": "OK"}, "us-east-1")
+    assert alert.evidence[0] == Evidence("baseline drift of amount", "0.452", "0.2")
+    assert alert.subject() == "[mlrollout] endpoint fraud-scorer: input drifted"
+    ok = alert_from_alarm({**ALARM, "NewStateValue": "OK", "OldStateValue": "ALARM"}, "us-east-1")
     assert ok is not None
     assert ok.event is EventType.DRIFT_RESOLVED
     assert ok.severity is Severity.INFO
+
+
+def test_a_new_alarm_settling_to_ok_is_not_news() -> None:
+    assert alert_from_alarm({**ALARM, "NewStateValue": "OK", "OldStateValue": "INSUFFICIENT_DATA"}, "us-east-1") is None
 
 
 def test_alarms_on_other_metrics_are_not_drift() -> None:

@@ -29,6 +29,7 @@ ENV = {
     "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
     "ARTIFACT_BUCKET": "bucket",
     "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
+    "SLACK_SECRET_NAME": "slack-webhook",
     "POWERTOOLS_SERVICE_NAME": "mlrollout",
     "POWERTOOLS_METRICS_NAMESPACE": "mlrollout",
     "PYDANTIC_DISABLE_PLUGINS": "__all__",

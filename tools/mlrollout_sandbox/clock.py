@@ -16,18 +16,30 @@ class SandboxClock:
     def __init__(self, warp: float = 1.0, start: datetime | None = None) -> None:
         if warp <= 0:
             raise ValueError(f"warp must be positive, got {warp}")
-        self.warp = float(warp)
-        self._origin_virtual = (start or datetime.now(UTC)).astimezone(UTC)
-        self._origin_real = time.monotonic()
+        # (virtual origin, real origin, warp) replaced as one tuple, so readers never see a half-changed clock.
+        self._state = ((start or datetime.now(UTC)).astimezone(UTC), time.monotonic(), float(warp))
+
+    @property
+    def warp(self) -> float:
+        return self._state[2]
 
     def now(self) -> datetime:
         """Current virtual time, timezone-aware UTC."""
-        elapsed_real = time.monotonic() - self._origin_real
-        return self._origin_virtual + timedelta(seconds=elapsed_real * self.warp)
+        origin_virtual, origin_real, warp = self._state
+        return origin_virtual + timedelta(seconds=(time.monotonic() - origin_real) * warp)
 
     def time(self) -> float:
         """Current virtual time as POSIX seconds (the sandbox's `time.time()`)."""
         return self.now().timestamp()
+
+    def set_warp(self, warp: float) -> None:
+        """Change speed without a jump: time continues from now at the new rate (e.g. faster while idle).
+
+        Sleeps already in progress keep the real duration they computed when they began.
+        """
+        if warp <= 0:
+            raise ValueError(f"warp must be positive, got {warp}")
+        self._state = (self.now(), time.monotonic(), float(warp))
 
     def real_seconds(self, virtual_seconds: float) -> float:
         return max(0.0, float(virtual_seconds)) / self.warp

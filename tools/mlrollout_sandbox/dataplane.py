@@ -186,6 +186,7 @@ class DataPlane:
         self._rngs: dict[str, random.Random] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self._step_lock = threading.Lock()  # one step (generate, flush, publish) at a time
         self._thread: threading.Thread | None = None
         self._workdir = Path(tempfile.mkdtemp(prefix="mlrollout-dataplane-"))
         self._served_until: dict[str, datetime] = {}
@@ -196,10 +197,13 @@ class DataPlane:
         self._config_cache: dict[str, dict[str, Any]] = {}
         self._model_cache: dict[str, dict[str, Any]] = {}
         self.listeners: list[Callable[[MinuteStats], None]] = []
+        # When set, every endpoint that exists gets this traffic (`mlrollout sandbox up`).
+        self.auto_traffic: TrafficProfile | None = None
 
     # lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> DataPlane:
         self.aws.emulator.services["sagemaker"].data_plane = self.invoke
+        self.aws.emulator.services["cloudwatch"].before_read.append(self.catch_up)
         self._thread = threading.Thread(target=self._run, name="sandbox-dataplane", daemon=True)
         self._thread.start()
         return self
@@ -214,6 +218,9 @@ class DataPlane:
         service = self.aws.emulator.services.get("sagemaker")
         if service is not None and service.data_plane == self.invoke:
             service.data_plane = None
+        cloudwatch = self.aws.emulator.services.get("cloudwatch")
+        if cloudwatch is not None and self.catch_up in cloudwatch.before_read:
+            cloudwatch.before_read.remove(self.catch_up)
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def send_traffic(self, endpoint: str, profile: TrafficProfile) -> None:
@@ -335,12 +342,32 @@ class DataPlane:
                 self.errors.append(f"{type(exc).__name__}: {exc}")
             self.clock.sleep(self.tick, self._stop)
 
+    def catch_up(self) -> None:
+        """Serve everything up to now and publish it (CloudWatch calls this before anyone reads metrics)."""
+        self.step()
+
     def step(self) -> None:
+        with self._step_lock:
+            self._step()
+
+    def _step(self) -> None:
         now = self.clock.now()
+        if self.auto_traffic is not None:
+            for endpoint in self._sm.list_endpoints(MaxResults=100).get("Endpoints", []):
+                if endpoint["EndpointName"] not in self.profiles:
+                    self.send_traffic(endpoint["EndpointName"], self.auto_traffic)
         with self._lock:
             for endpoint, profile in list(self.profiles.items()):
-                self._generate(endpoint, profile, now)
-        self.flush()
+                try:
+                    self._generate(endpoint, profile, now)
+                except Exception as exc:  # one broken endpoint must not stop traffic to the others
+                    message = f"{endpoint}: {type(exc).__name__}: {exc}"
+                    if message not in self.errors:
+                        log.warning("data plane: %s", message)
+                        self.errors.append(message)
+        # Flush against the same `now` that bounded generation: a minute is complete only once traffic has
+        # been generated to its end, however long generating took.
+        self.flush(now=now)
 
     def _generate(self, endpoint: str, profile: TrafficProfile, now: datetime) -> None:
         service = self.aws.emulator.services["sagemaker"]
@@ -364,8 +391,16 @@ class DataPlane:
             when = start + timedelta(seconds=rng.random() * span)
             variant = rng.choices(variants, weights=shares)[0]
             body = json.dumps(profile.profile_at(when).request(rng)).encode()
-            self._serve(endpoint, variant, body, "application/json", "application/json", when, record=True,
-                        container=containers[variant])
+            self._serve(
+                endpoint,
+                variant,
+                body,
+                "application/json",
+                "application/json",
+                when,
+                record=True,
+                container=containers[variant],
+            )
         for variant, share in zip(variants, shares, strict=True):
             minute = now.replace(second=0, microsecond=0)
             self.minutes.setdefault(
@@ -373,8 +408,8 @@ class DataPlane:
             ).weight_share = share
 
     # publishing ----------------------------------------------------------------------------------------------
-    def flush(self, *, final: bool = False) -> None:
-        now = self.clock.now()
+    def flush(self, *, final: bool = False, now: datetime | None = None) -> None:
+        now = now or self.clock.now()
         with self._lock:
             done = [
                 key for key, stats in self.minutes.items() if final or stats.minute + timedelta(seconds=MINUTE) <= now

@@ -37,6 +37,8 @@ class EmbeddedAws:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # moto logs every caught failure of a state machine (a rollback is a caught failure) at ERROR.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         self._saved_config = copy.deepcopy(default_user_config)
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # SAM attaches AWS managed policies (AWSLambdaBasicExecutionRole, ...) to the roles it generates.

@@ -69,9 +69,7 @@ class RolloutOutcome:
         return (self.stopped - self.started).total_seconds() if self.stopped else 0.0
 
     def states_entered(self) -> list[str]:
-        return [
-            e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e
-        ]
+        return [e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e]
 
     def task_results(self, state: str) -> list[dict[str, Any]]:
         """Payloads the Lambda behind `state` returned, in order (from the execution history)."""
@@ -141,7 +139,8 @@ class Sandbox:
                 self.aws, ROOT / "template.yaml", stack_name=self.stack_name, parameters=parameters
             )
             self.dataplane = DataPlane(self.aws, seed=self.seed).start()
-            self.monitor = monitor.install(self.aws.emulator)
+            # Capture is flushed to S3 every 5 sandbox minutes: analyse an hour once its last file is written.
+            self.monitor = monitor.install(self.aws.emulator, start_delay_seconds=300)
             self._subscribe_inbox()
         except BaseException:
             self.stop()
@@ -192,7 +191,13 @@ class Sandbox:
         self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
 
     def upload(
-        self, model: str, version: str, artifact: bytes, metadata: dict[str, str] | None = None, *, key: str | None = None
+        self,
+        model: str,
+        version: str,
+        artifact: bytes,
+        metadata: dict[str, str] | None = None,
+        *,
+        key: str | None = None,
     ) -> Upload:
         key = key or f"models/{model}/{version}/model.tar.gz"
         uploaded_at = self.clock.now()
@@ -284,4 +289,8 @@ class Sandbox:
 
     def environment(self) -> dict[str, str]:
         assert self.aws is not None
-        return {**self.aws.environment(), "MLROLLOUT_BUCKET": self.bucket, "MLROLLOUT_STATE_MACHINE": self.state_machine_arn}
+        return {
+            **self.aws.environment(),
+            "MLROLLOUT_BUCKET": self.bucket,
+            "MLROLLOUT_STATE_MACHINE": self.state_machine_arn,
+        }

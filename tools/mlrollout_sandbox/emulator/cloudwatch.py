@@ -1847,6 +1847,13 @@ class CloudWatchService:
         # Serialises alarm decisions so a transition is applied (and its actions queued) exactly once.
         self._alarm_lock = threading.RLock()
         self._records_lock = threading.Lock()
+        # Called before any read of metrics (queries and alarm evaluation): a component that produces metrics
+        # in the sandbox (the data plane) catches up with the clock here, as a real-time producer would be.
+        self.before_read: list[Callable[[], None]] = []
+
+    def _catch_up(self) -> None:
+        for hook in list(self.before_read):
+            hook()
 
     # regions -----------------------------------------------------------------------------------------
     def _backend(self, account_id: str | None, region: str | None) -> Any:
@@ -1889,6 +1896,7 @@ class CloudWatchService:
         region: str | None = None,
     ) -> dict[str, Any]:
         """GetMetricData's response body: MetricDataResults, NextToken, Messages."""
+        self._catch_up()
         run = _QueryRun(
             self.store(account_id, region), queries, _epoch(start_time), _epoch(end_time), self.clock.time()
         )
@@ -1920,6 +1928,7 @@ class CloudWatchService:
         if any(s.is_percentile for s in basic) or not all(s.is_percentile for s in extended):
             raise InvalidParameterValue("Statistics takes basic statistics; percentiles go in ExtendedStatistics.")
         key = series_key(namespace, metric_name, dimensions)
+        self._catch_up()
         return self._statistics(key, basic + extended, start_time, end_time, period, unit, account_id, region)
 
     def _statistics(
@@ -1973,6 +1982,8 @@ class CloudWatchService:
         """
         from moto.cloudwatch.models import cloudwatch_backends
 
+        if now is None:
+            self._catch_up()
         moment = self.clock.time() if now is None else _epoch(now)
         pending: list[_Pending] = []
         with self._alarm_lock:

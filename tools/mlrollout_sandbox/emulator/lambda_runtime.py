@@ -117,7 +117,8 @@ class _ThreadStdout(io.TextIOBase):
 
     def flush(self) -> None:
         if getattr(self.local, "buffer", None) is None:
-            self.real.flush()
+            with contextlib.suppress(ValueError):  # the real stream may already be closed at exit
+                self.real.flush()
 
     def isatty(self) -> bool:
         return bool(self.real.isatty())
@@ -130,6 +131,9 @@ class _ThreadStdout(io.TextIOBase):
         return int(self.real.fileno())
 
 
+_ROUTER: _ThreadStdout | None = None
+
+
 class LambdaRuntime:
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
@@ -137,6 +141,7 @@ class LambdaRuntime:
         self.invocations: list[Invocation] = []
         self._lock = threading.RLock()
         self._stdout: _ThreadStdout | None = None
+        self._fresh_layers: set[Path] = set()
 
     # registration -------------------------------------------------------------------------------------
     def register(self, function: LocalFunction) -> None:
@@ -147,6 +152,27 @@ class LambdaRuntime:
             )
         with self._lock:
             self.functions[function.name] = function
+            for layer in function.layer_dirs:
+                self._fresh_layer(layer)
+
+    def _fresh_layer(self, layer: Path) -> None:
+        """A new deployment starts cold: caches a layer's modules built in an earlier sandbox of this process
+        (boto3 clients pointing at that sandbox's port, parsed settings) are dropped, once per runtime."""
+        if layer in self._fresh_layers:
+            return
+        self._fresh_layers.add(layer)
+        packages = [p.name for p in layer.iterdir() if (p / "__init__.py").is_file()] if layer.is_dir() else []
+        for name, module in list(sys.modules.items()):
+            if module is None or not any(name == p or name.startswith(f"{p}.") for p in packages):
+                continue
+            for value in list(vars(module).values()):
+                clear = getattr(value, "cache_clear", None)
+                if callable(clear):
+                    clear()
+        with contextlib.suppress(ImportError):
+            from aws_lambda_powertools.utilities.parameters import base
+
+            base.DEFAULT_PROVIDERS.clear()  # Powertools' parameter providers hold boto3 clients too
 
     def function(self, name_or_arn: str) -> LocalFunction:
         name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
@@ -266,15 +292,23 @@ class LambdaRuntime:
             stdout.local.buffer = None
 
     def capture_stdout(self) -> None:
-        """Route handler output (Powertools writes to sys.stdout) into each invocation's log."""
-        if self._stdout is None:
-            self._stdout = _ThreadStdout(sys.stdout)
-            sys.stdout = self._stdout
+        """Route handler output (Powertools writes to sys.stdout) into each invocation's log.
+
+        One router per process: a Powertools logger created in an earlier sandbox keeps writing to the stream
+        it was given, so that stream must stay the router and route by the invoking thread.
+        """
+        global _ROUTER  # noqa: PLW0603  (one router per process, on purpose)
+        if _ROUTER is None:
+            _ROUTER = _ThreadStdout(sys.stdout)
+        if sys.stdout is not _ROUTER:
+            _ROUTER.real = sys.stdout
+            sys.stdout = _ROUTER
+        self._stdout = _ROUTER
 
     def release_stdout(self) -> None:
-        if self._stdout is not None:
+        if self._stdout is not None and sys.stdout is self._stdout:
             sys.stdout = self._stdout.real
-            self._stdout = None
+        self._stdout = None
 
     # logs and embedded metrics ------------------------------------------------------------------------
     def _ship_logs(self, fn: LocalFunction, invocation: Invocation) -> None:

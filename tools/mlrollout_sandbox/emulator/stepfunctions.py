@@ -103,6 +103,38 @@ class StepFunctionsEmulator:
             raise JSONataException("States.QueryEvaluationError", str(exc)) from exc
 
 
+# How Step Functions names a service in aws-sdk task errors, and the generic exception of its SDK client.
+SDK_SERVICE_NAMES = {
+    "sagemaker": "SageMaker",
+    "dynamodb": "DynamoDb",
+    "s3": "S3",
+    "sns": "Sns",
+    "sqs": "Sqs",
+    "sfn": "Sfn",
+}
+SDK_GENERIC_EXCEPTIONS = {"sagemaker": "AmazonSageMakerException"}
+
+
+def aws_sdk_error_name(service: str, operation: str, error: Any) -> str:
+    """Step Functions' Error for a failed aws-sdk task: ServiceName.ExceptionName.
+
+    An error code the operation models (e.g. ResourceLimitExceeded) keeps its name, with "Exception" appended
+    as Step Functions does; one it does not model (ThrottlingException, ValidationException for SageMaker)
+    arrives as the SDK's generic service exception, e.g. SageMaker.AmazonSageMakerException, with the code
+    only in the Cause. That is why the state machine retries SageMaker throttling under that generic name.
+    """
+    import botocore.session
+
+    code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+    prefix = SDK_SERVICE_NAMES.get(service.lower(), service[:1].upper() + service[1:])
+    model = botocore.session.get_session().get_service_model(service.lower())
+    pascal = next((name for name in model.operation_names if name.lower() == operation.lower()), operation)
+    modeled = {shape.name for shape in model.operation_model(pascal).error_shapes}
+    if code not in modeled and service.lower() in SDK_GENERIC_EXCEPTIONS:
+        return f"{prefix}.{SDK_GENERIC_EXCEPTIONS[service.lower()]}"
+    return f"{prefix}.{code}" + ("" if code.endswith("Exception") else "Exception")
+
+
 def _datetime_module(clock: SandboxClock) -> types.ModuleType:
     """A stand-in for the `datetime` module whose datetime.now()/utcnow() read the sandbox clock."""
 
@@ -264,4 +296,26 @@ def install(emulator: Emulator, patcher: Patcher) -> StepFunctionsEmulator:
         return original_start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
     patcher.replace(StepFunctionsParserBackend, "start_execution", _start_execution)
+
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+        StateTaskServiceAwsSdk,
+    )
+
+    original_from_error = StateTaskServiceAwsSdk._from_error
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, ClientError):
+            return original_from_error(self, env, ex)
+        service_name = self.resource.api_name
+        error = aws_sdk_error_name(service_name, self.resource.api_action, ex)
+        meta = ex.response.get("ResponseMetadata", {})
+        prefix = SDK_SERVICE_NAMES.get(service_name.lower(), service_name)
+        cause = (
+            f"{ex.response['Error'].get('Message', '')} (Service: {prefix}, Status Code: {meta.get('HTTPStatusCode')}, "
+            f"Request ID: {meta.get('RequestId')}, Error Code: {ex.response['Error'].get('Code')})"
+        )
+        return self._get_task_failure_event(env=env, error=error, cause=cause)
+
+    patcher.replace(StateTaskServiceAwsSdk, "_from_error", _from_error)
     return service

@@ -91,10 +91,13 @@ class Alert:
 
     def subject(self) -> str:
         """SNS subjects: ASCII, one line, at most 100 characters."""
-        what = " ".join(p for p in (self.model, self.version and f"version {self.version}") if p) or "upload"
-        text = f"[mlrollout] {what} {HEADLINE[self.event]}"
-        if self.endpoint:
-            text += f" on {self.endpoint}"
+        what = " ".join(p for p in (self.model, self.version and f"version {self.version}") if p)
+        if what:
+            text = f"[mlrollout] {what} {HEADLINE[self.event]}" + (f" on {self.endpoint}" if self.endpoint else "")
+        elif self.endpoint:
+            text = f"[mlrollout] endpoint {self.endpoint}: {HEADLINE[self.event]}"
+        else:
+            text = f"[mlrollout] upload {HEADLINE[self.event]}"
         ascii_only = re.sub(r"[^\x20-\x7e]", "?", text)
         return ascii_only if len(ascii_only) <= 100 else ascii_only[:97] + "..."
 
@@ -166,17 +169,20 @@ def alert_from_alarm(message: dict[str, Any], region: str) -> Alert | None:
     state = message.get("NewStateValue")
     if state not in {"ALARM", "OK"}:
         return None
+    if state == "OK" and message.get("OldStateValue") != "ALARM":
+        return None  # a new alarm settling from INSUFFICIENT_DATA is not news; only a recovery from ALARM is
     feature = metric.removeprefix(DRIFT_METRIC_PREFIX)
     dimensions = {
         d.get("name") or d.get("Name"): d.get("value") or d.get("Value") for d in trigger.get("Dimensions", [])
     }
     endpoint = dimensions.get("Endpoint")
-    observed = _REASON_VALUE.search(str(message.get("NewStateReason", "")))
+    found = _REASON_VALUE.search(str(message.get("NewStateReason", "")))
+    observed = f"{float(found.group(1)):.3g}" if found else None
     threshold = trigger.get("Threshold")
     evidence = [
         Evidence(
             f"baseline drift of {feature}",
-            observed.group(1) if observed else "see the alarm",
+            observed or "see the alarm",
             f"{threshold:g}" if isinstance(threshold, int | float) else None,
         ),
         Evidence("alarm", str(message.get("AlarmName"))),
@@ -190,7 +196,7 @@ def alert_from_alarm(message: dict[str, Any], region: str) -> Alert | None:
         event=EventType.DRIFT_DETECTED if drifted else EventType.DRIFT_RESOLVED,
         reason=(
             f"Feature {feature} of endpoint {endpoint} drifted from its training baseline "
-            f"(drift {observed.group(1) if observed else '?'} above the {threshold} threshold)."
+            f"(drift {observed or '?'} above the {threshold} threshold)."
             if drifted
             else f"Feature {feature} of endpoint {endpoint} is back within its baseline."
         ),

@@ -5,13 +5,13 @@ import tomllib
 from typing import Any
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
 
 from mlrollout.domain.config import RolloutConfig
 from mlrollout.settings import Settings
+from mlrollout_sandbox.template import load_template
 from support import FUNCTIONS, ROOT
 
-TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+TEMPLATE = load_template(ROOT / "template.yaml")
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
 FUNCTION_RESOURCES = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
 
@@ -138,3 +138,11 @@ def test_samconfig_has_dev_and_prod_without_account_specifics() -> None:
         assert deploy["stack_name"]
     assert not re.search(r"\b\d{12}\b", text)
     assert "s3_bucket" not in text
+
+
+def test_the_configuration_reference_is_generated_from_the_model() -> None:
+    from mlrollout_dev.configdoc import render
+
+    assert (ROOT / "docs" / "configuration.md").read_text() == render(), (
+        "run: python -m mlrollout_dev.configdoc > docs/configuration.md"
+    )

@@ -1,0 +1,99 @@
+"""The demo's five scenarios through the real template, state machine and handlers; assertions on AWS state."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlrollout_sandbox.demo import MODEL, Demo, ScenarioResult
+from mlrollout_sandbox.session import Sandbox
+
+pytestmark = pytest.mark.sandbox
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, dict[str, ScenarioResult], Path]]:
+    output = tmp_path_factory.mktemp("demo")
+    with Sandbox(warp=600, seed=7) as sandbox:
+        results = {r.name: r for r in Demo(sandbox, output, pictures=True).run()}
+        yield sandbox, results, output
+
+
+def package(sandbox: Sandbox, arn: str) -> dict[str, Any]:
+    return dict(sandbox.client("sagemaker").describe_model_package(ModelPackageName=arn))
+
+
+def test_first_version_creates_the_endpoint_and_attaches_monitoring(demo: Any) -> None:
+    sandbox, results, _ = demo
+    first = results["first-version"]
+    assert first.outcome == "promoted"
+    assert package(sandbox, first.model_package_arn)["ModelApprovalStatus"] == "Approved"
+    sm = sandbox.client("sagemaker")
+    [schedule] = sm.list_monitoring_schedules(EndpointName=MODEL)["MonitoringScheduleSummaries"]
+    assert schedule["MonitoringScheduleStatus"] == "Scheduled"
+    alarms = sandbox.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"mlrollout-{MODEL}-drift-")["MetricAlarms"]
+    assert {a["MetricName"] for a in alarms} == {f"feature_baseline_drift_{f}" for f in ("amount", "merchant", "hour")}
+    assert all(a["AlarmActions"] == [sandbox.stack.output("AlertsTopicArn")] for a in alarms)
+    assert any("v1 promoted" in subject for subject in first.emails)
+
+
+def test_a_healthy_version_is_canaried_then_promoted(demo: Any) -> None:
+    sandbox, results, _ = demo
+    healthy = results["healthy-update"]
+    assert healthy.outcome == "promoted"
+    assert healthy.weights == {"v2": 1.0}
+    assert package(sandbox, healthy.model_package_arn)["ModelApprovalStatus"] == "Approved"
+    transitions = sandbox.aws.emulator.services["sagemaker"].transitions(MODEL)
+    shifted = [t.weights for t in transitions if t.operation == "UpdateEndpointWeightsAndCapacities"]
+    assert {"v1": 90.0, "v2": 10.0} in shifted
+    assert {"v1": 50.0, "v2": 50.0} in shifted
+    assert [look["action"] for look in healthy.details["looks"]].count("advance") == 2
+
+
+def test_a_faulty_version_is_rolled_back_with_the_judges_evidence(demo: Any) -> None:
+    sandbox, results, _ = demo
+    faulty = results["faulty-update"]
+    assert faulty.outcome == "rolled back"
+    assert faulty.endpoint_config == faulty.details["config_before"]
+    assert faulty.weights == {"v2": 1.0}
+    described = package(sandbox, faulty.model_package_arn)
+    assert described["ModelApprovalStatus"] == "Rejected"
+    assert "error rate" in described["ApprovalDescription"]
+    assert described["CustomerMetadataProperties"]["mlrollout:outcome"] == "rejected"
+    [message] = [a for a in sandbox.alerts() if "v3 rolled back" in a.get("Subject", "")]
+    document = json.loads(message["Message"])
+    assert document["event"] == "rolled_back"
+    assert any(e["name"] == "error_rate_cap" and "fail" in e["value"] for e in document["evidence"])
+    assert any(e["name"] == "rollback verified" and e["value"] == "yes" for e in document["evidence"])
+
+
+def test_drift_reaches_sns_and_slack_once(demo: Any) -> None:
+    sandbox, results, _ = demo
+    drift = results["drift"]
+    assert "amount" in drift.outcome
+    assert any(e["status"] == "CompletedWithViolations" for e in drift.details["monitoring_executions"])
+    drift_posts = [p for p in sandbox.slack_posts() if "input drifted" in p.text]
+    assert len({p.text for p in drift_posts}) == len(drift_posts)  # no duplicates
+    assert any("Feature amount" in p.all_text() for p in drift_posts)
+    assert any("ALARM" in subject for subject in drift.alerts)
+
+
+def test_a_broken_artifact_is_rejected_and_nothing_else_changes(demo: Any) -> None:
+    _, results, _ = demo
+    broken = results["broken-artifact"]
+    assert broken.outcome == "rejected"
+    assert "not a readable tar archive" in broken.reason
+    assert broken.details["packages_after"] == broken.details["packages_before"]
+    assert broken.details["artifact_kept_bytes"] > 0
+    assert broken.weights == {"v2": 1.0}
+    assert any("rejected" in text for text in broken.slack)
+
+
+def test_every_rollout_draws_its_timeline(demo: Any) -> None:
+    _, results, output = demo
+    pictures = sorted(p.name for p in output.glob("*.png"))
+    assert pictures == ["1-first-version.png", "2-healthy-update.png", "3-faulty-update.png", "5-broken-artifact.png"]
+    assert all((output / name).stat().st_size > 10_000 for name in pictures)
+    assert all(r.passed for r in results.values())

@@ -1,0 +1,161 @@
+"""The real state machine through its failure paths, with SageMaker faults injected in the sandbox."""
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from mlrollout_sandbox.dataplane import TrafficProfile
+from mlrollout_sandbox.session import DEMO_MODELS, RolloutOutcome, Sandbox, package_model
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
+FAST = """image: {image}
+strategy:
+  steps: [20]
+  bake_minutes: 3
+judge:
+  min_requests: 100
+{extra}"""
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(warp=600, seed=3) as running:
+        yield running
+
+
+@pytest.fixture
+def model(sandbox: Sandbox) -> Iterator[str]:
+    name = f"m-{uuid.uuid4().hex[:6]}"
+    sandbox.send_traffic(name, TrafficProfile(rps=10))
+    yield name
+    assert sandbox.dataplane is not None
+    sandbox.dataplane.stop_traffic(name)
+
+
+Roll = Callable[..., RolloutOutcome]
+
+
+@pytest.fixture
+def roll(sandbox: Sandbox, model: str) -> Roll:
+    def run(
+        version: str, directory: str | None = None, *, extra: str = "", artifact: bytes | None = None
+    ) -> RolloutOutcome:
+        sandbox.put_config(model, FAST.format(image=IMAGE, extra=extra))
+        body = (
+            artifact if artifact is not None else package_model(DEMO_MODELS / "fraud-scorer" / (directory or version))
+        )
+        return sandbox.wait_for_rollout(sandbox.upload(model, version, body), timeout=180)
+
+    return run
+
+
+def endpoint(sandbox: Sandbox, name: str) -> tuple[str, str, dict[str, float]]:
+    described = sandbox.client("sagemaker").describe_endpoint(EndpointName=name)
+    weights = {v["VariantName"]: v["CurrentWeight"] for v in described["ProductionVariants"]}
+    return described["EndpointStatus"], described["EndpointConfigName"], weights
+
+
+def test_a_key_outside_the_layout_starts_nothing(sandbox: Sandbox) -> None:
+    sfn = sandbox.client("stepfunctions")
+    before = len(sfn.list_executions(stateMachineArn=sandbox.state_machine_arn)["executions"])
+    sandbox.upload("x", "v1", b"data", key="uploads/model.tar.gz")
+    sandbox.upload("x", "v1", b"data", key="models/x/v1/notes.txt")
+    sandbox.advance(120)
+    assert len(sfn.list_executions(stateMachineArn=sandbox.state_machine_arn)["executions"]) == before
+
+
+def test_a_missing_rollout_yaml_is_rejected_with_what_to_write(sandbox: Sandbox, model: str) -> None:
+    outcome = sandbox.wait_for_rollout(sandbox.upload(model, "v1", package_model(DEMO_MODELS / "fraud-scorer" / "v1")))
+    assert outcome.outcome == "rejected"
+    assert f"models/{model}/rollout.yaml does not exist" in (outcome.cause or "")
+    assert "Register Model Version" not in outcome.states_entered()
+    groups = sandbox.client("sagemaker").list_model_package_groups()["ModelPackageGroupSummaryList"]
+    assert model not in {g["ModelPackageGroupName"] for g in groups}
+
+
+def test_a_config_with_errors_is_rejected_listing_them_all(sandbox: Sandbox, model: str, roll: Roll) -> None:
+    outcome = roll("v1", extra="instance_type: m5.large\nstrategy_x: 1\n")
+    assert outcome.outcome == "rejected"
+    assert "instance_type:" in (outcome.cause or "")
+    assert "strategy_x: unknown field; did you mean 'strategy'?" in (outcome.cause or "")
+
+
+def test_a_failing_pre_traffic_check_rolls_back_before_any_traffic(sandbox: Sandbox, model: str, roll: Roll) -> None:
+    assert roll("v1").outcome == "promoted"
+    _, config_before, _ = endpoint(sandbox, model)
+    sample = (
+        'pre_traffic:\n  sample_request:\n    body: \'{"features": {"amount": 5, "merchant": "travel", "hour": 2}}\'\n'
+    )
+    outcome = roll("v3", "v3-faulty", extra=sample)
+    assert outcome.outcome == "rolled back"
+    assert "answered the sample request with HTTP" in (outcome.cause or "")
+    assert "Shift Traffic" not in outcome.states_entered()
+    assert endpoint(sandbox, model)[1:] == (config_before, {"v1": 1.0})
+
+
+def test_an_update_sagemaker_rolled_back_silently_is_caught(sandbox: Sandbox, model: str, roll: Roll) -> None:
+    first = roll("v1")
+    assert first.outcome == "promoted", first.cause
+    _, config_before, _ = endpoint(sandbox, model)
+    sandbox.aws.emulator.faults.arm("sagemaker.update_endpoint", "silent_rollback", endpoint=model)
+    outcome = roll("v2")
+    assert outcome.outcome == "rolled back"
+    assert "SageMaker rolled the update back" in (outcome.cause or "")
+    assert "Shift Traffic" not in outcome.states_entered()
+    assert endpoint(sandbox, model) == ("InService", config_before, {"v1": 1.0})
+    registration = outcome.task_results("Register Model Version")[-1]
+    package = sandbox.client("sagemaker").describe_model_package(ModelPackageName=registration["package_arn"])
+    assert package["ModelApprovalStatus"] == "Rejected"
+
+
+def test_a_failed_traffic_shift_ends_on_the_previous_config(sandbox: Sandbox, model: str, roll: Roll) -> None:
+    assert roll("v1").outcome == "promoted"
+    _, config_before, _ = endpoint(sandbox, model)
+    sandbox.aws.emulator.faults.arm("sagemaker.update_endpoint_weights", "fail", endpoint=model)
+    outcome = roll("v2")
+    assert outcome.outcome == "rolled back"
+    steps = [r["step"] for r in outcome.task_results("Roll Back")]
+    assert "delete_endpoint" in steps
+    assert "recreate_endpoint" in steps
+    assert steps[-1] == "done"
+    assert endpoint(sandbox, model) == ("InService", config_before, {"v1": 1.0})
+
+
+def test_a_first_deployment_that_fails_leaves_no_endpoint(sandbox: Sandbox, model: str, roll: Roll) -> None:
+    sandbox.aws.emulator.faults.arm("sagemaker.create_endpoint", "fail", endpoint=model)
+    outcome = roll("v1")
+    assert outcome.outcome == "rolled back"
+    assert "Failed" in (outcome.cause or "")
+    endpoints = sandbox.client("sagemaker").list_endpoints()["Endpoints"]
+    assert model not in {e["EndpointName"] for e in endpoints}
+
+
+def test_throttled_sagemaker_calls_are_retried(sandbox: Sandbox, model: str, roll: Roll) -> None:
+    assert roll("v1").outcome == "promoted"
+    # Only the state machine shifts traffic on the forward path, so these throttles hit its aws-sdk task.
+    sandbox.aws.emulator.faults.arm("sagemaker.api", "throttle", action="UpdateEndpointWeightsAndCapacities", times=2)
+    outcome = roll("v2")
+    assert outcome.outcome == "promoted", outcome.cause
+    retried = [e for e in outcome.history if e["type"] == "TaskFailed"]
+    assert any(
+        e["taskFailedEventDetails"]["error"] == "SageMaker.AmazonSageMakerException"
+        and "ThrottlingException" in e["taskFailedEventDetails"]["cause"]
+        for e in retried
+    )
+
+
+def test_operators_are_told_about_every_outcome(sandbox: Sandbox) -> None:
+    sandbox.drain()
+    documents = [json.loads(a["Message"]) for a in sandbox.alerts() if a.get("Subject", "").startswith("[mlrollout]")]
+    events = {d["event"] for d in documents}
+    assert {"promoted", "rolled_back", "rejected"} <= events
+    for document in documents:
+        assert document["reason"]
+        assert document["links"]["execution"].startswith("https://us-east-1.console.aws.amazon.com/states/")
+
+
+def test_the_data_plane_served_every_endpoint_without_errors(sandbox: Sandbox) -> None:
+    assert sandbox.dataplane is not None
+    assert sandbox.dataplane.errors == []

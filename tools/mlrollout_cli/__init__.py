@@ -1,0 +1,1 @@
+"""The operator's side: the `mlrollout` command line (against AWS or the sandbox)."""

@@ -1,0 +1,94 @@
+"""A rollout's timeline as a picture: traffic shares, error rates and p99 latency per variant, and decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mlrollout_sandbox.dataplane import MinuteStats
+
+
+@dataclass(frozen=True)
+class Decision:
+    at: datetime
+    label: str
+    kind: str  # "shift", "verdict", "promote", "rollback"
+
+
+def render(
+    path: Path,
+    *,
+    title: str,
+    minutes: list[MinuteStats],
+    decisions: list[Decision],
+    started: datetime,
+) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    variants = sorted({m.variant for m in minutes})
+    totals: dict[datetime, int] = {}
+    for m in minutes:
+        totals[m.minute] = totals.get(m.minute, 0) + m.invocations
+    figure, (traffic, errors, latency) = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
+    colours = dict(zip(variants, ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"], strict=False))
+    for variant in variants:
+        rows = sorted((m for m in minutes if m.variant == variant), key=lambda m: m.minute)
+        x = [(m.minute - started).total_seconds() / 60 for m in rows]
+        share = [100 * m.invocations / totals[m.minute] if totals[m.minute] else 0 for m in rows]
+        traffic.step(x, share, where="post", label=variant, color=colours[variant])
+        served = [(xi, m) for xi, m in zip(x, rows, strict=True) if m.invocations]
+        errors.plot(
+            [xi for xi, _ in served],
+            [100 * m.errors_5xx / m.invocations for _, m in served],
+            marker=".",
+            label=variant,
+            color=colours[variant],
+        )
+        p99 = [(xi, m.percentile(99)) for xi, m in served]
+        latency.plot(
+            [xi for xi, v in p99 if v is not None],
+            [v / 1000 for _, v in p99 if v is not None],
+            marker=".",
+            label=variant,
+            color=colours[variant],
+        )
+    traffic.set_ylabel("traffic share (%)")
+    traffic.set_ylim(-5, 105)
+    errors.set_ylabel("5XX error rate (%)")
+    latency.set_ylabel("ModelLatency p99 (ms)")
+    latency.set_xlabel("sandbox minutes since upload")
+    styles = {
+        "shift": ("#888888", ":"),
+        "verdict": ("#555555", "--"),
+        "promote": ("#2ca02c", "-"),
+        "rollback": ("#d62728", "-"),
+    }
+    for decision in decisions:
+        x = (decision.at - started).total_seconds() / 60
+        colour, line = styles.get(decision.kind, ("#555555", "--"))
+        for axis in (traffic, errors, latency):
+            axis.axvline(x, color=colour, linestyle=line, linewidth=0.9)
+        traffic.annotate(
+            decision.label,
+            xy=(x, 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            fontsize=7,
+            va="top",
+            ha="right",
+            color=colour,
+        )
+    for axis in (traffic, errors, latency):
+        axis.grid(alpha=0.3)
+        if variants:
+            axis.legend(loc="upper left", fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
