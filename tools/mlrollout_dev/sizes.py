@@ -30,9 +30,6 @@ def main() -> int:
     parser.add_argument("--max-layer-mb", type=float, default=15.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    template = (
-        json.loads((args.build / "template.json").read_text()) if (args.build / "template.json").exists() else None
-    )
     rows = []
     for directory in sorted(p for p in args.build.iterdir() if p.is_dir()):
         kind = "layer" if (directory / "python").is_dir() else "function"
