@@ -66,6 +66,16 @@ def test_a_key_outside_the_layout_starts_nothing(sandbox: Sandbox) -> None:
     assert len(sfn.list_executions(stateMachineArn=sandbox.state_machine_arn)["executions"]) == before
 
 
+def test_a_model_name_sagemaker_would_refuse_is_rejected_with_the_rule(sandbox: Sandbox) -> None:
+    upload = sandbox.upload("fraud_scorer.v2", "v1", package_model(DEMO_MODELS / "fraud-scorer" / "v1"))
+    outcome = sandbox.wait_for_rollout(upload)
+    assert outcome.outcome == "rejected"
+    assert "letters, digits and hyphens" in (outcome.cause or "")
+    assert "models/fraud-scorer-v2/" in (outcome.cause or "")
+    kept = sandbox.client("s3").head_object(Bucket=upload.bucket, Key=upload.key, VersionId=upload.version_id)
+    assert kept["ContentLength"] > 0
+
+
 def test_a_missing_rollout_yaml_is_rejected_with_what_to_write(sandbox: Sandbox, model: str) -> None:
     outcome = sandbox.wait_for_rollout(sandbox.upload(model, "v1", package_model(DEMO_MODELS / "fraud-scorer" / "v1")))
     assert outcome.outcome == "rejected"

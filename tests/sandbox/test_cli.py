@@ -1,0 +1,103 @@
+"""The sandbox from the command line: up in the background, used with the AWS CLI, down; demo interrupted."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from mlrollout_sandbox.session import DEMO_MODELS, package_model
+
+pytestmark = pytest.mark.sandbox
+BIN = Path(sys.executable).parent
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(args),
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def port_open(url: str) -> bool:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, int(port))) == 0
+
+
+def test_sandbox_up_serves_the_aws_cli_and_down_leaves_nothing_running(tmp_path: Path) -> None:
+    started = run(str(BIN / "mlrollout"), "sandbox", "up", "--detach", "--warp", "600", cwd=tmp_path)
+    assert started.returncode == 0, started.stdout + started.stderr
+    state = json.loads((tmp_path / ".mlrollout" / "sandbox.json").read_text())
+    pid, environment = state["pid"], state["environment"]
+    try:
+        printed = run(str(BIN / "mlrollout"), "sandbox", "env", cwd=tmp_path).stdout
+        assert f"export AWS_ENDPOINT_URL={environment['AWS_ENDPOINT_URL']}" in printed
+        bucket = environment["MLROLLOUT_BUCKET"]
+        cli_env = {**environment, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+
+        listed = run(str(BIN / "aws"), "s3", "ls", cwd=tmp_path, env=cli_env)
+        assert bucket in listed.stdout, listed.stderr
+        (tmp_path / "rollout.yaml").write_text("image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/m:1\n")
+        (tmp_path / "model.tar.gz").write_bytes(package_model(DEMO_MODELS / "fraud-scorer" / "v1"))
+        for source, key in (
+            ("rollout.yaml", "models/cli-model/rollout.yaml"),
+            ("model.tar.gz", "models/cli-model/v1/model.tar.gz"),
+        ):
+            copied = run(str(BIN / "aws"), "s3", "cp", source, f"s3://{bucket}/{key}", cwd=tmp_path, env=cli_env)
+            assert copied.returncode == 0, copied.stderr
+
+        sfn = boto3.client(
+            "stepfunctions",
+            endpoint_url=environment["AWS_ENDPOINT_URL"],
+            region_name=environment["AWS_DEFAULT_REGION"],
+            aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
+        )
+        deadline = time.monotonic() + 60
+        status = "none"
+        while time.monotonic() < deadline:
+            executions = sfn.list_executions(stateMachineArn=environment["MLROLLOUT_STATE_MACHINE"])["executions"]
+            status = executions[0]["status"] if executions else "none"
+            if status not in {"none", "RUNNING"}:
+                break
+            time.sleep(0.2)
+        assert status == "SUCCEEDED"  # the CLI's upload started a rollout, which promoted v1
+    finally:
+        stopped = run(str(BIN / "mlrollout"), "sandbox", "down", cwd=tmp_path)
+    assert stopped.returncode == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not port_open(environment["AWS_ENDPOINT_URL"])
+    assert not (tmp_path / ".mlrollout" / "sandbox.json").exists()
+
+
+def test_an_interrupted_demo_stops_cleanly(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [str(BIN / "mlrollout"), "demo", "--output", str(tmp_path / "out")],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(8)  # the sandbox is up and the first rollout under way
+    process.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output  # typer's exit code for Ctrl-C, after the sandbox shut down
+    assert time.monotonic() - interrupted < 30
+    assert "sandbox up in" in output
