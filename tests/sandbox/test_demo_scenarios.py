@@ -97,3 +97,10 @@ def test_every_rollout_draws_its_timeline(demo: Any) -> None:
     assert pictures == ["1-first-version.png", "2-healthy-update.png", "3-faulty-update.png", "5-broken-artifact.png"]
     assert all((output / name).stat().st_size > 10_000 for name in pictures)
     assert all(r.passed for r in results.values())
+
+
+def test_rollout_outcomes_reach_the_dashboards_metrics(demo: Any) -> None:
+    sandbox, _, _ = demo
+    metrics = sandbox.client("cloudwatch").list_metrics(Namespace="mlrollout", MetricName="RolloutEvents")["Metrics"]
+    outcomes = {d["Value"] for m in metrics for d in m["Dimensions"] if d["Name"] == "Outcome"}
+    assert {"promoted", "rolled_back", "rejected"} <= outcomes
