@@ -162,19 +162,19 @@ def test_metrics_fetch_one_batched_call_and_keep_missing_series_missing(stack: A
     calls: list[str] = []
     client = stack.client("cloudwatch")
     client.meta.events.register("before-call.cloudwatch.*", lambda model, **_: calls.append(model.name))
-    fetched = CloudWatchMetrics(client).variant_windows(name, ["v1", "v2"], start, start + timedelta(minutes=3))
+    fetched = CloudWatchMetrics(client).variant_series(name, ["v1", "v2"], start, start + timedelta(minutes=4))
     assert calls == ["GetMetricData"]
-    v1, v2 = fetched.windows["v1"], fetched.windows["v2"]
-    assert v1.invocations == 300
-    assert v1.errors_5xx == 3
-    assert v1.errors_4xx is None  # never published: missing, not zero
-    assert v1.latency_p99_ms == 10.0
-    assert v1.periods == 3
-    assert v2.invocations is None
-    assert len(fetched.queries) == 10
+    v1, v2 = fetched.series["v1"], fetched.series["v2"]
+    assert [p.invocations for p in v1.periods] == [100.0, 100.0, 100.0, None]  # the fourth minute had no data
+    assert [p.errors_5xx for p in v1.periods][:3] == [1.0, 1.0, 1.0]
+    assert v1.periods[0].errors_4xx is None  # never published: missing, not zero
+    assert v1.periods[0].latency_p99_ms == 10.0
+    assert all(p.invocations is None for p in v2.periods)
+    assert len(fetched.queries) == 12
+    assert fetched.timestamps[0].startswith("2026-11-25T10:00:00")
 
 
 def test_metrics_refuse_a_window_that_is_not_whole_minutes(stack: Any) -> None:
     start = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="whole minutes"):
-        CloudWatchMetrics(stack.client("cloudwatch")).variant_windows("e", ["v1"], start, start + timedelta(seconds=90))
+        CloudWatchMetrics(stack.client("cloudwatch")).variant_series("e", ["v1"], start, start + timedelta(seconds=90))

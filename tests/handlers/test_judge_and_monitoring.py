@@ -93,8 +93,8 @@ def endpoint() -> str:
 
 def test_a_healthy_canary_passes_once_the_bake_is_over(stack: Any, handler: Any, endpoint: str) -> None:
     rollout, deployment = rollout_and_deployment(endpoint, strategy={"bake_minutes": 10})
-    publish(stack, endpoint, "v1", 12, 900, 2, 20)
-    publish(stack, endpoint, "v2", 12, 100, 0, 21)
+    publish(stack, endpoint, "v1", 12, 4500, 9, 20)
+    publish(stack, endpoint, "v2", 12, 500, 0, 21)
     early = handler("judge_canary")(judge_input(rollout, deployment, 5))
     assert early["verdict"] == "PASS"
     assert early["action"] == "continue"
@@ -104,6 +104,15 @@ def test_a_healthy_canary_passes_once_the_bake_is_over(stack: Any, handler: Any,
     assert done["verdict"] == "PASS"
     assert done["action"] == "advance"
     assert done["looks"] == 2
+    # Every look leaves its decision record in S3, under the deployment.
+    assert done["record_uri"] == f"s3://{stack.bucket}/decisions/{endpoint}-abc/step-01/look-002.json"
+    record = json.loads(
+        stack.client("s3").get_object(Bucket=stack.bucket, Key=done["record_uri"].split("/", 3)[3])["Body"].read()
+    )
+    assert record["verdict"] == "PASS"
+    assert record["raw"]["v2"]["inv"][:3] == [500.0, 500.0, 500.0]
+    assert {b["name"] for b in record["bounds"]} >= {"errors", "latency_p99", "latency_mean"}
+    assert record["window"]["start"].startswith("2026-11-25T12:01:00")
 
 
 def test_an_erroring_canary_fails_with_evidence(stack: Any, handler: Any, endpoint: str) -> None:
@@ -113,10 +122,10 @@ def test_an_erroring_canary_fails_with_evidence(stack: Any, handler: Any, endpoi
     result = handler("judge_canary")(judge_input(rollout, deployment, 6))
     assert result["verdict"] == "FAIL"
     assert result["action"] == "rollback"
-    assert "9.00%" in result["reason"]
-    cap = next(c for c in result["checks"] if c["name"] == "error_rate_cap")
-    assert cap["canary"] == pytest.approx(0.09)
-    assert cap["outcome"] == "fail"
+    assert "9.00% against 0.11%" in result["reason"]
+    errors = next(c for c in result["checks"] if c["name"] == "errors")
+    assert errors["outcome"] == "fail"
+    assert next(c for c in result["checks"] if c["name"] == "error_rate_cap")["canary"] == pytest.approx(0.09)
 
 
 def test_a_slow_canary_fails_on_p99(stack: Any, handler: Any, endpoint: str) -> None:
@@ -125,7 +134,8 @@ def test_a_slow_canary_fails_on_p99(stack: Any, handler: Any, endpoint: str) -> 
     publish(stack, endpoint, "v2", 5, 100, 0, 40)
     result = handler("judge_canary")(judge_input(rollout, deployment, 6))
     assert result["verdict"] == "FAIL"
-    assert "p99 latency of 80 ms against 40 ms" in result["reason"]
+    assert "p99 latency at least +" in result["reason"]
+    assert "(estimate +100%)" in result["reason"]
 
 
 def test_no_traffic_is_inconclusive_and_rolls_back_at_the_deadline(stack: Any, handler: Any, endpoint: str) -> None:

@@ -104,3 +104,35 @@ def test_rollout_outcomes_reach_the_dashboards_metrics(demo: Any) -> None:
     metrics = sandbox.client("cloudwatch").list_metrics(Namespace="mlrollout", MetricName="RolloutEvents")["Metrics"]
     outcomes = {d["Value"] for m in metrics for d in m["Dimensions"] if d["Name"] == "Outcome"}
     assert {"promoted", "rolled_back", "rejected"} <= outcomes
+
+
+def test_replay_reruns_every_look_from_the_decision_records(demo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from mlrollout_cli.main import app
+
+    sandbox, results, _ = demo
+    faulty = results["faulty-update"]
+    deployment = package(sandbox, faulty.model_package_arn)["CustomerMetadataProperties"]["mlrollout:deployment-id"]
+    for key, value in sandbox.environment().items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+
+    stored = runner.invoke(app, ["replay", deployment, "--json"])
+    assert stored.exit_code == 0, stored.output
+    looks = json.loads(stored.output)
+    assert len(looks) == len(faulty.details["looks"])
+    assert [look["recorded"] for look in looks] == [look["replayed"] for look in looks]
+    assert looks[-1]["replayed"] == "FAIL"
+
+    fresh_run = runner.invoke(app, ["replay", deployment, "--json", "--fresh"])
+    assert fresh_run.exit_code == 0, fresh_run.output + repr(fresh_run.exception)
+    fresh = json.loads(fresh_run.output)
+    assert fresh[-1]["replayed"] == "FAIL"
+
+    lenient = json.loads(
+        runner.invoke(
+            app, ["replay", deployment, "--json", "--set", "max_error_rate=0.5", "--set", "max_error_rate_ratio=40"]
+        ).output
+    )
+    assert lenient[-1]["replayed"] != "FAIL"  # with thresholds that tolerate the bug, the last look would not fail

@@ -176,6 +176,7 @@ class JudgeOutput(Contract):
     window_end: datetime | None = None
     looks: int = 1
     checks: list[dict[str, Any]] = Field(default_factory=list)
+    record_uri: str | None = None
 
 
 class JudgeInput(Contract):

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # types only: a service imports the adapters it builds values
     from mlrollout.adapters.monitoring import DataQualityJob, DriftAlarm
     from mlrollout.adapters.registry import Package, PackageSpec
     from mlrollout.domain.alerts import Alert
+    from mlrollout.domain.config import ExtraMetric
     from mlrollout.domain.rollback import EndpointObservation
 
 
@@ -58,7 +59,14 @@ class Endpoints(Protocol):
 
 
 class Metrics(Protocol):
-    def variant_windows(self, endpoint: str, variants: list[str], start: datetime, end: datetime) -> MetricsFetch: ...
+    def variant_series(
+        self,
+        endpoint: str,
+        variants: list[str],
+        start: datetime,
+        end: datetime,
+        extras: list[ExtraMetric] | None = None,
+    ) -> MetricsFetch: ...
 
 
 class Monitoring(Protocol):

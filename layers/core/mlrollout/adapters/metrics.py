@@ -1,89 +1,148 @@
-"""CloudWatch: per-variant SageMaker metrics for the judge, fetched with one GetMetricData call."""
+"""CloudWatch: per-variant, per-period SageMaker metrics for the judge, fetched with one GetMetricData call."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mlrollout.domain.judge import VariantWindow
+from mlrollout.domain.config import ExtraMetric
+from mlrollout.domain.judge import Period, VariantSeries
 
 NAMESPACE = "AWS/SageMaker"
 PERIOD = 60
 MICROSECONDS_PER_MS = 1000.0
 
-# (query key, metric name, statistic, per-period?) for each variant.
+# (query key, metric name, statistic, scale) for each variant; latencies arrive in microseconds.
 _QUERIES = (
-    ("inv", "Invocations", "Sum", True),
-    ("e5", "Invocation5XXErrors", "Sum", True),
-    ("e4", "Invocation4XXErrors", "Sum", True),
-    ("p99", "ModelLatency", "p99", False),
-    ("avg", "ModelLatency", "Average", False),
+    ("inv", "Invocations", "Sum", 1.0),
+    ("e5", "Invocation5XXErrors", "Sum", 1.0),
+    ("e4", "Invocation4XXErrors", "Sum", 1.0),
+    ("p99", "ModelLatency", "p99", 1 / MICROSECONDS_PER_MS),
+    ("avg", "ModelLatency", "Average", 1 / MICROSECONDS_PER_MS),
+    ("ovh", "OverheadLatency", "Average", 1 / MICROSECONDS_PER_MS),
 )
 
 
 @dataclass
 class MetricsFetch:
-    windows: dict[str, VariantWindow]
+    series: dict[str, VariantSeries]
     queries: list[dict[str, Any]]
-    raw: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    timestamps: list[str] = field(default_factory=list)
+    raw: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
 
 
 class CloudWatchMetrics:
     def __init__(self, cloudwatch: Any) -> None:
         self.cw = cloudwatch
 
-    def variant_windows(self, endpoint: str, variants: list[str], start: datetime, end: datetime) -> MetricsFetch:
-        window_seconds = int((end - start).total_seconds())
-        if window_seconds < PERIOD or window_seconds % PERIOD:
-            raise ValueError(f"the window must be whole minutes, got {window_seconds} s")
+    def variant_series(
+        self,
+        endpoint: str,
+        variants: list[str],
+        start: datetime,
+        end: datetime,
+        extras: list[ExtraMetric] | None = None,
+    ) -> MetricsFetch:
+        """Every complete period of [start, end) for each variant, aligned; a period CloudWatch has nothing for
+        is kept with None values (missing data is reported, never read as zero)."""
+        window = int((end - start).total_seconds())
+        if window < PERIOD or window % PERIOD:
+            raise ValueError(f"the window must be whole minutes, got {window} s")
+        extras = extras or []
         queries: list[dict[str, Any]] = []
         for index, variant in enumerate(variants):
-            dimensions = [
-                {"Name": "EndpointName", "Value": endpoint},
-                {"Name": "VariantName", "Value": variant},
-            ]
-            for key, metric, stat, per_period in _QUERIES:
+            dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+            for key, metric, stat, _ in _QUERIES:
                 queries.append(
-                    {
-                        "Id": f"{key}{index}",
-                        "Label": f"{variant} {metric} {stat}",
-                        "MetricStat": {
-                            "Metric": {
-                                "Namespace": NAMESPACE,
-                                "MetricName": metric,
-                                "Dimensions": dimensions,
-                            },
-                            "Period": PERIOD if per_period else window_seconds,
-                            "Stat": stat,
-                        },
-                        "ReturnData": True,
-                    }
+                    _query(f"{key}{index}", f"{variant} {metric} {stat}", NAMESPACE, metric, dimensions, stat)
                 )
-        values: dict[str, list[float]] = {}
-        kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
+            for number, extra in enumerate(extras):
+                extra_dimensions = dimensions + [{"Name": k, "Value": v} for k, v in sorted(extra.dimensions.items())]
+                queries.append(
+                    _query(
+                        f"x{number}v{index}",
+                        f"{variant} {extra.name}",
+                        extra.namespace,
+                        extra.metric_name,
+                        extra_dimensions,
+                        extra.statistic,
+                    )
+                )
+        values: dict[str, dict[datetime, float]] = {}
+        kwargs: dict[str, Any] = {
+            "MetricDataQueries": queries,
+            "StartTime": start,
+            "EndTime": end,
+            "ScanBy": "TimestampAscending",
+        }
         while True:
             response = self.cw.get_metric_data(**kwargs)
             for result in response.get("MetricDataResults", []):
-                values.setdefault(result["Id"], []).extend(float(v) for v in result.get("Values", []))
+                found = values.setdefault(result["Id"], {})
+                for at, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
+                    found[at] = float(value)
             if not response.get("NextToken"):
                 break
             kwargs["NextToken"] = response["NextToken"]
 
-        windows: dict[str, VariantWindow] = {}
-        raw: dict[str, dict[str, list[float]]] = {}
+        slots = [start.timestamp() + PERIOD * i for i in range(window // PERIOD)]
+        series: dict[str, VariantSeries] = {}
+        raw: dict[str, dict[str, list[float | None]]] = {}
         for index, variant in enumerate(variants):
-            series = {key: values.get(f"{key}{index}", []) for key, *_ in _QUERIES}
-            raw[variant] = series
-            windows[variant] = VariantWindow(
-                variant=variant,
-                invocations=sum(series["inv"]) if series["inv"] else None,
-                # SageMaker publishes zeros for error metrics when a variant serves traffic; an absent
-                # series is missing data, never "no errors".
-                errors_5xx=sum(series["e5"]) if series["e5"] else None,
-                errors_4xx=sum(series["e4"]) if series["e4"] else None,
-                latency_p99_ms=series["p99"][0] / MICROSECONDS_PER_MS if series["p99"] else None,
-                latency_mean_ms=series["avg"][0] / MICROSECONDS_PER_MS if series["avg"] else None,
-                periods=len(series["inv"]),
+            columns: dict[str, list[float | None]] = {}
+            for key, _, _, scale in _QUERIES:
+                by_time = {at.timestamp(): v for at, v in values.get(f"{key}{index}", {}).items()}
+                columns[key] = [_scaled(by_time.get(slot), scale) for slot in slots]
+            for number, extra in enumerate(extras):
+                by_time = {at.timestamp(): v for at, v in values.get(f"x{number}v{index}", {}).items()}
+                columns[extra.name] = [_scaled(by_time.get(slot), 1.0) for slot in slots]
+            raw[variant] = columns
+            series[variant] = series_from_columns(variant, columns, extras)
+        stamps = [datetime.fromtimestamp(slot, start.tzinfo).isoformat() for slot in slots]
+        return MetricsFetch(series=series, queries=queries, timestamps=stamps, raw=raw)
+
+
+def series_from_columns(
+    variant: str, columns: dict[str, list[float | None]], extras: list[ExtraMetric] | None = None
+) -> VariantSeries:
+    """A variant's periods from the per-query value columns (as decision records store them)."""
+    extras = extras or []
+    length = len(columns.get("inv", []))
+    return VariantSeries(
+        variant,
+        [
+            Period(
+                invocations=columns["inv"][i],
+                errors_5xx=columns["e5"][i],
+                errors_4xx=columns["e4"][i],
+                latency_p99_ms=columns["p99"][i],
+                latency_mean_ms=columns["avg"][i],
+                overhead_mean_ms=columns["ovh"][i],
+                extra={extra.name: columns.get(extra.name, [None] * length)[i] for extra in extras},
             )
-        return MetricsFetch(windows=windows, queries=queries, raw=raw)
+            for i in range(length)
+        ],
+    )
+
+
+def _query(
+    query_id: str, label: str, namespace: str, metric: str, dimensions: list[dict[str, str]], stat: str
+) -> dict[str, Any]:
+    return {
+        "Id": query_id,
+        "Label": label,
+        "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
+            "Period": PERIOD,
+            "Stat": stat,
+        },
+        "ReturnData": True,
+    }
+
+
+def _scaled(value: float | None, scale: float) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return value * scale

@@ -109,34 +109,63 @@ class Strategy(_Section):
         return self.max_bake_minutes if self.max_bake_minutes is not None else 3 * self.bake_minutes
 
 
+class ExtraMetric(_Section):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="Short name used in verdicts and records.")
+    namespace: str = Field(description="CloudWatch namespace of the metric.")
+    metric_name: str = Field(description="CloudWatch metric name.")
+    statistic: str = Field("Average", description="CloudWatch statistic per period (Average, Sum, p90, ...).")
+    dimensions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra dimensions; EndpointName and VariantName are added for each variant.",
+    )
+    direction: Literal["higher_is_worse", "lower_is_worse"] = Field(
+        "higher_is_worse", description="Which way is a regression."
+    )
+    tolerance: float = Field(0.1, gt=0, description="Tolerated relative change against the current variant.")
+
+
 class Judge(_Section):
     min_requests: int = Field(
-        200, ge=1, description="Fewer requests than this per variant in a look is inconclusive, never a pass."
+        200, ge=1, description="Fewer canary requests than this in a step is inconclusive, never a pass."
     )
+    min_periods: int = Field(3, ge=1, le=60, description="Complete periods a step needs before it can pass.")
     max_error_rate: float = Field(
-        0.05,
-        gt=0,
-        lt=1,
-        description="Hard cap on the canary's 5XX error rate; above it the canary fails at once.",
+        0.05, gt=0, lt=1, description="Hard cap on the canary's error rate; above it (beyond doubt) it fails at once."
     )
     max_p99_latency_ms: float = Field(
-        2000.0, gt=0, description="Hard cap on the canary's p99 ModelLatency in milliseconds."
+        2000.0, gt=0, description="Hard cap on the canary's p99 ModelLatency in a period, in milliseconds."
+    )
+    max_error_rate_ratio: float = Field(
+        1.25, ge=1, description="Tolerated error rate as a multiple of the current variant's (1.25 = 25% more)."
     )
     max_error_rate_increase: float = Field(
-        0.01,
+        0.002,
         ge=0,
         lt=1,
-        description="Tolerated 5XX error-rate increase over the current variant (absolute, 0.01 = 1 point).",
+        description="Absolute slack on top of the ratio (0.002 = 0.2 points), so a near-zero baseline is not a trap.",
     )
     max_latency_increase: float = Field(
-        0.25,
-        ge=0,
-        description="Tolerated relative p99 latency increase over the current variant (0.25 = +25%).",
+        0.25, ge=0, description="Tolerated relative increase of p99 and mean latency (0.25 = +25%)."
     )
     include_4xx: bool = Field(
-        False, description="Also judge 4XX errors (a new model may reject inputs the old one accepted)."
+        False, description="Count 4XX errors as errors too (a new model may reject inputs the old one accepted)."
     )
-    confidence: float = Field(0.99, gt=0.5, lt=1, description="Confidence required before the judge blames the canary.")
+    confidence: float = Field(
+        0.99,
+        gt=0.5,
+        lt=1,
+        description="Confidence of every verdict, at every look together (anytime-valid): 0.99 = 1% false rollbacks.",
+    )
+    pass_confidence: float = Field(
+        0.95,
+        gt=0.5,
+        lt=1,
+        description="Confidence a PASS needs that the canary is within tolerance (0.95 = a regression right at the "
+        "tolerance passes at most 5% of the time).",
+    )
+    extra_metrics: list[ExtraMetric] = Field(
+        default_factory=list, description="More CloudWatch metrics to judge, per variant, with their direction."
+    )
 
 
 class DataCapture(_Section):

@@ -1,9 +1,16 @@
-"""The canary judge: the candidate variant against the current one over the same window.
+"""The canary judge: the candidate variant against the current one, period by period, with anytime-valid bounds.
 
-First version: absolute guard limits, and a one-sided two-proportion z-test for the error rate against the
-current variant with a tolerance, plus a p99 latency ratio. Missing data, NaN and too little traffic are
-INCONCLUSIVE, never zeros and never a pass; a current variant that is itself unhealthy is reported as such.
-The judge is one function behind one signature so a sequential method can replace the statistics.
+Each signal is a per-period paired difference between the canary and the current variant over the same minutes
+(so diurnal trends and bursts that hit both cancel): the error rate against a tolerated multiple of the
+baseline's, and the log-ratio of p99 and mean ModelLatency, of OverheadLatency, and of any extra metric. For
+each signal the judge keeps a confidence sequence for its mean: an interval that covers the true value at every
+look at once with probability at least 1 - alpha (the normal-mixture boundary of Robbins, in the asymptotic
+form of Waudby-Smith et al.), so looking every minute does not inflate the false-rollback rate.
+
+FAIL when a signal's lower bound clears its tolerance (the canary is worse, beyond doubt), or at once when the
+canary breaks an absolute guard the current variant keeps. PASS when every signal's upper bound is inside its
+tolerance. Anything else, including missing data, NaN and too little traffic, is INCONCLUSIVE: never a zero,
+never a pass. docs/judge.md gives the method, its assumptions and its parameters.
 """
 
 from __future__ import annotations
@@ -11,10 +18,16 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from statistics import NormalDist
 from typing import Any
 
 from mlrollout.domain.config import Judge as Thresholds
+
+# A floor on a signal's per-period variance so two or three early periods that happen to agree cannot
+# produce a confidently narrow interval.
+MIN_PERIODS_FOR_VARIANCE = 3
+LATENCY_LOG_SD_FLOOR = 0.05
+SIGNAL_WEIGHTS = {"errors": 0.4, "latency_p99": 0.2, "latency_mean": 0.2, "overhead_mean": 0.1}
+EXTRA_WEIGHT = 0.1
 
 
 class Verdict(StrEnum):
@@ -24,40 +37,35 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True)
-class VariantWindow:
-    """What CloudWatch returned for one variant over the judged window (None = no data)."""
+class Period:
+    """One variant's CloudWatch values for one period (None = no data)."""
 
+    invocations: float | None = None
+    errors_5xx: float | None = None
+    errors_4xx: float | None = None
+    latency_p99_ms: float | None = None
+    latency_mean_ms: float | None = None
+    overhead_mean_ms: float | None = None
+    extra: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VariantSeries:
     variant: str
-    invocations: float | None
-    errors_5xx: float | None
-    errors_4xx: float | None
-    latency_p99_ms: float | None
-    latency_mean_ms: float | None
-    periods: int = 0
+    periods: list[Period]
 
-    def clean(self) -> VariantWindow:
-        """NaN and negative values are missing data, never numbers."""
+    @property
+    def invocations(self) -> float:
+        return sum(_finite(p.invocations) or 0.0 for p in self.periods)
 
-        def ok(value: float | None) -> float | None:
-            if value is None or not math.isfinite(value) or value < 0:
-                return None
-            return float(value)
 
-        return VariantWindow(
-            variant=self.variant,
-            invocations=ok(self.invocations),
-            errors_5xx=ok(self.errors_5xx),
-            errors_4xx=ok(self.errors_4xx),
-            latency_p99_ms=ok(self.latency_p99_ms),
-            latency_mean_ms=ok(self.latency_mean_ms),
-            periods=self.periods,
-        )
+@dataclass(frozen=True)
+class ExtraMetric:
+    """A metric the config names: which direction is worse and the tolerated relative change."""
 
-    def error_rate(self, include_4xx: bool) -> float | None:
-        if not self.invocations or self.errors_5xx is None:
-            return None
-        errors = self.errors_5xx + ((self.errors_4xx or 0.0) if include_4xx else 0.0)
-        return min(1.0, errors / self.invocations)
+    name: str
+    higher_is_worse: bool
+    tolerance: float
 
 
 @dataclass(frozen=True)
@@ -71,11 +79,24 @@ class Check:
 
 
 @dataclass(frozen=True)
+class SignalBound:
+    name: str
+    estimate: float
+    lower: float
+    upper: float
+    margin: float
+    periods: int
+
+
+@dataclass(frozen=True)
 class Judgement:
     verdict: Verdict
     reason: str
     checks: list[Check] = field(default_factory=list)
+    bounds: list[SignalBound] = field(default_factory=list)
     baseline_unhealthy: bool = False
+    usable_periods: int = 0
+    skipped_periods: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -83,198 +104,311 @@ class Judgement:
         return data
 
 
+def _finite(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return float(value)
+
+
 def _pct(value: float) -> str:
     return f"{value * 100:.2f}%"
 
 
-def judge(baseline: VariantWindow, canary: VariantWindow, limits: Thresholds) -> Judgement:
-    baseline, canary = baseline.clean(), canary.clean()
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _sample_variance(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    mean = _mean(values)
+    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+
+def cs_radius(sd: float, n: int, alpha: float, design_n: float) -> float:
+    """Half-width of the two-sided asymptotic confidence sequence for a mean after n observations.
+
+    sd * sqrt(2 (n r^2 + 1) / (n^2 r^2) * log(sqrt(n r^2 + 1) / alpha)), with r^2 tuned so the sequence is
+    tightest near `design_n` observations (Waudby-Smith, Arbour, Sinha, Kennedy and Ramdas, 2021).
+    """
+    log_term = -2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)
+    r2 = log_term / max(design_n, 1.0)
+    return sd * math.sqrt(2 * (n * r2 + 1) / (n * n * r2) * math.log(math.sqrt(n * r2 + 1) / alpha))
+
+
+def _pooled_rate_bound(errors: float, n: float, alpha: float, design_n: float) -> tuple[float, float]:
+    """Anytime-valid bounds on one variant's own error rate, from its pooled requests."""
+    rate = errors / n
+    smoothed = (errors + 0.5) / (n + 1)
+    radius = cs_radius(math.sqrt(smoothed * (1 - smoothed)), max(int(n), 1), alpha, design_n)
+    return max(0.0, rate - radius), min(1.0, rate + radius)
+
+
+@dataclass
+class _Pair:
+    canary: Period
+    baseline: Period
+
+
+def judge(
+    baseline: VariantSeries,
+    canary: VariantSeries,
+    limits: Thresholds,
+    *,
+    design_periods: int = 10,
+    extras: list[ExtraMetric] | None = None,
+) -> Judgement:
+    """One look: everything observed since the step started, both variants period by period.
+
+    `design_periods`: where the bounds are tightest (the step's bake, in periods); any value keeps validity.
+    """
+    extras = extras or []
+    alpha = 1 - limits.confidence
+    # The false-rollback budget, split across signals (Bonferroni, weighted toward errors): the union of all
+    # signals at all looks keeps alpha. Each test is one-sided (worse than tolerated), so a signal spends its
+    # whole share on that side.
+    weights = dict(SIGNAL_WEIGHTS)
+    if extras:
+        weights.update({e.name: EXTRA_WEIGHT / len(extras) for e in extras})
+    else:
+        weights["errors"] += EXTRA_WEIGHT
+    alpha_of = {name: alpha * weight for name, weight in weights.items()}
+    beta_of = {name: (1 - limits.pass_confidence) * weight for name, weight in weights.items()}
+    alpha_each = alpha_of["errors"]
+
+    pairs: list[_Pair] = []
+    skipped = 0
+    for c, b in zip(canary.periods, baseline.periods, strict=False):
+        usable = _finite(c.invocations) and _finite(b.invocations)
+        errors_known = _finite(c.errors_5xx) is not None and _finite(b.errors_5xx) is not None
+        if usable and errors_known:
+            pairs.append(_Pair(c, b))
+        else:
+            skipped += 1
+    canary_n = sum(p.canary.invocations or 0.0 for p in pairs)
+    baseline_n = sum(p.baseline.invocations or 0.0 for p in pairs)
     checks: list[Check] = []
-    z = NormalDist().inv_cdf(limits.confidence)
-    errors_label = "5XX+4XX" if limits.include_4xx else "5XX"
 
-    canary_n = canary.invocations or 0.0
+    def errors_of(period: Period) -> float:
+        extra = (period.errors_4xx or 0.0) if limits.include_4xx else 0.0
+        return (period.errors_5xx or 0.0) + extra
+
+    label = "5XX+4XX" if limits.include_4xx else "5XX"
     if canary_n < limits.min_requests:
-        seen = "no data" if canary.invocations is None else f"{canary_n:.0f} requests"
+        seen = "no data" if not pairs else f"{canary_n:.0f} requests"
         return Judgement(
             Verdict.INCONCLUSIVE,
-            f"Canary {canary.variant} has {seen} in the window; the judge needs at least "
-            f"{limits.min_requests} per variant before it can decide.",
-            [Check("canary_traffic", canary.invocations, None, limits.min_requests, "inconclusive", seen)],
-        )
-    canary_rate = canary.error_rate(limits.include_4xx)
-    if canary_rate is None:
-        return Judgement(
-            Verdict.INCONCLUSIVE,
-            f"Canary {canary.variant} served {canary_n:.0f} requests but its error metric is missing.",
-            [Check("canary_errors", None, None, limits.max_error_rate, "inconclusive", "metric missing")],
+            f"Canary {canary.variant} has {seen} in {len(pairs)} usable periods; the judge needs at least "
+            f"{limits.min_requests} before it can decide (and never passes without them).",
+            [
+                Check(
+                    "canary_traffic",
+                    canary_n,
+                    baseline_n,
+                    limits.min_requests,
+                    "inconclusive",
+                    f"{skipped} periods missing",
+                )
+            ],
+            usable_periods=len(pairs),
+            skipped_periods=skipped,
         )
 
-    baseline_n = baseline.invocations or 0.0
-    baseline_rate = baseline.error_rate(limits.include_4xx) if baseline_n >= limits.min_requests else None
-    baseline_p99 = baseline.latency_p99_ms if baseline_n >= limits.min_requests else None
-    baseline_unhealthy = (baseline_rate is not None and baseline_rate > limits.max_error_rate) or (
-        baseline_p99 is not None and baseline_p99 > limits.max_p99_latency_ms
+    canary_errors = sum(errors_of(p.canary) for p in pairs)
+    baseline_errors = sum(errors_of(p.baseline) for p in pairs)
+    canary_rate = canary_errors / canary_n
+    baseline_rate = baseline_errors / baseline_n if baseline_n else None
+    design_requests = canary_n / len(pairs) * design_periods
+    canary_low, canary_high = _pooled_rate_bound(canary_errors, canary_n, alpha_each, design_requests)
+    baseline_low = (
+        _pooled_rate_bound(baseline_errors, baseline_n, alpha_each, baseline_n / len(pairs) * design_periods)[0]
+        if baseline_n
+        else 0.0
     )
 
-    # Absolute guard limits: a breach fails at once, unless the current variant breaches them too.
+    # The current variant's own health: a shared problem is not the canary's fault.
+    latest_baseline_p99 = next((p.baseline.latency_p99_ms for p in reversed(pairs) if p.baseline.latency_p99_ms), None)
+    latest_canary = pairs[-1].canary
+    baseline_unhealthy = baseline_low > limits.max_error_rate or (
+        latest_baseline_p99 is not None and latest_baseline_p99 > limits.max_p99_latency_ms
+    )
+
     breaches = []
-    if canary_rate > limits.max_error_rate:
-        breaches.append(f"{errors_label} error rate {_pct(canary_rate)} exceeds the {_pct(limits.max_error_rate)} cap")
+    if canary_low > limits.max_error_rate:
+        breaches.append(f"{label} error rate {_pct(canary_rate)} is above the {_pct(limits.max_error_rate)} cap")
     checks.append(
         Check(
             "error_rate_cap",
             canary_rate,
             baseline_rate,
             limits.max_error_rate,
-            "fail" if canary_rate > limits.max_error_rate else "pass",
-            f"{errors_label} errors / invocations",
+            "fail" if canary_low > limits.max_error_rate else "pass",
+            f"anytime bounds [{_pct(canary_low)}, {_pct(canary_high)}]",
         )
     )
-    if canary.latency_p99_ms is not None:
-        over = canary.latency_p99_ms > limits.max_p99_latency_ms
+    if latest_canary.latency_p99_ms is not None:
+        over = latest_canary.latency_p99_ms > limits.max_p99_latency_ms
         if over:
             breaches.append(
-                f"p99 latency {canary.latency_p99_ms:.0f} ms exceeds the {limits.max_p99_latency_ms:.0f} ms cap"
+                f"p99 latency {latest_canary.latency_p99_ms:.0f} ms in the latest period is above the "
+                f"{limits.max_p99_latency_ms:.0f} ms cap"
             )
         checks.append(
             Check(
                 "p99_latency_cap",
-                canary.latency_p99_ms,
-                baseline_p99,
+                latest_canary.latency_p99_ms,
+                latest_baseline_p99,
                 limits.max_p99_latency_ms,
                 "fail" if over else "pass",
-                "ModelLatency p99 (ms)",
+                "ModelLatency p99 (ms), latest period",
             )
         )
-    if breaches and baseline_unhealthy and not _significantly_worse(canary, baseline, limits, z):
-        return Judgement(
-            Verdict.INCONCLUSIVE,
-            f"The current variant {baseline.variant} is itself unhealthy ("
-            + _health(baseline, limits)
-            + "); the canary is no worse, so it is not blamed.",
-            checks,
-            baseline_unhealthy=True,
-        )
-    if breaches:
-        return Judgement(Verdict.FAIL, f"Canary {canary.variant}: " + "; ".join(breaches) + ".", checks)
 
-    if baseline_rate is None:
-        seen = "no data" if baseline.invocations is None else f"{baseline_n:.0f} requests"
-        checks.append(Check("baseline_traffic", baseline.invocations, None, limits.min_requests, "inconclusive", seen))
-        return Judgement(
-            Verdict.INCONCLUSIVE,
-            f"The current variant {baseline.variant} has {seen} in the window; the canary cannot be compared "
-            f"with it until both have {limits.min_requests} requests.",
-            checks,
-        )
+    # Relative signals: paired per-period differences with a confidence sequence each.
+    bounds: list[SignalBound] = []
+    undecided: list[str] = []
+    failing: list[str] = []
 
-    # Relative error rate: is the increase over the current variant above the tolerance?
-    diff = canary_rate - baseline_rate
-    se = _standard_error(canary_rate, canary_n, baseline_rate, baseline_n)
-    tolerance = limits.max_error_rate_increase
-    z_score = (diff - tolerance) / se
-    upper = diff + z * se
-    if z_score > z:
-        checks.append(
-            Check("error_rate_vs_baseline", canary_rate, baseline_rate, tolerance, "fail", f"z={z_score:.2f}")
-        )
-        return Judgement(
+    def assess(
+        name: str, values: list[float], variance_floor: float, margin: float, describe: str, *, required: bool = True
+    ) -> None:
+        if not values:
+            if required:
+                undecided.append(f"{describe} has no data")
+            checks.append(Check(name, None, None, margin, "inconclusive" if required else "not published", describe))
+            return
+        k = len(values)
+        variance = max(_sample_variance(values), variance_floor)
+        if k < MIN_PERIODS_FOR_VARIANCE:  # a sample variance of one or two periods means little
+            variance = max(variance, 2 * variance_floor)
+        mean = _mean(values)
+        sd = math.sqrt(variance)
+        # One-sided bounds, each at its own level: the two-sided formula at twice that level. The lower bound
+        # (rollback) spends the signal's share of alpha, the upper bound (pass) its share of 1 - pass_confidence.
+        lower = mean - cs_radius(sd, k, min(0.5, 2 * alpha_of[name]), design_periods)
+        upper = mean + cs_radius(sd, k, min(0.5, 2 * beta_of[name]), design_periods)
+        bound = SignalBound(name, mean, lower, upper, margin, k)
+        bounds.append(bound)
+        if bound.lower > margin:
+            failing.append(name)
+            checks.append(
+                Check(name, mean, None, margin, "fail", f"{describe}: lower bound {bound.lower:.4f} > {margin:.4f}")
+            )
+        elif bound.upper <= margin:
+            checks.append(
+                Check(name, mean, None, margin, "pass", f"{describe}: upper bound {bound.upper:.4f} <= {margin:.4f}")
+            )
+        else:
+            undecided.append(describe)
+            checks.append(
+                Check(name, mean, None, margin, "inconclusive", f"{describe}: [{bound.lower:.4f}, {bound.upper:.4f}]")
+            )
+
+    # Errors: d = canary rate - ratio * baseline rate per period; tolerated up to the absolute slack.
+    ratio = limits.max_error_rate_ratio
+    error_diffs, error_variances = [], []
+    for pair in pairs:
+        nc, nb = pair.canary.invocations or 0.0, pair.baseline.invocations or 0.0
+        if nc <= 0 or nb <= 0:
+            continue
+        pc, pb = errors_of(pair.canary) / nc, errors_of(pair.baseline) / nb
+        error_diffs.append(pc - ratio * pb)
+        sc = (errors_of(pair.canary) + 0.5) / (nc + 1)
+        sb = (errors_of(pair.baseline) + 0.5) / (nb + 1)
+        error_variances.append(sc * (1 - sc) / nc + ratio * ratio * sb * (1 - sb) / nb)
+    assess(
+        "errors",
+        error_diffs,
+        _mean(error_variances) if error_variances else 0.0,
+        limits.max_error_rate_increase,
+        f"{label} error rate vs {ratio:g}x the current variant's",
+    )
+
+    def log_ratios(getter: Any) -> list[float]:
+        values = []
+        for pair in pairs:
+            c, b = getter(pair.canary), getter(pair.baseline)
+            if c is not None and b is not None and c > 0 and b > 0 and math.isfinite(c) and math.isfinite(b):
+                values.append(math.log(c / b))
+        return values
+
+    latency_margin = math.log(1 + limits.max_latency_increase)
+    floor = LATENCY_LOG_SD_FLOOR**2
+    assess("latency_p99", log_ratios(lambda p: p.latency_p99_ms), floor, latency_margin, "ModelLatency p99 ratio")
+    assess("latency_mean", log_ratios(lambda p: p.latency_mean_ms), floor, latency_margin, "ModelLatency mean ratio")
+    # OverheadLatency is secondary: judged when published, not required for a pass.
+    assess(
+        "overhead_mean",
+        log_ratios(lambda p: p.overhead_mean_ms),
+        floor,
+        latency_margin,
+        "OverheadLatency mean ratio",
+        required=False,
+    )
+    for extra in extras:
+        values = log_ratios(lambda p, n=extra.name: p.extra.get(n))
+        if not extra.higher_is_worse:
+            values = [-v for v in values]
+        assess(extra.name, values, floor, math.log(1 + extra.tolerance), f"{extra.name} ratio")
+
+    def verdict(outcome: Verdict, reason: str, *, unhealthy: bool = baseline_unhealthy) -> Judgement:
+        return Judgement(outcome, reason, checks, bounds, unhealthy, len(pairs), skipped)
+
+    if breaches and not baseline_unhealthy:
+        return verdict(Verdict.FAIL, f"Canary {canary.variant}: " + "; ".join(breaches) + ".")
+    if failing:
+        return verdict(
             Verdict.FAIL,
-            f"Canary {canary.variant} has a {errors_label} error rate of {_pct(canary_rate)} against "
-            f"{_pct(baseline_rate)} on {baseline.variant}: {_pct(diff)} worse, above the {_pct(tolerance)} "
-            f"tolerance at {limits.confidence:.0%} confidence.",
-            checks,
+            _failure_reason(canary.variant, baseline.variant, failing, bounds, canary_rate, baseline_rate, label),
         )
-    rate_settled = upper <= tolerance
-    checks.append(
-        Check(
-            "error_rate_vs_baseline",
-            canary_rate,
-            baseline_rate,
-            tolerance,
-            "pass" if rate_settled else "inconclusive",
-            f"increase {_pct(diff)}, upper bound {_pct(upper)}",
-        )
-    )
-
-    # Relative latency: p99 ratio.
-    if canary.latency_p99_ms is not None and baseline_p99:
-        ratio = canary.latency_p99_ms / baseline_p99
-        slower = ratio > 1 + limits.max_latency_increase
-        checks.append(
-            Check(
-                "p99_latency_vs_baseline",
-                canary.latency_p99_ms,
-                baseline_p99,
-                1 + limits.max_latency_increase,
-                "fail" if slower else "pass",
-                f"ratio {ratio:.2f}",
-            )
-        )
-        if slower:
-            return Judgement(
-                Verdict.FAIL,
-                f"Canary {canary.variant} has a p99 latency of {canary.latency_p99_ms:.0f} ms against "
-                f"{baseline_p99:.0f} ms on {baseline.variant} (+{(ratio - 1) * 100:.0f}%, tolerance "
-                f"+{limits.max_latency_increase * 100:.0f}%).",
-                checks,
-            )
-    else:
-        checks.append(
-            Check(
-                "p99_latency_vs_baseline",
-                canary.latency_p99_ms,
-                baseline_p99,
-                None,
-                "inconclusive",
-                "no data",
-            )
-        )
-        return Judgement(
+    if baseline_unhealthy:
+        return verdict(
             Verdict.INCONCLUSIVE,
-            f"ModelLatency p99 is missing for {canary.variant} or {baseline.variant}.",
-            checks,
+            f"The current variant {baseline.variant} is itself unhealthy (error rate {_pct(baseline_rate or 0.0)}"
+            + (f", p99 {latest_baseline_p99:.0f} ms" if latest_baseline_p99 else "")
+            + "); the canary is not significantly worse, so it is not blamed.",
         )
-
-    if not rate_settled:
-        return Judgement(
+    if baseline_n < limits.min_requests:
+        return verdict(
             Verdict.INCONCLUSIVE,
-            f"Canary {canary.variant} looks no worse so far ({_pct(canary_rate)} vs {_pct(baseline_rate)} errors) "
-            f"but the evidence does not yet bound the increase below {_pct(tolerance)}.",
-            checks,
+            f"The current variant {baseline.variant} has {baseline_n:.0f} requests; the canary cannot be compared "
+            f"with it until both have {limits.min_requests}.",
         )
-    return Judgement(
+    if undecided or len(pairs) < limits.min_periods:
+        missing = undecided or [f"only {len(pairs)} of {limits.min_periods} periods"]
+        return verdict(
+            Verdict.INCONCLUSIVE,
+            f"Canary {canary.variant} is not worse so far ({_pct(canary_rate)} vs {_pct(baseline_rate or 0.0)} errors "
+            f"over {canary_n:.0f} and {baseline_n:.0f} requests) but the evidence does not yet bound: "
+            + ", ".join(missing)
+            + ".",
+        )
+    return verdict(
         Verdict.PASS,
-        f"Canary {canary.variant} is healthy: {_pct(canary_rate)} errors vs {_pct(baseline_rate)} and p99 "
-        f"{canary.latency_p99_ms:.0f} ms vs {baseline_p99:.0f} ms over {canary_n:.0f} and {baseline_n:.0f} requests.",
-        checks,
+        f"Canary {canary.variant} is healthy: {_pct(canary_rate)} errors vs {_pct(baseline_rate or 0.0)} and latency "
+        f"within +{limits.max_latency_increase:.0%} of {baseline.variant}, bounded over {len(pairs)} periods "
+        f"({canary_n:.0f} and {baseline_n:.0f} requests).",
     )
 
 
-def _standard_error(p1: float, n1: float, p2: float, n2: float) -> float:
-    # Add half an event to each side so a window with zero errors still has a usable spread.
-    a = (p1 * n1 + 0.5) / (n1 + 1)
-    b = (p2 * n2 + 0.5) / (n2 + 1)
-    return math.sqrt(a * (1 - a) / n1 + b * (1 - b) / n2)
-
-
-def _significantly_worse(canary: VariantWindow, baseline: VariantWindow, limits: Thresholds, z: float) -> bool:
-    c_rate = canary.error_rate(limits.include_4xx) or 0.0
-    b_rate = baseline.error_rate(limits.include_4xx) or 0.0
-    se = _standard_error(c_rate, canary.invocations or 1.0, b_rate, baseline.invocations or 1.0)
-    if (c_rate - b_rate - limits.max_error_rate_increase) / se > z:
-        return True
-    if canary.latency_p99_ms and baseline.latency_p99_ms:
-        return canary.latency_p99_ms > baseline.latency_p99_ms * (1 + limits.max_latency_increase)
-    return False
-
-
-def _health(window: VariantWindow, limits: Thresholds) -> str:
+def _failure_reason(
+    canary: str,
+    baseline: str,
+    failing: list[str],
+    bounds: list[SignalBound],
+    canary_rate: float,
+    baseline_rate: float | None,
+    label: str,
+) -> str:
     parts = []
-    rate = window.error_rate(limits.include_4xx)
-    if rate is not None and rate > limits.max_error_rate:
-        parts.append(f"error rate {_pct(rate)} > {_pct(limits.max_error_rate)}")
-    if window.latency_p99_ms is not None and window.latency_p99_ms > limits.max_p99_latency_ms:
-        parts.append(f"p99 {window.latency_p99_ms:.0f} ms > {limits.max_p99_latency_ms:.0f} ms")
-    return ", ".join(parts)
+    by_name = {b.name: b for b in bounds}
+    for name in failing:
+        bound = by_name[name]
+        if name == "errors":
+            parts.append(f"a {label} error rate of {_pct(canary_rate)} against {_pct(baseline_rate or 0.0)}")
+        else:
+            low = math.exp(bound.lower) - 1
+            what = {"latency_p99": "p99 latency", "latency_mean": "mean latency", "overhead_mean": "overhead latency"}
+            estimate = math.exp(bound.estimate) - 1
+            parts.append(f"{what.get(name, name)} at least {low:+.0%} vs {baseline} (estimate {estimate:+.0%})")
+    return f"Canary {canary} is worse than {baseline} beyond tolerance: " + "; ".join(parts) + "."

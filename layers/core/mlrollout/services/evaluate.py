@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from mlrollout.contracts import JudgeInput, JudgeOutput
-from mlrollout.domain.judge import Judgement, Verdict, judge
+from mlrollout.domain import naming
+from mlrollout.domain.judge import ExtraMetric, Judgement, Verdict, judge
 from mlrollout.domain.policy import decide
-from mlrollout.ports import Metrics
+from mlrollout.ports import ArtifactStore, Metrics
 
 PERIOD = timedelta(seconds=60)
 
@@ -24,19 +26,40 @@ def judged_window(step_started_at: datetime, now: datetime) -> tuple[datetime, d
     return start, _floor_minute(now)
 
 
-def evaluate_canary(request: JudgeInput, *, metrics: Metrics) -> tuple[JudgeOutput, dict[str, object]]:
-    """Returns the state machine's output and the decision record (queries, raw values, checks, verdict)."""
+def record_key(deployment_id: str, step_index: int, look: int) -> str:
+    return f"{naming.DECISIONS_PREFIX}{deployment_id}/step-{step_index + 1:02d}/look-{look:03d}.json"
+
+
+def evaluate_canary(
+    request: JudgeInput, *, metrics: Metrics, records: ArtifactStore | None = None, bucket: str | None = None
+) -> tuple[JudgeOutput, dict[str, Any]]:
+    """Returns the state machine's output and the decision record (queries, raw values, bounds, verdict).
+
+    With `records` and `bucket`, the record is also written to S3 under decisions/<deployment>/ (for
+    `mlrollout replay` and the audit trail).
+    """
     rollout, deployment = request.rollout, request.deployment
     strategy = rollout.config.strategy
+    limits = rollout.config.judge
     start, end = judged_window(request.step_started_at, request.now)
     elapsed = (request.now - request.step_started_at).total_seconds()
     previous = request.previous if request.previous and request.previous.step_index == request.step_index else None
-    record: dict[str, object] = {
+    look = (previous.looks + 1) if previous else 1
+    design_periods = max(1, round(strategy.bake_minutes * 60 / strategy.evaluation_interval_seconds))
+    extras = [ExtraMetric(e.name, e.direction == "higher_is_worse", e.tolerance) for e in limits.extra_metrics]
+    record: dict[str, Any] = {
+        "schema_version": "1",
         "deployment_id": rollout.deployment_id,
         "endpoint": deployment.endpoint_name,
+        "baseline_variant": deployment.current_variant,
+        "canary_variant": deployment.candidate_variant,
         "step_index": request.step_index,
         "weight": rollout.steps[request.step_index],
+        "look": look,
+        "now": request.now.isoformat(),
         "window": {"start": start.isoformat(), "end": end.isoformat()},
+        "thresholds": limits.model_dump(mode="json"),
+        "design_periods": design_periods,
     }
     if end - start < PERIOD:
         judgement = Judgement(
@@ -45,15 +68,20 @@ def evaluate_canary(request: JudgeInput, *, metrics: Metrics) -> tuple[JudgeOutp
         )
     else:
         baseline_variant = deployment.current_variant or ""
-        fetched = metrics.variant_windows(
-            deployment.endpoint_name, [baseline_variant, deployment.candidate_variant], start, end
+        fetched = metrics.variant_series(
+            deployment.endpoint_name,
+            [baseline_variant, deployment.candidate_variant],
+            start,
+            end,
+            list(limits.extra_metrics),
         )
-        record["queries"] = fetched.queries
-        record["raw"] = fetched.raw
+        record.update({"queries": fetched.queries, "timestamps": fetched.timestamps, "raw": fetched.raw})
         judgement = judge(
-            fetched.windows[baseline_variant],
-            fetched.windows[deployment.candidate_variant],
-            rollout.config.judge,
+            fetched.series[baseline_variant],
+            fetched.series[deployment.candidate_variant],
+            limits,
+            design_periods=design_periods,
+            extras=extras,
         )
     decision = decide(
         judgement.verdict,
@@ -62,6 +90,23 @@ def evaluate_canary(request: JudgeInput, *, metrics: Metrics) -> tuple[JudgeOutp
         elapsed_seconds=elapsed,
         held_since_seconds=previous.held_since_seconds if previous else None,
     )
+    record.update(
+        {
+            "verdict": judgement.verdict.value,
+            "action": decision.action.value,
+            "reason": decision.reason,
+            "judge_reason": judgement.reason,
+            "checks": [check.__dict__ for check in judgement.checks],
+            "bounds": [bound.__dict__ for bound in judgement.bounds],
+            "baseline_unhealthy": judgement.baseline_unhealthy,
+            "usable_periods": judgement.usable_periods,
+            "skipped_periods": judgement.skipped_periods,
+            "elapsed_seconds": round(elapsed, 1),
+        }
+    )
+    record_uri = None
+    if records is not None and bucket:
+        record_uri = records.put_json(bucket, record_key(rollout.deployment_id, request.step_index, look), record)
     output = JudgeOutput(
         verdict=judgement.verdict.value,
         action=decision.action.value,
@@ -72,19 +117,8 @@ def evaluate_canary(request: JudgeInput, *, metrics: Metrics) -> tuple[JudgeOutp
         held_since_seconds=decision.held_since_seconds,
         window_start=start,
         window_end=end,
-        looks=(previous.looks + 1) if previous else 1,
+        looks=look,
         checks=[check.__dict__ for check in judgement.checks],
-    )
-    record.update(
-        {
-            "verdict": output.verdict,
-            "action": output.action,
-            "reason": output.reason,
-            "checks": output.checks,
-            "thresholds": rollout.config.judge.model_dump(),
-            "baseline_unhealthy": judgement.baseline_unhealthy,
-            "look": output.looks,
-            "elapsed_seconds": output.elapsed_seconds,
-        }
+        record_uri=record_uri,
     )
     return output, record

@@ -1,0 +1,867 @@
+"""`make bench-judge`: our judge against a tuned static threshold and a fixed-horizon Mann-Whitney comparison.
+
+    python -m mlrollout_bench.run [--seeds 200] [--tune-seeds 200] [--quick] [--workers 2] [--out bench/results]
+
+1. Tuning. On tuning seeds (1,000,000 and up, never used for evaluation) the static threshold's grid of
+   (E, L, M, N) is scored on the no-regression and regression streams of every cell; the chosen setting has the
+   highest mean detection rate over the regression scenarios among those whose false-rollback rate at every
+   traffic level is at most max(ours on the same tuning streams, 1%).
+2. Evaluation. On seeds 0..N-1 every (scenario, traffic, share) cell is simulated once per seed and all three
+   rules judge the identical streams.
+3. Base-rate sweep. The error-rate scenarios at 50 rps and a 10% share with other base 5XX rates.
+4. Report: bench/results/judge.md, judge.json (every number and seed), judge.png; the targets, met or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import mlrollout.domain.config as config_module
+import mlrollout.domain.judge as judge_module
+from mlrollout.domain.config import Judge
+from mlrollout_bench.judges import (
+    NO_DECISION,
+    PASS,
+    ROLLBACK,
+    Outcome,
+    StaticSetting,
+    breach_mask,
+    error_rates,
+    first_alarm,
+    mann_whitney_judge,
+    ours,
+    p99s,
+    static_threshold,
+)
+from mlrollout_bench.simulate import (
+    CANARY_SHARES,
+    SCENARIO_BY_NAME,
+    SCENARIOS,
+    TRAFFIC_RPS,
+    SimConfig,
+    Stream,
+    lognormal_p99,
+    simulate,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results"
+TUNING_SEED_OFFSET = 1_000_000
+JUDGES = ("ours", "static", "mann_whitney")
+REGRESSIONS = tuple(s.name for s in SCENARIOS if s.regression)
+NO_TRAFFIC = tuple(s.name for s in SCENARIOS if s.no_traffic)
+MW_CONFIDENCE = 0.98  # NetflixACAJudge's MannWhitneyClassifier confLevel (the classifier's own default is 0.95)
+MW_TOLERANCE = 0.25  # Kayenta's default tolerance fraction
+FRR_TARGET = 0.01
+TARGET_CELL = (50.0, 0.10)
+TARGET_WITHIN = 5
+SWEEP_SCENARIOS = ("no_regression", "errors_x1.5", "errors_x2", "errors_x3")
+
+GRID_ERROR_RATES = (0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.08, 0.10, 0.15, 0.20, 0.30, 1.01)
+GRID_P99_MS = (100.0, 105.0, 110.0, 115.0, 120.0, 130.0, 140.0, 150.0, 175.0, 200.0, 250.0, math.inf)
+GRID_M_OF_N = ((1, 1), (2, 2), (2, 3), (3, 3), (2, 4), (3, 4), (4, 4), (2, 5), (3, 5), (4, 5), (5, 5))
+GRID = tuple(
+    StaticSetting(e, p, m, n) for e, p, (m, n) in itertools.product(GRID_ERROR_RATES, GRID_P99_MS, GRID_M_OF_N)
+)
+
+
+# ---------------------------------------------------------------------------------------------------- workers
+
+
+@dataclass(frozen=True)
+class CellTask:
+    phase: str
+    scenario: str
+    rps: float
+    share: float
+    seeds: tuple[int, ...]
+    config: SimConfig
+    static: StaticSetting | None = None
+    run_ours: bool = True
+    run_baselines: bool = True
+    run_grid: bool = False
+    limits: tuple[tuple[str, Any], ...] = ()
+    variant: str = "default"
+
+
+@dataclass
+class CellResult:
+    phase: str
+    scenario: str
+    rps: float
+    share: float
+    base_5xx: float
+    variant: str = "default"
+    outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
+    grid: list[list[int]] | None = None
+    seconds: float = 0.0
+
+
+def grid_histograms(streams: Sequence[Stream], horizon: int) -> list[list[int]]:
+    """For every GRID setting, a histogram of the first alarm's period (index 0: no alarm by the horizon).
+
+    Breach masks are computed once per stream and threshold; identical combined masks are counted once.
+    """
+    error_masks = [[breach_mask(error_rates(s.canary), e) for e in GRID_ERROR_RATES] for s in streams]
+    p99_masks = [[breach_mask(p99s(s.canary), p) for p in GRID_P99_MS] for s in streams]
+    histograms = [[0] * (horizon + 1) for _ in GRID]
+    for ei, li in itertools.product(range(len(GRID_ERROR_RATES)), range(len(GRID_P99_MS))):
+        combined = Counter(em[ei] | pm[li] for em, pm in zip(error_masks, p99_masks, strict=True))
+        base = (ei * len(GRID_P99_MS) + li) * len(GRID_M_OF_N)
+        for mask, count in combined.items():
+            for mi, (m, n) in enumerate(GRID_M_OF_N):
+                histograms[base + mi][first_alarm(mask, horizon, m, n) or 0] += count
+    return histograms
+
+
+def run_cell(task: CellTask) -> CellResult:
+    """Simulate every seed of one cell and judge each stream with the rules the task asks for."""
+    started = time.perf_counter()
+    scenario = SCENARIO_BY_NAME[task.scenario]
+    horizon = task.config.horizon
+    limits = Judge(**dict(task.limits))
+    streams = [simulate(scenario, task.rps, task.share, seed, task.config) for seed in task.seeds]
+    result = CellResult(task.phase, task.scenario, task.rps, task.share, task.config.base_5xx, task.variant)
+    if task.run_ours:
+        result.outcomes["ours"] = [
+            ours(s.baseline, s.canary, limits, horizon=horizon, keep_looking=scenario.baseline_degrades)
+            for s in streams
+        ]
+    if task.run_baselines and task.static is not None:
+        result.outcomes["static"] = [static_threshold(s.canary, task.static, horizon=horizon) for s in streams]
+    if task.run_baselines:
+        result.outcomes["mann_whitney"] = [
+            mann_whitney_judge(s.baseline, s.canary, horizon=horizon, confidence=MW_CONFIDENCE, tolerance=MW_TOLERANCE)
+            for s in streams
+        ]
+    if task.run_grid:
+        result.grid = grid_histograms(streams, horizon)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def run_all(tasks: list[CellTask], pool: ProcessPoolExecutor | None) -> list[CellResult]:
+    if pool is None:
+        return [run_cell(t) for t in tasks]
+    return list(pool.map(run_cell, tasks, chunksize=1))
+
+
+# ---------------------------------------------------------------------------------------------------- statistics
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score 95% interval for a proportion k / n: (c -+ h) with c = (k + z^2/2) / (n + z^2) and
+    h = z sqrt(k (n - k) / n + z^2 / 4) / (n + z^2)."""
+    if n == 0:
+        return 0.0, 1.0
+    center = (k + z * z / 2) / (n + z * z)
+    half = z * math.sqrt(k * (n - k) / n + z * z / 4) / (n + z * z)
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def nearest_rank(values: Sequence[float], q: float) -> float | None:
+    """The q-quantile by nearest rank: the ceil(q n)-th smallest value."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def censored_median(outcomes: Sequence[Outcome]) -> float:
+    """Median periods to rollback over all runs, a run without a rollback counting as infinitely late."""
+    times = [o.period if o.decision == ROLLBACK and o.period is not None else math.inf for o in outcomes]
+    return statistics.median(times) if times else math.inf
+
+
+@dataclass
+class Summary:
+    """One cell's numbers for one rule."""
+
+    judge: str
+    scenario: str
+    rps: float
+    share: float
+    base_5xx: float
+    runs: int
+    rollbacks: int
+    passes: int
+    undecided: int
+    rollback_rate: float
+    rollback_ci95: tuple[float, float]
+    pass_rate: float
+    to_rollback_median: float | None
+    to_rollback_p90: float | None
+    to_pass_median: float | None
+    to_pass_p90: float | None
+    to_decision_median: float | None
+    to_decision_p90: float | None
+    rollback_median_censored: float | None
+    rollbacks_within_5: int
+    any_look_fail: int | None
+    signals: dict[str, int]
+    variant: str = "default"
+
+
+def summarise(judge: str, cell: CellResult) -> Summary:
+    outcomes = cell.outcomes[judge]
+    runs = len(outcomes)
+    to_rollback = [o.period for o in outcomes if o.decision == ROLLBACK and o.period is not None]
+    to_pass = [o.period for o in outcomes if o.decision == PASS and o.period is not None]
+    decided = to_rollback + to_pass
+    censored = censored_median(outcomes)
+    rollbacks = len(to_rollback)
+    return Summary(
+        judge=judge,
+        scenario=cell.scenario,
+        rps=cell.rps,
+        share=cell.share,
+        base_5xx=cell.base_5xx,
+        runs=runs,
+        rollbacks=rollbacks,
+        passes=sum(o.decision == PASS for o in outcomes),
+        undecided=sum(o.decision == NO_DECISION for o in outcomes),
+        rollback_rate=rollbacks / runs if runs else 0.0,
+        rollback_ci95=wilson(rollbacks, runs),
+        pass_rate=sum(o.decision == PASS for o in outcomes) / runs if runs else 0.0,
+        to_rollback_median=statistics.median(to_rollback) if to_rollback else None,
+        to_rollback_p90=nearest_rank(to_rollback, 0.9),
+        to_pass_median=statistics.median(to_pass) if to_pass else None,
+        to_pass_p90=nearest_rank(to_pass, 0.9),
+        to_decision_median=statistics.median(decided) if decided else None,
+        to_decision_p90=nearest_rank(decided, 0.9),
+        rollback_median_censored=None if math.isinf(censored) else censored,
+        rollbacks_within_5=sum(1 for p in to_rollback if p <= TARGET_WITHIN),
+        any_look_fail=sum(o.any_fail for o in outcomes) if judge == "ours" else None,
+        signals=dict(Counter(f"{o.decision}:{name}" for o in outcomes for name in o.signals)),
+        variant=cell.variant,
+    )
+
+
+def pooled(cells: Iterable[CellResult], judge: str, predicate: Callable[[CellResult], bool]) -> list[Outcome]:
+    return [o for c in cells if predicate(c) and judge in c.outcomes for o in c.outcomes[judge]]
+
+
+def rate(outcomes: Sequence[Outcome], decision: str = ROLLBACK) -> float:
+    return sum(o.decision == decision for o in outcomes) / len(outcomes) if outcomes else 0.0
+
+
+# ---------------------------------------------------------------------------------------------------- tuning
+
+
+@dataclass
+class Tuning:
+    setting: StaticSetting
+    caps: dict[str, float]
+    ours_false_rollbacks: dict[str, float]
+    setting_false_rollbacks: dict[str, float]
+    setting_detection: dict[str, float]
+    mean_detection: float
+    feasible_settings: int
+    runner_up: list[dict[str, Any]]
+
+
+def choose_static(tuning: list[CellResult], horizon: int) -> Tuning:
+    """The grid setting with the best mean detection over the regression scenarios, subject to a false-rollback
+    rate at each traffic level no higher than max(ours on the same tuning streams, 1%).
+
+    Ties go to the earlier median detection (misses counted as never), then to fewer false rollbacks."""
+    null = [c for c in tuning if c.scenario == "no_regression"]
+    ours_frr = {f"{rps:g}": rate(pooled(null, "ours", lambda c, r=rps: c.rps == r)) for rps in TRAFFIC_RPS}
+    caps = {level: max(value, FRR_TARGET) for level, value in ours_frr.items()}
+
+    def frr_of(index: int) -> dict[str, float]:
+        out = {}
+        for rps in TRAFFIC_RPS:
+            hists = [c.grid[index] for c in null if c.rps == rps and c.grid is not None]
+            total = sum(sum(h) for h in hists)
+            out[f"{rps:g}"] = (total - sum(h[0] for h in hists)) / total
+        return out
+
+    def detection_of(index: int) -> tuple[dict[str, float], float, float]:
+        per_scenario: dict[str, list[float]] = {name: [] for name in REGRESSIONS}
+        merged = [0] * (horizon + 1)
+        for c in tuning:
+            if c.scenario in per_scenario and c.grid is not None:
+                h = c.grid[index]
+                per_scenario[c.scenario].append(1 - h[0] / sum(h))
+                merged = [a + b for a, b in zip(merged, h, strict=True)]
+        detection = {name: statistics.fmean(v) for name, v in per_scenario.items()}
+        # median period of the first alarm, misses last
+        total, running, median_at = sum(merged), 0, math.inf
+        for period in range(1, horizon + 1):
+            running += merged[period]
+            if running >= total / 2:
+                median_at = float(period)
+                break
+        return detection, statistics.fmean(detection.values()), median_at
+
+    scored = []
+    for index in range(len(GRID)):
+        frr = frr_of(index)
+        if all(frr[level] <= caps[level] for level in caps):
+            detection, mean_detection, median_at = detection_of(index)
+            scored.append((-mean_detection, median_at, sum(frr.values()), index, frr, detection))
+    if not scored:
+        raise SystemExit("no static setting meets the false-rollback cap; widen the grid")
+    scored.sort(key=lambda row: row[:4])
+    best = scored[0]
+    return Tuning(
+        setting=GRID[best[3]],
+        caps=caps,
+        ours_false_rollbacks=ours_frr,
+        setting_false_rollbacks=best[4],
+        setting_detection=best[5],
+        mean_detection=-best[0],
+        feasible_settings=len(scored),
+        runner_up=[
+            {"setting": GRID[row[3]].label(), "mean_detection": -row[0], "false_rollbacks": row[4]}
+            for row in scored[1:6]
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- timing
+
+
+def time_one_evaluation(static: StaticSetting, config: SimConfig, samples: int) -> dict[str, dict[str, float]]:
+    """Median and p90 wall time (microseconds) of one evaluation of a full 20-period stream per rule.
+
+    ours: one judge() look over all periods (what the Lambda runs each minute) and, separately, the whole
+    sequence of looks 1..horizon up to the first decision; static: the M-of-N alarm over the stream;
+    Mann-Whitney: both metric tests at the horizon."""
+    limits = Judge()
+    horizon = config.horizon
+    streams = [
+        simulate(SCENARIO_BY_NAME[name], TARGET_CELL[0], TARGET_CELL[1], 2_000_000 + i, config)
+        for i, name in zip(range(samples), itertools.cycle(("no_regression", "errors_x2", "p99_+50%")), strict=False)
+    ]
+    rules: dict[str, Callable[[Stream], object]] = {
+        "ours (one look, 20 periods)": lambda s: judge_module.judge(
+            s.baseline, s.canary, limits, design_periods=horizon
+        ),
+        "ours (looks until decision)": lambda s: ours(s.baseline, s.canary, limits, horizon=horizon),
+        "static": lambda s: static_threshold(s.canary, static, horizon=horizon),
+        "mann_whitney": lambda s: mann_whitney_judge(
+            s.baseline, s.canary, horizon=horizon, confidence=MW_CONFIDENCE, tolerance=MW_TOLERANCE
+        ),
+    }
+    first_alarm.cache_clear()
+    timings: dict[str, dict[str, float]] = {}
+    for name, rule in rules.items():
+        seconds = []
+        for s in streams:
+            started = time.perf_counter()
+            rule(s)
+            seconds.append(time.perf_counter() - started)
+        timings[name] = {
+            "median_us": statistics.median(seconds) * 1e6,
+            "p90_us": (nearest_rank(seconds, 0.9) or 0.0) * 1e6,
+            "samples": len(seconds),
+        }
+    return timings
+
+
+# ---------------------------------------------------------------------------------------------------- targets
+
+
+@dataclass
+class Target:
+    name: str
+    met: bool
+    detail: str
+
+
+def fixed_sample_power(config: SimConfig, periods: int, factor: float, alpha: float) -> tuple[float, int]:
+    """The power of an oracle one-sided two-proportion z-test at level alpha after `periods` periods at the
+    target cell (expected counts, no noise, no tolerance), and the periods it needs for 95% power.
+
+    power = Phi((p_c - p_b) / se - z_(1-alpha)), se = sqrt(p_c (1 - p_c) / n_c + p_b (1 - p_b) / n_b)."""
+    rps, share = TARGET_CELL
+    pb, pc = config.base_5xx, config.base_5xx * factor
+    z_alpha = NormalDist().inv_cdf(1 - alpha)
+
+    def power(k: int) -> float:
+        nc, nb = rps * share * config.period_seconds * k, rps * (1 - share) * config.period_seconds * k
+        se = math.sqrt(pc * (1 - pc) / nc + pb * (1 - pb) / nb)
+        return NormalDist().cdf((pc - pb) / se - z_alpha)
+
+    needed = next((k for k in range(1, 10_000) if power(k) >= 0.95), -1)
+    return power(periods), needed
+
+
+def evaluate_targets(evaluation: list[CellResult], config: SimConfig) -> tuple[list[Target], dict[str, Any]]:
+    numbers: dict[str, Any] = {}
+    targets: list[Target] = []
+
+    # 1. false rollbacks <= 1% on no-regression streams at every traffic level
+    frr = {}
+    for rps in TRAFFIC_RPS:
+        out = pooled(evaluation, "ours", lambda c, r=rps: c.scenario == "no_regression" and c.rps == r)
+        k = sum(o.decision == ROLLBACK for o in out)
+        frr[f"{rps:g}"] = {"rate": k / len(out), "rollbacks": k, "runs": len(out), "ci95": wilson(k, len(out))}
+    numbers["false_rollbacks_by_level"] = frr
+    worst = max(frr.values(), key=lambda v: v["rate"])
+    targets.append(
+        Target(
+            "false rollbacks <= 1% on no-regression streams at every traffic level",
+            all(v["rate"] <= FRR_TARGET for v in frr.values()),
+            "; ".join(
+                f"{level} rps: {v['rate']:.2%} ({v['rollbacks']}/{v['runs']}, 95% CI {v['ci95'][0]:.2%}-"
+                f"{v['ci95'][1]:.2%})"
+                for level, v in frr.items()
+            )
+            + f" (worst {worst['rate']:.2%})",
+        )
+    )
+
+    # 2. an x2 error-rate regression detected in >= 95% of runs within 5 periods at 50 rps, 10% share
+    cell = next(
+        c
+        for c in evaluation
+        if c.scenario == "errors_x2" and (c.rps, c.share) == TARGET_CELL and c.base_5xx == config.base_5xx
+    )
+    within = {}
+    for judge in JUDGES:
+        out = cell.outcomes[judge]
+        k = sum(1 for o in out if o.decision == ROLLBACK and o.period is not None and o.period <= TARGET_WITHIN)
+        within[judge] = {"rate": k / len(out), "count": k, "runs": len(out)}
+    power, needed = fixed_sample_power(config, TARGET_WITHIN, 2.0, 0.01)
+    numbers["x2_within_5_at_50rps_10pct"] = within
+    numbers["oracle_z_test"] = {"power_at_5_periods": power, "periods_for_95pct_power": needed, "alpha": 0.01}
+    targets.append(
+        Target(
+            "x2 error-rate regression detected in >= 95% of runs within 5 periods at 50 rps, 10% share",
+            within["ours"]["rate"] >= 0.95,
+            f"ours {within['ours']['rate']:.1%} ({within['ours']['count']}/{within['ours']['runs']}); static "
+            f"{within['static']['rate']:.1%}; Mann-Whitney {within['mann_whitney']['rate']:.1%} (it only decides "
+            f"at period {config.horizon}). For scale: an oracle one-sided z-test at alpha 0.01 on the expected "
+            f"counts, with no tolerance, no noise and one look, has {power:.0%} power after 5 periods and needs "
+            f"{needed} periods for 95%",
+        )
+    )
+
+    # 3. median periods-to-detect at most half the static threshold's, at an equal or lower false-rollback rate
+    def regression(c: CellResult) -> bool:
+        return c.scenario in REGRESSIONS and c.base_5xx == config.base_5xx
+
+    def null(c: CellResult) -> bool:
+        return c.scenario == "no_regression" and c.base_5xx == config.base_5xx
+
+    medians = {j: censored_median(pooled(evaluation, j, regression)) for j in ("ours", "static")}
+    frrs = {j: rate(pooled(evaluation, j, null)) for j in ("ours", "static")}
+    per_scenario = {
+        name: {
+            j: censored_median(pooled(evaluation, j, lambda c, n=name: c.scenario == n and regression(c)))
+            for j in ("ours", "static")
+        }
+        for name in REGRESSIONS
+    }
+    numbers["median_periods_to_detect_censored"] = {"pooled": medians, "by_scenario": per_scenario}
+    numbers["false_rollbacks_pooled"] = frrs
+    met3 = medians["ours"] <= medians["static"] / 2 and frrs["ours"] <= frrs["static"]
+    targets.append(
+        Target(
+            "median periods-to-detect at most half the static threshold's at an equal or lower false-rollback rate",
+            met3,
+            f"pooled over the regression scenarios and every cell, misses counted as never: ours {medians['ours']} "
+            f"vs static {medians['static']} periods; false rollbacks ours {frrs['ours']:.2%} vs static "
+            f"{frrs['static']:.2%}; by scenario: "
+            + ", ".join(f"{n} {v['ours']} vs {v['static']}" for n, v in per_scenario.items()),
+        )
+    )
+
+    # 4. zero passes on canaries without traffic
+    passes = {
+        j: sum(o.decision == PASS for o in pooled(evaluation, j, lambda c: c.scenario in NO_TRAFFIC)) for j in JUDGES
+    }
+    runs = len(pooled(evaluation, "ours", lambda c: c.scenario in NO_TRAFFIC))
+    numbers["no_traffic_passes"] = {"by_judge": passes, "runs": runs}
+    targets.append(
+        Target(
+            "zero passes on canaries that get no traffic",
+            passes["ours"] == 0,
+            f"ours {passes['ours']}/{runs}; static {passes['static']}/{runs}; Mann-Whitney "
+            f"{passes['mann_whitney']}/{runs} (no data is not a failure for either, so both pass at the horizon)",
+        )
+    )
+
+    # 5. zero canary blame on degraded-baseline streams
+    blame = {
+        j: sum(o.decision == ROLLBACK for o in pooled(evaluation, j, lambda c: c.scenario == "baseline_degrades"))
+        for j in JUDGES
+    }
+    degraded = pooled(evaluation, "ours", lambda c: c.scenario == "baseline_degrades")
+    any_look = sum(o.any_fail for o in degraded)
+    numbers["degraded_baseline_blame"] = {"by_judge": blame, "runs": len(degraded), "ours_any_look_fail": any_look}
+    targets.append(
+        Target(
+            "zero canary blame on degraded-baseline streams",
+            blame["ours"] == 0,
+            f"ours {blame['ours']}/{len(degraded)} rollbacks (a FAIL at any look up to the horizon, even after a "
+            f"PASS: {any_look}); static {blame['static']}; Mann-Whitney {blame['mann_whitney']}",
+        )
+    )
+    return targets, numbers
+
+
+# ---------------------------------------------------------------------------------------------------- report
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isinf(value)):
+        return "-"
+    return f"{value:.{digits}f}" if digits else f"{value:g}"
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def markdown(report: dict[str, Any], summaries: list[Summary], sweep: list[Summary]) -> str:
+    cfg = report["config"]
+    tuning = report["static_tuning"]
+    lines = [
+        "# Judge benchmark",
+        "",
+        f"Generated by `python -m mlrollout_bench.run` in {report['wall_seconds']:.0f} s "
+        f"({report['workers']} workers); {report['eval_seeds']} evaluation seeds per cell, "
+        f"{report['tune_seeds']} tuning seeds per cell. judge.py sha256 `{report['judge_sha256'][:12]}`.",
+        "",
+        "## Targets",
+        "",
+        "| target | result | numbers |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {t['name']} | **{'met' if t['met'] else 'not met'}** | {t['detail']} |" for t in report["targets"]]
+    lines += [
+        "",
+        "## Setup",
+        "",
+        f"- {cfg['horizon']} periods of {cfg['period_seconds']} s per stream; traffic {', '.join(_fmt(r) for r in TRAFFIC_RPS)}"
+        f" rps in total; canary shares {', '.join(f'{s:.0%}' for s in CANARY_SHARES)}.",
+        f"- Base 5XX rate {cfg['base_5xx']:.2%}, 4XX {cfg['base_4xx']:.2%}; ModelLatency lognormal, median "
+        f"{cfg['latency_median_ms']:g} ms, sigma {cfg['latency_sigma']:g} (population p99 "
+        f"{lognormal_p99(cfg['latency_median_ms'], cfg['latency_sigma']):.0f} ms); OverheadLatency median "
+        f"{cfg['overhead_median_ms']:g} ms.",
+        f"- Shared by both variants: Poisson traffic with a +-{cfg['diurnal_amplitude']:.0%} diurnal sinusoid "
+        f"(random phase) and {cfg['traffic_noise_sd']:.0%} lognormal noise; a shared error-rate noise "
+        f"({cfg['error_noise_sd']:.0%}) and latency noise ({cfg['latency_noise_sd']:.0%}); bursts in "
+        f"{cfg['burst_probability']:.0%} of periods (errors x{cfg['burst_error_factor']:g}, latency "
+        f"x{cfg['burst_latency_factor']:g}).",
+        "- A canary without traffic has every value None (CloudWatch has no datapoint for a minute without "
+        "requests: SageMaker emits its invocation metrics per request); `no_traffic_zeros` is the same canary as an "
+        "adapter that filled the gaps with zeros would report it.",
+        f"- The degrading baseline: from a period drawn in [1, {cfg['horizon'] // 2}], errors "
+        f"x{cfg['degrade_error_factor']:g} and latency x{cfg['degrade_latency_factor']:g}; the canary is unchanged.",
+        "- ours: `judge()` with the default `Judge()` after every period, design_periods = horizon; first FAIL = "
+        "rollback, first PASS = pass, INCONCLUSIVE to the horizon = no decision.",
+        f"- static: chosen on the tuning seeds: **{tuning['setting_label']}**; false-rollback caps per level "
+        f"{tuning['caps']} (max(ours on the tuning streams, 1%)); tuning detection "
+        f"{tuning['mean_detection']:.1%}; {tuning['feasible_settings']} of {len(GRID)} grid settings were feasible.",
+        f"- Mann-Whitney: at period {cfg['horizon']} only; two-sided U test (normal approximation, tie and "
+        f"continuity corrections) at confidence {MW_CONFIDENCE} (NetflixACAJudge's; Kayenta's classifier default "
+        f"is 0.95) and a Hodges-Lehmann shift above {MW_TOLERANCE} x the baseline median; 5XX rate and p99.",
+        "",
+        "## Wall time of one evaluation (20-period stream)",
+        "",
+        "| rule | median | p90 |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {t['median_us']:.0f} us | {t['p90_us']:.0f} us |" for name, t in report["timings_us"].items()
+    ]
+    lines += [
+        "",
+        "## Overview: rollback rate by traffic level (shares pooled)",
+        "",
+        "Detection for the regression scenarios, false rollbacks for the others. Median periods to rollback counts a "
+        "miss as never (`-` when half or more are missed).",
+        "",
+        "| scenario | judge | 5 rps | 50 rps | 500 rps | median periods to rollback | passes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for scenario in (s.name for s in SCENARIOS):
+        for judge in JUDGES:
+            rows = [s for s in summaries if s.scenario == scenario and s.judge == judge]
+            by_level = []
+            for rps in TRAFFIC_RPS:
+                level = [s for s in rows if s.rps == rps]
+                k, n = sum(s.rollbacks for s in level), sum(s.runs for s in level)
+                by_level.append(_pct(k / n) if n else "-")
+            median = report["overview_censored_medians"][scenario][judge]
+            passes = sum(s.passes for s in rows)
+            lines.append(
+                f"| {scenario} | {judge} | {' | '.join(by_level)} | {_fmt(median)} | "
+                f"{_pct(passes / sum(s.runs for s in rows))} |"
+            )
+    lines += [
+        "",
+        f"## Base 5XX rate sweep ({_fmt(TARGET_CELL[0])} rps, {TARGET_CELL[1]:.0%} share; the static setting tuned at "
+        f"{cfg['base_5xx']:.1%})",
+        "",
+        "| base 5XX | scenario | judge | rollback | within 5 periods | median / p90 periods to rollback |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {s.base_5xx:.1%} | {s.scenario} | {s.judge} | {_pct(s.rollback_rate)} | "
+        f"{_pct(s.rollbacks_within_5 / s.runs)} | {_fmt(s.to_rollback_median)} / {_fmt(s.to_rollback_p90)} |"
+        for s in sweep
+    ]
+    lines += [
+        "",
+        "## Every cell",
+        "",
+        "rollback / pass / none: shares of the runs; periods to rollback and to pass over the runs that made that "
+        "decision (median / p90). For `ours` on `baseline_degrades`, `any FAIL` counts runs with a FAIL at any look "
+        "up to the horizon, even after a PASS.",
+        "",
+        "| scenario | rps | share | judge | runs | rollback (95% CI) | pass | none | to rollback | to pass | any FAIL |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        lo, hi = s.rollback_ci95
+        lines.append(
+            f"| {s.scenario} | {_fmt(s.rps)} | {s.share:.0%} | {s.judge} | {s.runs} | {_pct(s.rollback_rate)} "
+            f"({_pct(lo)}-{_pct(hi)}) | {_pct(s.pass_rate)} | {_pct(s.undecided / s.runs)} | "
+            f"{_fmt(s.to_rollback_median)} / {_fmt(s.to_rollback_p90)} | {_fmt(s.to_pass_median)} / "
+            f"{_fmt(s.to_pass_p90)} | {'-' if s.any_look_fail is None else s.any_look_fail} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(path: Path, summaries: list[Summary], horizon: int) -> None:
+    """Detection rate and censored median periods-to-detect per regression scenario against traffic (10% share),
+    and false rollbacks per traffic level, for each rule."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"ours": "tab:blue", "static": "tab:orange", "mann_whitney": "tab:green"}
+    figure, axes = plt.subplots(2, len(REGRESSIONS) + 1, figsize=(4 * (len(REGRESSIONS) + 1), 7), sharex=True)
+    share = 0.10
+    for column, scenario in enumerate(REGRESSIONS):
+        for judge in JUDGES:
+            rows = sorted(
+                (s for s in summaries if s.scenario == scenario and s.judge == judge and s.share == share),
+                key=lambda s: s.rps,
+            )
+            xs = [s.rps for s in rows]
+            axes[0][column].plot(xs, [s.rollback_rate for s in rows], "o-", color=colors[judge], label=judge)
+            medians = [s.rollback_median_censored or horizon + 1 for s in rows]
+            axes[1][column].plot(xs, medians, "o-", color=colors[judge], label=judge)
+        axes[0][column].set_title(f"{scenario} ({share:.0%} share)")
+        axes[0][column].set_ylim(-0.02, 1.02)
+        axes[1][column].set_ylim(0, horizon + 2)
+        axes[1][column].axhline(horizon + 1, color="grey", lw=0.5, ls=":")
+    for judge in JUDGES:
+        for row, scenario in ((0, "no_regression"), (1, "baseline_degrades")):
+            rates = []
+            for rps in TRAFFIC_RPS:
+                level = [s for s in summaries if s.scenario == scenario and s.judge == judge and s.rps == rps]
+                rates.append(sum(s.rollbacks for s in level) / sum(s.runs for s in level))
+            axes[row][-1].plot(TRAFFIC_RPS, rates, "o-", color=colors[judge], label=judge)
+    axes[0][-1].set_title("false rollbacks: no regression")
+    axes[1][-1].set_title("false rollbacks: baseline degrades")
+    axes[0][-1].axhline(FRR_TARGET, color="red", lw=0.8, ls="--")
+    axes[1][-1].axhline(FRR_TARGET, color="red", lw=0.8, ls="--")
+    axes[0][0].set_ylabel("detection rate")
+    axes[1][0].set_ylabel(f"median periods to rollback ({horizon + 1} = missed)")
+    for ax in axes[1]:
+        ax.set_xlabel("total rps")
+    for ax in itertools.chain(*axes):
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend()
+    figure.suptitle("mlrollout judge benchmark")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m mlrollout_bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=200, help="evaluation seeds per cell (default 200)")
+    parser.add_argument("--tune-seeds", type=int, default=None, help="tuning seeds per cell (default: --seeds)")
+    parser.add_argument("--quick", action="store_true", help="50 seeds per cell, for a fast look")
+    parser.add_argument("--horizon", type=int, default=20, help="periods per stream (default 20)")
+    parser.add_argument("--base-5xx", type=float, default=0.01, help="base 5XX rate (default 0.01)")
+    parser.add_argument(
+        "--sweep-bases", default="0.002,0.01,0.03", help="base 5XX rates for the sweep at 50 rps, 10%% share"
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPUs)")
+    parser.add_argument("--timing-samples", type=int, default=300, help="streams timed per rule")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="output directory (default bench/results)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds = 50
+    if args.tune_seeds is None:
+        args.tune_seeds = args.seeds
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
+    args = parse_args(argv)
+    config = SimConfig(horizon=args.horizon, base_5xx=args.base_5xx)
+    eval_seeds = tuple(range(args.seeds))
+    tune_seeds = tuple(range(TUNING_SEED_OFFSET, TUNING_SEED_OFFSET + args.tune_seeds))
+    sweep_bases = [float(b) for b in args.sweep_bases.split(",") if b.strip()]
+    cells = list(itertools.product(TRAFFIC_RPS, CANARY_SHARES))
+    pool = ProcessPoolExecutor(max_workers=args.workers) if args.workers > 1 else None
+    phases: dict[str, float] = {}
+    try:
+        print(f"tuning the static threshold on {len(tune_seeds)} seeds per cell ...", flush=True)
+        t0 = time.perf_counter()
+        tuning_tasks = [
+            CellTask(
+                "tune",
+                name,
+                rps,
+                share,
+                tune_seeds,
+                config,
+                run_ours=name == "no_regression",
+                run_baselines=False,
+                run_grid=True,
+            )
+            for name in ("no_regression", *REGRESSIONS)
+            for rps, share in cells
+        ]
+        tuning = choose_static(run_all(tuning_tasks, pool), config.horizon)
+        phases["tuning"] = time.perf_counter() - t0
+        print(f"  static: {tuning.setting.label()} ({phases['tuning']:.0f} s)", flush=True)
+
+        print(f"evaluating on {len(eval_seeds)} seeds per cell ...", flush=True)
+        t0 = time.perf_counter()
+        eval_tasks = [
+            CellTask("eval", s.name, rps, share, eval_seeds, config, static=tuning.setting)
+            for s in SCENARIOS
+            for rps, share in cells
+        ]
+        evaluation = run_all(eval_tasks, pool)
+        phases["evaluation"] = time.perf_counter() - t0
+
+        print(f"base-rate sweep {sweep_bases} ...", flush=True)
+        t0 = time.perf_counter()
+        sweep_tasks = [
+            CellTask("sweep", name, *TARGET_CELL, eval_seeds, replace(config, base_5xx=base), static=tuning.setting)
+            for base in sweep_bases
+            if base != config.base_5xx
+            for name in SWEEP_SCENARIOS
+        ]
+        sweep_cells = run_all(sweep_tasks, pool)
+        sweep_cells += [
+            c
+            for c in evaluation
+            if config.base_5xx in sweep_bases and c.scenario in SWEEP_SCENARIOS and (c.rps, c.share) == TARGET_CELL
+        ]
+        phases["sweep"] = time.perf_counter() - t0
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+    t0 = time.perf_counter()
+    timings = time_one_evaluation(tuning.setting, config, args.timing_samples)
+    phases["timing"] = time.perf_counter() - t0
+
+    summaries = [summarise(j, c) for c in evaluation for j in JUDGES]
+    order = {s.name: i for i, s in enumerate(SCENARIOS)}
+    summaries.sort(key=lambda s: (order[s.scenario], s.rps, s.share, JUDGES.index(s.judge)))
+    sweep = sorted(
+        (summarise(j, c) for c in sweep_cells for j in JUDGES),
+        key=lambda s: (s.base_5xx, order[s.scenario], JUDGES.index(s.judge)),
+    )
+    targets, numbers = evaluate_targets(evaluation, config)
+    overview = {
+        s.name: {
+            j: (lambda m: None if math.isinf(m) else m)(
+                censored_median(pooled(evaluation, j, lambda c, n=s.name: c.scenario == n))
+            )
+            for j in JUDGES
+        }
+        for s in SCENARIOS
+    }
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    wall = time.perf_counter() - started
+    report: dict[str, Any] = {
+        "command": "python -m mlrollout_bench.run " + " ".join(sys.argv[1:] if argv is None else argv),
+        "wall_seconds": wall,
+        "phase_seconds": phases,
+        "workers": args.workers,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+        "judge_sha256": _sha256(judge_module.__file__),
+        "config_sha256": _sha256(config_module.__file__),
+        "judge_defaults": Judge().model_dump(),
+        "config": asdict(config),
+        "eval_seeds": len(eval_seeds),
+        "tune_seeds": len(tune_seeds),
+        "seeds": {
+            "evaluation": list(eval_seeds),
+            "tuning": list(tune_seeds),
+            "timing": [2_000_000, 2_000_000 + args.timing_samples - 1],
+            "derivation": "random.Random(f'mlrollout-bench:{seed}:{rps:g}:{share:g}:{world|baseline|canary}'), "
+            "the same for every scenario (common random numbers)",
+        },
+        "static_grid": {
+            "error_rates": list(GRID_ERROR_RATES),
+            "p99_ms": [p if math.isfinite(p) else "off" for p in GRID_P99_MS],
+            "m_of_n": [list(mn) for mn in GRID_M_OF_N],
+        },
+        "static_tuning": {
+            **{k: v for k, v in asdict(tuning).items() if k != "setting"},
+            "setting": {k: (v if not (isinstance(v, float) and math.isinf(v)) else "off") for k, v in
+                        asdict(tuning.setting).items()},
+            "setting_label": tuning.setting.label(),
+        },
+        "mann_whitney": {"confidence": MW_CONFIDENCE, "tolerance": MW_TOLERANCE},
+        "timings_us": timings,
+        "targets": [asdict(t) for t in targets],
+        "target_numbers": numbers,
+        "overview_censored_medians": overview,
+        "cells": [asdict(s) for s in summaries],
+        "base_rate_sweep": [asdict(s) for s in sweep],
+    }
+    (args.out / "judge.md").write_text(markdown(report, summaries, sweep))
+    plot(args.out / "judge.png", summaries, config.horizon)
+    report["wall_seconds"] = time.perf_counter() - started
+    (args.out / "judge.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+
+    print()
+    for t in targets:
+        print(f"[{'met' if t.met else 'not met'}] {t.name}: {t.detail}")
+    print()
+    for name, t in timings.items():
+        print(f"one evaluation, {name}: median {t['median_us']:.0f} us (p90 {t['p90_us']:.0f} us)")
+    print(f"phases: " + ", ".join(f"{k} {v:.0f} s" for k, v in phases.items()))
+    print(f"wrote {args.out}/judge.md, judge.json, judge.png; wall time {report['wall_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
