@@ -14,7 +14,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup lint format typecheck validate test test-fast demo build sizes coldstart bench lock clean
+.PHONY: help setup lint format typecheck validate test test-fast demo build sizes coldstart bench-judge bench-drift lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,12 @@ build: setup $(SAM_VENV)/.installed ## sam build (needs python3.13 on PATH: the 
 
 sizes: build ## report the size of each function and of the layer, as built
 	$(BIN)/python -m mlrollout_dev.sizes .aws-sam/build
+
+bench-judge: setup ## judge benchmark: simulated canaries, our judge vs a tuned static alarm and Mann-Whitney (bench/results/)
+	$(BIN)/python -m mlrollout_bench.run
+
+bench-drift: setup ## builtin drift backend: analysis time and memory per window of captured traffic
+	$(BIN)/python -m mlrollout_bench.drift
 
 coldstart: setup ## measure each handler's cold import against boto3 and its clients
 	$(BIN)/python -m mlrollout_dev.coldstart

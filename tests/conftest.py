@@ -50,6 +50,8 @@ class Stack:
     topic_arn: str
     inbox_url: str
     role_arn: str
+    state_table: str
+    schedule_group: str
 
     def client(self, service: str) -> Any:
         return self.aws.client(service)
@@ -87,6 +89,15 @@ def stack(embedded_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Stack:
     role_arn = embedded_aws.client("iam").create_role(
         RoleName=f"sagemaker-{suffix}", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
     )["Role"]["Arn"]
+    state_table = f"state-{suffix}"
+    embedded_aws.client("dynamodb").create_table(
+        TableName=state_table,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    schedule_group = f"drift-{suffix}"
+    embedded_aws.client("scheduler").create_schedule_group(Name=schedule_group)
 
     for key, value in {
         **embedded_aws.environment(),
@@ -94,6 +105,10 @@ def stack(embedded_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Stack:
         "ARTIFACT_BUCKET": bucket,
         "ALERTS_TOPIC_ARN": topic_arn,
         "SAGEMAKER_ROLE_ARN": role_arn,
+        "STATE_TABLE": state_table,
+        "SCHEDULE_GROUP": schedule_group,
+        "DRIFT_FUNCTION_ARN": f"arn:aws:lambda:us-east-1:123456789012:function:detect-drift-{suffix}",
+        "SCHEDULER_ROLE_ARN": role_arn,
         "POWERTOOLS_SERVICE_NAME": "mlrollout",
         "POWERTOOLS_METRICS_NAMESPACE": "mlrollout",
     }.items():
@@ -105,7 +120,7 @@ def stack(embedded_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Stack:
         factory = getattr(wiring, name)
         if hasattr(factory, "cache_clear"):
             factory.cache_clear()
-    return Stack(embedded_aws, bucket, topic_arn, inbox_url, role_arn)
+    return Stack(embedded_aws, bucket, topic_arn, inbox_url, role_arn, state_table, schedule_group)
 
 
 _HANDLERS: dict[str, ModuleType] = {}

@@ -14,6 +14,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = attach_monitoring(
         MonitoringInput.model_validate(event),
         monitoring=wiring.monitoring(),
+        schedules=wiring.schedules(),
         alarms=wiring.alarms(),
         artifacts=wiring.artifacts(),
         settings=get_settings(),

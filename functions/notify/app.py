@@ -1,4 +1,4 @@
-"""Notify: publish what happened and why to the alerts topic (email and Slack read it)."""
+"""Notify: publish what happened and why to the alerts topic (email and Slack read it), once per event."""
 
 from typing import Any
 
@@ -15,6 +15,10 @@ from mlrollout.settings import get_settings
 @rollout_step
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = NotifyInput.model_validate(event)
+    return wiring.once("notify", context=context).run(request.dedupe_key(), lambda: publish(request))
+
+
+def publish(request: NotifyInput) -> dict[str, Any]:
     result = notify(
         request, notifier=wiring.notifier(), region=wiring.region(), dashboard=get_settings().dashboard_name
     )

@@ -11,8 +11,11 @@ from mlrollout.settings import get_settings
 
 @rollout_step
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = get_settings()
-    minimum = Severity(settings.slack_min_severity)
-    deliveries = relay(event, poster=wiring.slack(), minimum=minimum, region=wiring.region())
+    deliveries = relay(
+        event,
+        poster=wiring.slack(),
+        minimum=Severity(get_settings().slack_min_severity),
+        guard=wiring.once("slack", context=context),
+    )
     logger.info("slack", extra={"deliveries": [d.__dict__ for d in deliveries]})
     return {"deliveries": [d.__dict__ for d in deliveries]}

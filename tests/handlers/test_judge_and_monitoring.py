@@ -160,17 +160,115 @@ def test_the_first_look_before_a_complete_minute_is_inconclusive(stack: Any, han
 
 
 MONITORING = {
+    "backend": "model-monitor",
     "schedule": "cron(0 * ? * * *)",
     "drift_threshold": 0.2,
 }
+STATISTICS = {
+    "version": 0.0,
+    "features": [
+        {
+            "name": "amount",
+            "inferred_type": "Fractional",
+            "numerical_statistics": {"common": {"num_present": 10, "num_missing": 0}, "min": 1.0, "max": 9.0},
+        },
+        {
+            "name": "hour",
+            "inferred_type": "Integral",
+            "numerical_statistics": {"common": {"num_present": 10, "num_missing": 0}, "min": 0, "max": 23},
+        },
+    ],
+}
 
 
-def test_monitoring_attaches_a_schedule_and_drift_alarms_to_sns(stack: Any, handler: Any, endpoint: str) -> None:
+def monitoring_request(stack: Any, endpoint: str, **monitoring: Any) -> dict[str, Any]:
     s3 = stack.client("s3")
-    statistics = {
-        "version": 0.0,
-        "features": [{"name": "amount", "inferred_type": "Fractional"}, {"name": "hour", "inferred_type": "Integral"}],
+    s3.put_object(
+        Bucket=stack.bucket, Key=f"baselines/{endpoint}/statistics.json", Body=json.dumps(STATISTICS).encode()
+    )
+    s3.put_object(Bucket=stack.bucket, Key=f"baselines/{endpoint}/constraints.json", Body=b"{}")
+    spec = {
+        "baseline_statistics": f"s3://{stack.bucket}/baselines/{endpoint}/statistics.json",
+        "baseline_constraints": f"s3://{stack.bucket}/baselines/{endpoint}/constraints.json",
+        **monitoring,
     }
+    rollout, deployment = rollout_and_deployment(endpoint, monitoring=spec)
+    registration = {
+        "group_name": endpoint,
+        "package_arn": f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{endpoint}/2",
+        "package_version": 2,
+    }
+    return {"rollout": rollout, "registration": registration, "deployment": deployment, "now": START.isoformat()}
+
+
+def test_builtin_monitoring_schedules_drift_detection_with_one_alarm_per_feature(
+    stack: Any, handler: Any, endpoint: str
+) -> None:
+    from mlrollout.domain.alarms import AlarmInfo
+
+    request = monitoring_request(stack, endpoint, schedule="rate(30 minutes)", psi_threshold=0.25, cooldown_minutes=90)
+    result = handler("attach_monitoring")(request)
+    assert result["status"] == "attached"
+    assert result["schedule"] == f"{endpoint}-drift"
+    scheduler = stack.client("scheduler")
+    schedule = scheduler.get_schedule(Name=result["schedule"], GroupName=stack.schedule_group)
+    assert schedule["ScheduleExpression"] == "rate(30 minutes)"
+    assert schedule["Target"]["Arn"].endswith(f"function:detect-drift-{stack.bucket.removeprefix('artifacts-')}")
+    payload = json.loads(schedule["Target"]["Input"])
+    assert payload["scheduled_time"] == "<aws.scheduler.scheduled-time>"
+    assert payload["period_seconds"] == 1800
+    assert payload["thresholds"] == {"psi": 0.25, "js": 0.1, "missing_rate": 0.05}
+    assert payload["capture_uri"] == f"s3://{stack.bucket}/capture/{endpoint}"
+    assert (payload["model_name"], payload["version_label"], payload["deployment_id"]) == (
+        endpoint,
+        "v2",
+        f"{endpoint}-abc",
+    )
+
+    alarms = stack.client("cloudwatch").describe_alarms(AlarmNames=result["alarms"])["MetricAlarms"]
+    by_feature = {AlarmInfo.parse(a["AlarmDescription"]).feature: a for a in alarms}  # type: ignore[union-attr]
+    assert set(by_feature) == {"amount", "hour", "@schema"}
+    amount = by_feature["amount"]
+    assert (amount["Namespace"], amount["MetricName"], amount["Threshold"], amount["Period"]) == (
+        "mlrollout/DataDrift",
+        "DriftScore",
+        1.0,
+        1800,
+    )
+    assert {d["Name"]: d["Value"] for d in amount["Dimensions"]} == {"Endpoint": endpoint, "Feature": "amount"}
+    assert amount["TreatMissingData"] == "ignore"
+    assert amount.get("AlarmActions", []) == []  # operators hear through the relay, not the alarm's own action
+    info = AlarmInfo.parse(amount["AlarmDescription"])
+    assert info is not None
+    assert (info.cooldown_minutes, info.thresholds["psi"], info.model, info.version) == (90, 0.25, endpoint, "v2")
+    assert by_feature["@schema"]["MetricName"] == "SchemaViolations"
+
+    # Re-running converges; switching to Model Monitor removes the builtin schedule and its alarms' shape.
+    assert handler("attach_monitoring")(request) == result
+    request["rollout"]["config"]["monitoring"].update(backend="model-monitor", schedule="cron(0 * ? * * *)")
+    switched = handler("attach_monitoring")(request)
+    with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+        scheduler.get_schedule(Name=result["schedule"], GroupName=stack.schedule_group)
+    names = [
+        a["AlarmName"]
+        for a in stack.client("cloudwatch").describe_alarms()["MetricAlarms"]
+        if endpoint in a["AlarmName"]
+    ]
+    assert sorted(names) == switched["alarms"]
+    assert not any(name.endswith("@schema") for name in names)
+    # ...and back: the Model Monitor schedule and its job definition go.
+    request["rollout"]["config"]["monitoring"]["backend"] = "builtin"
+    handler("attach_monitoring")(request)
+    sm = stack.client("sagemaker")
+    listed = sm.list_monitoring_schedules(EndpointName=endpoint)["MonitoringScheduleSummaries"]
+    assert listed == []
+    definitions = sm.list_data_quality_job_definitions()["JobDefinitionSummaries"]
+    assert switched["job_definition"] not in {d["MonitoringJobDefinitionName"] for d in definitions}
+
+
+def test_model_monitor_attaches_a_schedule_and_drift_alarms(stack: Any, handler: Any, endpoint: str) -> None:
+    s3 = stack.client("s3")
+    statistics = STATISTICS
     s3.put_object(
         Bucket=stack.bucket, Key=f"baselines/{endpoint}/statistics.json", Body=json.dumps(statistics).encode()
     )
@@ -217,7 +315,7 @@ def test_monitoring_attaches_a_schedule_and_drift_alarms_to_sns(stack: Any, hand
     assert {a["MetricName"] for a in alarms} == {"feature_baseline_drift_amount", "feature_baseline_drift_hour"}
     for alarm in alarms:
         assert alarm["Namespace"] == "aws/sagemaker/Endpoints/data-metrics"
-        assert alarm["AlarmActions"] == [stack.topic_arn]
+        assert alarm.get("AlarmActions", []) == []
         assert alarm["Threshold"] == 0.2
         assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
             "Endpoint": endpoint,
@@ -247,7 +345,7 @@ def test_monitoring_without_its_baseline_is_a_configuration_error(stack: Any, ha
     }
     rollout, deployment = rollout_and_deployment(endpoint, monitoring=monitoring)
     registration = {"group_name": endpoint, "package_arn": "arn:x", "package_version": 2}
-    with pytest.raises(ConfigInvalid, match="baseline_statistics .* does not exist"):
+    with pytest.raises(ConfigInvalid, match=r"baseline_statistics s3://.*/missing/statistics.json does not exist"):
         handler("attach_monitoring")(
             {"rollout": rollout, "registration": registration, "deployment": deployment, "now": START.isoformat()}
         )

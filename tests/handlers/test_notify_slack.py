@@ -61,3 +61,22 @@ def test_a_post_slack_keeps_refusing_raises_so_lambda_retries(slack: SlackStandI
     with pytest.raises(SlackPostFailed, match="HTTP 503"):
         handler("notify_slack")(sns(ALERT))
     assert slack.posts == []
+
+
+def test_a_message_sns_delivers_twice_is_posted_once(slack: SlackStandIn, handler: Any, stack: Any) -> None:
+    first = handler("notify_slack")(sns(ALERT))
+    again = handler("notify_slack")(sns(ALERT))
+    assert [d["outcome"] for d in first["deliveries"] + again["deliveries"]] == ["posted", "duplicate: already posted"]
+    assert len(slack.posts) == 1
+    # The record is Powertools idempotency's, in the stack's state table.
+    items = stack.client("dynamodb").scan(TableName=stack.state_table)["Items"]
+    assert [item["status"]["S"] for item in items if item["id"]["S"].startswith("slack#")] == ["COMPLETED"]
+
+
+def test_a_failed_post_leaves_no_record_so_the_retry_posts(slack: SlackStandIn, handler: Any) -> None:
+    slack.fail_next(5, status=503)
+    with pytest.raises(SlackPostFailed):
+        handler("notify_slack")(sns(ALERT))
+    result = handler("notify_slack")(sns(ALERT))  # Lambda's retry of the same event
+    assert [d["outcome"] for d in result["deliveries"]] == ["posted"]
+    assert len(slack.posts) == 1

@@ -193,3 +193,44 @@ def test_notify_publishes_one_readable_message(stack: Any, handler: Any, canary:
     assert document["deployment_id"] == canary["rollout"]["deployment_id"]
     assert document["links"]["execution"].endswith("execution:rollout:abc")
     assert message["MessageAttributes"]["severity"]["Value"] == "warning"
+
+
+def notify_request(canary: dict, event: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "event": event,
+        "execution_id": "arn:aws:states:us-east-1:123456789012:execution:rollout:abc",
+        "now": NOW,
+        "rollout": canary["rollout"],
+        "registration": canary["registration"],
+        "deployment": canary["deployment"],
+        **extra,
+    }
+
+
+def test_each_event_is_sent_once_per_deployment_event_and_step(stack: Any, handler: Any, canary: dict) -> None:
+    first = handler("notify")(notify_request(canary, "step_shifted", step=0))
+    retried = handler("notify")(notify_request(canary, "step_shifted", step=0))  # a Step Functions retry
+    assert retried == first
+    handler("notify")(notify_request(canary, "started"))
+    handler("notify")(notify_request(canary, "started"))
+    handler("notify")(notify_request(canary, "step_shifted", step=1))
+    events = [(json.loads(m["Message"])["event"], m["Subject"]) for m in stack.messages()]
+    assert [e for e, _ in events] == ["step_shifted", "started", "step_shifted"]
+    assert all("[mlrollout]" in subject for _, subject in events)
+
+
+def test_a_re_upload_of_the_same_artifact_is_news_again(stack: Any, handler: Any, canary: dict) -> None:
+    handler("notify")(notify_request(canary, "started"))
+    reuploaded = {**canary["rollout"], "artifact": {**canary["rollout"]["artifact"], "version_id": "another-version"}}
+    handler("notify")({**notify_request(canary, "started"), "rollout": reuploaded})
+    assert [json.loads(m["Message"])["event"] for m in stack.messages()] == ["started", "started"]
+
+
+def test_started_and_step_messages_say_what_happens_next(stack: Any, handler: Any, canary: dict) -> None:
+    handler("notify")(notify_request(canary, "step_shifted", step=0))
+    [message] = stack.messages()
+    document = json.loads(message["Message"])
+    steps = canary["rollout"]["steps"]
+    assert document["severity"] == "info"
+    assert document["reason"].startswith(f"The canary now receives {steps[0]:g}% of traffic (step 1 of {len(steps)})")
+    assert {e["name"] for e in document["evidence"]} >= {"canary steps", "bake per step", "candidate variant"}

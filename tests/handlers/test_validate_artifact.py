@@ -1,4 +1,5 @@
 import hashlib
+import json
 from typing import Any
 
 import pytest
@@ -74,3 +75,20 @@ def test_metadata_the_registry_cannot_hold_is_rejected(stack: Any, upload: Any, 
     event = upload(metadata={"notes": "x" * 300})
     with pytest.raises(ArtifactInvalid, match="metadata 'notes' is 300 characters"):
         handler("validate_artifact")(validate_input(event))
+
+
+def test_monitoring_without_its_baseline_is_rejected_before_anything_deploys(
+    stack: Any, upload: Any, handler: Any
+) -> None:
+    config = (
+        "image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4\n"
+        "monitoring:\n"
+        f"  baseline_statistics: s3://{stack.bucket}/baselines/m/statistics.json\n"
+        f"  baseline_constraints: s3://{stack.bucket}/baselines/m/constraints.json\n"
+    )
+    with pytest.raises(ConfigInvalid, match=r"monitoring.baseline_statistics s3://.* does not exist"):
+        handler("validate_artifact")(validate_input(upload(config=config)))
+    statistics = {"version": 0, "features": [{"name": "amount", "inferred_type": "Fractional"}]}
+    stack.client("s3").put_object(Bucket=stack.bucket, Key="baselines/m/statistics.json", Body=json.dumps(statistics))
+    stack.client("s3").put_object(Bucket=stack.bucket, Key="baselines/m/constraints.json", Body=b"{}")
+    assert handler("validate_artifact")(validate_input(upload(config=config)))["config"]["monitoring"] is not None

@@ -1,6 +1,7 @@
 """The demo's five scenarios through the real template, state machine and handlers; assertions on AWS state."""
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,20 @@ def test_first_version_creates_the_endpoint_and_attaches_monitoring(demo: Any) -
     first = results["first-version"]
     assert first.outcome == "promoted"
     assert package(sandbox, first.model_package_arn)["ModelApprovalStatus"] == "Approved"
-    sm = sandbox.client("sagemaker")
-    [schedule] = sm.list_monitoring_schedules(EndpointName=MODEL)["MonitoringScheduleSummaries"]
-    assert schedule["MonitoringScheduleStatus"] == "Scheduled"
-    alarms = sandbox.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"mlrollout-{MODEL}-drift-")["MetricAlarms"]
-    assert {a["MetricName"] for a in alarms} == {f"feature_baseline_drift_{f}" for f in ("amount", "merchant", "hour")}
-    assert all(a["AlarmActions"] == [sandbox.stack.output("AlertsTopicArn")] for a in alarms)
+    scheduler = sandbox.client("scheduler")
+    schedule = scheduler.get_schedule(Name=f"{MODEL}-drift", GroupName=f"{sandbox.stack_name}-drift")
+    assert (schedule["State"], schedule["ScheduleExpression"]) == ("ENABLED", "rate(30 minutes)")
+    assert schedule["Target"]["Arn"].endswith(":function:" + sandbox.stack.physical("DetectDriftFunction"))
+    alarms = sandbox.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"mlrollout-{MODEL}.drift.")["MetricAlarms"]
+    features = {
+        next(d["Value"] for d in a["Dimensions"] if d["Name"] == "Feature")
+        for a in alarms
+        if a["MetricName"] == "DriftScore"
+    }
+    assert features == {"amount", "merchant", "hour"}
+    assert all(a.get("AlarmActions", []) == [] for a in alarms)
     assert any("v1 promoted" in subject for subject in first.emails)
+    assert any("rollout started" in subject for subject in first.emails)
 
 
 def test_a_healthy_version_is_canaried_then_promoted(demo: Any) -> None:
@@ -73,11 +81,33 @@ def test_drift_reaches_sns_and_slack_once(demo: Any) -> None:
     sandbox, results, _ = demo
     drift = results["drift"]
     assert "amount" in drift.outcome
-    assert any(e["status"] == "CompletedWithViolations" for e in drift.details["monitoring_executions"])
+    assert drift.details["drift_reports"], "the drift check wrote no report"
     drift_posts = [p for p in sandbox.slack_posts() if "input drifted" in p.text]
+    assert drift_posts
     assert len({p.text for p in drift_posts}) == len(drift_posts)  # no duplicates
-    assert any("Feature amount" in p.all_text() for p in drift_posts)
-    assert any("ALARM" in subject for subject in drift.alerts)
+    [amount] = [p for p in drift_posts if "Feature amount" in p.text]
+    fields = {
+        f["text"].split("\n")[0].strip("*"): f["text"].split("\n")[1]
+        for block in amount.body["attachments"][0]["blocks"]
+        for f in block.get("fields", [])
+    }
+    psi = re.fullmatch(r"([0-9.]+) \(limit 0.25\)", fields["PSI of amount"])
+    assert psi is not None and float(psi.group(1)) > 0.25, fields
+    assert any("input drifted" in subject for subject in drift.alerts)
+
+
+def test_an_alarm_firing_again_within_its_cooldown_posts_nothing(demo: Any) -> None:
+    sandbox, _, _ = demo
+    cloudwatch = sandbox.client("cloudwatch")
+    name = f"mlrollout-{MODEL}.drift.amount"
+    assert cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"] == "ALARM"
+    sandbox.drain()
+    posted = len([p for p in sandbox.slack_posts() if "drift" in p.text])
+    # The alarm leaves ALARM without a recovery (no data) and fires again: CloudWatch sends both changes.
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="INSUFFICIENT_DATA", StateReason="test: no data")
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test: drifted again")
+    sandbox.drain()
+    assert len([p for p in sandbox.slack_posts() if "drift" in p.text]) == posted
 
 
 def test_a_broken_artifact_is_rejected_and_nothing_else_changes(demo: Any) -> None:

@@ -343,7 +343,8 @@ def test_the_key_rotates_and_the_topic_and_queue_are_encrypted_with_it(aws: Embe
     assert aws.client("kms").get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
     assert topic["KmsMasterKeyId"] == key_id
     assert topic["DisplayName"] == "mlrollout alerts"
-    assert json.loads(topic["Policy"])["Statement"][0]["Sid"] == "DriftAlarmsAndRulesPublish"
+    # Nothing but the stack's own functions publishes: the topic keeps SNS's default owner-only policy.
+    assert [s["Sid"] for s in json.loads(topic["Policy"])["Statement"]] == ["__default_statement_ID"]
     assert queue["Attributes"]["KmsMasterKeyId"] == key_id
     assert queue["Attributes"]["MessageRetentionPeriod"] == "1209600"
     queue_policy = json.loads(queue["Attributes"]["Policy"])
@@ -453,7 +454,7 @@ def test_roles_carry_their_inline_policies_and_managed_policies(aws: EmbeddedAws
     document = iam.get_role_policy(RoleName=role, PolicyName="NotifyFunctionRolePolicy0")["PolicyDocument"]
     attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]]
 
-    assert [s["Sid"] for s in document["Statement"]] == ["PublishAlerts", "EncryptAlerts"]
+    assert [s["Sid"] for s in document["Statement"]] == ["PublishAlerts", "EncryptAlerts", "SendOnce"]
     assert document["Statement"][0]["Resource"] == stack.output("AlertsTopicArn")
     basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     # attached when moto has its AWS managed policies loaded, otherwise reported

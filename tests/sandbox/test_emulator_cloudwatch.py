@@ -1021,6 +1021,240 @@ def test_anomaly_band_alarm_is_reported_not_guessed(cw: Any, service: CloudWatch
     assert any(n == name and "not supported" in m for n, m in service.evaluation_errors)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# alarm state change events on EventBridge
+# ---------------------------------------------------------------------------------------------------------
+CONFIGURATION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def alarm_events_queue(aws: EmbeddedAws, alarm_name: str) -> str:
+    """An SQS queue that a rule fills with the alarm's "CloudWatch Alarm State Change" events."""
+    sqs, events = aws.client("sqs"), aws.client("events")
+    url = sqs.create_queue(QueueName=f"events-{alarm_name}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {"alarmName": [alarm_name]},
+    }
+    events.put_rule(Name=f"events-{alarm_name}", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=f"events-{alarm_name}", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return str(url)
+
+
+def received(aws: EmbeddedAws, queue_url: str) -> list[dict[str, Any]]:
+    """Every event the rule has delivered so far (EventBridge delivers asynchronously: drained first)."""
+    assert aws.emulator.services["events"].drain(10)
+    sqs = aws.client("sqs")
+    out: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            out.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return out
+
+
+def millis_timestamp(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}+0000"
+
+
+def test_every_transition_of_an_alarm_without_actions_sends_one_state_change_event(
+    aws: EmbeddedAws, cw: Any, service: CloudWatchService, alarms: list[str]
+) -> None:
+    ns, name = "Test/AlarmEvents", "drift-events"
+    queue = alarm_events_queue(aws, name)
+    dimensions = [{"Name": "Endpoint", "Value": "churn"}]
+    put_per_minute(cw, ns, "drift", {0: 0.1, 1: 0.5, 2: 0.5, 3: 0.05}, Dimensions=dimensions)
+    definition = {
+        "AlarmName": name,
+        "AlarmDescription": "churn drift",
+        "Namespace": ns,
+        "MetricName": "drift",
+        "Dimensions": dimensions,
+        "Statistic": "Maximum",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
+    cw.put_metric_alarm(**definition, Threshold=0.2)
+    alarms.append(name)
+    created = state(cw, name)
+    assert received(aws, queue) == []  # creating an alarm is not a state change
+
+    described = []
+    for now in (
+        minute(1) + timedelta(seconds=5),  # 0.1: INSUFFICIENT_DATA -> OK
+        minute(2) + timedelta(seconds=5),  # 0.5: OK -> ALARM
+        minute(3) + timedelta(seconds=5),  # 0.5 again: no change
+        minute(3) + timedelta(seconds=40),  # same period: no change
+        minute(4) + timedelta(seconds=5),  # 0.05: ALARM -> OK
+    ):
+        service.evaluate_alarms(now=now, names=[name])
+        described.append(state(cw, name))
+    events = received(aws, queue)
+    assert [(e["detail"]["previousState"]["value"], e["detail"]["state"]["value"]) for e in events] == [
+        ("INSUFFICIENT_DATA", "OK"),
+        ("OK", "ALARM"),
+        ("ALARM", "OK"),
+    ]
+    assert [e["time"] for e in events] == ["2030-01-15T10:01:05Z", "2030-01-15T10:02:05Z", "2030-01-15T10:04:05Z"]
+    assert len({e["id"] for e in events}) == 3
+
+    first, alarming, _ = events
+    assert first["detail"]["previousState"] == {
+        "reason": "Unchecked: Initial alarm creation",
+        "timestamp": millis_timestamp(created["StateUpdatedTimestamp"]),
+        "value": "INSUFFICIENT_DATA",
+    }
+    metric_id = alarming["detail"]["configuration"]["metrics"][0]["id"]
+    assert CONFIGURATION_ID.fullmatch(metric_id)
+    assert {k: v for k, v in alarming.items() if k != "id"} == {
+        "version": "0",
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": "123456789012",
+        "time": "2030-01-15T10:02:05Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"],
+        "detail": {
+            "alarmName": name,
+            "state": {
+                "reason": "Threshold Crossed: 1 out of the last 1 datapoints [0.5 (15/01/30 10:01:00)] was greater "
+                "than the threshold (0.2) (minimum 1 datapoint for OK -> ALARM transition).",
+                "reasonData": described[1]["StateReasonData"],
+                "timestamp": "2030-01-15T10:02:05.000+0000",
+                "value": "ALARM",
+            },
+            "previousState": {
+                "reason": "Threshold Crossed: 1 out of the last 1 datapoints [0.1 (15/01/30 10:00:00)] was not "
+                "greater than the threshold (0.2) (minimum 1 datapoint for ALARM -> OK transition).",
+                "reasonData": described[0]["StateReasonData"],
+                "timestamp": "2030-01-15T10:01:05.000+0000",
+                "value": "OK",
+            },
+            "configuration": {
+                "description": "churn drift",
+                "metrics": [
+                    {
+                        "id": metric_id,
+                        "metricStat": {
+                            "metric": {"namespace": ns, "name": "drift", "dimensions": {"Endpoint": "churn"}},
+                            "period": 60,
+                            "stat": "Maximum",
+                        },
+                        "returnData": True,
+                    }
+                ],
+            },
+        },
+    }
+    assert json.loads(alarming["detail"]["state"]["reasonData"]) == {
+        "version": "1.0",
+        "queryDate": "2030-01-15T10:02:05.000+0000",
+        "startDate": "2030-01-15T10:01:00.000+0000",
+        "statistic": "Maximum",
+        "period": 60,
+        "recentDatapoints": [0.1, 0.5],
+        "threshold": 0.2,
+        "evaluatedDatapoints": [{"timestamp": "2030-01-15T10:01:00.000+0000", "sampleCount": 1.0, "value": 0.5}],
+    }
+    assert {e["detail"]["configuration"]["metrics"][0]["id"] for e in events} == {metric_id}
+    assert service.notifications_for(name) == []  # no actions: the events are all there is
+
+    # A new configuration keeps the state (no event) and gives the metric a new id.
+    cw.put_metric_alarm(**definition, Threshold=0.01)
+    service.evaluate_alarms(now=minute(4) + timedelta(seconds=10), names=[name])
+    (reconfigured,) = received(aws, queue)
+    assert (reconfigured["detail"]["previousState"]["value"], reconfigured["detail"]["state"]["value"]) == (
+        "OK",
+        "ALARM",
+    )
+    assert CONFIGURATION_ID.fullmatch(reconfigured["detail"]["configuration"]["metrics"][0]["id"])
+    assert reconfigured["detail"]["configuration"]["metrics"][0]["id"] != metric_id
+
+
+def test_set_alarm_state_and_metric_math_alarms_send_events_beside_their_sns_actions(
+    aws: EmbeddedAws, cw: Any, service: CloudWatchService, alarms: list[str]
+) -> None:
+    ns, name = "Test/MathEvents", "error-rate-events"
+    topic, sns_queue = subscribed_queue(aws, "math-events")
+    queue = alarm_events_queue(aws, name)
+    cw.put_metric_alarm(
+        AlarmName=name,
+        EvaluationPeriods=1,
+        Threshold=5.0,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[topic],
+        Metrics=[
+            {
+                "Id": "err",
+                "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "errors"}, "Period": 60, "Stat": "Sum"},
+                "ReturnData": False,
+            },
+            {
+                "Id": "inv",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": ns,
+                        "MetricName": "calls",
+                        "Dimensions": [{"Name": "Variant", "Value": "canary"}],
+                    },
+                    "Period": 60,
+                    "Stat": "p99",
+                },
+                "ReturnData": False,
+            },
+            {"Id": "rate", "Expression": "100 * err / inv", "Label": "Error rate", "ReturnData": True},
+        ],
+    )
+    alarms.append(name)
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="testing the rollback path")
+    set_at = state(cw, name)["StateUpdatedTimestamp"].astimezone(UTC)
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="unchanged state, no event")
+    cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="recovered", StateReasonData='{"checked":1}')
+
+    alarming, recovered = received(aws, queue)
+    assert alarming["detail"]["state"] == {
+        "reason": "testing the rollback path",
+        "timestamp": millis_timestamp(set_at),
+        "value": "ALARM",
+    }
+    assert alarming["time"] == f"{set_at:%Y-%m-%dT%H:%M:%S}Z"
+    assert alarming["detail"]["previousState"]["value"] == "INSUFFICIENT_DATA"
+    assert "reasonData" not in alarming["detail"]["previousState"]
+    assert recovered["detail"]["previousState"]["reason"] == "unchanged state, no event"  # the state's last update
+    assert (recovered["detail"]["state"]["value"], recovered["detail"]["state"]["reasonData"]) == (
+        "OK",
+        '{"checked":1}',
+    )
+    assert alarming["detail"]["configuration"] == {
+        "metrics": [
+            {
+                "id": "err",
+                "metricStat": {
+                    "metric": {"namespace": ns, "name": "errors", "dimensions": {}},
+                    "period": 60,
+                    "stat": "Sum",
+                },
+                "returnData": False,
+            },
+            {
+                "id": "inv",
+                "metricStat": {
+                    "metric": {"namespace": ns, "name": "calls", "dimensions": {"Variant": "canary"}},
+                    "period": 60,
+                    "stat": "p99",
+                },
+                "returnData": False,
+            },
+            {"expression": "100 * err / inv", "id": "rate", "label": "Error rate", "returnData": True},
+        ]
+    }
+    # The SNS action still runs, for the ALARM transition only (the alarm has no OK actions).
+    assert [json.loads(e["Message"])["NewStateValue"] for e in drain(aws, sns_queue)] == ["ALARM"]
+
+
 def test_ticker_evaluates_alarms_on_sandbox_time(
     aws: EmbeddedAws, cw: Any, service: CloudWatchService, alarms: list[str]
 ) -> None:

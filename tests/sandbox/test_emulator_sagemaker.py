@@ -6,6 +6,7 @@ with a bounded real-time loop and then check the exact virtual timestamps the em
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -541,6 +542,214 @@ def test_concurrent_readers_see_one_transition(aws: EmbeddedAws, sm: Any, servic
         thread.join(timeout=10)
     assert seen == ["InService"] * 8
     assert [t.status for t in service.transitions(endpoint)] == ["Creating", "InService"]
+
+
+# ------------------------------------------------------------------------------------ EventBridge events
+
+
+ENDPOINT_EVENT_KEYS = {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
+
+
+def endpoint_events_queue(aws: EmbeddedAws, endpoint: str) -> str:
+    """An SQS queue that a rule fills with the endpoint's "SageMaker Endpoint State Change" events."""
+    sqs, events = aws.client("sqs"), aws.client("events")
+    url = sqs.create_queue(QueueName=unique("endpoint-events"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Endpoint State Change"],
+        "detail": {"EndpointName": [endpoint]},
+    }
+    rule = unique("endpoint-events")
+    events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return str(url)
+
+
+def received(aws: EmbeddedAws, url: str, count: int) -> list[dict[str, Any]]:
+    """Exactly `count` events from the queue: waits (bounded, real time) for them, then for any extra."""
+    sqs = aws.client("sqs")
+    out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + POLL_SECONDS
+    while len(out) < count and time.monotonic() < deadline:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in batch:
+            out.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        if not batch:
+            time.sleep(0.02)
+    assert aws.emulator.services["events"].drain(POLL_SECONDS)
+    extra = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    assert extra == [], f"more events than the {count} expected: {[json.loads(m['Body']) for m in extra]}"
+    assert len(out) == count, f"{len(out)} events arrived, {count} expected"
+    return out
+
+
+def millis(moment: datetime) -> float:
+    return float(round(moment.timestamp() * 1000))
+
+
+def iso_seconds(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_endpoint_status_names_in_events_are_sagemakers() -> None:
+    statuses = [
+        "OutOfService",
+        "Creating",
+        "Updating",
+        "SystemUpdating",
+        "RollingBack",
+        "InService",
+        "Deleting",
+        "Failed",
+        "UpdateRollbackFailed",
+    ]
+    assert [sagemaker_emulator.event_status(s) for s in statuses] == [
+        "OUT_OF_SERVICE",
+        "CREATING",
+        "UPDATING",
+        "SYSTEM_UPDATING",
+        "ROLLING_BACK",
+        "IN_SERVICE",
+        "DELETING",
+        "FAILED",
+        "UPDATE_ROLLBACK_FAILED",
+    ]
+
+
+def test_each_endpoint_status_change_sends_one_event_on_time_without_anyone_describing(
+    aws: EmbeddedAws, sm: Any, service: SageMakerService
+) -> None:
+    service.create_seconds, service.weights_seconds = 30, 20
+    config = make_config(sm, {"champion": 1.0, "challenger": 0.0})
+    endpoint = unique("ep")
+    queue = endpoint_events_queue(aws, endpoint)
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config, Tags=[{"Key": "team", "Value": "risk"}])
+
+    # Nobody reads the endpoint: the ticker settles the creation and its IN_SERVICE event goes out.
+    creating, in_service = received(aws, queue, 2)
+    history = service.transitions(endpoint)
+    assert [(t.status, t.at - history[0].at) for t in history] == [
+        ("Creating", timedelta(0)),
+        ("InService", timedelta(seconds=30)),
+    ]
+    created_at, ready_at = history[0].at, history[1].at
+    assert set(creating) == ENDPOINT_EVENT_KEYS
+    assert creating["id"] != in_service["id"]
+    assert {k: v for k, v in creating.items() if k != "id"} == {
+        "version": "0",
+        "detail-type": "SageMaker Endpoint State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": iso_seconds(created_at),
+        "region": "us-east-1",
+        "resources": [endpoint_arn(endpoint)],
+        "detail": {
+            "EndpointName": endpoint,
+            "EndpointArn": endpoint_arn(endpoint),
+            "EndpointConfigName": config,
+            "ProductionVariants": [
+                {"VariantName": "champion", "DesiredWeight": 1.0, "DesiredInstanceCount": 1},
+                {"VariantName": "challenger", "DesiredWeight": 0.0, "DesiredInstanceCount": 1},
+            ],
+            "EndpointStatus": "CREATING",
+            "CreationTime": millis(created_at),
+            "LastModifiedTime": millis(created_at),
+            "Tags": {"team": "risk"},
+        },
+    }
+    assert in_service["time"] == iso_seconds(ready_at)  # the moment it completed, not when it was noticed
+    assert in_service["detail"] == {
+        **creating["detail"],
+        "ProductionVariants": [
+            {
+                "VariantName": "champion",
+                "CurrentWeight": 1.0,
+                "DesiredWeight": 1.0,
+                "CurrentInstanceCount": 1,
+                "DesiredInstanceCount": 1,
+            },
+            {
+                "VariantName": "challenger",
+                "CurrentWeight": 0.0,
+                "DesiredWeight": 0.0,
+                "CurrentInstanceCount": 1,
+                "DesiredInstanceCount": 1,
+            },
+        ],
+        "EndpointStatus": "IN_SERVICE",
+        "LastModifiedTime": millis(ready_at),
+    }
+
+    # Readers racing the ticker for the weight shift's completion still make one IN_SERVICE event.
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName=endpoint,
+        DesiredWeightsAndCapacities=[
+            {"VariantName": "champion", "DesiredWeight": 0.9},
+            {"VariantName": "challenger", "DesiredWeight": 0.1},
+        ],
+    )
+
+    def read() -> None:
+        wait_while(aws.client("sagemaker"), endpoint, "Updating")
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(timeout=POLL_SECONDS)
+    updating, shifted = received(aws, queue, 2)
+    assert [e["detail"]["EndpointStatus"] for e in (updating, shifted)] == ["UPDATING", "IN_SERVICE"]
+    assert [(v["CurrentWeight"], v["DesiredWeight"]) for v in updating["detail"]["ProductionVariants"]] == [
+        (1.0, 0.9),
+        (0.0, 0.1),
+    ]
+    assert [(v["CurrentWeight"], v["DesiredWeight"]) for v in shifted["detail"]["ProductionVariants"]] == [
+        (0.9, 0.9),
+        (0.1, 0.1),
+    ]
+    history = service.transitions(endpoint)
+    assert [t.status for t in history] == ["Creating", "InService", "Updating", "InService"]
+    assert (updating["time"], shifted["time"]) == (iso_seconds(history[2].at), iso_seconds(history[3].at))
+    assert shifted["detail"]["LastModifiedTime"] == millis(history[3].at)
+
+    # Reads alone change nothing, so they send nothing; deleting sends DELETING.
+    for _ in range(3):
+        sm.describe_endpoint(EndpointName=endpoint)
+    sm.list_endpoints()
+    before = aws.clock.now()
+    sm.delete_endpoint(EndpointName=endpoint)
+    (deleting,) = received(aws, queue, 1)
+    assert deleting["detail"]["EndpointStatus"] == "DELETING"
+    assert deleting["detail"]["CreationTime"] == millis(created_at)
+    assert deleting["detail"]["LastModifiedTime"] >= millis(before)
+    assert deleting["resources"] == [endpoint_arn(endpoint)]
+
+
+def test_failed_and_rolled_back_operations_send_their_failure_reason(
+    aws: EmbeddedAws, sm: Any, service: SageMakerService
+) -> None:
+    service.create_seconds = service.update_seconds = 20
+    config = make_config(sm, {"AllTraffic": 1.0})
+    broken = unique("ep")
+    broken_queue = endpoint_events_queue(aws, broken)
+    aws.emulator.faults.arm("sagemaker.create_endpoint", "fail", endpoint=broken)
+    sm.create_endpoint(EndpointName=broken, EndpointConfigName=config)
+    creating, failed = received(aws, broken_queue, 2)
+    reason = sm.describe_endpoint(EndpointName=broken)["FailureReason"]
+    assert "did not pass the ping health check" in reason
+    assert (creating["detail"]["EndpointStatus"], "FailureReason" in creating["detail"]) == ("CREATING", False)
+    assert (failed["detail"]["EndpointStatus"], failed["detail"]["FailureReason"]) == ("FAILED", reason)
+
+    endpoint, old_config = ready_endpoint(sm, service, {"AllTraffic": 1.0})
+    queue = endpoint_events_queue(aws, endpoint)
+    aws.emulator.faults.arm("sagemaker.update_endpoint", "silent_rollback", endpoint=endpoint)
+    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=make_config(sm, {"candidate": 1.0}))
+    updating, rolled_back = received(aws, queue, 2)
+    assert [e["detail"]["EndpointStatus"] for e in (updating, rolled_back)] == ["UPDATING", "IN_SERVICE"]
+    assert rolled_back["detail"]["EndpointConfigName"] == old_config
+    assert rolled_back["detail"]["FailureReason"] == sm.describe_endpoint(EndpointName=endpoint)["FailureReason"]
 
 
 # ----------------------------------------------------------------------------------- data plane

@@ -201,16 +201,6 @@ def monitor(aws: EmbeddedAws) -> ModelMonitorEmulator:
     return install(aws.emulator)
 
 
-def subscribed_queue(aws: EmbeddedAws) -> tuple[str, str]:
-    name = f"drift-{uuid.uuid4().hex[:8]}"
-    sns, sqs = aws.client("sns"), aws.client("sqs")
-    topic = sns.create_topic(Name=name)["TopicArn"]
-    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    return topic, queue_url
-
-
 def drain(aws: EmbeddedAws, queue_url: str) -> list[dict[str, Any]]:
     sqs = aws.client("sqs")
     out: list[dict[str, Any]] = []
@@ -219,6 +209,27 @@ def drain(aws: EmbeddedAws, queue_url: str) -> list[dict[str, Any]]:
             out.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return out
+
+
+def events_queue(aws: EmbeddedAws, pattern: dict[str, Any]) -> str:
+    """An SQS queue that an EventBridge rule with `pattern` fills."""
+    name = f"events-{uuid.uuid4().hex[:8]}"
+    sqs, events = aws.client("sqs"), aws.client("events")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return str(url)
+
+
+def received(aws: EmbeddedAws, queue_url: str) -> list[dict[str, Any]]:
+    """Every event delivered to the queue so far (EventBridge delivers asynchronously: drained first)."""
+    assert aws.emulator.services["events"].drain(POLL_SECONDS)
+    return drain(aws, queue_url)
+
+
+def millis(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
 
 
 def published(aws: EmbeddedAws, scenario: Scenario, feature: str) -> list[float]:
@@ -315,18 +326,27 @@ def test_the_drift_alarm_fires_after_the_drifted_execution(aws: EmbeddedAws, mon
     hour_13, hour_14 = HOUR_12 + timedelta(hours=1), HOUR_12 + timedelta(hours=2)
     scenario.put_window(HOUR_12, 600, seed=4)
     scenario.put_window(hour_13, 600, seed=5, scale=3.0, merchants=DRIFTED_MERCHANTS)
-    topic, queue = subscribed_queue(aws)
     alarm_name = f"drift-{scenario.endpoint}-amount"
-    # The alarm the Attach Monitoring step creates: Maximum over an hour, GreaterThanThreshold 0.2, to SNS.
+    queue = events_queue(
+        aws,
+        {
+            "source": ["aws.cloudwatch"],
+            "detail-type": ["CloudWatch Alarm State Change"],
+            "detail": {"alarmName": [alarm_name]},
+        },
+    )
+    # The alarm the Attach Monitoring step creates: Maximum over an hour, GreaterThanThreshold 0.2, no actions
+    # (its state changes reach operators through EventBridge).
+    dimensions = {"Endpoint": scenario.endpoint, "MonitoringSchedule": scenario.schedule}
     CloudWatchAlarms(aws.client("cloudwatch")).put_drift_alarm(
         DriftAlarm(
             name=alarm_name,
-            feature="amount",
-            endpoint=scenario.endpoint,
-            schedule=scenario.schedule,
+            namespace=DATA_METRICS_NAMESPACE,
+            metric="feature_baseline_drift_amount",
+            dimensions=dimensions,
+            statistic="Maximum",
             threshold=0.2,
             period_seconds=3600,
-            topic_arn=topic,
             description="amount drifted",
         )
     )
@@ -341,17 +361,114 @@ def test_the_drift_alarm_fires_after_the_drifted_execution(aws: EmbeddedAws, mon
     monitor.run_now(scenario.schedule, window=(HOUR_12, hour_13))
     aws.clock.sleep(61)  # the datum's minute must have ended before CloudWatch evaluates it
     assert [t.new_state for t in cloudwatch.evaluate_alarms(names=[alarm_name])] == ["OK"]
-    assert [json.loads(m["Message"])["NewStateValue"] for m in drain(aws, queue)] == ["OK"]  # OKActions
+    assert [e["detail"]["state"]["value"] for e in received(aws, queue)] == ["OK"]
 
     drifted = monitor.run_now(scenario.schedule, window=(hour_13, hour_14))
-    assert drifted.metrics["feature_baseline_drift_amount"] > 0.2
+    amount = drifted.metrics["feature_baseline_drift_amount"]
+    assert amount > 0.2
     aws.clock.sleep(61)
     assert [t.new_state for t in cloudwatch.evaluate_alarms(names=[alarm_name])] == ["ALARM"]
-    (envelope,) = drain(aws, queue)
-    message = json.loads(envelope["Message"])
-    assert (message["AlarmName"], message["OldStateValue"], message["NewStateValue"]) == (alarm_name, "OK", "ALARM")
-    assert message["Trigger"]["MetricName"] == "feature_baseline_drift_amount"
-    assert message["Trigger"]["Namespace"] == DATA_METRICS_NAMESPACE
+    assert cloudwatch.evaluate_alarms(names=[alarm_name]) == []  # still ALARM: no second event
+    (event,) = received(aws, queue)
+    detail = event["detail"]
+    assert (detail["alarmName"], detail["previousState"]["value"], detail["state"]["value"]) == (
+        alarm_name,
+        "OK",
+        "ALARM",
+    )
+    assert json.loads(detail["state"]["reasonData"])["recentDatapoints"][-1] == pytest.approx(amount)
+    assert detail["configuration"]["description"] == "amount drifted"
+    [metric] = detail["configuration"]["metrics"]
+    assert metric["metricStat"] == {
+        "metric": {
+            "namespace": DATA_METRICS_NAMESPACE,
+            "name": "feature_baseline_drift_amount",
+            "dimensions": dimensions,
+        },
+        "period": 3600,
+        "stat": "Maximum",
+    }
+    assert cloudwatch.notifications_for(alarm_name) == []
+
+
+def test_each_execution_sends_its_processing_jobs_state_change_event(
+    aws: EmbeddedAws, monitor: ModelMonitorEmulator
+) -> None:
+    scenario = create_scenario(aws)
+    hour_13, hour_14 = HOUR_12 + timedelta(hours=1), HOUR_12 + timedelta(hours=2)
+    scenario.put_window(HOUR_12, 300, seed=13)
+    scenario.put_window(hour_13, 300, seed=14, scale=3.0, merchants=DRIFTED_MERCHANTS)
+    queue = events_queue(
+        aws,
+        {
+            "source": ["aws.sagemaker"],
+            "detail-type": ["SageMaker Processing Job State Change"],
+            "detail": {"Environment": {"sagemaker_monitoring_schedule_name": [scenario.schedule]}},
+        },
+    )
+    schedule_arn = f"arn:aws:sagemaker:us-east-1:123456789012:monitoring-schedule/{scenario.schedule}"
+
+    before = aws.clock.now()
+    drifted = monitor.run_now(scenario.schedule, window=(hour_13, hour_14))
+    stable = monitor.run_now(scenario.schedule, window=(HOUR_12, hour_13))
+    empty = monitor.run_now(scenario.schedule, window=(HOUR_12 - timedelta(hours=2), HOUR_12 - timedelta(hours=1)))
+    assert [e.status for e in (drifted, stable, empty)] == ["CompletedWithViolations", "Completed", "Failed"]
+
+    events = received(aws, queue)
+    assert [e["resources"] for e in events] == [[x.processing_job_arn] for x in (drifted, stable, empty)]
+    assert [e["detail"]["ProcessingJobStatus"] for e in events] == ["Completed", "Completed", "Failed"]
+    first, second, failed = events
+    assert drifted.report is not None
+    violations = len(drifted.report.violations()["violations"])
+    assert violations >= 3
+    job_name = drifted.processing_job_arn.rsplit("/", 1)[1]
+    assert job_name.startswith("model-monitoring-203001151400-")
+    started = first["detail"]["ProcessingStartTime"]
+    assert millis(before) <= started <= millis(drifted.executed_at)
+    assert {k: v for k, v in first.items() if k != "id"} == {
+        "version": "0",
+        "detail-type": "SageMaker Processing Job State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": drifted.executed_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [drifted.processing_job_arn],
+        "detail": {
+            "ProcessingJobName": job_name,
+            "ProcessingResources": {
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 20}
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": 1800},
+            "AppSpecification": {"ImageUri": MONITOR_IMAGE},
+            "Environment": {
+                "dataset_format": '{"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput","endpointOutput"]}}',
+                "dataset_source": "/opt/ml/processing/input/endpoint",
+                "end_time": "2030-01-15T14:00:00Z",
+                "output_path": "/opt/ml/processing/output",
+                "publish_cloudwatch_metrics": "Enabled",
+                "sagemaker_endpoint_name": scenario.endpoint,
+                "sagemaker_monitoring_schedule_name": scenario.schedule,
+                "start_time": "2030-01-15T13:00:00Z",
+                "baseline_constraints": "/opt/ml/processing/baseline/constraints/constraints.json",
+                "baseline_statistics": "/opt/ml/processing/baseline/stats/statistics.json",
+            },
+            "RoleArn": ROLE,
+            "ProcessingJobArn": drifted.processing_job_arn,
+            "ProcessingJobStatus": "Completed",
+            "ExitMessage": f"CompletedWithViolations: Job completed successfully with {violations} violations.",
+            "ProcessingEndTime": millis(drifted.executed_at),
+            "ProcessingStartTime": started,
+            "LastModifiedTime": millis(drifted.executed_at),
+            "CreationTime": started,
+            "MonitoringScheduleArn": schedule_arn,
+        },
+    }
+    assert second["detail"]["ExitMessage"] == "Completed: Job completed successfully with no violations."
+    assert "FailureReason" not in second["detail"]
+    assert (failed["detail"]["FailureReason"], "ExitMessage" in failed["detail"]) == (NO_DATA, False)
+    assert failed["detail"]["Environment"]["start_time"] == "2030-01-15T10:00:00Z"
+    assert len({e["id"] for e in events}) == 3
+    assert monitor.errors == []
 
 
 def test_a_window_without_captured_data_fails_like_model_monitor(

@@ -66,8 +66,9 @@ def test_translation_leaves_only_cloudformation_types(translated: TranslatedTemp
         "AWS::S3::Bucket",
         "AWS::S3::BucketPolicy",
         "AWS::SNS::Topic",
-        "AWS::SNS::TopicPolicy",
         "AWS::SNS::Subscription",
+        "AWS::DynamoDB::Table",
+        "AWS::Scheduler::ScheduleGroup",
         "AWS::SQS::Queue",
         "AWS::SQS::QueuePolicy",
         "AWS::IAM::Role",
@@ -121,7 +122,8 @@ def test_the_state_machine_carries_the_real_definition_and_its_substitutions(tra
 
 
 def test_the_upload_event_becomes_a_rule_targeting_the_state_machine(translated: TranslatedTemplate) -> None:
-    (rule,) = _of_type(translated, "AWS::Events::Rule").values()
+    rules = _of_type(translated, "AWS::Events::Rule")
+    (rule,) = [r for r in rules.values() if r["Properties"].get("Name") == {"Fn::Sub": "${AWS::StackName}-uploads"}]
     (target,) = rule["Properties"]["Targets"]
 
     assert rule["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-uploads"}

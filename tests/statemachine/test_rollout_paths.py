@@ -16,6 +16,7 @@ strategy:
   bake_minutes: 3
 judge:
   min_requests: 100
+  max_error_rate_increase: 0.01  # these tests are about failure paths, not the judge's power at 2 rps
 {extra}"""
 
 

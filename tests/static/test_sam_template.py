@@ -61,11 +61,14 @@ def test_no_iam_statement_allows_wildcard_actions(statement: dict[str, Any]) -> 
         assert action != "*" and not action.endswith(":*"), f"{statement.get('Sid')}: {action}"
 
 
-def test_pass_role_is_scoped_to_sagemaker() -> None:
+def test_pass_role_names_one_role_for_one_service() -> None:
+    passed = {}
     for statement in statements(TEMPLATE["Resources"]):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         if "iam:PassRole" in actions:
-            assert statement["Condition"]["StringEquals"]["iam:PassedToService"] == "sagemaker.amazonaws.com"
+            assert statement["Resource"] != "*"
+            passed[statement["Sid"]] = statement["Condition"]["StringEquals"]["iam:PassedToService"]
+    assert passed == {"PassModelRole": "sagemaker.amazonaws.com", "PassSchedulerRole": "scheduler.amazonaws.com"}
 
 
 def test_bucket_is_versioned_private_encrypted_tls_only_and_emits_events() -> None:
@@ -146,3 +149,32 @@ def test_the_configuration_reference_is_generated_from_the_model() -> None:
     assert (ROOT / "docs" / "configuration.md").read_text() == render(), (
         "run: python -m mlrollout_dev.configdoc > docs/configuration.md"
     )
+
+
+def test_email_gets_alerts_at_or_above_its_minimum_severity() -> None:
+    subscription = RESOURCES["AlertEmailSubscription"]["Properties"]
+    assert subscription["FilterPolicyScope"] == "MessageAttributes"
+    assert subscription["FilterPolicy"]["severity"] == {
+        "Fn::FindInMap": ["SeverityAtLeast", {"Ref": "EmailMinSeverity"}, "Values"]
+    }
+    table = TEMPLATE["Mappings"]["SeverityAtLeast"]
+    assert table == {
+        "info": {"Values": ["info", "warning", "critical"]},
+        "warning": {"Values": ["warning", "critical"]},
+        "critical": {"Values": ["critical"]},
+    }
+    assert set(table) == set(TEMPLATE["Parameters"]["EmailMinSeverity"]["AllowedValues"])
+
+
+def test_monitoring_events_reach_the_relay_and_the_detacher() -> None:
+    relay = RESOURCES["RelayAlertFunction"]["Properties"]["Events"]
+    alarms = relay["DriftAlarms"]["Properties"]["Pattern"]
+    assert alarms["detail-type"] == ["CloudWatch Alarm State Change"]
+    assert alarms["detail"]["alarmName"] == [{"prefix": {"Fn::Sub": "${AWS::StackName}-"}}]
+    violations = relay["MonitoringViolations"]["Properties"]["Pattern"]
+    assert violations["detail"]["ExitMessage"] == [{"prefix": "CompletedWithViolations"}]
+    deleted = RESOURCES["DetachMonitoringFunction"]["Properties"]["Events"]["EndpointDeleted"]["Properties"]["Pattern"]
+    assert deleted["detail"]["EndpointStatus"] == ["DELETING"]
+    for events in (relay, RESOURCES["DetachMonitoringFunction"]["Properties"]["Events"]):
+        for event in events.values():
+            assert event["Properties"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["DriftDeadLetterQueue", "Arn"]}

@@ -4,8 +4,6 @@ import math
 import random
 import time
 
-import pytest
-
 from mlrollout.domain.config import Judge
 from mlrollout.domain.judge import ExtraMetric, Period, VariantSeries, Verdict, cs_radius, judge
 

@@ -23,7 +23,7 @@ from mlrollout.domain.config import Judge
 from mlrollout.domain.judge import Judgement, VariantSeries, Verdict, judge
 
 ROLLBACK = "rollback"
-PASS = "pass"
+PASS = "pass"  # noqa: S105  (a decision, not a password)
 NO_DECISION = "none"
 _STANDARD_NORMAL = NormalDist()
 
@@ -99,7 +99,7 @@ class StaticSetting:
     n: int
 
     def label(self) -> str:
-        rate = "off" if self.error_rate >= 1 else f"{self.error_rate:.1%}"
+        rate = "off" if self.error_rate >= 1 else f"{self.error_rate * 100:g}%"
         p99 = "off" if math.isinf(self.p99_ms) else f"{self.p99_ms:g} ms"
         return f"5XX rate > {rate} or p99 > {p99}, {self.m} of {self.n} periods"
 

@@ -71,10 +71,11 @@ class Scenario:
     canary_traffic: bool = True
     no_traffic_as_zero: bool = False
     baseline_degrades: bool = False
+    boundary: bool = False  # the canary sits exactly at a judge's tolerance: neither a regression nor healthy
 
     @property
     def regression(self) -> bool:
-        return self.canary_error_factor > 1.0 or self.canary_latency_factor > 1.0
+        return not self.boundary and (self.canary_error_factor > 1.0 or self.canary_latency_factor > 1.0)
 
     @property
     def no_traffic(self) -> bool:
@@ -93,6 +94,20 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("baseline_degrades", baseline_degrades=True),
 )
 SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}
+
+
+def boundary_scenarios(
+    *, error_ratio: float, error_slack: float, latency_increase: float, base_5xx: float
+) -> tuple[Scenario, Scenario]:
+    """Canaries exactly at a tolerance of the form "rate <= ratio * baseline + slack" and "latency <= (1 + inc) x":
+    error factor ratio + slack / base, latency factor 1 + inc. A judge at confidence c should fail them at most
+    1 - c of the time."""
+    return (
+        Scenario("errors_at_tolerance", canary_error_factor=error_ratio + error_slack / base_5xx, boundary=True),
+        Scenario("latency_at_tolerance", canary_latency_factor=1 + latency_increase, boundary=True),
+    )
+
+
 TRAFFIC_RPS: tuple[float, ...] = (5.0, 50.0, 500.0)
 CANARY_SHARES: tuple[float, ...] = (0.05, 0.10, 0.20)
 

@@ -17,7 +17,13 @@ the last look, it runs one execution the way Model Monitor's analyzer container 
 5. writes statistics.json and constraint_violations.json under
    <output S3 URI>/<endpoint>/<schedule>/<yyyy>/<mm>/<dd>/<hh>/ (the scheduled hour);
 6. records the execution with the SageMaker emulator: Completed, CompletedWithViolations, or Failed with
-   Model Monitor's FailureReason "Job inputs had no data" when the window holds no captured record.
+   Model Monitor's FailureReason "Job inputs had no data" when the window holds no captured record;
+7. puts the "SageMaker Processing Job State Change" event its processing job would send on the default
+   EventBridge bus: ProcessingJobStatus Completed with the analyzer's ExitMessage ("Completed: Job completed
+   successfully with no violations." / "CompletedWithViolations: Job completed successfully with N
+   violations."), or Failed with the FailureReason; the Environment Model Monitor gives the container
+   (sagemaker_monitoring_schedule_name, sagemaker_endpoint_name, start_time, end_time, ...), the schedule's
+   MonitoringScheduleArn, and the job's start and end on sandbox time.
 
 Choices where Model Monitor is unspecified or the sandbox is simpler, named:
 - An occurrence at T runs at the first tick at or after T + `start_delay_seconds` (default 0: hourly means minute
@@ -30,6 +36,11 @@ Choices where Model Monitor is unspecified or the sandbox is simpler, named:
   (-PT1H style) taken relative to the time the sandbox first sees it Scheduled.
 - Without a baseline statistics resource the job only profiles the data: no drift metrics, no violations.
 - Distances are the drift module's approximations of Model Monitor's (see `baseline_drift` there).
+- The processing job goes straight to its end state: only the final state change event is sent (a real job
+  also sends InProgress). The event carries what DescribeProcessingJob would show and the sandbox knows
+  (AppSpecification.ImageUri, RoleArn, ProcessingResources, StoppingCondition, Environment), not the
+  ProcessingInputs/ProcessingOutputConfig Model Monitor generates, and no Tags. The baseline local paths in
+  Environment are the analyzer's usual /opt/ml/processing/baseline/... locations.
 - Job failures Model Monitor would also have (no data, a baseline that cannot be read, an endpoint without
   capture) are recorded as Failed executions; anything else is an error of the sandbox, kept in `errors` (and
   also recorded as a Failed execution), never raised into the ticker.
@@ -42,6 +53,7 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -66,11 +78,21 @@ from mlrollout_sandbox.server import CREDENTIALS
 if TYPE_CHECKING:
     from mlrollout_sandbox.emulator import Emulator
 
-__all__ = ["NO_DATA", "ModelMonitorEmulator", "MonitoringExecution", "install"]
+__all__ = [
+    "NO_DATA",
+    "NO_VIOLATIONS",
+    "PROCESSING_JOB_STATE_CHANGE",
+    "ModelMonitorEmulator",
+    "MonitoringExecution",
+    "exit_message",
+    "install",
+]
 
 log = logging.getLogger(__name__)
 
 NO_DATA = "Job inputs had no data"
+PROCESSING_JOB_STATE_CHANGE = "SageMaker Processing Job State Change"
+NO_VIOLATIONS = "Completed: Job completed successfully with no violations."
 TICK_SECONDS = 60.0
 TICKER_JOB = "sagemaker:monitoring-executions"
 ONE_TIME = "NOW"
@@ -80,6 +102,12 @@ _KEEP_RECORDS = 1000
 _MAX_FAILURE_REASON = 1024  # DescribeMonitoringSchedule's FailureReason is at most 1024 characters
 _METRICS_PER_PUT = 1000
 _OFFSET = re.compile(r"^-P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+# The container contract's defaults (Model Monitor's "Container Contract Inputs").
+_CAPTURE_FORMAT = '{"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput","endpointOutput"]}}'
+_INPUT_PATH = "/opt/ml/processing/input/endpoint"
+_OUTPUT_PATH = "/opt/ml/processing/output"
+_BASELINE_CONSTRAINTS_PATH = "/opt/ml/processing/baseline/constraints/constraints.json"
+_BASELINE_STATISTICS_PATH = "/opt/ml/processing/baseline/stats/statistics.json"
 
 Window = tuple[datetime, datetime]
 
@@ -116,6 +144,12 @@ class _JobSpec:
     constraints_uri: str | None
     output_uri: str | None
     environment: dict[str, str]
+    input_path: str = _INPUT_PATH
+    output_path: str = _OUTPUT_PATH
+    image_uri: str | None = None
+    role_arn: str | None = None
+    cluster_config: dict[str, Any] | None = None
+    stopping_condition: dict[str, Any] | None = None
 
 
 class _JobFailed(Exception):
@@ -258,6 +292,7 @@ class ModelMonitorEmulator:
         job_name = _processing_job_name(name, scheduled)
         arn = f"arn:aws:sagemaker:{self.emulator.region}:{self.emulator.account_id}:processing-job/{job_name}"
         with self._run_lock:
+            started = self.clock.now()
             spec: _JobSpec | None = None
             try:
                 spec = self._job_spec(described)
@@ -269,6 +304,7 @@ class ModelMonitorEmulator:
                 reason = f"InternalServerError: the sandbox analyzer failed: {type(exc).__name__}: {exc}"
                 execution = self._failed(name, spec, described, scheduled, window, arn, reason)
             self._record(execution)
+            self._emit(processing_job_event(execution, spec, described, started))
             return execution
 
     def _failed(
@@ -361,6 +397,15 @@ class ModelMonitorEmulator:
             self._executions.append(execution)
             del self._executions[:-_KEEP_RECORDS]
 
+    def _emit(self, event: dict[str, Any]) -> None:
+        events = self.emulator.services.get("events")
+        if events is None:
+            return
+        try:
+            events.emit(event, account=self.emulator.account_id, region=self.emulator.region)
+        except Exception as exc:  # SageMaker's job ran either way; the sandbox's failure is recorded
+            self._error(event["detail"]["Environment"].get("sagemaker_monitoring_schedule_name"), exc)
+
     # ------------------------------------------------------------------------------------------ job inputs
 
     def _job_spec(self, described: dict[str, Any]) -> _JobSpec:
@@ -373,27 +418,39 @@ class ModelMonitorEmulator:
                 raise _JobFailed(f"The job definition {definition_name} cannot be read: {exc}") from exc
             baseline = job.get("DataQualityBaselineConfig") or {}
             job_input = (job.get("DataQualityJobInput") or {}).get("EndpointInput") or {}
-            outputs = (job.get("DataQualityJobOutputConfig") or {}).get("MonitoringOutputs") or [{}]
-            environment = (job.get("DataQualityAppSpecification") or {}).get("Environment") or {}
+            output = ((job.get("DataQualityJobOutputConfig") or {}).get("MonitoringOutputs") or [{}])[0]
+            app = job.get("DataQualityAppSpecification") or {}
             return _JobSpec(
                 name=str(definition_name),
                 endpoint=job_input.get("EndpointName") or described.get("EndpointName"),
                 statistics_uri=(baseline.get("StatisticsResource") or {}).get("S3Uri"),
                 constraints_uri=(baseline.get("ConstraintsResource") or {}).get("S3Uri"),
-                output_uri=(outputs[0].get("S3Output") or {}).get("S3Uri"),
-                environment=dict(environment),
+                output_uri=(output.get("S3Output") or {}).get("S3Uri"),
+                environment=dict(app.get("Environment") or {}),
+                input_path=job_input.get("LocalPath") or _INPUT_PATH,
+                output_path=(output.get("S3Output") or {}).get("LocalPath") or _OUTPUT_PATH,
+                image_uri=app.get("ImageUri"),
+                role_arn=job.get("RoleArn"),
+                cluster_config=(job.get("JobResources") or {}).get("ClusterConfig"),
+                stopping_condition=job.get("StoppingCondition"),
             )
         inline = config.get("MonitoringJobDefinition") or {}
         baseline = inline.get("BaselineConfig") or {}
-        inputs = inline.get("MonitoringInputs") or [{}]
-        outputs = (inline.get("MonitoringOutputConfig") or {}).get("MonitoringOutputs") or [{}]
+        endpoint_input = ((inline.get("MonitoringInputs") or [{}])[0]).get("EndpointInput") or {}
+        output = ((inline.get("MonitoringOutputConfig") or {}).get("MonitoringOutputs") or [{}])[0]
         return _JobSpec(
             name=None,
-            endpoint=(inputs[0].get("EndpointInput") or {}).get("EndpointName") or described.get("EndpointName"),
+            endpoint=endpoint_input.get("EndpointName") or described.get("EndpointName"),
             statistics_uri=(baseline.get("StatisticsResource") or {}).get("S3Uri"),
             constraints_uri=(baseline.get("ConstraintsResource") or {}).get("S3Uri"),
-            output_uri=(outputs[0].get("S3Output") or {}).get("S3Uri"),
+            output_uri=(output.get("S3Output") or {}).get("S3Uri"),
             environment=dict(inline.get("Environment") or {}),
+            input_path=endpoint_input.get("LocalPath") or _INPUT_PATH,
+            output_path=(output.get("S3Output") or {}).get("LocalPath") or _OUTPUT_PATH,
+            image_uri=(inline.get("MonitoringAppSpecification") or {}).get("ImageUri"),
+            role_arn=inline.get("RoleArn"),
+            cluster_config=(inline.get("MonitoringResources") or {}).get("ClusterConfig"),
+            stopping_condition=inline.get("StoppingCondition"),
         )
 
     def _baseline(self, spec: _JobSpec) -> Baseline:
@@ -497,6 +554,97 @@ def install(emulator: Emulator, *, start_delay_seconds: float = 0.0) -> ModelMon
     monitor = ModelMonitorEmulator(emulator, start_delay_seconds=start_delay_seconds)
     emulator.ticker.every(TICKER_JOB, monitor.tick_seconds, monitor._tick_job)
     return monitor
+
+
+# ------------------------------------------------------------------------------------ processing job event
+
+
+def exit_message(execution: MonitoringExecution) -> str | None:
+    """The ExitMessage Model Monitor's analyzer leaves on a completed job (None for a failed one)."""
+    if execution.status == "Failed":
+        return None
+    violations = len(execution.report.violations()["violations"]) if execution.report is not None else 0
+    if violations:
+        return f"CompletedWithViolations: Job completed successfully with {violations} violations."
+    return NO_VIOLATIONS
+
+
+def _epoch_millis(moment: datetime) -> int:
+    return round(_utc(moment).timestamp() * 1000)
+
+
+def _iso_z(moment: datetime) -> str:
+    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _container_environment(
+    execution: MonitoringExecution, spec: _JobSpec | None, described: dict[str, Any]
+) -> dict[str, str]:
+    """The environment Model Monitor gives its container (the contract's names), with the job's own on top."""
+    start, end = execution.window
+    environment = {
+        "dataset_format": _CAPTURE_FORMAT,
+        "dataset_source": spec.input_path if spec else _INPUT_PATH,
+        "end_time": _iso_z(end),
+        "output_path": spec.output_path if spec else _OUTPUT_PATH,
+        "publish_cloudwatch_metrics": "Enabled",
+        "sagemaker_endpoint_name": str(execution.endpoint_name or described.get("EndpointName") or ""),
+        "sagemaker_monitoring_schedule_name": execution.schedule_name,
+        "start_time": _iso_z(start),
+    }
+    if spec is not None:
+        if spec.constraints_uri:
+            environment["baseline_constraints"] = _BASELINE_CONSTRAINTS_PATH
+        if spec.statistics_uri:
+            environment["baseline_statistics"] = _BASELINE_STATISTICS_PATH
+        environment.update(spec.environment)
+    return environment
+
+
+def processing_job_event(
+    execution: MonitoringExecution, spec: _JobSpec | None, described: dict[str, Any], started: datetime
+) -> dict[str, Any]:
+    """The "SageMaker Processing Job State Change" event of the execution's processing job at its end."""
+    _, _, _, region, account, resource = execution.processing_job_arn.split(":", 5)
+    detail: dict[str, Any] = {"ProcessingJobName": resource.split("/", 1)[1]}
+    if spec is not None and spec.cluster_config:
+        detail["ProcessingResources"] = {"ClusterConfig": dict(spec.cluster_config)}
+    if spec is not None and spec.stopping_condition:
+        detail["StoppingCondition"] = dict(spec.stopping_condition)
+    if spec is not None and spec.image_uri:
+        detail["AppSpecification"] = {"ImageUri": spec.image_uri}
+    detail["Environment"] = _container_environment(execution, spec, described)
+    if spec is not None and spec.role_arn:
+        detail["RoleArn"] = spec.role_arn
+    detail["ProcessingJobArn"] = execution.processing_job_arn
+    if execution.status == "Failed":
+        detail["ProcessingJobStatus"] = "Failed"
+        detail["FailureReason"] = execution.failure_reason or ""
+    else:
+        detail["ProcessingJobStatus"] = "Completed"
+        detail["ExitMessage"] = exit_message(execution)
+    ended = _epoch_millis(execution.executed_at)
+    detail.update(
+        {
+            "ProcessingEndTime": ended,
+            "ProcessingStartTime": _epoch_millis(started),
+            "LastModifiedTime": ended,
+            "CreationTime": _epoch_millis(started),
+        }
+    )
+    if described.get("MonitoringScheduleArn"):
+        detail["MonitoringScheduleArn"] = described["MonitoringScheduleArn"]
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": PROCESSING_JOB_STATE_CHANGE,
+        "source": "aws.sagemaker",
+        "account": account,
+        "time": _utc(execution.executed_at).timestamp(),
+        "region": region,
+        "resources": [execution.processing_job_arn],
+        "detail": detail,
+    }
 
 
 # --------------------------------------------------------------------------------------------- helpers

@@ -259,8 +259,59 @@ class NotifyInput(Contract):
     judgement: JudgeOutput | None = None
     monitoring: MonitoringResult | None = None
     rollback: RollbackResult | None = None
+    step: int | None = Field(None, description="The canary step (0-based) a step_shifted event is about")
+
+    def dedupe_key(self) -> dict[str, Any]:
+        """What makes this notification the same one again: the deployment (of this upload of the artifact:
+        a re-upload is a new S3 version), the event and the step. A retry or a duplicate delivery of the same
+        upload repeats it; a deliberate re-upload does not."""
+        if self.rollout is not None:
+            about = {"deployment": self.rollout.deployment_id, "upload": self.rollout.artifact.version_id}
+        else:
+            upload = (self.upload_event or {}).get("detail") or {}
+            about = {"upload": json.dumps(upload, sort_keys=True, default=str)} if upload else {}
+            about = about or {"execution": self.execution_id}
+        return {**about, "event": self.event.value, "step": self.step}
 
 
 class NotifyResult(Contract):
     message_id: str
     subject: str
+
+
+class DriftThresholds(Contract):
+    psi: float
+    js: float
+    missing_rate: float
+
+
+class DriftRunInput(Contract):
+    """What the builtin backend's schedule sends the Detect Drift function each run (set by Attach Monitoring)."""
+
+    endpoint: str
+    model_name: str
+    version_label: str
+    deployment_id: str
+    baseline_statistics: str
+    baseline_constraints: str | None = None
+    capture_uri: str = Field(description="The endpoint config's capture destination (s3://bucket/prefix)")
+    period_seconds: int = Field(gt=0)
+    thresholds: DriftThresholds
+    features: list[str] | None = None
+    min_records: int = Field(100, ge=1)
+    scheduled_time: datetime | None = Field(
+        None, description="EventBridge Scheduler's <aws.scheduler.scheduled-time>: the window ends here"
+    )
+
+
+class DriftRunResult(Contract):
+    endpoint: str
+    window_start: datetime
+    window_end: datetime
+    files: int
+    records: int
+    malformed: int
+    drifted: list[str]
+    schema_violations: int
+    report_uri: str | None
+    published: int

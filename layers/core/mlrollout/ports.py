@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 if TYPE_CHECKING:  # types only: a service imports the adapters it builds values for, nothing more
     from datetime import datetime
 
+    from mlrollout.adapters.alert_state import AlarmMemory
     from mlrollout.adapters.artifacts import ObjectHead
     from mlrollout.adapters.endpoints import InvokeResult
     from mlrollout.adapters.metrics import MetricsFetch
     from mlrollout.adapters.monitoring import DataQualityJob, DriftAlarm
     from mlrollout.adapters.registry import Package, PackageSpec
+    from mlrollout.adapters.scheduler import DriftSchedule
     from mlrollout.domain.alerts import Alert
     from mlrollout.domain.config import ExtraMetric
     from mlrollout.domain.rollback import EndpointObservation
@@ -23,6 +26,12 @@ class ArtifactStore(Protocol):
     def read_text(self, bucket: str, key: str) -> str | None: ...
     def read_json(self, uri: str) -> Any: ...
     def put_json(self, bucket: str, key: str, document: Any) -> str: ...
+
+
+class CaptureStore(Protocol):
+    def folders(self, bucket: str, prefix: str) -> list[str]: ...
+    def keys(self, bucket: str, prefix: str) -> list[str]: ...
+    def lines(self, bucket: str, key: str) -> Iterator[bytes]: ...
 
 
 class Registry(Protocol):
@@ -73,6 +82,29 @@ class Monitoring(Protocol):
     def create_data_quality_job(self, job: DataQualityJob) -> None: ...
     def upsert_schedule(self, name: str, job_definition: str, expression: str, tags: dict[str, str]) -> str | None: ...
     def delete_job_definition(self, name: str) -> None: ...
+    def delete_schedule(self, name: str) -> bool: ...
+    def job_definitions(self, endpoint: str) -> list[str]: ...
+
+
+class Schedules(Protocol):
+    def upsert(self, schedule: DriftSchedule) -> None: ...
+    def delete(self, name: str, group: str) -> bool: ...
+
+
+class MetricPublisher(Protocol):
+    def publish(self, namespace: str, data: list[dict[str, Any]]) -> int: ...
+
+
+class MetricReader(Protocol):
+    def latest(
+        self, namespace: str, metrics: list[str], dimensions: dict[str, str], start: datetime, end: datetime
+    ) -> dict[str, float]: ...
+
+
+class AlertState(Protocol):
+    def recall(self, alarm: str) -> AlarmMemory: ...
+    def remember(self, memory: AlarmMemory, state: str, at: float, expires_at: int) -> bool: ...
+    def forget(self, memory: AlarmMemory) -> None: ...
 
 
 class Alarms(Protocol):

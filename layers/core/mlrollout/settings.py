@@ -24,6 +24,13 @@ class Settings(BaseModel):
     model_monitor_image: str | None = Field(None, description="MODEL_MONITOR_IMAGE: analyzer image override.")
     slack_secret_name: str | None = Field(None, description="SLACK_SECRET_NAME: the secret holding the webhook URL.")
     slack_min_severity: str = Field("info", description="SLACK_MIN_SEVERITY: info, warning or critical.")
+    schedule_group: str | None = Field(None, description="SCHEDULE_GROUP: the Scheduler group of drift schedules.")
+    drift_function_arn: str | None = Field(None, description="DRIFT_FUNCTION_ARN: what drift schedules run.")
+    scheduler_role_arn: str | None = Field(None, description="SCHEDULER_ROLE_ARN: the role schedules invoke as.")
+    state_table: str | None = Field(None, description="STATE_TABLE: alert memory and idempotency records.")
+    violations_cooldown_minutes: int = Field(
+        360, ge=0, description="VIOLATIONS_COOLDOWN_MINUTES: quiet time between Model Monitor violation alerts."
+    )
     max_artifact_mib: int = Field(10240, ge=1, description="MAX_ARTIFACT_MIB: largest artifact accepted.")
     default_bake_minutes: float | None = None
     default_canary_steps: list[float] | None = None
@@ -45,6 +52,10 @@ class Settings(BaseModel):
         "dashboard_name",
         "model_monitor_image",
         "slack_secret_name",
+        "schedule_group",
+        "drift_function_arn",
+        "scheduler_role_arn",
+        "state_table",
         mode="before",
     )
     @classmethod

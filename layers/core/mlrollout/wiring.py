@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlrollout.adapters.aws import client
 
 if TYPE_CHECKING:
+    from mlrollout.adapters.alert_state import DynamoAlertState
     from mlrollout.adapters.artifacts import S3Artifacts
     from mlrollout.adapters.endpoints import SageMakerEndpoints
+    from mlrollout.adapters.idempotency import Once
     from mlrollout.adapters.metrics import CloudWatchMetrics
     from mlrollout.adapters.monitoring import CloudWatchAlarms, SageMakerMonitoring
     from mlrollout.adapters.notifications import SnsNotifier
     from mlrollout.adapters.registry import SageMakerRegistry
+    from mlrollout.adapters.scheduler import EventBridgeScheduler
     from mlrollout.adapters.slack import SlackWebhook
 
 
@@ -87,3 +90,25 @@ def slack() -> SlackWebhook:
     from mlrollout.settings import get_settings
 
     return SlackWebhook(get_settings().require("slack_secret_name"))
+
+
+@lru_cache(maxsize=1)
+def schedules() -> EventBridgeScheduler:
+    from mlrollout.adapters.scheduler import EventBridgeScheduler
+
+    return EventBridgeScheduler(client("scheduler"))
+
+
+def alert_state() -> DynamoAlertState:
+    from mlrollout.adapters.alert_state import DynamoAlertState
+    from mlrollout.settings import get_settings
+
+    return DynamoAlertState(client("dynamodb"), get_settings().require("state_table"))
+
+
+def once(prefix: str, *, context: Any = None, expires_after_seconds: int = 86400) -> Once:
+    from mlrollout.adapters.idempotency import Once
+    from mlrollout.settings import get_settings
+
+    table = get_settings().require("state_table")
+    return Once(client("dynamodb"), table, prefix=prefix, expires_after_seconds=expires_after_seconds, context=context)

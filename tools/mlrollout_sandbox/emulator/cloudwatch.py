@@ -4,7 +4,9 @@ moto 5.2.5 keeps every datum as an object in one list and scans all of it for ev
 Values/Counts into one object per count, has no percentiles, evaluates no metric math beyond a bare id, and
 never evaluates alarms. This module replaces moto's metric side (PutMetricData, GetMetricData,
 GetMetricStatistics, ListMetrics), adds DescribeAlarmHistory, and evaluates every alarm moto holds once a
-virtual minute, publishing CloudWatch's notification JSON to SNS topic actions on each state transition.
+virtual minute. On each state transition (evaluation or SetAlarmState) it puts one "CloudWatch Alarm State
+Change" event (source aws.cloudwatch) on the default EventBridge bus, whether or not the alarm has actions, and
+publishes CloudWatch's notification JSON to the alarm's SNS topic actions.
 Alarm definitions stay moto's objects (PutMetricAlarm, DescribeAlarms, DeleteAlarms, SetAlarmState), so
 their API surface is moto's; this module only keeps their state the way CloudWatch would.
 
@@ -14,18 +16,22 @@ Fidelity notes (where CloudWatch is unspecified, the choice is named):
   distinct values, so Values/Counts are never expanded and percentiles stay exact.
 - Percentiles use the nearest-rank rule on the weighted values (the smallest value with at least p% of the
   weight at or below it). CloudWatch documents no interpolation rule of its own.
+- State change events follow the samples in CloudWatch's "Alarm events and EventBridge": `time` and
+  state.timestamp are the transition's sandbox time, reasonData is left out when a state has none, and
+  configuration.description when the alarm has none. A single-metric alarm's metric gets a UUID-shaped id
+  that changes with each configuration (CloudWatch's own ids are opaque).
 - An alarm's evaluation range is EvaluationPeriods + 2 periods, as in the worked example of CloudWatch's
   "How alarm state is evaluated when data is missing" (5 datapoints retrieved for 3 evaluation periods), and
   the decision reproduces every row of the two tables in that section.
 
-Not implemented, and said so rather than approximated: trimmed/winsorized means and other extended
-statistics besides percentiles (InvalidParameterValue naming them); Metrics Insights (SELECT) queries and
-the math functions in _UNSUPPORTED_FUNCTIONS (ValidationError naming the function); anomaly-detection alarms
-(left in INSUFFICIENT_DATA with the reason, and listed in `evaluation_errors`); composite alarms (not
-evaluated); alarm actions other than SNS topics (recorded as undelivered notifications and failed-action
-history); dynamic labels and LabelOptions. PutMetricData accepts AWS/ namespaces, unlike CloudWatch, because
-the sandbox publishes the AWS services' own metrics through it. moto's S3 bucket metrics (its
-CloudWatchMetricProvider) are no longer listed or queried.
+Not implemented, and said so rather than approximated: trimmed/winsorized means and other extended statistics
+besides percentiles (InvalidParameterValue naming them); Metrics Insights (SELECT) queries and the math
+functions in _UNSUPPORTED_FUNCTIONS (ValidationError naming the function); anomaly-detection alarms (left in
+INSUFFICIENT_DATA with the reason, and listed in `evaluation_errors`); composite alarms (not evaluated);
+"CloudWatch Alarm Configuration Change" events; alarm actions other than SNS topics (recorded as undelivered
+notifications and failed-action history); dynamic labels and LabelOptions. PutMetricData accepts AWS/
+namespaces, unlike CloudWatch, because the sandbox publishes the AWS services' own metrics through it. moto's
+S3 bucket metrics (its CloudWatchMetricProvider) are no longer listed or queried.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 import base64
 import bisect
 import functools
+import hashlib
 import heapq
 import itertools
 import json
@@ -40,6 +47,7 @@ import logging
 import math
 import re
 import threading
+import uuid
 import weakref
 from array import array
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -62,6 +70,7 @@ __all__ = [
     "MetricMathError",
     "MetricStore",
     "TimeSeries",
+    "alarm_state_change_event",
     "decide_alarm_state",
     "evaluate_expression",
     "install",
@@ -1774,6 +1783,101 @@ def _trigger_query(query: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# alarms: the EventBridge "CloudWatch Alarm State Change" event
+# ---------------------------------------------------------------------------------------------------------
+STATE_CHANGE = "CloudWatch Alarm State Change"
+
+
+def _event_state(value: str, reason: str | None, reason_data: str | None, timestamp: float) -> dict[str, Any]:
+    """An event's `state` / `previousState`. CloudWatch leaves reasonData out when the state has none (the
+    initial INSUFFICIENT_DATA of a new alarm, SetAlarmState without StateReasonData)."""
+    state: dict[str, Any] = {"reason": reason or ""}
+    if reason_data and reason_data.strip() not in ("", "{}"):
+        state["reasonData"] = reason_data
+    state.update({"timestamp": _iso_millis(timestamp), "value": value})
+    return state
+
+
+def _previous_state(alarm: Any) -> dict[str, Any]:
+    """The alarm's current state, as the next state change event's `previousState` will show it."""
+    return _event_state(
+        alarm.state_value, alarm.state_reason, alarm.state_reason_data, _epoch(alarm.state_updated_timestamp)
+    )
+
+
+def _configuration_metric_id(alarm: Any) -> str:
+    """The id CloudWatch gives a single-metric alarm's metric in events: UUID-shaped, new with each
+    configuration. Derived from the alarm and its configuration time, so one configuration keeps one id."""
+    digest = hashlib.sha256(f"{alarm.alarm_arn}@{_epoch(alarm.configuration_updated_timestamp)}".encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+def _event_metric(namespace: str | None, name: str | None, dimensions: Sequence[Any]) -> dict[str, Any]:
+    return {"namespace": namespace, "name": name, "dimensions": {d.name: d.value for d in dimensions}}
+
+
+def _event_configuration(alarm: Any) -> dict[str, Any]:
+    """detail.configuration: the description and the metrics in the events' lower-camel-case shape."""
+    configuration: dict[str, Any] = {}
+    if alarm.description:
+        configuration["description"] = alarm.description
+    metrics: list[dict[str, Any]] = []
+    if alarm.metric_data_queries:
+        for query in alarm.metric_data_queries:
+            entry: dict[str, Any] = {}
+            if query.expression:
+                entry["expression"] = query.expression
+            entry["id"] = query.id
+            if query.label:
+                entry["label"] = query.label
+            if not query.expression and query.metric_stat is not None:
+                stat = query.metric_stat
+                entry["metricStat"] = {
+                    "metric": _event_metric(stat.metric.namespace, stat.metric.metric_name, stat.metric.dimensions),
+                    "period": int(stat.period or 60),
+                    "stat": stat.stat,
+                }
+            entry["returnData"] = _flag(query.return_data, default=True)
+            metrics.append(entry)
+    else:
+        metrics.append(
+            {
+                "id": _configuration_metric_id(alarm),
+                "metricStat": {
+                    "metric": _event_metric(alarm.namespace, alarm.metric_name, alarm.dimensions),
+                    "period": int(alarm.period or 60),
+                    "stat": alarm.extended_statistic or alarm.statistic,
+                },
+                "returnData": True,
+            }
+        )
+    configuration["metrics"] = metrics
+    return configuration
+
+
+def alarm_state_change_event(
+    alarm: Any, previous: dict[str, Any], now: float, account_id: str, region: str
+) -> dict[str, Any]:
+    """The event CloudWatch puts on the default bus when `alarm` has just changed state at `now`."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": STATE_CHANGE,
+        "source": "aws.cloudwatch",
+        "account": account_id,
+        "time": now,
+        "region": region,
+        "resources": [alarm.alarm_arn],
+        "detail": {
+            "alarmName": alarm.name,
+            "state": _event_state(alarm.state_value, alarm.state_reason, alarm.state_reason_data, now),
+            "previousState": previous,
+            "configuration": _event_configuration(alarm),
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
 # the service object
 # ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -2099,14 +2203,22 @@ class CloudWatchService:
         now: float,
         spec: _AlarmSpec | None,
     ) -> _Pending:
-        old_state, old_reason = alarm.state_value, alarm.state_reason
+        old_state, old_reason, previous = alarm.state_value, alarm.state_reason, _previous_state(alarm)
         alarm.state_value, alarm.state_reason, alarm.state_reason_data = new_state, reason, reason_data
         alarm.state_updated_timestamp = alarm.state_transitioned_timestamp = _naive_utc(now)
-        return self._record_transition(region, alarm, old_state, old_reason, now, spec)
+        return self._record_transition(region, alarm, old_state, old_reason, now, spec, previous)
 
     def _record_transition(
-        self, region: _Region, alarm: Any, old_state: str, old_reason: str, now: float, spec: _AlarmSpec | None
+        self,
+        region: _Region,
+        alarm: Any,
+        old_state: str,
+        old_reason: str,
+        now: float,
+        spec: _AlarmSpec | None,
+        previous: dict[str, Any],
     ) -> _Pending:
+        """Record a transition the caller has applied (under the alarm lock, so once and in order)."""
         new_state = alarm.state_value
         transition = AlarmTransition(
             alarm.name, old_state, new_state, alarm.state_reason, _utc(now), region.account_id, region.region
@@ -2125,6 +2237,7 @@ class CloudWatchService:
         )
         with self._records_lock:
             self.transitions.append(transition)
+        self._emit(alarm_state_change_event(alarm, previous, now, region.account_id, region.region), region)
         actions_by_state = {
             ALARM: alarm.alarm_actions,
             OK: alarm.ok_actions,
@@ -2149,6 +2262,17 @@ class CloudWatchService:
         }
         subject = f'{new_state}: "{alarm.name}" in {message["Region"]}'[:100]
         return _Pending(region, transition, actions, message, subject)
+
+    def _emit(self, event: dict[str, Any], region: _Region) -> None:
+        # Emitted under the alarm lock, so an alarm's events reach the bus in the order of its transitions.
+        # CloudWatch never fails an evaluation because EventBridge did; the sandbox logs instead of hiding it.
+        events = self.emulator.services.get("events")
+        if events is None:
+            return
+        try:
+            events.emit(event, account=region.account_id, region=region.region)
+        except Exception:
+            log.exception("alarm state change event for %s not sent to EventBridge", event["detail"]["alarmName"])
 
     def _add_history(
         self, region: _Region, alarm_name: str, now: float, item_type: str, summary: str, data: dict[str, Any]
@@ -2235,13 +2359,18 @@ class CloudWatchService:
             },
         )
 
-    def on_state_set(self, backend: Any, alarm: Any, old_state: str, old_reason: str) -> _Pending | None:
-        """SetAlarmState: CloudWatch runs the new state's actions when the state changed."""
+    def on_state_set(
+        self, backend: Any, alarm: Any, old_state: str, old_reason: str, previous: dict[str, Any] | None = None
+    ) -> _Pending | None:
+        """SetAlarmState: CloudWatch sends the state change event and runs the new state's actions when the
+        state changed. `previous` is the state before the call (`_previous_state` taken before moto's update)."""
         now = self.clock.time()
         alarm.state_updated_timestamp = alarm.state_transitioned_timestamp = _naive_utc(now)
         if alarm.state_value == old_state:
             return None
-        return self._record_transition(self._region_of(backend), alarm, old_state, old_reason, now, None)
+        if previous is None:
+            previous = _event_state(old_state, old_reason, None, now)
+        return self._record_transition(self._region_of(backend), alarm, old_state, old_reason, now, None, previous)
 
     def describe_alarm_history(self, backend: Any, params: dict[str, Any]) -> dict[str, Any]:
         region = self._region_of(backend)
@@ -2433,8 +2562,9 @@ def _patch_alarms(service: CloudWatchService, patcher: Patcher, backend_class: t
             alarm = self.alarms.get(alarm_name)
             old_state = alarm.state_value if alarm is not None else None
             old_reason = alarm.state_reason if alarm is not None else ""
+            previous = _previous_state(alarm) if alarm is not None else None
             original_set(self, alarm_name, reason, reason_data, state_value)
-            pending = service.on_state_set(self, self.alarms[alarm_name], old_state or "", old_reason)
+            pending = service.on_state_set(self, self.alarms[alarm_name], old_state or "", old_reason, previous)
         if pending is not None:
             service._deliver(pending)
 

@@ -15,7 +15,12 @@ faults armed on `Emulator.faults`:
 `params={"failure_reason": "..."}` on a fault replaces the default FailureReason.
 
 State changes are computed lazily from the sandbox clock whenever an endpoint or schedule is read, under one
-lock, so no background thread is needed and the moto server's request threads always agree.
+lock, so the moto server's request threads always agree. Each endpoint status change puts one "SageMaker
+Endpoint State Change" event (source aws.sagemaker) on the default EventBridge bus: CREATING on
+CreateEndpoint, UPDATING on UpdateEndpoint and UpdateEndpointWeightsAndCapacities, IN_SERVICE or FAILED when
+the operation completes (stamped with the moment it completed), DELETING on DeleteEndpoint. A ticker job
+settles due operations every tick, so a completion reaches EventBridge within a tick of sandbox time even when
+nobody reads the endpoint; it is emitted where the change is applied, under the lock, hence exactly once.
 """
 
 from __future__ import annotations
@@ -58,12 +63,15 @@ __all__ = [
     "DEFAULT_SCHEDULE_PENDING_SECONDS",
     "DEFAULT_UPDATE_SECONDS",
     "DEFAULT_WEIGHTS_SECONDS",
+    "ENDPOINT_STATE_CHANGE",
     "DataPlane",
     "EndpointState",
     "SageMakerService",
     "SandboxUnsupported",
     "Transition",
     "VariantState",
+    "endpoint_state_change_event",
+    "event_status",
     "install",
 ]
 
@@ -115,6 +123,12 @@ _EXECUTION_STATUSES = frozenset(
 )
 _DEFAULT_PAGE = 10
 
+ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
+SETTLE_JOB = "sagemaker:endpoint-transitions"
+
+EventSink = Callable[[dict[str, Any], str, str], None]
+"""(event, account, region): puts an AWS service's event on that account's and region's default bus."""
+
 _VARIANT_SUMMARY_KEYS = (
     "VariantName",
     "DeployedImages",
@@ -127,6 +141,9 @@ _VARIANT_SUMMARY_KEYS = (
 )
 # Nothing is deployed yet while an endpoint is Creating, so only the desired side is known.
 _CREATING_VARIANT_KEYS = ("VariantName", "DesiredWeight", "DesiredInstanceCount", "DesiredServerlessConfig")
+# The documented endpoint events carry the variants' names, weights and capacities, not their images.
+_EVENT_VARIANT_KEYS = tuple(k for k in _VARIANT_SUMMARY_KEYS if k != "DeployedImages")
+_CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 # --------------------------------------------------------------------------------------------------- errors
@@ -336,6 +353,8 @@ class SageMakerService:
         self.weights_seconds = DEFAULT_WEIGHTS_SECONDS
         self.schedule_pending_seconds = DEFAULT_SCHEDULE_PENDING_SECONDS
         self.data_plane: DataPlane | None = None
+        # Where endpoint state change events go (install wires the emulated EventBridge); None sends none.
+        self.events: EventSink | None = None
         self.rng = random.Random()
         self._lock = threading.RLock()
         self._endpoints: dict[str, _EndpointRuntime] = {}  # by endpoint ARN (carries account and region)
@@ -608,13 +627,24 @@ class SageMakerService:
             if endpoint.endpoint_status in _IN_PROGRESS:
                 # SageMaker refuses to delete an endpoint mid-operation, with the same message as updates.
                 raise ValidationError(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            now = self.clock.time()
             original(backend, endpoint_name)
             self._endpoints.pop(endpoint.arn, None)
+            # The endpoint is gone from the API at once (moto has no Deleting phase); the event still says
+            # DELETING, as SageMaker's does when deletion starts.
+            self._emit(endpoint, now, status="Deleting", last_modified=now)
 
     def _settle_all(self, backend: SageMakerModelBackend) -> None:
         with self._lock:
             for endpoint in list(backend.endpoints.values()):
                 self._settle(endpoint)
+
+    def settle_due(self) -> None:
+        """Apply every endpoint operation whose time has come, in every account and region (the ticker's job),
+        so their state change events go out on time even when nobody describes the endpoints."""
+        for _account, regions in list(sagemaker_backends.items()):
+            for _region, backend in list(regions.items()):
+                self._settle_all(backend)
 
     # ----------------------------------------------------------------------- endpoint configurations
 
@@ -699,8 +729,8 @@ class SageMakerService:
         endpoint.last_modified_time = _naive(pending.due)
         self._record(runtime, endpoint, pending.operation, pending.due)
 
-    @staticmethod
-    def _record(runtime: _EndpointRuntime, endpoint: FakeEndpoint, operation: str, at: float) -> None:
+    def _record(self, runtime: _EndpointRuntime, endpoint: FakeEndpoint, operation: str, at: float) -> None:
+        """Record a status change just applied (callers hold the lock) and send its event."""
         runtime.history.append(
             Transition(
                 at=datetime.fromtimestamp(at, UTC),
@@ -711,6 +741,20 @@ class SageMakerService:
                 failure_reason=endpoint.failure_reason,
             )
         )
+        self._emit(endpoint, at)
+
+    def _emit(
+        self, endpoint: FakeEndpoint, at: float, *, status: str | None = None, last_modified: float | None = None
+    ) -> None:
+        sink = self.events
+        if sink is None:
+            return
+        event = endpoint_state_change_event(endpoint, at, status=status, last_modified=last_modified)
+        # SageMaker never fails a request because EventBridge did; the sandbox logs instead of hiding it.
+        try:
+            sink(event, event["account"], event["region"])
+        except Exception:
+            log.exception("endpoint state change event for %s not sent to EventBridge", endpoint.endpoint_name)
 
     def _variants_from_config(
         self, backend: SageMakerModelBackend, config: FakeEndpointConfig, ready_at: float
@@ -983,6 +1027,55 @@ class SageMakerService:
 # -------------------------------------------------------------------------------------- pure helpers
 
 
+def event_status(status: str) -> str:
+    """EndpointStatus as SageMaker's events spell it: InService -> IN_SERVICE, RollingBack -> ROLLING_BACK."""
+    return _CAMEL_BOUNDARY.sub("_", status).upper()
+
+
+def _millis(value: datetime | float) -> float:
+    # The documented endpoint events carry epoch milliseconds as JSON numbers with a fraction (1592411992203.0).
+    seconds = _aware(value).timestamp() if isinstance(value, datetime) else float(value)
+    return float(round(seconds * 1000))
+
+
+def endpoint_state_change_event(
+    endpoint: FakeEndpoint, at: float, *, status: str | None = None, last_modified: float | None = None
+) -> dict[str, Any]:
+    """The "SageMaker Endpoint State Change" event for `endpoint` as it is now (or with `status`), at `at`."""
+    status = status or endpoint.endpoint_status
+    keys = _CREATING_VARIANT_KEYS if status == "Creating" else _EVENT_VARIANT_KEYS
+    detail: dict[str, Any] = {
+        "EndpointName": endpoint.endpoint_name,
+        "EndpointArn": endpoint.arn,
+        "EndpointConfigName": endpoint.endpoint_config_name,
+        "ProductionVariants": [
+            {k: copy.deepcopy(v[k]) for k in keys if v.get(k) is not None} for v in endpoint.production_variants
+        ],
+        "EndpointStatus": event_status(status),
+    }
+    if endpoint.failure_reason:
+        detail["FailureReason"] = endpoint.failure_reason
+    detail.update(
+        {
+            "CreationTime": _millis(endpoint.creation_time),
+            "LastModifiedTime": _millis(last_modified if last_modified is not None else endpoint.last_modified_time),
+            "Tags": {str(t["Key"]): str(t.get("Value", "")) for t in endpoint.tags or []},
+        }
+    )
+    region, account = endpoint.arn.split(":")[3:5]
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": ENDPOINT_STATE_CHANGE,
+        "source": "aws.sagemaker",
+        "account": account,
+        "time": at,
+        "region": region,
+        "resources": [endpoint.arn],
+        "detail": detail,
+    }
+
+
 def _variant_state(variant: Mapping[str, Any]) -> VariantState:
     return VariantState(
         name=variant["VariantName"],
@@ -1214,6 +1307,15 @@ def install(emulator: Emulator, patcher: Patcher) -> SageMakerService:
     _patch_backend(service, patcher)
     _patch_dispatch(service, patcher)
     _add_actions(service, patcher)
+
+    def to_eventbridge(event: dict[str, Any], account: str, region: str) -> None:
+        # Looked up per event: the EventBridge emulator is installed after this module.
+        events = emulator.services.get("events")
+        if events is not None:
+            events.emit(event, account=account, region=region)
+
+    service.events = to_eventbridge
+    emulator.ticker.every(SETTLE_JOB, 1.0, service.settle_due)
     return service
 
 

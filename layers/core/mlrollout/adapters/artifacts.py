@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -61,6 +62,25 @@ class S3Artifacts:
         bucket, key = split_uri(uri)
         text = self.read_text(bucket, key)
         return None if text is None else json.loads(text)
+
+    def keys(self, bucket: str, prefix: str) -> list[str]:
+        found: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found.extend(item["Key"] for item in page.get("Contents", []))
+        return found
+
+    def folders(self, bucket: str, prefix: str) -> list[str]:
+        """The "folders" right under a prefix (common prefixes with delimiter /)."""
+        found: list[str] = []
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+        for page in pages:
+            found.extend(item["Prefix"] for item in page.get("CommonPrefixes", []))
+        return found
+
+    def lines(self, bucket: str, key: str) -> Iterator[bytes]:
+        """An object's lines, streamed: a large capture file is never held in memory whole."""
+        body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
+        yield from body.iter_lines()
 
     def put_json(self, bucket: str, key: str, document: Any) -> str:
         self.s3.put_object(

@@ -37,6 +37,34 @@ class CloudWatchMetrics:
     def __init__(self, cloudwatch: Any) -> None:
         self.cw = cloudwatch
 
+    def publish(self, namespace: str, data: list[dict[str, Any]]) -> int:
+        """PutMetricData in batches CloudWatch accepts (1,000 values per request); returns requests made."""
+        requests = 0
+        for start in range(0, len(data), 500):
+            self.cw.put_metric_data(Namespace=namespace, MetricData=data[start : start + 500])
+            requests += 1
+        return requests
+
+    def latest(
+        self, namespace: str, metrics: list[str], dimensions: dict[str, str], start: datetime, end: datetime
+    ) -> dict[str, float]:
+        """The newest Maximum of each metric in [start, end); metrics without data are left out."""
+        queries = [
+            _query(f"m{i}", name, namespace, name, [{"Name": k, "Value": v} for k, v in dimensions.items()], "Maximum")
+            for i, name in enumerate(metrics)
+        ]
+        for query in queries:
+            query["MetricStat"]["Period"] = 300
+        response = self.cw.get_metric_data(
+            MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampDescending"
+        )
+        found: dict[str, float] = {}
+        for result in response.get("MetricDataResults", []):
+            values = result.get("Values") or []
+            if values:
+                found[metrics[int(result["Id"][1:])]] = float(values[0])
+        return found
+
     def variant_series(
         self,
         endpoint: str,

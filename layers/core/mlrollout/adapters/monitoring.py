@@ -29,13 +29,16 @@ class DataQualityJob:
 
 @dataclass(frozen=True)
 class DriftAlarm:
+    """An alarm on one feature's drift metric. It has no actions: its state changes reach operators through
+    EventBridge and the alert relay, which speaks the common alert schema and applies cooldowns."""
+
     name: str
-    feature: str
-    endpoint: str
-    schedule: str
+    namespace: str
+    metric: str
+    dimensions: dict[str, str]
+    statistic: str
     threshold: float
     period_seconds: int
-    topic_arn: str
     description: str
 
 
@@ -119,6 +122,26 @@ class SageMakerMonitoring:
             self.sm.update_monitoring_schedule(MonitoringScheduleName=name, MonitoringScheduleConfig=config)
         return str(previous) if previous and previous != job_definition else None
 
+    def delete_schedule(self, name: str) -> bool:
+        try:
+            self.sm.delete_monitoring_schedule(MonitoringScheduleName=name)
+        except ClientError as exc:
+            if error_code(exc) in {"ResourceNotFound", "ValidationException"}:
+                return False
+            raise
+        return True
+
+    def job_definitions(self, endpoint: str) -> list[str]:
+        names: list[str] = []
+        token: dict[str, str] = {}
+        while True:
+            page = self.sm.list_data_quality_job_definitions(EndpointName=endpoint, MaxResults=100, **token)
+            # The service also matches names against ours: moto ignores the filter and misreports EndpointName.
+            names += [s["MonitoringJobDefinitionName"] for s in page.get("JobDefinitionSummaries", [])]
+            if not page.get("NextToken"):
+                return names
+            token = {"NextToken": page["NextToken"]}
+
     def delete_job_definition(self, name: str) -> None:
         try:
             self.sm.delete_data_quality_job_definition(JobDefinitionName=name)
@@ -135,22 +158,18 @@ class CloudWatchAlarms:
         self.cw.put_metric_alarm(
             AlarmName=alarm.name,
             AlarmDescription=alarm.description[:1024],
-            Namespace=DATA_METRICS_NAMESPACE,
-            MetricName=f"feature_baseline_drift_{alarm.feature}",
-            Dimensions=[
-                {"Name": "Endpoint", "Value": alarm.endpoint},
-                {"Name": "MonitoringSchedule", "Value": alarm.schedule},
-            ],
-            Statistic="Maximum",
+            Namespace=alarm.namespace,
+            MetricName=alarm.metric,
+            Dimensions=[{"Name": k, "Value": v} for k, v in alarm.dimensions.items()],
+            Statistic=alarm.statistic,
             Period=alarm.period_seconds,
             EvaluationPeriods=1,
             DatapointsToAlarm=1,
             Threshold=alarm.threshold,
             ComparisonOperator="GreaterThanThreshold",
-            TreatMissingData="notBreaching",
+            # A run without traffic publishes nothing: the alarm keeps its state rather than "recovering".
+            TreatMissingData="ignore",
             ActionsEnabled=True,
-            AlarmActions=[alarm.topic_arn],
-            OKActions=[alarm.topic_arn],
         )
 
     def alarm_names(self, prefix: str) -> list[str]:

@@ -11,6 +11,8 @@ SCHEMA_VERSION = "1"
 
 
 class EventType(StrEnum):
+    STARTED = "started"
+    STEP_SHIFTED = "step_shifted"
     PROMOTED = "promoted"
     ROLLED_BACK = "rolled_back"
     REJECTED = "rejected"
@@ -28,6 +30,8 @@ class Severity(StrEnum):
 
 
 SEVERITY = {
+    EventType.STARTED: Severity.INFO,
+    EventType.STEP_SHIFTED: Severity.INFO,
     EventType.PROMOTED: Severity.INFO,
     EventType.ROLLED_BACK: Severity.WARNING,
     EventType.REJECTED: Severity.WARNING,
@@ -39,6 +43,8 @@ SEVERITY = {
 }
 
 HEADLINE = {
+    EventType.STARTED: "rollout started",
+    EventType.STEP_SHIFTED: "canary traffic shifted",
     EventType.PROMOTED: "promoted",
     EventType.ROLLED_BACK: "rolled back",
     EventType.REJECTED: "rejected",
@@ -50,6 +56,8 @@ HEADLINE = {
 }
 
 ACTION = {
+    EventType.STARTED: "Nothing to do: the canary is judged automatically; you will hear the outcome.",
+    EventType.STEP_SHIFTED: "Nothing to do: the canary is being judged at this traffic share.",
     EventType.PROMOTED: "Nothing to do. The version is Approved in the model registry.",
     EventType.ROLLED_BACK: "The endpoint is back on its previous version. Fix the model and upload a new version.",
     EventType.REJECTED: "Nothing was deployed. Fix what the reason names and upload again.",
@@ -150,59 +158,4 @@ def alert_from_document(document: dict[str, Any]) -> Alert:
         occurred_at=document.get("occurred_at"),
         evidence=[Evidence(e["name"], e["value"], e.get("limit")) for e in document.get("evidence", [])],
         links=dict(document.get("links", {})),
-    )
-
-
-DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
-_REASON_VALUE = re.compile(r"\[([-0-9.eE+]+)")
-
-
-def alert_from_alarm(message: dict[str, Any], region: str) -> Alert | None:
-    """A CloudWatch alarm notification (as SNS delivers it) in the common schema; None if it is not ours.
-
-    Drift alarms are the ones on Model Monitor's `feature_baseline_drift_<feature>` metrics.
-    """
-    trigger = message.get("Trigger") or {}
-    metric = str(trigger.get("MetricName", ""))
-    if not metric.startswith(DRIFT_METRIC_PREFIX):
-        return None
-    state = message.get("NewStateValue")
-    if state not in {"ALARM", "OK"}:
-        return None
-    if state == "OK" and message.get("OldStateValue") != "ALARM":
-        return None  # a new alarm settling from INSUFFICIENT_DATA is not news; only a recovery from ALARM is
-    feature = metric.removeprefix(DRIFT_METRIC_PREFIX)
-    dimensions = {
-        d.get("name") or d.get("Name"): d.get("value") or d.get("Value") for d in trigger.get("Dimensions", [])
-    }
-    endpoint = dimensions.get("Endpoint")
-    found = _REASON_VALUE.search(str(message.get("NewStateReason", "")))
-    observed = f"{float(found.group(1)):.3g}" if found else None
-    threshold = trigger.get("Threshold")
-    evidence = [
-        Evidence(
-            f"baseline drift of {feature}",
-            observed or "see the alarm",
-            f"{threshold:g}" if isinstance(threshold, int | float) else None,
-        ),
-        Evidence("alarm", str(message.get("AlarmName"))),
-    ]
-    alarm_url = (
-        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#alarmsV2:alarm/{message.get('AlarmName')}"
-    )
-    drifted = state == "ALARM"
-    return Alert(
-        event=EventType.DRIFT_DETECTED if drifted else EventType.DRIFT_RESOLVED,
-        reason=(
-            f"Feature {feature} of endpoint {endpoint} drifted from its training baseline "
-            f"(drift {observed or '?'} above the {threshold} threshold)."
-            if drifted
-            else f"Feature {feature} of endpoint {endpoint} is back within its baseline."
-        ),
-        model=None,
-        endpoint=endpoint,
-        occurred_at=message.get("StateChangeTime"),
-        evidence=evidence,
-        links={"alarm": alarm_url},
     )

@@ -182,38 +182,84 @@ class DataCapture(_Section):
         return value
 
 
+RATE = re.compile(r"^rate\((?P<n>[1-9][0-9]*) (?P<unit>minutes?|hours?|days?)\)$")
+
+
 class Monitoring(_Section):
-    backend: Literal["model-monitor"] = Field(
-        "model-monitor", description="model-monitor: a SageMaker Model Monitor data-quality schedule."
+    backend: Literal["builtin", "model-monitor"] = Field(
+        "builtin",
+        description="builtin: mlrollout's scheduled drift Lambda (no Model Monitor needed); model-monitor: a "
+        "SageMaker Model Monitor data-quality schedule (for accounts that have Model Monitor).",
     )
-    schedule: str = Field("cron(0 * ? * * *)", description="Monitoring schedule (SageMaker cron expression).")
-    baseline_statistics: str = Field(description="S3 URI of the baseline statistics.json.")
-    baseline_constraints: str = Field(description="S3 URI of the baseline constraints.json.")
-    drift_threshold: float = Field(0.1, gt=0, description="Alarm when a feature's baseline drift exceeds this.")
+    schedule: str | None = Field(
+        None,
+        description="How often drift is computed: builtin takes rate(...) or cron(...) (default rate(1 hour)); "
+        "model-monitor takes SageMaker's cron (default cron(0 * ? * * *), hourly).",
+    )
+    baseline_statistics: str = Field(description="S3 URI of the baseline statistics.json (`mlrollout baseline`).")
+    baseline_constraints: str | None = Field(
+        None, description="S3 URI of the baseline constraints.json (required by model-monitor)."
+    )
     features: list[str] | None = Field(
         None, description="Features to alarm on (default: every feature in the baseline statistics)."
     )
-    instance_type: str = Field("ml.m5.large", description="Instance type of the monitoring job.")
-    max_runtime_seconds: int = Field(1800, ge=60, le=86400, description="Monitoring job time limit.")
+    drift_threshold: float = Field(
+        0.1, gt=0, description="model-monitor: alarm when a feature's baseline drift (distance) exceeds this."
+    )
+    psi_threshold: float = Field(0.2, gt=0, description="builtin: alarm when a numeric feature's PSI exceeds this.")
+    js_threshold: float = Field(
+        0.1, gt=0, le=1, description="builtin: alarm when a categorical feature's Jensen-Shannon distance exceeds this."
+    )
+    missing_rate_threshold: float = Field(
+        0.05, gt=0, le=1, description="builtin: alarm when a feature's missing-value rate rises by more than this."
+    )
+    min_records: int = Field(
+        100, ge=1, description="builtin: a window with fewer captured records is not judged (its distances are noise)."
+    )
+    cooldown_minutes: int = Field(
+        360, ge=0, description="A drift alert for the same feature is not repeated within this many minutes."
+    )
+    instance_type: str = Field("ml.m5.large", description="model-monitor: instance type of the monitoring job.")
+    max_runtime_seconds: int = Field(1800, ge=60, le=86400, description="model-monitor: monitoring job time limit.")
 
     @field_validator("baseline_statistics", "baseline_constraints")
     @classmethod
-    def _s3(cls, value: str) -> str:
-        if not S3_URI.match(value):
+    def _s3(cls, value: str | None) -> str | None:
+        if value is not None and not S3_URI.match(value):
             raise ValueError("must be an S3 URI like s3://my-bucket/baselines/statistics.json")
-        return value
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        if not SCHEDULE.match(value):
-            raise ValueError("must be a SageMaker cron expression, e.g. cron(0 * ? * * *) for hourly")
         return value
 
     @field_validator("instance_type")
     @classmethod
     def _instance(cls, value: str) -> str:
         return _instance_type(value)
+
+    @model_validator(mode="after")
+    def _backend_needs(self) -> Monitoring:
+        if self.schedule is not None:
+            if self.backend == "model-monitor" and not SCHEDULE.match(self.schedule):
+                raise ValueError("schedule: model-monitor takes a SageMaker cron expression, e.g. cron(0 * ? * * *)")
+            if self.backend == "builtin" and not (SCHEDULE.match(self.schedule) or RATE.match(self.schedule)):
+                raise ValueError("schedule: builtin takes rate(1 hour) or a cron(...) expression")
+        if self.backend == "model-monitor" and self.baseline_constraints is None:
+            raise ValueError("baseline_constraints: required by the model-monitor backend")
+        return self
+
+    @property
+    def schedule_expression(self) -> str:
+        if self.schedule:
+            return self.schedule
+        return "rate(1 hour)" if self.backend == "builtin" else "cron(0 * ? * * *)"
+
+    @property
+    def period_seconds(self) -> int:
+        """How much data one run covers, and the period of the alarms on its metrics."""
+        rate = RATE.match(self.schedule_expression)
+        if rate:
+            unit = rate.group("unit").rstrip("s")
+            return int(rate.group("n")) * {"minute": 60, "hour": 3600, "day": 86400}[unit]
+        fields = self.schedule_expression.removeprefix("cron(").removesuffix(")").split()
+        return 3600 if len(fields) >= 2 and fields[1] == "*" else 86400
 
 
 def _instance_type(value: str) -> str:

@@ -26,6 +26,11 @@ from mlrollout.domain.config import Judge as Thresholds
 # produce a confidently narrow interval.
 MIN_PERIODS_FOR_VARIANCE = 3
 LATENCY_LOG_SD_FLOOR = 0.05
+# Below ~100 canary requests a period, a period's p99 is nearly its maximum: skewed, and its spread over a few
+# periods underestimates the truth. There the floor doubles: with 0.05 throughout, a canary exactly at the latency
+# tolerance failed 2.4% of the time at 5 rps / 20% share in the benchmark (bench/results/judge.md).
+SPARSE_PERIOD_REQUESTS = 100
+SPARSE_LATENCY_LOG_SD_FLOOR = 0.10
 SIGNAL_WEIGHTS = {"errors": 0.4, "latency_p99": 0.2, "latency_mean": 0.2, "overhead_mean": 0.1}
 EXTRA_WEIGHT = 0.1
 
@@ -220,16 +225,13 @@ def judge(
     baseline_rate = baseline_errors / baseline_n if baseline_n else None
     design_requests = canary_n / len(pairs) * design_periods
     canary_low, canary_high = _pooled_rate_bound(canary_errors, canary_n, alpha_each, design_requests)
-    baseline_low = (
-        _pooled_rate_bound(baseline_errors, baseline_n, alpha_each, baseline_n / len(pairs) * design_periods)[0]
-        if baseline_n
-        else 0.0
-    )
 
     # The current variant's own health: a shared problem is not the canary's fault.
     latest_baseline_p99 = next((p.baseline.latency_p99_ms for p in reversed(pairs) if p.baseline.latency_p99_ms), None)
     latest_canary = pairs[-1].canary
-    baseline_unhealthy = baseline_low > limits.max_error_rate or (
+    # The current variant's point estimate, not its lower bound, over the cap counts: in a burst both variants share,
+    # the canary's bound can cross the cap while the current variant's (over more requests) has not yet.
+    baseline_unhealthy = (baseline_rate is not None and baseline_rate > limits.max_error_rate) or (
         latest_baseline_p99 is not None and latest_baseline_p99 > limits.max_p99_latency_ms
     )
 
@@ -333,7 +335,8 @@ def judge(
         return values
 
     latency_margin = math.log(1 + limits.max_latency_increase)
-    floor = LATENCY_LOG_SD_FLOOR**2
+    typical = sorted(p.canary.invocations or 0.0 for p in pairs)[len(pairs) // 2]
+    floor = (SPARSE_LATENCY_LOG_SD_FLOOR if typical < SPARSE_PERIOD_REQUESTS else LATENCY_LOG_SD_FLOOR) ** 2
     assess("latency_p99", log_ratios(lambda p: p.latency_p99_ms), floor, latency_margin, "ModelLatency p99 ratio")
     assess("latency_mean", log_ratios(lambda p: p.latency_mean_ms), floor, latency_margin, "ModelLatency mean ratio")
     # OverheadLatency is secondary: judged when published, not required for a pass.

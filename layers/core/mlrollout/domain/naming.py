@@ -122,5 +122,21 @@ def monitoring_job_definition_name(endpoint: str, package_version: int, deployme
     return fit(endpoint, "dq", f"v{package_version}", short_token(deployment))
 
 
+def is_monitoring_job_definition(name: str, endpoint: str) -> bool:
+    """Whether `name` is one of monitoring_job_definition_name(endpoint, ...)."""
+    found = re.fullmatch(r".+-dq-v(?P<version>[0-9]+)-(?P<token>[0-9a-f]{6})", name)
+    return found is not None and fit(endpoint, "dq", f"v{found['version']}", found["token"]) == name
+
+
+def drift_schedule_name(endpoint: str) -> str:
+    """EventBridge Scheduler names: at most 64 characters (a long endpoint name is cut and made unique)."""
+    name = f"{endpoint}-drift"
+    return name if len(name) <= 64 else fit(endpoint, short_token(endpoint), "drift", max_len=64)
+
+
+SCHEMA_FEATURE = "@schema"  # the endpoint-wide schema alarm; "@" is not in feature names the analyzer emits
+
+
 def drift_alarm_name(stack_prefix: str, endpoint: str, feature: str) -> str:
-    return f"{stack_prefix}-{endpoint}-drift-{feature}"[:255]
+    # "." cannot occur in an endpoint name, so one endpoint's alarm prefix never matches another endpoint's alarms.
+    return f"{stack_prefix}-{endpoint}.drift.{feature}"[:255]

@@ -34,7 +34,7 @@ def console_links(request: NotifyInput, region: str, dashboard: str | None) -> d
 
 def build_alert(request: NotifyInput, *, region: str, dashboard: str | None) -> Alert:
     rollout, failure, judgement = request.rollout, request.failure, request.judgement
-    evidence: list[Evidence] = []
+    evidence: list[Evidence] = _plan_evidence(request)
     if judgement is not None:
         evidence.append(
             Evidence("verdict", f"{judgement.verdict} at step {judgement.step_index + 1} ({judgement.weight:g}%)")
@@ -85,6 +85,19 @@ def build_alert(request: NotifyInput, *, region: str, dashboard: str | None) -> 
     )
 
 
+def _plan_evidence(request: NotifyInput) -> list[Evidence]:
+    rollout, deployment = request.rollout, request.deployment
+    if rollout is None or request.event not in {EventType.STARTED, EventType.STEP_SHIFTED}:
+        return []
+    strategy = rollout.config.strategy
+    steps = ", ".join(f"{s:g}%" for s in rollout.steps) or "none (straight to 100%)"
+    evidence = [Evidence("canary steps", steps), Evidence("bake per step", f"{strategy.bake_minutes:g} min")]
+    if deployment is not None:
+        current = deployment.current_variant or "none (first deployment)"
+        evidence += [Evidence("candidate variant", deployment.candidate_variant), Evidence("current variant", current)]
+    return evidence
+
+
 def _model_from_key(key: str | None) -> str | None:
     if key and key.startswith("models/") and key.count("/") >= 2:
         return key.split("/")[1]
@@ -93,6 +106,21 @@ def _model_from_key(key: str | None) -> str | None:
 
 def _reason(request: NotifyInput) -> str:
     event = request.event
+    rollout, deployment = request.rollout, request.deployment
+    if event is EventType.STARTED and rollout is not None:
+        if deployment is not None and deployment.first_deployment:
+            return f"First version of {rollout.model_name}: endpoint {rollout.endpoint_name} is being created."
+        return (
+            f"{rollout.model_name} {rollout.version_label} is being deployed as a canary beside the current version "
+            f"of endpoint {rollout.endpoint_name}."
+        )
+    if event is EventType.STEP_SHIFTED and rollout is not None and request.step is not None:
+        weight = rollout.steps[request.step] if request.step < len(rollout.steps) else None
+        share = f"{weight:g}%" if weight is not None else "its next share"
+        return (
+            f"The canary now receives {share} of traffic (step {request.step + 1} of {len(rollout.steps)}); "
+            f"it bakes {rollout.config.strategy.bake_minutes:g} minutes and is judged before going further."
+        )
     if event is EventType.PROMOTED:
         if request.judgement is not None:
             return f"The canary passed every step. {request.judgement.reason}"

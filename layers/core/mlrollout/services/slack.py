@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mlrollout.domain.alerts import Alert, Severity, alert_from_alarm, alert_from_document, severity_rank
+from mlrollout.domain.alerts import Alert, Severity, alert_from_document, severity_rank
 from mlrollout.domain.slack import slack_message
 
 
@@ -21,8 +22,8 @@ class Delivery:
     subject: str | None = None
 
 
-def parse_notification(message: str, region: str) -> Alert | None:
-    """Our own alerts (schema_version) and CloudWatch drift alarms; anything else is not for Slack."""
+def parse_notification(message: str) -> Alert | None:
+    """Our own alerts (schema_version); anything else on the topic is not for Slack."""
     try:
         document = json.loads(message)
     except ValueError:
@@ -31,23 +32,36 @@ def parse_notification(message: str, region: str) -> Alert | None:
         return None
     if "schema_version" in document and "event" in document:
         return alert_from_document(document)
-    if "AlarmName" in document and "NewStateValue" in document:
-        return alert_from_alarm(document, region)
     return None
 
 
-def relay(event: dict[str, Any], *, poster: SlackPoster, minimum: Severity, region: str) -> list[Delivery]:
+class Guard(Protocol):
+    """Runs an action once per key (a duplicate delivery gets the first run's result)."""
+
+    def run(self, key: dict[str, Any], action: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...
+
+
+def relay(event: dict[str, Any], *, poster: SlackPoster, minimum: Severity, guard: Guard) -> list[Delivery]:
+    """SNS delivers at least once: a message id already posted is not posted again."""
     deliveries = []
     for record in event.get("Records", []):
         sns = record.get("Sns", {})
         message_id = str(sns.get("MessageId", "?"))
-        alert = parse_notification(str(sns.get("Message", "")), region)
+        alert = parse_notification(str(sns.get("Message", "")))
         if alert is None:
-            deliveries.append(Delivery(message_id, "ignored: not an mlrollout alert or drift alarm"))
+            deliveries.append(Delivery(message_id, "ignored: not an mlrollout alert"))
             continue
         if severity_rank(alert.severity) < severity_rank(minimum):
             deliveries.append(Delivery(message_id, f"below the {minimum.value} minimum", alert.subject()))
             continue
-        poster.post(slack_message(alert))
-        deliveries.append(Delivery(message_id, "posted", alert.subject()))
+        body = slack_message(alert)
+        ran: list[bool] = []
+
+        def post(body: dict[str, Any] = body, ran: list[bool] = ran) -> dict[str, Any]:
+            ran.append(True)
+            return {"status": poster.post(body)}
+
+        guard.run({"sns_message": message_id}, post)
+        outcome = "posted" if ran else "duplicate: already posted"
+        deliveries.append(Delivery(message_id, outcome, alert.subject()))
     return deliveries

@@ -7,9 +7,10 @@ import re
 from mlrollout.contracts import Artifact, Rollout, Upload, ValidateInput
 from mlrollout.domain import naming
 from mlrollout.domain.artifact import inspect_artifact
-from mlrollout.domain.config import load_config_text
+from mlrollout.domain.config import RolloutConfig, load_config_text
 from mlrollout.domain.errors import ArtifactInvalid, ConfigInvalid
 from mlrollout.ports import ArtifactStore
+from mlrollout.services.monitoring import read_monitoring_baseline
 from mlrollout.settings import Settings
 
 MIB = 1024 * 1024
@@ -50,6 +51,7 @@ def validate_upload(request: ValidateInput, *, artifacts: ArtifactStore, setting
             "then upload the artifact again",
         )
     config = load_config_text(text, model_name=location.model_name, stack_defaults=settings.stack_defaults())
+    _check_baselines(config, artifacts)
 
     report = inspect_artifact(
         artifacts.open(upload.bucket, upload.key, head.version_id or upload.version_id),
@@ -92,3 +94,9 @@ def _checked_metadata(metadata: dict[str, str]) -> dict[str, str]:
             fix="shorten or drop the x-amz-meta-* values named above and upload again",
         )
     return dict(metadata)
+
+
+def _check_baselines(config: RolloutConfig, artifacts: ArtifactStore) -> None:
+    """Monitoring that cannot start is a configuration error now, not a surprise after promotion."""
+    if config.monitoring is not None:
+        read_monitoring_baseline(config.monitoring, artifacts)
