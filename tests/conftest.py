@@ -23,6 +23,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         "static": "static",
         "statemachine": "statemachine",
         "sandbox": "sandbox",
+        "reliability": "sandbox",
     }
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
@@ -52,6 +53,7 @@ class Stack:
     role_arn: str
     state_table: str
     schedule_group: str
+    deployments_table: str
 
     def client(self, service: str) -> Any:
         return self.aws.client(service)
@@ -96,6 +98,27 @@ def stack(embedded_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Stack:
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    deployments_table = f"deployments-{suffix}"
+    embedded_aws.client("dynamodb").create_table(
+        TableName=deployments_table,
+        AttributeDefinitions=[
+            {"AttributeName": "deployment_id", "AttributeType": "S"},
+            {"AttributeName": "model_name", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "deployment_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-model",
+                "KeySchema": [
+                    {"AttributeName": "model_name", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
     schedule_group = f"drift-{suffix}"
     embedded_aws.client("scheduler").create_schedule_group(Name=schedule_group)
 
@@ -106,6 +129,8 @@ def stack(embedded_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Stack:
         "ALERTS_TOPIC_ARN": topic_arn,
         "SAGEMAKER_ROLE_ARN": role_arn,
         "STATE_TABLE": state_table,
+        "DEPLOYMENTS_TABLE": deployments_table,
+        "ROLLOUT_STATE_MACHINE_ARN": f"arn:aws:states:us-east-1:123456789012:stateMachine:rollout-{suffix}",
         "SCHEDULE_GROUP": schedule_group,
         "DRIFT_FUNCTION_ARN": f"arn:aws:lambda:us-east-1:123456789012:function:detect-drift-{suffix}",
         "SCHEDULER_ROLE_ARN": role_arn,
@@ -120,7 +145,7 @@ def stack(embedded_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Stack:
         factory = getattr(wiring, name)
         if hasattr(factory, "cache_clear"):
             factory.cache_clear()
-    return Stack(embedded_aws, bucket, topic_arn, inbox_url, role_arn, state_table, schedule_group)
+    return Stack(embedded_aws, bucket, topic_arn, inbox_url, role_arn, state_table, schedule_group, deployments_table)
 
 
 _HANDLERS: dict[str, ModuleType] = {}

@@ -6,18 +6,17 @@ from mlrollout import wiring
 from mlrollout.contracts import JudgeInput
 from mlrollout.observability import logger, rollout_step
 from mlrollout.services.evaluate import evaluate_canary
+from mlrollout.services.ledger import note_look
 from mlrollout.settings import get_settings
 
 
 @rollout_step
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request, settings = JudgeInput.model_validate(event), get_settings()
     output, _ = evaluate_canary(
-        JudgeInput.model_validate(event),
-        metrics=wiring.metrics(),
-        records=wiring.artifacts(),
-        bucket=get_settings().require("artifact_bucket"),
+        request, metrics=wiring.metrics(), records=wiring.artifacts(), bucket=settings.require("artifact_bucket")
     )
-    logger.info(
-        "canary judged", extra={"verdict": output.verdict, "action": output.action, "record": output.record_uri}
-    )
+    ledger = {"records": wiring.records(), "leases": wiring.leases(), "lease_minutes": settings.lease_minutes}
+    kept = note_look(request.rollout, output, now=request.now, **ledger)
+    logger.info("canary judged", extra={"verdict": output.verdict, "action": output.action, "lease_kept": kept})
     return output.model_dump(mode="json")

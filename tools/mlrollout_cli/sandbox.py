@@ -134,6 +134,8 @@ def env() -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process still runs. A zombie has exited (it waits only for its parent, often init, to reap
+    it): not alive."""
     if pid <= 0:
         return False
     try:
@@ -142,4 +144,8 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): the signal answered
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

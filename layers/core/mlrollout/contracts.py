@@ -315,3 +315,62 @@ class DriftRunResult(Contract):
     schema_violations: int
     report_uri: str | None
     published: int
+
+
+class ClaimInput(Contract):
+    rollout: Rollout
+    now: datetime
+
+
+class ClaimResult(Contract):
+    duplicate: bool
+    deployment_id: str
+    first_execution: str | None = None
+    state: str | None = None
+
+
+class LeaseInput(Contract):
+    rollout: Rollout
+    attempt: int = 0
+    now: datetime
+
+
+class LeaseResult(Contract):
+    status: Literal["acquired", "waiting", "superseded"]
+    endpoint: str
+    holder: str | None = Field(None, description="The deployment holding the endpoint (waiting)")
+    newer: str | None = Field(None, description="The newer upload this one gives way to (superseded)")
+    reason: str
+
+
+class SettleInput(Contract):
+    """The end of an execution's own path: the outcome for the record, and the endpoint's lease released."""
+
+    outcome: Literal["promoted", "rolled_back", "rollback_failed", "rejected", "superseded", "aborted"]
+    execution_id: str
+    now: datetime
+    deployment_id: str | None = Field(None, description="A restore's record (it has no rollout of its own)")
+    reason: str | None = None
+    rollout: Rollout | None = None
+    registration: Registration | None = None
+    failure: Failure | None = None
+    judgement: JudgeOutput | None = None
+    upload_event: dict[str, Any] | None = None
+
+
+class RestoreInput(Contract):
+    """A restore execution's input: roll back what a stopped (or timed-out) execution left on the endpoint."""
+
+    execution: str
+    status: str
+    deployment_id: str
+    now: datetime
+
+
+class RestorePlan(Contract):
+    restore: bool
+    reason: str
+    rollout: Rollout | None = None
+    registration: Registration | None = None
+    deployment: Deployment | None = None
+    failure: Failure | None = None

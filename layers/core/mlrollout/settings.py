@@ -31,6 +31,13 @@ class Settings(BaseModel):
     violations_cooldown_minutes: int = Field(
         360, ge=0, description="VIOLATIONS_COOLDOWN_MINUTES: quiet time between Model Monitor violation alerts."
     )
+    deployments_table: str | None = Field(None, description="DEPLOYMENTS_TABLE: one record per upload.")
+    rollout_state_machine_arn: str | None = Field(
+        None, description="ROLLOUT_STATE_MACHINE_ARN: where restores of stopped rollouts run."
+    )
+    lease_minutes: float = Field(
+        180, gt=0, description="LEASE_MINUTES: an endpoint lease's life, renewed at each look."
+    )
     max_artifact_mib: int = Field(10240, ge=1, description="MAX_ARTIFACT_MIB: largest artifact accepted.")
     default_bake_minutes: float | None = None
     default_canary_steps: list[float] | None = None
@@ -56,6 +63,8 @@ class Settings(BaseModel):
         "drift_function_arn",
         "scheduler_role_arn",
         "state_table",
+        "deployments_table",
+        "rollout_state_machine_arn",
         mode="before",
     )
     @classmethod

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from mlrollout.adapters.alert_state import DynamoAlertState
     from mlrollout.adapters.artifacts import S3Artifacts
     from mlrollout.adapters.endpoints import SageMakerEndpoints
+    from mlrollout.adapters.executions import StepFunctionsExecutions
     from mlrollout.adapters.idempotency import Once
+    from mlrollout.adapters.ledger import DynamoDeployments, DynamoLeases
     from mlrollout.adapters.metrics import CloudWatchMetrics
     from mlrollout.adapters.monitoring import CloudWatchAlarms, SageMakerMonitoring
     from mlrollout.adapters.notifications import SnsNotifier
@@ -112,3 +114,24 @@ def once(prefix: str, *, context: Any = None, expires_after_seconds: int = 86400
 
     table = get_settings().require("state_table")
     return Once(client("dynamodb"), table, prefix=prefix, expires_after_seconds=expires_after_seconds, context=context)
+
+
+def records() -> DynamoDeployments:
+    from mlrollout.adapters.ledger import DynamoDeployments
+    from mlrollout.settings import get_settings
+
+    return DynamoDeployments(client("dynamodb"), get_settings().require("deployments_table"))
+
+
+def leases() -> DynamoLeases:
+    from mlrollout.adapters.ledger import DynamoLeases
+    from mlrollout.settings import get_settings
+
+    return DynamoLeases(client("dynamodb"), get_settings().require("state_table"))
+
+
+def executions() -> StepFunctionsExecutions:
+    from mlrollout.adapters.executions import StepFunctionsExecutions
+    from mlrollout.settings import get_settings
+
+    return StepFunctionsExecutions(client("stepfunctions"), get_settings().require("rollout_state_machine_arn"))

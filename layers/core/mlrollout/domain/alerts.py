@@ -18,6 +18,7 @@ class EventType(StrEnum):
     REJECTED = "rejected"
     HELD = "held"
     ROLLBACK_FAILED = "rollback_failed"
+    SUPERSEDED = "superseded"
     MONITORING_FAILED = "monitoring_failed"
     DRIFT_DETECTED = "drift_detected"
     DRIFT_RESOLVED = "drift_resolved"
@@ -37,6 +38,7 @@ SEVERITY = {
     EventType.REJECTED: Severity.WARNING,
     EventType.HELD: Severity.WARNING,
     EventType.ROLLBACK_FAILED: Severity.CRITICAL,
+    EventType.SUPERSEDED: Severity.INFO,
     EventType.MONITORING_FAILED: Severity.WARNING,
     EventType.DRIFT_DETECTED: Severity.WARNING,
     EventType.DRIFT_RESOLVED: Severity.INFO,
@@ -50,6 +52,7 @@ HEADLINE = {
     EventType.REJECTED: "rejected",
     EventType.HELD: "held without a verdict",
     EventType.ROLLBACK_FAILED: "ROLLBACK FAILED",
+    EventType.SUPERSEDED: "superseded by a newer upload",
     EventType.MONITORING_FAILED: "promoted, monitoring not attached",
     EventType.DRIFT_DETECTED: "input drifted",
     EventType.DRIFT_RESOLVED: "drift resolved",
@@ -62,6 +65,7 @@ ACTION = {
     EventType.ROLLED_BACK: "The endpoint is back on its previous version. Fix the model and upload a new version.",
     EventType.REJECTED: "Nothing was deployed. Fix what the reason names and upload again.",
     EventType.HELD: "Look at the canary's metrics and decide; the rollout rolls back when the hold ends.",
+    EventType.SUPERSEDED: "Nothing to do: the newer version waiting for the endpoint is rolled out instead.",
     EventType.ROLLBACK_FAILED: "Act now: the endpoint may be serving the candidate. Check it in the console.",
     EventType.MONITORING_FAILED: "The new version serves traffic; attach monitoring once the reason is fixed.",
     EventType.DRIFT_DETECTED: "Compare live inputs with the training data; retrain or fix the upstream source.",

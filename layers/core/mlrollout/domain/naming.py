@@ -15,6 +15,10 @@ SAGEMAKER_NAME_RULE = (
     "letter or digit (no underscores, dots or spaces)"
 )
 MAX_NAME = 63
+# What SageMaker accepts in model registry metadata (CustomerMetadataProperties) keys and values. The registry
+# records the upload's key, version folder and x-amz-meta-* entries there, so those are held to it at validation.
+REGISTRY_TEXT_RULE = "letters, digits, spaces and _.:/=+-@"
+_REGISTRY_CHARACTER = re.compile(r"[\w .:/=+\-@]")
 
 ARTIFACT_FILE = "model.tar.gz"
 CONFIG_FILE = "rollout.yaml"
@@ -27,6 +31,12 @@ def sagemaker_name_problem(name: str) -> str | None:
     if SAGEMAKER_NAME.match(name):
         return None
     return f"{name!r} is not a valid SageMaker name: {SAGEMAKER_NAME_RULE}"
+
+
+def registry_rejected_characters(text: str) -> str:
+    """The characters of `text` the model registry refuses, each quoted once ('' when there are none)."""
+    rejected = dict.fromkeys(c for c in text if not _REGISTRY_CHARACTER.fullmatch(c))
+    return " ".join(repr(c) for c in rejected)
 
 
 def suggest_name(name: str) -> str:
@@ -66,7 +76,23 @@ def parse_artifact_key(key: str) -> ArtifactKey:
             f"the model name in the key ({model_name!r}) cannot be used: {SAGEMAKER_NAME_RULE}",
             fix=f"rename the folder models/{model_name}/ to e.g. models/{suggest_name(model_name)}/",
         )
-    return ArtifactKey(model_name=model_name, version_label="/".join(parts[2:-1]))
+    version_label = "/".join(parts[2:-1])
+    rejected = registry_rejected_characters(version_label)
+    if rejected:
+        cleaned = re.sub(r"[^\w.:/=+\-@]+", "-", version_label).strip("-") or "v1"
+        raise ArtifactInvalid(
+            f"the version folder {version_label!r} has characters the model registry cannot record ({rejected}): "
+            f"version folders may use {REGISTRY_TEXT_RULE}",
+            fix=f"upload to models/{model_name}/{cleaned}/{ARTIFACT_FILE} instead",
+        )
+    return ArtifactKey(model_name=model_name, version_label=version_label)
+
+
+def model_from_key(key: str | None) -> str | None:
+    """The model name of a key under models/<model>/..., whether or not the rest of the key is valid."""
+    if key and key.startswith("models/") and key.count("/") >= 2:
+        return key.split("/")[1] or None
+    return None
 
 
 def deployment_id(model_name: str, sha256: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from mlrollout.contracts import NotifyInput, NotifyResult, Upload
+from mlrollout.domain import naming
 from mlrollout.domain.alerts import Alert, EventType, Evidence
 from mlrollout.ports import Notifier
 
@@ -72,7 +73,7 @@ def build_alert(request: NotifyInput, *, region: str, dashboard: str | None) -> 
     return Alert(
         event=request.event,
         reason=reason,
-        model=rollout.model_name if rollout else _model_from_key(upload.key if upload else None),
+        model=rollout.model_name if rollout else naming.model_from_key(upload.key if upload else None),
         version=rollout.version_label if rollout else None,
         endpoint=(
             request.deployment.endpoint_name if request.deployment else rollout.endpoint_name if rollout else None
@@ -96,12 +97,6 @@ def _plan_evidence(request: NotifyInput) -> list[Evidence]:
         current = deployment.current_variant or "none (first deployment)"
         evidence += [Evidence("candidate variant", deployment.candidate_variant), Evidence("current variant", current)]
     return evidence
-
-
-def _model_from_key(key: str | None) -> str | None:
-    if key and key.startswith("models/") and key.count("/") >= 2:
-        return key.split("/")[1]
-    return None
 
 
 def _reason(request: NotifyInput) -> str:

@@ -1,0 +1,50 @@
+"""Step Functions: start a restore execution; read what a finished execution's states returned."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mlrollout.adapters.aws import error_code
+
+
+class StepFunctionsExecutions:
+    def __init__(self, stepfunctions: Any, state_machine_arn: str) -> None:
+        self.sfn = stepfunctions
+        self.state_machine_arn = state_machine_arn
+
+    def start(self, name: str, document: dict[str, Any]) -> str:
+        """Start an execution by name; the same name again (a retried event) returns the first one."""
+        try:
+            started = self.sfn.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(document, default=str)
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ExecutionAlreadyExists":
+                raise
+            return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        return str(started["executionArn"])
+
+    def outputs(self, execution: str, states: list[str]) -> dict[str, dict[str, Any]]:
+        """The latest output of each named state (a Lambda task's Payload), newest history first."""
+        wanted, found = set(states), {}
+        for page in self.sfn.get_paginator("get_execution_history").paginate(
+            executionArn=execution, reverseOrder=True, includeExecutionData=True
+        ):
+            for event in page.get("events", []):
+                exited = event.get("stateExitedEventDetails")
+                if not exited or exited.get("name") not in wanted or exited["name"] in found:
+                    continue
+                try:
+                    output = json.loads(exited.get("output") or "null")
+                except ValueError:
+                    continue
+                if isinstance(output, dict):
+                    payload = output.get("Payload", output)
+                    if isinstance(payload, dict):
+                        found[exited["name"]] = payload
+            if len(found) == len(wanted):
+                break
+        return found

@@ -1,0 +1,313 @@
+"""DynamoDB: deployment records (their own table) and endpoint leases (the stack's state table).
+
+Every write that decides something is conditional, so two executions racing for the same record or the same
+endpoint get one winner, whatever the timing: the claim (`attribute_not_exists`), the final outcome (only once),
+the lease (free, expired, or already ours), the newest waiter (only a newer upload replaces it).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mlrollout.adapters.aws import error_code
+from mlrollout.domain.ledger import Lease, Waiter
+
+MODEL_INDEX = "by-model"
+
+
+def _failed_condition(exc: ClientError) -> bool:
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+def _attr(value: Any) -> dict[str, Any]:
+    """A plain value as a DynamoDB attribute (strings, numbers, bools, None, lists and maps of them)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": repr(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, list | tuple):
+        return {"L": [_attr(v) for v in value]}
+    if isinstance(value, dict):
+        return {"M": {str(k): _attr(v) for k, v in value.items()}}
+    return {"S": json.dumps(value, default=str)}
+
+
+def _plain(attribute: dict[str, Any]) -> Any:
+    kind, value = next(iter(attribute.items()))
+    if kind == "NULL":
+        return None
+    if kind == "N":
+        number = float(value)
+        return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+    if kind == "L":
+        return [_plain(v) for v in value]
+    if kind == "M":
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+class DynamoDeployments:
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.db = dynamodb
+        self.table = table
+
+    def claim(self, record: dict[str, Any]) -> bool:
+        """Create the record; False if the deployment already has one (a duplicate)."""
+        item = {k: _attr(v) for k, v in record.items()}
+        try:
+            self.db.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(deployment_id)")
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return False
+            raise
+        return True
+
+    def get(self, deployment_id: str) -> dict[str, Any] | None:
+        item = self.db.get_item(TableName=self.table, Key={"deployment_id": {"S": deployment_id}}, ConsistentRead=True)
+        found = item.get("Item")
+        return {k: _plain(v) for k, v in found.items()} if found else None
+
+    def append(self, deployment_id: str, field: str, entry: dict[str, Any], now: datetime) -> bool:
+        """Add an entry to one of an existing record's lists (decisions, duplicates); False if there is none."""
+        try:
+            self._append(deployment_id, field, entry, now)
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return False
+            raise
+        return True
+
+    def _append(self, deployment_id: str, field: str, entry: dict[str, Any], now: datetime) -> None:
+        self.db.update_item(
+            TableName=self.table,
+            Key={"deployment_id": {"S": deployment_id}},
+            ConditionExpression="attribute_exists(deployment_id)",
+            UpdateExpression="SET #f = list_append(if_not_exists(#f, :empty), :entry), updated_at = :now",
+            ExpressionAttributeNames={"#f": field},
+            ExpressionAttributeValues={
+                ":entry": {"L": [_attr(entry)]},
+                ":empty": {"L": []},
+                ":now": _attr(now.isoformat()),
+            },
+        )
+
+    def advance(self, deployment_id: str, state: str, now: datetime, **fields: Any) -> bool:
+        """Move a record that has no final outcome yet to `state`; False if it already ended."""
+        names = {"#state": "state"}
+        values = {":state": _attr(state), ":now": _attr(now.isoformat())}
+        sets = ["#state = :state", "updated_at = :now"]
+        for number, (name, value) in enumerate(fields.items()):
+            names[f"#f{number}"] = name
+            values[f":v{number}"] = _attr(value)
+            sets.append(f"#f{number} = :v{number}")
+        try:
+            self.db.update_item(
+                TableName=self.table,
+                Key={"deployment_id": {"S": deployment_id}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_exists(deployment_id) AND attribute_not_exists(outcome)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return False
+            raise
+        return True
+
+    def settle(self, deployment_id: str, outcome: str, reason: str, now: datetime, **fields: Any) -> bool:
+        """Write the final outcome, once: False if the record already has one. Creates the record if missing
+        (an upload rejected before it could be claimed still gets one)."""
+        names = {"#state": "state"}
+        values = {
+            ":state": _attr(outcome),
+            ":outcome": _attr(outcome),
+            ":reason": _attr(reason),
+            ":now": _attr(now.isoformat()),
+        }
+        sets = ["#state = :state", "outcome = :outcome", "reason = :reason", "updated_at = :now", "ended_at = :now"]
+        sets.append("created_at = if_not_exists(created_at, :now)")
+        for number, (name, value) in enumerate(fields.items()):
+            names[f"#f{number}"] = name
+            values[f":v{number}"] = _attr(value)
+            sets.append(f"#f{number} = if_not_exists(#f{number}, :v{number})")
+        try:
+            self.db.update_item(
+                TableName=self.table,
+                Key={"deployment_id": {"S": deployment_id}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_not_exists(outcome)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return False
+            raise
+        return True
+
+    def by_model(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The model's records, newest first."""
+        response = self.db.query(
+            TableName=self.table,
+            IndexName=MODEL_INDEX,
+            KeyConditionExpression="model_name = :m",
+            ExpressionAttributeValues={":m": {"S": model}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [{k: _plain(v) for k, v in item.items()} for item in response.get("Items", [])]
+
+
+class DynamoLeases:
+    """Items in the state table: `lease#<endpoint>`, `waiting#<endpoint>` and `execution#<arn>`."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.db = dynamodb
+        self.table = table
+
+    def holder(self, endpoint: str) -> Lease | None:
+        item = self.db.get_item(TableName=self.table, Key={"id": {"S": f"lease#{endpoint}"}}, ConsistentRead=True)
+        found = item.get("Item")
+        if not found:
+            return None
+        return Lease(
+            endpoint,
+            found["holder"]["S"],
+            found["execution"]["S"],
+            datetime.fromisoformat(found["expires_at"]["S"]),
+        )
+
+    def take(self, endpoint: str, deployment_id: str, execution: str, now: datetime, until: datetime) -> bool:
+        """Take the lease if it is free, expired, or already this deployment's."""
+        try:
+            self.db.put_item(
+                TableName=self.table,
+                Item={
+                    "id": {"S": f"lease#{endpoint}"},
+                    "holder": {"S": deployment_id},
+                    "execution": {"S": execution},
+                    "acquired_at": {"S": now.isoformat()},
+                    "expires_at": {"S": until.isoformat()},
+                    "expiration": {"N": str(int(until.timestamp()) + 86400)},
+                },
+                ConditionExpression="attribute_not_exists(id) OR expires_at < :now OR holder = :me",
+                ExpressionAttributeValues={":now": {"S": now.isoformat()}, ":me": {"S": deployment_id}},
+            )
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return False
+            raise
+        return True
+
+    def renew(self, endpoint: str, deployment_id: str, until: datetime) -> bool:
+        try:
+            self.db.update_item(
+                TableName=self.table,
+                Key={"id": {"S": f"lease#{endpoint}"}},
+                UpdateExpression="SET expires_at = :until, expiration = :ttl",
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={
+                    ":until": {"S": until.isoformat()},
+                    ":ttl": {"N": str(int(until.timestamp()) + 86400)},
+                    ":me": {"S": deployment_id},
+                },
+            )
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return False
+            raise
+        return True
+
+    def hand_over(self, endpoint: str, deployment_id: str, execution: str) -> bool:
+        """Keep the lease for the deployment but under another execution (a restore of a stopped rollout)."""
+        try:
+            self.db.update_item(
+                TableName=self.table,
+                Key={"id": {"S": f"lease#{endpoint}"}},
+                UpdateExpression="SET execution = :execution",
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":execution": {"S": execution}, ":me": {"S": deployment_id}},
+            )
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return False
+            raise
+        return True
+
+    def release(self, endpoint: str, deployment_id: str) -> bool:
+        """Release the lease if this deployment holds it; False if it did not."""
+        try:
+            self.db.delete_item(
+                TableName=self.table,
+                Key={"id": {"S": f"lease#{endpoint}"}},
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": deployment_id}},
+            )
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return False
+            raise
+        return True
+
+    def newest_waiter(self, endpoint: str) -> Waiter | None:
+        item = self.db.get_item(TableName=self.table, Key={"id": {"S": f"waiting#{endpoint}"}}, ConsistentRead=True)
+        found = item.get("Item")
+        return Waiter(found["deployment_id"]["S"], found["uploaded_at"]["S"]) if found else None
+
+    def wait(self, endpoint: str, waiter: Waiter) -> Waiter:
+        """Register as waiting; the newest upload wins the slot. Returns whoever holds it now."""
+        try:
+            self.db.put_item(
+                TableName=self.table,
+                Item={
+                    "id": {"S": f"waiting#{endpoint}"},
+                    "deployment_id": {"S": waiter.deployment_id},
+                    "uploaded_at": {"S": waiter.uploaded_at},
+                },
+                ConditionExpression=(
+                    "attribute_not_exists(id) OR uploaded_at < :at OR (uploaded_at = :at AND deployment_id <= :me)"
+                ),
+                ExpressionAttributeValues={":at": {"S": waiter.uploaded_at}, ":me": {"S": waiter.deployment_id}},
+            )
+        except ClientError as exc:
+            if not _failed_condition(exc):
+                raise
+        return self.newest_waiter(endpoint) or waiter
+
+    def stop_waiting(self, endpoint: str, deployment_id: str) -> None:
+        try:
+            self.db.delete_item(
+                TableName=self.table,
+                Key={"id": {"S": f"waiting#{endpoint}"}},
+                ConditionExpression="deployment_id = :me",
+                ExpressionAttributeValues={":me": {"S": deployment_id}},
+            )
+        except ClientError as exc:
+            if not _failed_condition(exc):
+                raise
+
+    def remember_execution(self, execution: str, deployment_id: str, endpoint: str, expires: int) -> None:
+        self.db.put_item(
+            TableName=self.table,
+            Item={
+                "id": {"S": f"execution#{execution}"},
+                "deployment_id": {"S": deployment_id},
+                "endpoint": {"S": endpoint},
+                "expiration": {"N": str(expires)},
+            },
+        )
+
+    def execution(self, execution: str) -> tuple[str, str] | None:
+        """(deployment id, endpoint) of an execution that claimed a deployment."""
+        item = self.db.get_item(TableName=self.table, Key={"id": {"S": f"execution#{execution}"}}, ConsistentRead=True)
+        found = item.get("Item")
+        return (found["deployment_id"]["S"], found["endpoint"]["S"]) if found else None
