@@ -10,11 +10,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+# checkov pins its own dependency tree (and supports older Pythons than the project): its own venv.
+CHECKOV_PYTHON ?= python3
+CHECKOV_VENV := .venv-checkov
 PIP_FLAGS := --quiet --disable-pip-version-check
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup lint format typecheck validate test test-fast demo build sizes coldstart bench-judge bench-drift lock clean
+.PHONY: help setup lint format typecheck validate test test-fast demo build sizes coldstart bench-judge bench-drift bench-scale reliability-report lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,9 +51,15 @@ format: setup ## apply ruff's fixes and formatting
 typecheck: setup ## mypy (strict) on the runtime library
 	$(BIN)/mypy
 
-validate: setup $(SAM_VENV)/.installed ## sam validate --lint, then the ASL through cfn-lint E3601 and statelint
+$(CHECKOV_VENV)/.installed: requirements/checkov.lock
+	test -x $(CHECKOV_VENV)/bin/python || $(CHECKOV_PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/checkov.lock
+	touch $@
+
+validate: setup $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## sam validate --lint, the ASL (cfn-lint E3601, statelint), checkov
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) validate --lint --template template.yaml
 	$(BIN)/python -m mlrollout_dev.checks
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 test: lint typecheck validate ## everything CI runs: lint, types, template/ASL validation, all tests
 	$(BIN)/pytest
@@ -70,6 +79,12 @@ sizes: build ## report the size of each function and of the layer, as built
 bench-judge: setup ## judge benchmark: simulated canaries, our judge vs a tuned static alarm and Mann-Whitney (bench/results/)
 	$(BIN)/python -m mlrollout_bench.run
 
+reliability-report: setup ## run tests/reliability and write docs/reliability.md from what happened
+	MLROLLOUT_RELIABILITY_REPORT=docs/reliability.md $(BIN)/pytest tests/reliability -q
+
+bench-scale: setup ## 100 uploads over 20 endpoints in the sandbox, duplicates and bad artifacts (bench/results/scale.md)
+	$(BIN)/python -m mlrollout_bench.scale
+
 bench-drift: setup ## builtin drift backend: analysis time and memory per window of captured traffic
 	$(BIN)/python -m mlrollout_bench.drift
 
@@ -86,4 +101,4 @@ lock: ## re-resolve requirements/*.lock from pyproject.toml (needs network)
 	rm -rf .lock-venv
 
 clean: ## remove build output and virtual environments
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache

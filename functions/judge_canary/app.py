@@ -14,7 +14,11 @@ from mlrollout.settings import get_settings
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request, settings = JudgeInput.model_validate(event), get_settings()
     output, _ = evaluate_canary(
-        request, metrics=wiring.metrics(), records=wiring.artifacts(), bucket=settings.require("artifact_bucket")
+        request,
+        metrics=wiring.metrics(),
+        alarms=wiring.alarms(),
+        records=wiring.artifacts(),
+        bucket=settings.require("artifact_bucket"),
     )
     ledger = {"records": wiring.records(), "leases": wiring.leases(), "lease_minutes": settings.lease_minutes}
     kept = note_look(request.rollout, output, now=request.now, **ledger)

@@ -1,4 +1,5 @@
-"""Plan Deployment: read the endpoint and decide names and the expected end state, changing nothing."""
+"""Plan Deployment: check the rollback alarms, read the endpoint, decide names and the expected end state; changes
+nothing."""
 
 from typing import Any
 
@@ -10,6 +11,6 @@ from mlrollout.services.deploy import plan_deployment
 
 @rollout_step
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    deployment = plan_deployment(PlanInput.model_validate(event), endpoints=wiring.endpoints())
+    deployment = plan_deployment(PlanInput.model_validate(event), endpoints=wiring.endpoints(), alarms=wiring.alarms())
     logger.info("deployment planned", extra={"deployment": deployment.model_dump(mode="json")})
     return deployment.model_dump(mode="json")

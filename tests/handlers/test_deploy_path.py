@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mlrollout.domain.errors import EndpointNotReady, PreTrafficCheckFailed
+from mlrollout.domain.errors import ConfigInvalid, EndpointNotReady, PreTrafficCheckFailed, RollbackAlarmFiring
 from support import IMAGE
 
 NOW = "2026-11-25T12:00:00Z"
@@ -143,6 +143,46 @@ def test_an_endpoint_in_the_middle_of_a_change_is_not_a_starting_point(
     v2, reg2 = rollout_of("v2")
     with pytest.raises(EndpointNotReady, match=f"{model} is Creating"):
         handler("plan_deployment")({"rollout": v2, "registration": reg2, "now": NOW})
+
+
+def test_a_rollout_does_not_start_while_a_rollback_alarm_fires(
+    stack: Any, rollout_of: Any, handler: Any, model: str
+) -> None:
+    cw = stack.client("cloudwatch")
+    for name in (f"{model}-orders-low", f"{model}-payments"):
+        cw.put_metric_alarm(
+            AlarmName=name,
+            Namespace="Shop",
+            MetricName=name,
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=50,
+            ComparisonOperator="LessThanThreshold",
+            TreatMissingData="ignore",
+        )
+    cw.set_alarm_state(AlarmName=f"{model}-orders-low", StateValue="ALARM", StateReason="3 orders in a minute")
+    config = f"image: {IMAGE}\njudge:\n  rollback_alarms: [{model}-payments, {model}-orders-low]\n"
+    rollout, registration = rollout_of("v1", config)
+    with pytest.raises(RollbackAlarmFiring) as refused:
+        handler("plan_deployment")({"rollout": rollout, "registration": registration, "now": NOW})
+    assert refused.value.reason.startswith(
+        f"not rolling out to endpoint {model}: rollback alarm {model}-orders-low is in ALARM since "
+    )
+    assert refused.value.reason.endswith("(3 orders in a minute)")
+    assert "wait for it to return to OK" in (refused.value.fix or "")
+
+    cw.set_alarm_state(AlarmName=f"{model}-orders-low", StateValue="OK", StateReason="orders are back")
+    planned = handler("plan_deployment")({"rollout": rollout, "registration": registration, "now": NOW})
+    assert planned["first_deployment"] is True
+
+
+def test_a_rollback_alarm_that_does_not_exist_is_a_configuration_error(
+    stack: Any, rollout_of: Any, handler: Any, model: str
+) -> None:
+    rollout, registration = rollout_of("v1", f"image: {IMAGE}\njudge:\n  rollback_alarms: [{model}-typo]\n")
+    with pytest.raises(ConfigInvalid, match=f"judge.rollback_alarms names {model}-typo, which CloudWatch does not"):
+        handler("plan_deployment")({"rollout": rollout, "registration": registration, "now": NOW})
 
 
 def test_pre_traffic_check_is_skipped_without_a_sample(stack: Any, rollout_of: Any, handler: Any, model: str) -> None:

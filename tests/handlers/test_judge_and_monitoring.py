@@ -201,6 +201,72 @@ def monitoring_request(stack: Any, endpoint: str, **monitoring: Any) -> dict[str
     return {"rollout": rollout, "registration": registration, "deployment": deployment, "now": START.isoformat()}
 
 
+def rollback_alarm(stack: Any, name: str, state: str) -> None:
+    """An alarm in `state` that keeps it (no data, missing data ignored), as a business alarm between incidents."""
+    cw = stack.client("cloudwatch")
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace="Shop",
+        MetricName="OrdersPerMinute",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=50,
+        ComparisonOperator="LessThanThreshold",
+        TreatMissingData="ignore",
+    )
+    cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"set to {state} by the test")
+
+
+def test_a_firing_rollback_alarm_fails_a_healthy_canary(stack: Any, handler: Any, endpoint: str) -> None:
+    quiet, firing = f"{endpoint}-quiet", f"{endpoint}-orders-low"
+    rollback_alarm(stack, quiet, "OK")
+    rollback_alarm(stack, firing, "ALARM")
+    rollout, deployment = rollout_and_deployment(endpoint, judge={"rollback_alarms": [quiet, firing]})
+    publish(stack, endpoint, "v1", 5, 900, 0, 20)
+    publish(stack, endpoint, "v2", 5, 100, 0, 20)
+    result = handler("judge_canary")(judge_input(rollout, deployment, 6))
+    assert (result["verdict"], result["action"]) == ("FAIL", "rollback")
+    assert result["reason"].startswith(f"The canary fails: rollback alarm {firing} is in ALARM since ")
+    assert result["reason"].endswith("(set to ALARM by the test).")
+    record = json.loads(
+        stack.client("s3").get_object(Bucket=stack.bucket, Key=result["record_uri"].split("/", 3)[3])["Body"].read()
+    )
+    assert record["rollback_alarms"] == {quiet: "OK", firing: "ALARM"}
+
+
+def test_metrics_cloudwatch_cannot_serve_make_a_look_inconclusive_never_a_pass(
+    stack: Any, handler: Any, endpoint: str
+) -> None:
+    rollout, deployment = rollout_and_deployment(endpoint, strategy={"bake_minutes": 5, "max_bake_minutes": 10})
+    publish(stack, endpoint, "v1", 12, 4500, 9, 20)
+    publish(stack, endpoint, "v2", 12, 500, 0, 21)
+    # As many failures as the client makes attempts (1 + 5 retries): the outage outlasts its retries.
+    stack.aws.emulator.faults.arm("cloudwatch.api", "error", action="GetMetricData", times=6)
+    look = handler("judge_canary")(judge_input(rollout, deployment, 6))
+    assert (look["verdict"], look["action"]) == ("INCONCLUSIVE", "continue")
+    assert look["reason"].startswith(
+        f"Metrics unavailable, so no verdict from this look: CloudWatch GetMetricData failed for endpoint {endpoint}: "
+        "InternalServiceError: "
+    )
+    stack.aws.emulator.faults.arm("cloudwatch.api", "throttle", action="GetMetricData", times=2)
+    recovered = handler("judge_canary")(judge_input(rollout, deployment, 7, previous=look))
+    assert (recovered["verdict"], recovered["action"]) == ("PASS", "advance")  # retried through a brief throttle
+
+
+def test_rollback_alarms_that_cannot_be_read_keep_a_passing_canary_inconclusive(
+    stack: Any, handler: Any, endpoint: str
+) -> None:
+    rollback_alarm(stack, f"{endpoint}-orders-low", "OK")
+    rollout, deployment = rollout_and_deployment(endpoint, judge={"rollback_alarms": [f"{endpoint}-orders-low"]})
+    publish(stack, endpoint, "v1", 12, 4500, 9, 20)
+    publish(stack, endpoint, "v2", 12, 500, 0, 21)
+    stack.aws.emulator.faults.arm("cloudwatch.api", "throttle", action="DescribeAlarms", times=6)
+    result = handler("judge_canary")(judge_input(rollout, deployment, 11))
+    assert result["verdict"] == "INCONCLUSIVE"
+    assert "But the rollback alarms could not be read: CloudWatch DescribeAlarms failed" in result["reason"]
+
+
 def test_builtin_monitoring_schedules_drift_detection_with_one_alarm_per_feature(
     stack: Any, handler: Any, endpoint: str
 ) -> None:

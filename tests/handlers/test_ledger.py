@@ -208,6 +208,19 @@ def test_an_execution_that_died_waiting_is_settled_and_leaves_the_queue(stack: A
     assert "Item" not in waiting
 
 
+def test_a_stop_with_a_reason_keeps_the_operators_words(stack: Any, handler: Any) -> None:
+    holder, waiter = rollout("m", "a" * 64), rollout("m", "b" * 64, execution="e2", at=NOW + timedelta(minutes=1))
+    for r in (holder, waiter):
+        claim(handler, r)
+    acquire(handler, holder)
+    acquire(handler, waiter, NOW + timedelta(minutes=1))
+    event = status_event(waiter["execution_id"], "ABORTED", error="OperatorStop", cause="wrong model uploaded")
+    assert handler("settle_deployment")(event)["outcome"] == "aborted"
+    assert record(stack, waiter["deployment_id"])["reason"] == (  # type: ignore[index]
+        "the execution was stopped (by an operator or an API call): OperatorStop: wrong model uploaded"
+    )
+
+
 def test_an_execution_that_ended_on_its_own_path_only_loses_a_forgotten_lease(stack: Any, handler: Any) -> None:
     r = rollout("m", "a" * 64)
     claim(handler, r)
@@ -238,3 +251,21 @@ def test_an_unclaimed_execution_that_died_gets_a_record_of_its_upload(
     stored = record(stack, upload_id("b", "models/m/v9/model.tar.gz", "3"))
     assert stored is not None
     assert (stored["outcome"], stored["model_name"], stored["execution_id"]) == (outcome, "m", execution)
+
+
+def test_a_restore_that_dies_settles_the_record_and_frees_the_endpoint(stack: Any, handler: Any) -> None:
+    from mlrollout.adapters.ledger import DynamoLeases
+
+    r = rollout("m", "a" * 64)
+    claim(handler, r)
+    acquire(handler, r)
+    restore = "arn:aws:states:us-east-1:123456789012:execution:rollout:restore-1"
+    DynamoLeases(stack.client("dynamodb"), stack.state_table).hand_over("m", r["deployment_id"], restore)
+    document = {"restore": {"execution": r["execution_id"], "status": "ABORTED", "deployment_id": r["deployment_id"]}}
+    ended = handler("settle_deployment")(status_event(restore, "TIMED_OUT", input=json.dumps(document)))
+    assert (ended["outcome"], ended["action"]) == ("timed_out", "settled (restore died)")
+    stored = record(stack, r["deployment_id"])
+    assert stored is not None
+    assert stored["outcome"] == "timed_out"
+    assert "its restore then ended TIMED_OUT" in stored["reason"] and "check the endpoint" in stored["reason"]
+    assert lease(stack, "m") is None

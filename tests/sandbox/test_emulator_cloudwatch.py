@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from mlrollout_sandbox.clock import SandboxClock
@@ -39,7 +41,7 @@ from mlrollout_sandbox.emulator.cloudwatch import (
     parse_statistic,
     percentile,
 )
-from mlrollout_sandbox.server import EmbeddedAws
+from mlrollout_sandbox.server import CREDENTIALS, EmbeddedAws
 
 pytestmark = pytest.mark.sandbox
 
@@ -1325,3 +1327,55 @@ def test_query_performance_at_simulator_scale(aws: EmbeddedAws, service: CloudWa
     started = time.perf_counter()
     over_http.get_metric_data(MetricDataQueries=queries, StartTime=window[0], EndTime=window[1])
     assert time.perf_counter() - started < 2.0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# API faults
+# ---------------------------------------------------------------------------------------------------------
+def _error_of(call: Any) -> tuple[str, str, int]:
+    with pytest.raises(ClientError) as info:
+        call()
+    response = info.value.response
+    return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_api_faults_fail_only_the_named_action_once_before_it_runs(aws: EmbeddedAws) -> None:
+    strict = boto3.client(
+        "cloudwatch",
+        endpoint_url=aws.url,
+        region_name=aws.region,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        **CREDENTIALS,  # type: ignore[call-overload]
+    )
+    ns, at = "Test/Faults", aws.clock.now().replace(second=0, microsecond=0) - timedelta(minutes=2)
+    query = stat_query("a", ns, "m", "Sum")
+    window = {"StartTime": at - timedelta(minutes=5), "EndTime": at + timedelta(minutes=1)}
+
+    aws.emulator.faults.arm("cloudwatch.api", "throttle", action="PutMetricData")
+    assert _error_of(lambda: strict.put_metric_data(Namespace=ns, MetricData=[_datum(at, 4.0)])) == (
+        "Throttling",
+        "Rate exceeded",
+        400,
+    )
+    assert strict.get_metric_data(MetricDataQueries=[query], **window)["MetricDataResults"][0]["Values"] == []
+    strict.put_metric_data(Namespace=ns, MetricData=[_datum(at, 4.0)])  # the fault fired once
+
+    aws.emulator.faults.arm("cloudwatch.api", "error", action="GetMetricData", params={"message": "try later"})
+    assert _error_of(lambda: strict.get_metric_data(MetricDataQueries=[query], **window)) == (
+        "InternalServiceError",
+        "try later",
+        500,
+    )
+    assert strict.get_metric_data(MetricDataQueries=[query], **window)["MetricDataResults"][0]["Values"] == [4.0]
+
+
+def test_a_retrying_client_rides_out_throttling_and_a_server_error(aws: EmbeddedAws) -> None:
+    aws.emulator.faults.arm("cloudwatch.api", "throttle", action="DescribeAlarms")
+    aws.emulator.faults.arm("cloudwatch.api", "error", action="DescribeAlarms")
+    response = aws.client("cloudwatch").describe_alarms(AlarmNames=["none"])
+    assert response["ResponseMetadata"]["RetryAttempts"] == 2
+    assert response["MetricAlarms"] == []
+
+
+def _datum(at: datetime, value: float) -> dict[str, Any]:
+    return {"MetricName": "m", "Timestamp": at, "Value": value}

@@ -477,6 +477,27 @@ def test_a_retried_delivery_starts_the_execution_once(aws: EmbeddedAws, events: 
     assert [e["executionArn"] for e in executions(aws, machine)] == [delivery.execution_arn]
 
 
+def test_a_duplicate_delivery_starts_two_executions_with_the_same_input(
+    aws: EmbeddedAws, events: Any, role: str
+) -> None:
+    machine = state_machine(aws, role)
+    rule(aws, "twice", [{"Id": "rollout", "Arn": machine, "RoleArn": role}], {"source": ["mlrollout.test"]})
+    aws.emulator.faults.arm("events:Deliver", "duplicate", times=1, rule="twice")
+
+    aws.client("events").put_events(Entries=[{"Source": "mlrollout.test", "DetailType": "x", "Detail": '{"n": 1}'}])
+    assert events.drain(10)
+
+    [delivery] = events.deliveries
+    assert delivery.outcome == DELIVERED
+    started = executions(aws, machine)
+    assert sorted(e["executionArn"] for e in started) == sorted([delivery.execution_arn, *events.duplicates])
+    sfn = aws.client("stepfunctions")
+    inputs = {
+        json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])["detail"]["n"] for e in started
+    }
+    assert (len(started), inputs) == (2, {1})
+
+
 # --- Step Functions status changes ---------------------------------------------------------------------------
 
 

@@ -1085,3 +1085,26 @@ def test_a_moto_without_the_patched_attribute_is_reported_as_moto_drift(
     endpoint, _ = ready_endpoint(sm, service, {"AllTraffic": 1.0})
     service.data_plane = echo_plane([])
     assert runtime.invoke_endpoint(EndpointName=endpoint, Body=b"x")["Body"].read() == b"AllTraffic:x"
+
+
+def test_model_package_metadata_is_held_to_sagemakers_pattern(sm: Any) -> None:
+    group = unique("g")
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    spec = {
+        "ModelPackageGroupName": group,
+        "InferenceSpecification": {
+            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/m:1"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    }
+    with pytest.raises(sm.exceptions.ClientError, match="customerMetadataProperties"):
+        sm.create_model_package(**spec, CustomerMetadataProperties={"decision": "errors 14% (fail)"})
+    arn = sm.create_model_package(**spec, CustomerMetadataProperties={"decision": "errors 14 percent fail"})[
+        "ModelPackageArn"
+    ]
+    with pytest.raises(sm.exceptions.ClientError, match="Map key"):
+        sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"bad,key": "v"})
+    sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"ünïcode key": "ok: s3://b/k @v=1+2"})
+    stored = sm.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
+    assert stored["ünïcode key"] == "ok: s3://b/k @v=1+2"

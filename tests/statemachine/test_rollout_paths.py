@@ -1,4 +1,8 @@
-"""The real state machine through its failure paths, with SageMaker faults injected in the sandbox."""
+"""The real state machine through its failure paths, with SageMaker faults injected in the sandbox.
+
+The faults a rollout meets in operation (throttling, failed and silently rolled-back updates, crashes, metrics
+outages, stops, alarms, rollbacks that do not verify) have their own suite: tests/reliability/test_faults.py.
+"""
 
 import json
 import uuid
@@ -106,34 +110,6 @@ def test_a_failing_pre_traffic_check_rolls_back_before_any_traffic(sandbox: Sand
     assert endpoint(sandbox, model)[1:] == (config_before, {"v1": 1.0})
 
 
-def test_an_update_sagemaker_rolled_back_silently_is_caught(sandbox: Sandbox, model: str, roll: Roll) -> None:
-    first = roll("v1")
-    assert first.outcome == "promoted", first.cause
-    _, config_before, _ = endpoint(sandbox, model)
-    sandbox.aws.emulator.faults.arm("sagemaker.update_endpoint", "silent_rollback", endpoint=model)
-    outcome = roll("v2")
-    assert outcome.outcome == "rolled back"
-    assert "SageMaker rolled the update back" in (outcome.cause or "")
-    assert "Shift Traffic" not in outcome.states_entered()
-    assert endpoint(sandbox, model) == ("InService", config_before, {"v1": 1.0})
-    registration = outcome.task_results("Register Model Version")[-1]
-    package = sandbox.client("sagemaker").describe_model_package(ModelPackageName=registration["package_arn"])
-    assert package["ModelApprovalStatus"] == "Rejected"
-
-
-def test_a_failed_traffic_shift_ends_on_the_previous_config(sandbox: Sandbox, model: str, roll: Roll) -> None:
-    assert roll("v1").outcome == "promoted"
-    _, config_before, _ = endpoint(sandbox, model)
-    sandbox.aws.emulator.faults.arm("sagemaker.update_endpoint_weights", "fail", endpoint=model)
-    outcome = roll("v2")
-    assert outcome.outcome == "rolled back"
-    steps = [r["step"] for r in outcome.task_results("Roll Back")]
-    assert "delete_endpoint" in steps
-    assert "recreate_endpoint" in steps
-    assert steps[-1] == "done"
-    assert endpoint(sandbox, model) == ("InService", config_before, {"v1": 1.0})
-
-
 def test_a_first_deployment_that_fails_leaves_no_endpoint(sandbox: Sandbox, model: str, roll: Roll) -> None:
     sandbox.aws.emulator.faults.arm("sagemaker.create_endpoint", "fail", endpoint=model)
     outcome = roll("v1")
@@ -141,20 +117,6 @@ def test_a_first_deployment_that_fails_leaves_no_endpoint(sandbox: Sandbox, mode
     assert "Failed" in (outcome.cause or "")
     endpoints = sandbox.client("sagemaker").list_endpoints()["Endpoints"]
     assert model not in {e["EndpointName"] for e in endpoints}
-
-
-def test_throttled_sagemaker_calls_are_retried(sandbox: Sandbox, model: str, roll: Roll) -> None:
-    assert roll("v1").outcome == "promoted"
-    # Only the state machine shifts traffic on the forward path, so these throttles hit its aws-sdk task.
-    sandbox.aws.emulator.faults.arm("sagemaker.api", "throttle", action="UpdateEndpointWeightsAndCapacities", times=2)
-    outcome = roll("v2")
-    assert outcome.outcome == "promoted", outcome.cause
-    retried = [e for e in outcome.history if e["type"] == "TaskFailed"]
-    assert any(
-        e["taskFailedEventDetails"]["error"] == "SageMaker.AmazonSageMakerException"
-        and "ThrottlingException" in e["taskFailedEventDetails"]["cause"]
-        for e in retried
-    )
 
 
 def test_operators_are_told_about_every_outcome(sandbox: Sandbox) -> None:

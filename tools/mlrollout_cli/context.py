@@ -46,6 +46,15 @@ class Aws:
             )
         return found
 
+    def deployments_table(self, explicit: str | None = None) -> str:
+        found = explicit or os.environ.get("MLROLLOUT_DEPLOYMENTS_TABLE") or self.outputs.get("DeploymentsTableName")
+        if not found:
+            raise typer.BadParameter(
+                "cannot find the deployments table: pass --table, set MLROLLOUT_DEPLOYMENTS_TABLE, or deploy stack "
+                f"{self.stack}"
+            )
+        return found
+
 
 def from_context(ctx: typer.Context) -> Aws:
     aws = ctx.obj

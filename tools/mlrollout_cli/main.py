@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mlrollout_cli import baseline, demo, replay, sandbox
+from mlrollout_cli import baseline, demo, history, replay, sandbox
 from mlrollout_cli.context import Aws
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ def main(
 
 app.command(name="demo")(demo.demo)
 app.command(name="replay")(replay.replay)
+app.command(name="history")(history.history)
 app.command(name="baseline")(baseline.baseline)
 app.add_typer(sandbox.app, name="sandbox")
 

@@ -3,6 +3,12 @@
 Everything in the sandbox that has a notion of "now" (Step Functions Wait states and retries, SageMaker
 endpoint transitions, metric timestamps, alarm evaluation, schedules, the handlers' `now`) reads this one
 clock, so a 10-minute bake with 60-second periods takes about a second at warp 600.
+
+The warp asked for is a ceiling. Simulated traffic costs CPU in proportion to the sandbox time it covers, so on
+a busy machine it could fall behind the clock, then cover ever longer spans and take ever longer (a spiral in
+which a 3-minute bake passes hours of sandbox time). The data plane therefore throttles the clock
+(`throttle`): time then runs only as fast as the traffic it serves, and every consumer still sees one
+consistent clock, never a jump.
 """
 
 from __future__ import annotations
@@ -11,17 +17,34 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+# A sleeper re-reads the clock at least this often (real seconds), so a change of speed moves its wake-up.
+_RECHECK_SECONDS = 0.25
+
 
 class SandboxClock:
     def __init__(self, warp: float = 1.0, start: datetime | None = None) -> None:
         if warp <= 0:
             raise ValueError(f"warp must be positive, got {warp}")
-        # (virtual origin, real origin, warp) replaced as one tuple, so readers never see a half-changed clock.
+        self._target = float(warp)
+        self._factor = 1.0
+        # (virtual origin, real origin, effective warp) replaced as one tuple, so readers never see a half-changed
+        # clock.
         self._state = ((start or datetime.now(UTC)).astimezone(UTC), time.monotonic(), float(warp))
+        self._lock = threading.Lock()
 
     @property
     def warp(self) -> float:
+        """The speed sandbox time runs at now: the warp asked for, times the throttle."""
         return self._state[2]
+
+    @property
+    def target_warp(self) -> float:
+        """The warp asked for (`SandboxClock(warp=...)`, `set_warp`), before any throttling."""
+        return self._target
+
+    @property
+    def throttle_factor(self) -> float:
+        return self._factor
 
     def now(self) -> datetime:
         """Current virtual time, timezone-aware UTC."""
@@ -33,27 +56,43 @@ class SandboxClock:
         return self.now().timestamp()
 
     def set_warp(self, warp: float) -> None:
-        """Change speed without a jump: time continues from now at the new rate (e.g. faster while idle).
-
-        Sleeps already in progress keep the real duration they computed when they began.
-        """
+        """Change the speed asked for, without a jump: time continues from now at the new rate (e.g. faster while
+        idle). A throttle in force still applies to it."""
         if warp <= 0:
             raise ValueError(f"warp must be positive, got {warp}")
-        self._state = (self.now(), time.monotonic(), float(warp))
+        with self._lock:
+            self._target = float(warp)
+            self._rebase()
+
+    def throttle(self, factor: float) -> None:
+        """Run at `factor` (0 < factor <= 1) of the warp asked for, from now on, without a jump."""
+        if not 0 < factor <= 1:
+            raise ValueError(f"a throttle factor is in (0, 1], got {factor}")
+        with self._lock:
+            if factor != self._factor:
+                self._factor = float(factor)
+                self._rebase()
+
+    def _rebase(self) -> None:
+        self._state = (self.now(), time.monotonic(), self._target * self._factor)
 
     def real_seconds(self, virtual_seconds: float) -> float:
         return max(0.0, float(virtual_seconds)) / self.warp
 
     def sleep(self, virtual_seconds: float, interrupt: threading.Event | None = None) -> bool:
-        """Sleep for `virtual_seconds` of sandbox time.
+        """Sleep for `virtual_seconds` of sandbox time, following changes of speed while asleep.
 
         Returns True when `interrupt` was set before the time passed (the caller was woken up early).
         """
-        real = self.real_seconds(virtual_seconds)
-        if interrupt is None:
-            time.sleep(real)
-            return False
-        return interrupt.wait(real)
+        return self.sleep_until(self.now() + timedelta(seconds=max(0.0, float(virtual_seconds))), interrupt)
 
     def sleep_until(self, when: datetime, interrupt: threading.Event | None = None) -> bool:
-        return self.sleep((when - self.now()).total_seconds(), interrupt)
+        while True:
+            remaining = (when - self.now()).total_seconds()
+            if remaining <= 0:
+                return False
+            real = min(self.real_seconds(remaining), _RECHECK_SECONDS)
+            if interrupt is None:
+                time.sleep(real)
+            elif interrupt.wait(real):
+                return True

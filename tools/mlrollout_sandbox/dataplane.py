@@ -24,6 +24,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -39,6 +40,10 @@ MINUTE = 60.0
 CAPTURE_FLUSH_SECONDS = 300.0
 LATENCY_BUCKET = 1.02  # 2% resolution: percentiles stay accurate, a datum stays under 150 distinct values
 Z99 = 2.3263478740408408
+# The share of one core simulated traffic may take. Its cost grows with the sandbox time it covers, so past this the
+# data plane throttles the sandbox clock (see clock.py) instead of falling behind it.
+CPU_BUDGET = 0.35
+MIN_THROTTLE = 0.01
 
 
 class ModelServingError(Exception):
@@ -169,6 +174,32 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return count
 
 
+class ClockGovernor:
+    """Keeps simulated traffic within a CPU budget by throttling the sandbox clock when serving costs more.
+
+    Each step reports the CPU seconds it took to serve the sandbox time since the previous step. At warp w the
+    data plane needs cost * w of a core, with cost = CPU seconds per sandbox second (smoothed); the clock runs at
+    the warp asked for, or at budget / cost if that is lower.
+    """
+
+    def __init__(self, clock: Any, budget: float = CPU_BUDGET, floor: float = MIN_THROTTLE) -> None:
+        self.clock = clock
+        self.budget = budget
+        self.floor = floor
+        self.cost: float | None = None
+        self._previous: datetime | None = None
+
+    def account(self, busy: float, began_virtual: datetime) -> None:
+        previous, self._previous = self._previous, began_virtual
+        span = (began_virtual - previous).total_seconds() if previous is not None else 0.0
+        if span <= 0:
+            return
+        cost = busy / span
+        self.cost = cost if self.cost is None else 0.7 * self.cost + 0.3 * cost
+        wanted = self.budget / max(self.cost * self.clock.target_warp, 1e-12)
+        self.clock.throttle(max(self.floor, min(1.0, round(wanted, 2))))
+
+
 class DataPlane:
     """Serves traffic for the endpoints it is given, on sandbox time, in one background thread."""
 
@@ -190,6 +221,7 @@ class DataPlane:
         self._thread: threading.Thread | None = None
         self._workdir = Path(tempfile.mkdtemp(prefix="mlrollout-dataplane-"))
         self._served_until: dict[str, datetime] = {}
+        self.governor = ClockGovernor(self.clock)
         self._last_capture_flush = self.clock.now()
         self._s3 = aws.client("s3")
         self._sm = aws.client("sagemaker")
@@ -213,6 +245,7 @@ class DataPlane:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self.clock.throttle(1.0)
         with contextlib.suppress(Exception):
             self.flush(final=True)
         service = self.aws.emulator.services.get("sagemaker")
@@ -348,7 +381,10 @@ class DataPlane:
 
     def step(self) -> None:
         with self._step_lock:
+            # CPU time of this thread, not wall time: waiting for the GIL while handlers run is not serving.
+            began_cpu, began_virtual = time.thread_time(), self.clock.now()
             self._step()
+            self.governor.account(time.thread_time() - began_cpu, began_virtual)
 
     def _step(self) -> None:
         now = self.clock.now()

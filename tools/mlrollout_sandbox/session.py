@@ -58,8 +58,8 @@ class RolloutOutcome:
 
     @property
     def outcome(self) -> str:
-        if self.status == "SUCCEEDED":
-            return "promoted"
+        if self.status == "SUCCEEDED":  # promoted, or a duplicate / superseded upload that deployed nothing
+            return str((self.output or {}).get("outcome") or "promoted")
         return {"RolledBack": "rolled back", "Rejected": "rejected", "RollbackFailed": "rollback failed"}.get(
             self.error or "", (self.error or self.status).lower()
         )
@@ -83,8 +83,9 @@ class RolloutOutcome:
         return results
 
 
-def package_model(directory: Path) -> bytes:
-    """A model directory as SageMaker's model.tar.gz: its files at the archive root, code/ included."""
+def package_model(directory: Path, *, extra: dict[str, bytes] | None = None) -> bytes:
+    """A model directory as SageMaker's model.tar.gz: its files at the archive root, code/ included; `extra`
+    adds files (another build of the same model: other bytes, another sha256)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for path in sorted(directory.rglob("*")):
@@ -95,6 +96,10 @@ def package_model(directory: Path) -> bytes:
                 info.mtime = 0
                 with path.open("rb") as handle:
                     archive.addfile(info, handle)
+        for name, body in sorted((extra or {}).items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
     return buffer.getvalue()
 
 
@@ -209,23 +214,33 @@ class Sandbox:
         self.dataplane.send_traffic(endpoint, profile)
 
     def find_execution(self, upload: Upload, timeout: float = 30.0) -> str:
-        """The execution EventBridge started for this upload (matched on key and object version)."""
+        """The execution EventBridge started for this upload (matched on key and object version); the first
+        one if a duplicate delivery started more."""
+        return self.find_executions(upload, timeout)[0]
+
+    def find_executions(self, upload: Upload, timeout: float = 30.0, *, at_least: int = 1) -> list[str]:
+        """Every execution started for this upload, oldest first (several when EventBridge delivered twice)."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            found = []
             for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn):
                 for execution in page["executions"]:
                     described = sfn.describe_execution(executionArn=execution["executionArn"])
                     detail = json.loads(described.get("input") or "{}").get("detail", {})
                     obj = detail.get("object", {})
                     if obj.get("key") == upload.key and obj.get("version-id") == upload.version_id:
-                        return str(execution["executionArn"])
+                        found.append((described["startDate"], str(execution["executionArn"])))
+            if len(found) >= at_least:
+                return [arn for _, arn in sorted(found)]
             time.sleep(0.05)
         raise TimeoutError(f"no rollout started for s3://{upload.bucket}/{upload.key} within {timeout} s")
 
-    def wait_for_rollout(self, upload: Upload, timeout: float = 120.0) -> RolloutOutcome:
+    def wait_for_rollout(
+        self, upload: Upload, timeout: float = 120.0, *, execution: str | None = None
+    ) -> RolloutOutcome:
         began = time.monotonic()
-        arn = self.find_execution(upload)
+        arn = execution or self.find_execution(upload)
         sfn = self.client("stepfunctions")
         deadline = began + timeout
         while True:
@@ -293,4 +308,5 @@ class Sandbox:
             **self.aws.environment(),
             "MLROLLOUT_BUCKET": self.bucket,
             "MLROLLOUT_STATE_MACHINE": self.state_machine_arn,
+            "MLROLLOUT_DEPLOYMENTS_TABLE": self.stack.physical("DeploymentsTable"),
         }

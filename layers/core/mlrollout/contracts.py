@@ -365,6 +365,7 @@ class RestoreInput(Contract):
     status: str
     deployment_id: str
     now: datetime
+    reason: str | None = Field(None, description="Why the execution ended (with a StopExecution's error and cause)")
 
 
 class RestorePlan(Contract):

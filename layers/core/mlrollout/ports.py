@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # types only: a service imports the adapters it builds values
     from mlrollout.domain.alerts import Alert
     from mlrollout.domain.config import ExtraMetric
     from mlrollout.domain.rollback import EndpointObservation
+    from mlrollout.domain.rollback_alarms import AlarmStatus
 
 
 class ArtifactStore(Protocol):
@@ -68,6 +69,7 @@ class Endpoints(Protocol):
 
 
 class Metrics(Protocol):
+    # Raises MetricsUnavailable when CloudWatch does not answer (after the SDK's retries).
     def variant_series(
         self,
         endpoint: str,
@@ -76,6 +78,12 @@ class Metrics(Protocol):
         end: datetime,
         extras: list[ExtraMetric] | None = None,
     ) -> MetricsFetch: ...
+
+
+class AlarmStates(Protocol):
+    def states(self, names: list[str]) -> dict[str, AlarmStatus]:
+        """The named alarms that exist; raises MetricsUnavailable when CloudWatch does not answer."""
+        ...
 
 
 class Monitoring(Protocol):

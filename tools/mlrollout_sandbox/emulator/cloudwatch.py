@@ -10,6 +10,13 @@ publishes CloudWatch's notification JSON to the alarm's SNS topic actions.
 Alarm definitions stay moto's objects (PutMetricAlarm, DescribeAlarms, DeleteAlarms, SetAlarmState), so
 their API surface is moto's; this module only keeps their state the way CloudWatch would.
 
+Faults armed on `Emulator.faults` fail a CloudWatch API call before it runs, in the protocol the client spoke:
+
+    operation        matched on          modes
+    cloudwatch.api   action=<Action>     throttle (HTTP 400 Throttling), error (HTTP 500 InternalServiceError)
+
+`params={"message": "..."}` replaces the error message.
+
 Fidelity notes (where CloudWatch is unspecified, the choice is named):
 - Storage follows CloudWatch's resolution: standard-resolution data is aggregated per minute, high-resolution
   data (StorageResolution=1) per second. Each (minute, unit) cell keeps count/sum/min/max and the weighted
@@ -48,6 +55,7 @@ import math
 import re
 import threading
 import uuid
+import warnings
 import weakref
 from array import array
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -81,6 +89,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# cloudwatch.api fault modes: (error code, default message). Throttling is CloudWatch's documented common error
+# code (not in its service model, so moto's serializer answers it with the default HTTP 400); InternalServiceError
+# is the modelled InternalServiceFault (HTTP 500).
+API_FAULTS = {
+    "throttle": ("Throttling", "Rate exceeded"),
+    "error": ("InternalServiceError", "Internal service error (injected fault)"),
+}
 BASIC_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 HIGH_RESOLUTION_PERIODS = (1, 5, 10, 20, 30)
 ALARM, OK, INSUFFICIENT_DATA = "ALARM", "OK", "INSUFFICIENT_DATA"
@@ -2430,6 +2445,7 @@ def install(emulator: Emulator, patcher: Patcher) -> CloudWatchService:
     service = CloudWatchService(emulator)
     _patch_backend(service, patcher, CloudWatchBackend)
     _patch_alarms(service, patcher, CloudWatchBackend)
+    _patch_api_faults(emulator, patcher, CloudWatchResponse)
 
     def get_metric_data(self: CloudWatchResponse) -> ActionResult:
         params = self._get_params()
@@ -2492,6 +2508,28 @@ def install(emulator: Emulator, patcher: Patcher) -> CloudWatchService:
     # CloudWatch evaluates alarms once a minute; so does the sandbox, on sandbox time.
     emulator.ticker.every("cloudwatch:evaluate-alarms", 60, evaluate_on_tick)
     return service
+
+
+def _patch_api_faults(emulator: Emulator, patcher: Patcher, response_class: type) -> None:
+    """Every CloudWatch action passes one hook before moto dispatches it: an armed cloudwatch.api fault answers
+    instead, serialised by moto for the protocol the client used (query, JSON or CBOR)."""
+    from moto.cloudwatch.exceptions import CloudWatchException
+    from moto.core.responses import ActionResult
+
+    def call_action(response: Any) -> Any:
+        action = response._get_action() or ""
+        fault = emulator.faults.take("cloudwatch.api", action=action)
+        if fault is None:
+            return moto_call_action(response)
+        if fault.mode not in API_FAULTS:
+            raise ValueError(f"fault 'cloudwatch.api' supports modes {sorted(API_FAULTS)}, not {fault.mode!r}")
+        code, message = API_FAULTS[fault.mode]
+        error = CloudWatchException(code, str(fault.params.get("message", message)))
+        with warnings.catch_warnings():  # moto warns that Throttling is not in the service model; it is not
+            warnings.simplefilter("ignore")
+            return response.serialized(ActionResult(error))
+
+    moto_call_action = patcher.replace(response_class, "call_action", call_action)
 
 
 def _patch_backend(service: CloudWatchService, patcher: Patcher, backend_class: type) -> None:

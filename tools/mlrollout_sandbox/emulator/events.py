@@ -9,7 +9,8 @@ What changes on moto:
   as AWS documents) and finally sent to its DeadLetterConfig queue with RULE_ARN, TARGET_ARN, ERROR_CODE,
   ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION and RETRY_ATTEMPTS. CloudWatch Logs, archive, event-bus and
   API-destination targets stay with moto. Armed faults `events:Deliver` (match rule=, target=) fail a
-  delivery with their mode as the error code.
+  delivery with their mode as the error code, except mode "duplicate": a Step Functions target then gets the
+  event twice (a second execution, as EventBridge's at-least-once delivery allows).
 - Only ENABLED rules that have an event pattern match events (moto also fed DISABLED rules and, through their
   empty pattern, matched every event to schedule-only rules). Targets receive the event as AWS sends it: an
   ISO-8601 "time" on sandbox time and no moto-internal "ingestion-time".
@@ -69,6 +70,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _OWN_TARGETS = ("states", "lambda", "sns", "sqs")
+# Fault mode for events:Deliver: deliver the event twice (EventBridge delivers at least once).
+DUPLICATE = "duplicate"
 _DEFAULT_RETRY_ATTEMPTS = 185
 _DEFAULT_EVENT_AGE = 86400
 _CATCH_UP_LIMIT = 1000
@@ -135,6 +138,7 @@ class EventsService:
         self.delivery = delivery
         self.deliveries: list[Delivery] = []
         self.emitted: list[dict[str, Any]] = []
+        self.duplicates: list[str] = []  # execution ARNs started by a "duplicate" delivery fault
         self.rng = random.Random()
         self._moto_send_to_targets: Any = None
         self._anchors: dict[str, tuple[str, datetime]] = {}
@@ -232,13 +236,16 @@ class EventsService:
         arn = str(job.target["Arn"])
         try:
             fault = self.emulator.faults.take("events:Deliver", rule=job.rule_name, target=str(job.target.get("Id")))
-            if fault is not None:
+            duplicate = fault is not None and fault.mode == DUPLICATE
+            if fault is not None and not duplicate:
                 raise fault_failure(fault)
             payload = self.target_input(job.rule_arn, job.rule_name, job.target, job.event)
             delivery.payload = payload
             if kind == "states":
                 name = delivery.context.setdefault("execution_name", str(uuid.uuid4()))
                 delivery.execution_arn = self.delivery.start_execution(arn, name, payload)
+                if duplicate:  # at-least-once delivery: the same event reaches the target a second time
+                    self.duplicates.append(self.delivery.start_execution(arn, str(uuid.uuid4()), payload))
             elif kind == "lambda":
                 try:
                     lambda_event: Any = json.loads(payload)

@@ -9,6 +9,23 @@ lines become CloudWatch metrics as they would in AWS.
 
 A handler's exception becomes Lambda's error payload (errorType = the exception's class name), which is
 what Step Functions matches in Retry and Catch.
+
+Faults armed on `Emulator.faults`:
+
+    operation       matched on                    modes
+    lambda:Invoke   function=<function name>      crash
+
+A crash is the runtime process exiting mid-invocation (os._exit, a segfault, running out of memory): Lambda
+answers the Invoke with FunctionError "Unhandled" and the payload {"errorType": "Runtime.ExitError",
+"errorMessage": "RequestId: <id> Error: Runtime exited with error: exit status 1"}, the function's log ends
+with that line, and the next invocation starts cold. Step Functions reports the payload's errorType as the
+task's Error, so a Retry on Lambda's transient service errors does not replay it. `params={"at": "end"}`
+crashes after the handler has run (its side effects happened, its result is lost); the default, "start",
+crashes before the handler runs. `params={"exit": "signal: killed"}` changes the exit reported.
+
+The SDK's retry backoff (botocore sleeps between attempts) runs on sandbox time, like every other wait in
+the sandbox: a handler riding out a throttled call waits virtual seconds, not wall-clock seconds that warp
+would turn into virtual hours.
 """
 
 from __future__ import annotations
@@ -37,8 +54,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+CRASH = "crash"
+RUNTIME_EXIT_ERROR = "Runtime.ExitError"
+
+
 class FunctionNotRegistered(LookupError):
     pass
+
+
+class RuntimeExit(Exception):
+    """The function's runtime process ended without answering (an injected crash)."""
 
 
 @dataclass
@@ -72,6 +97,8 @@ class Invocation:
         return self.error_type is not None
 
     def response_payload(self) -> str:
+        if self.error_type == RUNTIME_EXIT_ERROR:  # the runtime never answered: Lambda's own two fields only
+            return json.dumps({"errorType": self.error_type, "errorMessage": self.error_message})
         if self.failed:
             return json.dumps(
                 {
@@ -190,18 +217,33 @@ class LambdaRuntime:
         request_id = str(uuid.uuid4())
         invocation = Invocation(function_name=fn.name, request_id=request_id, event=event)
         clock = self.emulator.clock
+        crash = self.emulator.faults.take("lambda:Invoke", function=fn.name)
+        crash_at = _crash_point(crash)
+        exit_reason = str(crash.params.get("exit", "exit status 1")) if crash is not None else ""
         with self._lock:
             invocation.started_at = clock.time()
             buffer = io.StringIO()
             started = time.perf_counter()
             with self._function_environment(fn), self._captured_output(buffer):
                 try:
+                    if crash_at == "start":
+                        raise RuntimeExit
                     handler = self._load(fn, invocation)
                     arn = f"arn:aws:lambda:{self.emulator.region}:{self.emulator.account_id}:function:{fn.name}"
                     deadline = clock.time() + fn.timeout_seconds
                     context = LambdaContext(fn, request_id, arn, deadline, clock.time)
                     invocation.payload = handler(json.loads(json.dumps(event)), context)
                     json.dumps(invocation.payload)  # a handler result Lambda could not serialise is an error
+                    if crash_at is not None:
+                        raise RuntimeExit
+                except RuntimeExit:
+                    invocation.payload = None
+                    invocation.error_type = RUNTIME_EXIT_ERROR
+                    invocation.error_message = (
+                        f"RequestId: {request_id} Error: Runtime exited with error: {exit_reason}"
+                    )
+                    buffer.write(f"{invocation.error_message}\n{RUNTIME_EXIT_ERROR}\n")
+                    fn.module = None  # the process is gone: the next invocation starts cold
                 except Exception as exc:
                     invocation.error_type = type(exc).__name__
                     invocation.error_message = str(exc)
@@ -336,6 +378,18 @@ class LambdaRuntime:
                 cloudwatch.put_metric_data(namespace, [datum])
 
 
+def _crash_point(fault: Any) -> str | None:
+    """When an armed lambda:Invoke fault crashes the runtime: "start", "end", or None (no fault)."""
+    if fault is None:
+        return None
+    if fault.mode != CRASH:
+        raise ValueError(f"fault 'lambda:Invoke' supports mode {CRASH!r}, not {fault.mode!r}")
+    at = str(fault.params.get("at", "start"))
+    if at not in {"start", "end"}:
+        raise ValueError(f"fault 'lambda:Invoke' crashes at 'start' or 'end', not {at!r}")
+    return at
+
+
 def _embedded_metrics(line: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """CloudWatch's extraction of embedded-metric-format log lines into metric data."""
     if not line.startswith("{") or '"_aws"' not in line:
@@ -379,4 +433,21 @@ def install(emulator: Emulator, patcher: Patcher) -> LambdaRuntime:
         return invocation.response_payload(), invocation.failed, invocation.logs
 
     patcher.replace(LambdaFunction, "_invoke_lambda", _invoke_lambda)
+
+    def invoke(self: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+        result = moto_invoke(self, body, request_headers, response_headers)
+        if "x-amz-function-error" in response_headers:
+            # moto says "Handled"; Lambda's Python runtimes report every function error, a raised exception or a
+            # crashed runtime, as "Unhandled".
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return result
+
+    moto_invoke = patcher.replace(LambdaFunction, "invoke", invoke)
+
+    import botocore.endpoint
+
+    from mlrollout_sandbox.emulator.stepfunctions import clocked_time_module
+
+    # The one sleep of botocore's retry loop (Endpoint._needs_retry): backoff on sandbox time.
+    patcher.replace(botocore.endpoint, "time", clocked_time_module(emulator.clock))
     return runtime

@@ -1287,6 +1287,42 @@ def _paginate(items: list[Any], next_token: str | None, max_results: int | None)
     return items[start:end], (str(end) if end < len(items) else None)
 
 
+_METADATA_CHARACTERS = "_.:/=+-@"
+
+
+def _metadata_problem(response: Any) -> str | None:
+    """SageMaker's CustomerMetadataProperties rules (moto checks none): keys 1-128 and values up to 256
+    characters of ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$, at most 50 entries."""
+    try:
+        properties = json.loads(response.body or "{}").get("CustomerMetadataProperties") or {}
+    except (ValueError, AttributeError):
+        return None
+    if len(properties) > 50:
+        return f"CustomerMetadataProperties has {len(properties)} entries; the maximum is 50"
+    for key, value in properties.items():
+        for label, text, limit in (("key", key, 128), ("value", value, 256)):
+            bad = sorted(
+                {c for c in str(text) if not (c.isalpha() or c.isnumeric() or c.isspace() or c in _METADATA_CHARACTERS)}
+            )
+            if bad or len(str(text)) > limit or (label == "key" and not text):
+                pattern = "^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"
+                return (
+                    "1 validation error detected: Value at 'customerMetadataProperties' failed to satisfy constraint:"
+                    f" Map {label} '{str(text)[:40]}' must satisfy the pattern {pattern} and length 1-{limit}"
+                )
+    return None
+
+
+def _invalid(content_type: str, message: str) -> TYPE_RESPONSE:
+    body = json.dumps({"__type": "ValidationException", "message": message})
+    headers = {
+        "Content-Type": content_type,
+        "X-Amzn-ErrorType": "ValidationException",
+        "x-amzn-RequestId": str(uuid.uuid4()),
+    }
+    return 400, headers, body
+
+
 def _throttled(content_type: str) -> TYPE_RESPONSE:
     body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
     headers = {
@@ -1429,6 +1465,10 @@ def _patch_dispatch(service: SageMakerService, patcher: Patcher) -> None:
         def make(moto: Callable[..., TYPE_RESPONSE]) -> Callable[..., TYPE_RESPONSE]:
             def call_action(response: Any) -> TYPE_RESPONSE:
                 action = response._get_action()
+                if action in {"CreateModelPackage", "UpdateModelPackage"}:
+                    problem = _metadata_problem(response)
+                    if problem is not None:
+                        return _invalid(content_type, problem)
                 fault = service.faults.take("sagemaker.api", action=action or "", service=service_name)
                 if fault is None:
                     return moto(response)

@@ -6,7 +6,9 @@ timestamps on the wall clock. Here:
 - JSONata runs on jsonata-python; an evaluation error becomes States.QueryEvaluationError, as in AWS;
 - variables are embedded as JSON literals (a reason with a quote in it no longer breaks the expression);
 - Wait states, Retry intervals, the machine-level TimeoutSeconds, EnteredTime in the context object and every
-  history/execution timestamp follow the sandbox clock.
+  history/execution timestamp follow the sandbox clock;
+- StopExecution keeps its `error` and `cause` (moto drops them): DescribeExecution reports them for the ABORTED
+  execution, as does its status-change event.
 Task-level TimeoutSeconds stay on the wall clock on purpose: they bound a handler's real CPU time, which
 sandbox warp would otherwise turn into spurious timeouts.
 """
@@ -164,12 +166,32 @@ def _datetime_module(clock: SandboxClock) -> types.ModuleType:
     return module
 
 
-def _time_module(clock: SandboxClock) -> types.ModuleType:
+def clocked_time_module(clock: SandboxClock) -> types.ModuleType:
+    """A stand-in for the `time` module whose sleep() and time() follow the sandbox clock."""
     module = types.ModuleType("time")
     module.__dict__.update({k: v for k, v in vars(_time).items() if not k.startswith("__")})
     module.sleep = clock.sleep  # type: ignore[attr-defined]
     module.time = clock.time  # type: ignore[attr-defined]
     return module
+
+
+def clocked_event_class(clock: SandboxClock) -> type[threading.Event]:
+    """threading.Event whose wait(timeout) counts the timeout in sandbox seconds (a Task's TimeoutSeconds, a
+    callback's wait for its task token), following the clock's speed while it waits."""
+
+    class ClockedEvent(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            if timeout is None:
+                return super().wait()
+            deadline = clock.time() + float(timeout)
+            while True:
+                remaining = deadline - clock.time()
+                if remaining <= 0:
+                    return self.is_set()
+                if super().wait(min(clock.real_seconds(remaining), 0.25)):
+                    return True
+
+    return ClockedEvent
 
 
 def _encode_declarations(bindings: dict[str, Any]) -> str:
@@ -262,7 +284,14 @@ def install(emulator: Emulator, patcher: Patcher) -> StepFunctionsEmulator:
             clock.sleep(remaining, env.program_state_event)
 
     patcher.replace(WaitFunction, "_wait_interval", _wait_interval)
-    patcher.replace(retrier_decl, "time", _time_module(clock))
+    # A Task's TimeoutSeconds and a waitForTaskToken callback's wait: sandbox time, not wall time.
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+    from moto.stepfunctions.parser.asl.eval.callback import callback
+
+    clocked_event = clocked_event_class(clock)
+    patcher.replace(execute_state, "threading", types.SimpleNamespace(Event=clocked_event))
+    patcher.replace(callback, "Event", clocked_event)
+    patcher.replace(retrier_decl, "time", clocked_time_module(clock))
 
     virtual_datetime = _datetime_module(clock)
     for name in _CLOCKED_MODULES:
@@ -281,7 +310,10 @@ def install(emulator: Emulator, patcher: Patcher) -> StepFunctionsEmulator:
         worker = threading.Thread(target=super(Program, self).eval, args=(env,), daemon=True)
         TMP_THREADS.append(worker)
         worker.start()
-        worker.join(timeout=clock.real_seconds(timeout))
+        # The machine's TimeoutSeconds is sandbox time: the clock's speed may change while the execution runs.
+        deadline = clock.time() + timeout
+        while worker.is_alive() and (remaining := deadline - clock.time()) > 0:
+            worker.join(timeout=min(clock.real_seconds(remaining), 0.5))
         if worker.is_alive():
             env.set_timed_out()
 
@@ -318,4 +350,56 @@ def install(emulator: Emulator, patcher: Patcher) -> StepFunctionsEmulator:
         return self._get_task_failure_event(env=env, error=error, cause=cause)
 
     patcher.replace(StateTaskServiceAwsSdk, "_from_error", _from_error)
+    _patch_stop_execution(patcher, clock)
     return service
+
+
+def _patch_stop_execution(patcher: Patcher, clock: SandboxClock) -> None:
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def stop_execution(self: Any) -> ActionResult:
+        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        execution.stop(stop_date=clock.now(), error=self._get_param("error"), cause=self._get_param("cause"))
+        return ActionResult({"stopDate": execution.stop_date or clock.now()})
+
+    patcher.replace(StepFunctionResponse, "stop_execution", stop_execution)
+
+    # AWS reports when a timed-out execution ended; moto's DescribeExecution and ListExecutions leave stopDate out
+    # for TIMED_OUT (they list SUCCEEDED, FAILED and ABORTED only).
+    original_describe = StepFunctionResponse.describe_execution
+
+    def describe_execution(self: Any) -> ActionResult:
+        answer = original_describe(self)
+        result = answer.result
+        if isinstance(result, dict) and result.get("status") == "TIMED_OUT" and "stopDate" not in result:
+            execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+            result["stopDate"] = execution.stop_date
+        return answer
+
+    patcher.replace(StepFunctionResponse, "describe_execution", describe_execution)
+
+    original_list = StepFunctionResponse.list_executions
+
+    def list_executions(self: Any) -> ActionResult:
+        answer = original_list(self)
+        result = answer.result
+        timed_out = [e for e in (result or {}).get("executions", []) if e.get("status") == "TIMED_OUT"]
+        for entry in timed_out:
+            entry.setdefault("stopDate", self.stepfunction_backend.describe_execution(entry["executionArn"]).stop_date)
+        return answer
+
+    patcher.replace(StepFunctionResponse, "list_executions", list_executions)
+
+    original_reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def _reflect_execution_status(self: Any) -> None:
+        original_reflect(self)
+        ended = self.execution.exec_worker.env.program_state()
+        if isinstance(ended, ProgramStopped):
+            self.execution.error = ended.error or None
+            self.execution.cause = ended.cause or None
+
+    patcher.replace(BaseExecutionWorkerCommunication, "_reflect_execution_status", _reflect_execution_status)

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mlrollout.adapters.aws import error_code, error_message
 from mlrollout.domain.config import ExtraMetric
+from mlrollout.domain.errors import MetricsUnavailable
 from mlrollout.domain.judge import Period, VariantSeries
 
 NAMESPACE = "AWS/SageMaker"
@@ -106,7 +110,13 @@ class CloudWatchMetrics:
             "ScanBy": "TimestampAscending",
         }
         while True:
-            response = self.cw.get_metric_data(**kwargs)
+            try:
+                response = self.cw.get_metric_data(**kwargs)
+            except (ClientError, BotoCoreError) as exc:  # raised once the client's retries are spent
+                raise MetricsUnavailable(
+                    f"CloudWatch GetMetricData failed for endpoint {endpoint}: {_describe(exc)}",
+                    fix="nothing to do if CloudWatch recovers: the judge looks again after the next interval",
+                ) from exc
             for result in response.get("MetricDataResults", []):
                 found = values.setdefault(result["Id"], {})
                 for at, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
@@ -174,3 +184,9 @@ def _scaled(value: float | None, scale: float) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return value * scale
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return f"{error_code(exc)}: {error_message(exc)}"
+    return str(exc)

@@ -1,13 +1,16 @@
-"""SageMaker Model Monitor (data-quality job definitions, schedules) and the CloudWatch alarms on its metrics."""
+"""SageMaker Model Monitor (data-quality job definitions, schedules) and CloudWatch alarms: the drift alarms on its
+metrics, and the state of the rollback alarms a model's config names."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from mlrollout.adapters.aws import error_code, error_message
+from mlrollout.domain.errors import MetricsUnavailable
+from mlrollout.domain.rollback_alarms import AlarmStatus
 
 # Model Monitor publishes data-quality metrics here, per endpoint and schedule.
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
@@ -178,6 +181,33 @@ class CloudWatchAlarms:
         for page in paginator.paginate(AlarmNamePrefix=prefix):
             names.extend(a["AlarmName"] for a in page.get("MetricAlarms", []))
         return names
+
+    def states(self, names: list[str]) -> dict[str, AlarmStatus]:
+        """The named metric and composite alarms that exist, with their state (at most 100 names)."""
+        found: dict[str, AlarmStatus] = {}
+        if not names:
+            return found
+        try:
+            pages = self.cw.get_paginator("describe_alarms").paginate(
+                AlarmNames=names, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            )
+            for page in pages:
+                for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+                    since = alarm.get("StateUpdatedTimestamp")
+                    found[alarm["AlarmName"]] = AlarmStatus(
+                        name=alarm["AlarmName"],
+                        state=alarm["StateValue"],
+                        reason=alarm.get("StateReason", ""),
+                        since=since.isoformat() if since is not None else None,
+                    )
+        except (ClientError, BotoCoreError) as exc:  # raised once the client's retries are spent
+            detail = f"{error_code(exc)}: {error_message(exc)}" if isinstance(exc, ClientError) else str(exc)
+            raise MetricsUnavailable(
+                f"CloudWatch DescribeAlarms failed for the rollback alarms {', '.join(names)}: {detail}",
+                fix="nothing to do if CloudWatch recovers; check the function's cloudwatch:DescribeAlarms permission "
+                "if it does not",
+            ) from exc
+        return found
 
     def delete_alarms(self, names: list[str]) -> None:
         for start in range(0, len(names), 100):

@@ -75,7 +75,7 @@ class SageMakerRegistry:
                 "SupportedResponseMIMETypes": spec.response_types,
             },
             ModelApprovalStatus="PendingManualApproval",
-            CustomerMetadataProperties=spec.metadata,
+            CustomerMetadataProperties={k: metadata_value(v) for k, v in spec.metadata.items()},
             ClientToken=spec.client_token,
         )
         return self.describe(response["ModelPackageArn"])
@@ -94,8 +94,21 @@ class SageMakerRegistry:
             ModelPackageArn=arn,
             ModelApprovalStatus=status,
             ApprovalDescription=clip(description, MAX_APPROVAL_DESCRIPTION),
-            CustomerMetadataProperties=metadata,
+            CustomerMetadataProperties={k: metadata_value(v) for k, v in metadata.items()},
         )
+
+
+# CustomerMetadataProperties keys and values may hold only letters, spaces, digits and _.:/=+-@ (SageMaker's
+# pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$): our summaries have commas, brackets and %, so they are translated.
+_METADATA_SPELLING = {"%": " percent", ",": " ", ";": " ", "(": " ", ")": " ", "'": "", '"': "", ">": " above ",
+                      "<": " below ", "!": ""}  # fmt: skip
+
+
+def metadata_value(text: str, limit: int = MAX_METADATA_VALUE) -> str:
+    """`text` in the characters SageMaker accepts in model package metadata, within its length limit."""
+    spelled = "".join(_METADATA_SPELLING.get(c, c) for c in text)
+    kept = "".join(c if c.isalnum() or c.isspace() or c in "_.:/=+-@" else " " for c in spelled)
+    return clip(" ".join(kept.split()), limit)
 
 
 def clip(text: str, limit: int) -> str:

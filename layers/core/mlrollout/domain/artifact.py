@@ -68,18 +68,27 @@ class _HashingReader:
             pass
 
 
-def _unsafe_reason(member: tarfile.TarInfo) -> str | None:
+# What to do about each kind of unsafe member; the rejection names the fixes for the kinds it found.
+PATH_FIX = "archive relative paths from inside the model directory (tar -czf model.tar.gz -C <model dir> .)"
+LINK_FIX = "replace links with the files they point to (tar -h follows them: tar -czhf model.tar.gz -C <model dir> .)"
+SPECIAL_FIX = "leave device files, FIFOs and other special files out of the model directory"
+
+
+def _unsafe_reason(member: tarfile.TarInfo) -> tuple[str, str] | None:
+    """Why SageMaker must not extract `member`, and the fix; None when it is a plain file or directory."""
     name = member.name
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        return "has an absolute path"
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "has an absolute path", PATH_FIX
     if ".." in name.replace("\\", "/").split("/"):
-        return "climbs out of the archive with '..'"
+        return "climbs out of the archive with '..'", PATH_FIX
     if member.issym() or member.islnk():
-        return f"is a link (to {member.linkname!r})"
-    if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
-        return "is a device or FIFO"
+        kind = "symbolic" if member.issym() else "hard"
+        return f"is a link ({kind}, to {member.linkname!r})", LINK_FIX
+    if member.ischr() or member.isblk() or member.isfifo():
+        kind = "character device" if member.ischr() else "block device" if member.isblk() else "named pipe"
+        return f"is a device or FIFO ({kind})", SPECIAL_FIX
     if not (member.isfile() or member.isdir()):
-        return "is not a regular file or directory"
+        return "is not a regular file or directory", SPECIAL_FIX
     return None
 
 
@@ -99,12 +108,15 @@ def inspect_artifact(stream: BinaryIO, *, max_bytes: int, framework: str = "cust
         )
     files: list[str] = []
     unsafe: list[str] = []
+    fixes: list[str] = []
     try:
         with tarfile.open(fileobj=cast(IO[bytes], _Prefixed(head, reader)), mode="r|gz") as archive:
             for member in archive:
-                reason = _unsafe_reason(member)
-                if reason:
-                    unsafe.append(f"{member.name!r} {reason}")
+                found = _unsafe_reason(member)
+                if found:
+                    unsafe.append(f"{member.name!r} {found[0]}")
+                    if found[1] not in fixes:
+                        fixes.append(found[1])
                 elif member.isfile():
                     files.append(member.name.removeprefix("./"))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
@@ -118,7 +130,7 @@ def inspect_artifact(stream: BinaryIO, *, max_bytes: int, framework: str = "cust
         shown = "; ".join(unsafe[:5]) + (f"; and {len(unsafe) - 5} more" if len(unsafe) > 5 else "")
         raise ArtifactInvalid(
             f"the artifact has {len(unsafe)} unsafe member{'s' if len(unsafe) > 1 else ''}: {shown}",
-            fix="archive only regular files with relative paths (tar -czf model.tar.gz -C <model dir> .)",
+            fix="; ".join(fixes),
         )
     if not files:
         raise ArtifactInvalid(

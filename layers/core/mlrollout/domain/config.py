@@ -17,11 +17,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlrollout.domain.errors import ConfigInvalid
 from mlrollout.domain.naming import SAGEMAKER_NAME_RULE, config_key, sagemaker_name_problem
 
-IMAGE_URI = re.compile(
-    r"^(?P<registry>[a-z0-9][a-z0-9.-]*(:[0-9]+)?)/(?P<repository>[a-z0-9][a-z0-9._/-]*)"
-    r"(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})|@sha256:[a-f0-9]{64})$"
-)
-INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+# A container image reference as SageMaker pulls it: an explicit registry host (ECR or a private registry; SageMaker
+# does not fall back to Docker Hub), a repository, and a tag and/or a digest, at most 255 characters.
+IMAGE_EXAMPLE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-model:1.4"
+MAX_IMAGE = 255
+REGISTRY = re.compile(r"^(localhost|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)(:[0-9]+)?$")
+REPOSITORY_PART = re.compile(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$")
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+# ml.<family>.<size>: families may carry a suffix (ml.p6-b200.48xlarge, ml.m7i-flex.large), sizes are few.
+INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.(medium|large|xlarge|[1-9][0-9]*xlarge)$")
+INSTANCE_SIZES = ("medium", "large", "xlarge")
 S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
 SCHEDULE = re.compile(r"^cron\(.+\)$")
 
@@ -166,6 +172,12 @@ class Judge(_Section):
     extra_metrics: list[ExtraMetric] = Field(
         default_factory=list, description="More CloudWatch metrics to judge, per variant, with their direction."
     )
+    rollback_alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="CloudWatch alarm names (this account and region) that mean stop: a rollout does not start "
+        "while any is in ALARM, and a canary fails as soon as one is.",
+    )
 
 
 class DataCapture(_Section):
@@ -264,8 +276,59 @@ class Monitoring(_Section):
 
 def _instance_type(value: str) -> str:
     if not INSTANCE_TYPE.match(value):
-        raise ValueError("must be a SageMaker instance type like ml.m5.large (family and size after 'ml.')")
+        guess = _instance_guess(value)
+        hint = f"; did you mean {guess!r}?" if guess else ""
+        raise ValueError(
+            "must be a SageMaker instance type ml.<family>.<size>, where size is medium, large, xlarge or "
+            f"<n>xlarge, e.g. ml.m5.large or ml.g5.2xlarge{hint}"
+        )
     return value
+
+
+def _instance_guess(value: str) -> str | None:
+    """The well-formed instance type closest to `value` (a missing 'ml.', a misspelt size), if one is near."""
+    text = value.strip().lower()
+    parts = (text if text.startswith("ml.") else f"ml.{text}").split(".")
+    if len(parts) != 3 or not parts[1]:
+        return None
+    found = re.fullmatch(r"(?P<count>[1-9][0-9]*)?(?P<size>.+)", parts[2])
+    if found is None:
+        return None
+    sizes = INSTANCE_SIZES[2:] if found["count"] else INSTANCE_SIZES
+    close = difflib.get_close_matches(found["size"], sizes, n=1, cutoff=0.6)
+    guess = f"ml.{parts[1]}.{found['count'] or ''}{close[0]}" if close else ""
+    return guess if INSTANCE_TYPE.match(guess) and guess != value else None
+
+
+def image_problem(value: str) -> str | None:
+    """What is wrong with a serving image reference, in words an uploader can act on (None: nothing)."""
+    if len(value) > MAX_IMAGE:
+        return f"is {len(value)} characters; SageMaker accepts image URIs of at most {MAX_IMAGE}"
+    if not value or any(c.isspace() for c in value):
+        return "must be one image URI without spaces"
+    registry, slash, rest = value.partition("/")
+    if not slash or not REGISTRY.match(registry):
+        return (
+            "has no registry host: SageMaker pulls <registry>/<repository>:<tag> from Amazon ECR or a private "
+            f"registry (Docker Hub short names do not work), e.g. {IMAGE_EXAMPLE}"
+        )
+    rest, at, digest = rest.partition("@")
+    repository, colon, tag = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    if at and not DIGEST.match(digest):
+        return f"has a malformed digest {digest!r}: it must be sha256: and 64 lowercase hex digits"
+    if colon and not TAG.match(tag):
+        return f"has a malformed tag {tag!r}: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+    if not (colon or at):
+        return (
+            "has no tag or digest: add :<tag> or @sha256:<digest> so the registered version always runs the same "
+            f"image, e.g. {IMAGE_EXAMPLE}"
+        )
+    if not all(REPOSITORY_PART.match(part) for part in repository.split("/")):
+        return (
+            f"has a malformed repository name {repository!r}: lowercase letters and digits, with '.', '_' or '-' "
+            "between them and '/' between path parts"
+        )
+    return None
 
 
 class RolloutConfig(_Section):
@@ -296,11 +359,9 @@ class RolloutConfig(_Section):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
-        if not IMAGE_URI.match(value):
-            raise ValueError(
-                "must be a container image URI with a tag or digest, e.g. "
-                "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-model:1.4"
-            )
+        problem = image_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("instance_type")
@@ -344,6 +405,30 @@ def _known_fields(model: type[BaseModel], path: tuple[str | int, ...]) -> list[s
     return []
 
 
+def _field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every field of `model` and of its sections, as dotted paths (strategy.bake_minutes, ...)."""
+    paths = []
+    for name, field in model.model_fields.items():
+        paths.append(prefix + name)
+        for arg in getattr(field.annotation, "__args__", (field.annotation,)):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                paths.extend(_field_paths(arg, f"{prefix}{name}."))
+    return paths
+
+
+def _unknown_field_hint(model: type[BaseModel], location: tuple[str | int, ...]) -> str:
+    """A did-you-mean: a near name in the same section, else the same name in another section, else the choices."""
+    unknown = str(location[-1])
+    known = _known_fields(model, location[:-1])
+    close = difflib.get_close_matches(unknown, known, n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    elsewhere = [path for path in _field_paths(model) if path.rsplit(".", 1)[-1] == unknown]
+    if elsewhere:
+        return f"; did you mean {elsewhere[0]!r}? (it belongs in that section)"
+    return f"; the fields here are {', '.join(known)}" if known else ""
+
+
 def describe_errors(error: ValidationError, model: type[BaseModel] = RolloutConfig) -> list[str]:
     """Every problem, one line each, with its field path and a suggestion where we can make one."""
     lines = []
@@ -351,10 +436,7 @@ def describe_errors(error: ValidationError, model: type[BaseModel] = RolloutConf
         location = item["loc"]
         path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in location).replace(".[", "[")
         if item["type"] == "extra_forbidden":
-            unknown = str(location[-1])
-            close = difflib.get_close_matches(unknown, _known_fields(model, location[:-1]), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            lines.append(f"{path}: unknown field{hint}")
+            lines.append(f"{path}: unknown field{_unknown_field_hint(model, location)}")
         elif item["type"] == "missing":
             lines.append(f"{path}: required field is missing")
         else:
@@ -367,9 +449,12 @@ def parse_config(document: Any, *, model_name: str, stack_defaults: dict[str, An
     """Validate a parsed rollout.yaml (a mapping) on top of the stack's defaults."""
     where = config_key(model_name)
     if not isinstance(document, dict):
+        kinds = {type(None): "an empty file", list: "a list", str: "plain text", bool: "a boolean"}
+        got = kinds.get(type(document), "a single value")
         raise ConfigInvalid(
-            f"{where} must be a YAML mapping of settings, got {type(document).__name__}",
-            fix="start from the example in docs/configuration.md; at least `image:` is required",
+            f"{where} must be a YAML mapping of settings (`key: value` lines), got {got}",
+            fix="start rollout.yaml from the example in docs/configuration.md (at least `image:` is required), then "
+            "upload the artifact again",
         )
     try:
         return RolloutConfig.model_validate(_deep_merge(stack_defaults or {}, document))
@@ -377,7 +462,8 @@ def parse_config(document: Any, *, model_name: str, stack_defaults: dict[str, An
         problems = describe_errors(exc)
         raise ConfigInvalid(
             f"{where} has {len(problems)} problem{'s' if len(problems) != 1 else ''}: " + "; ".join(problems),
-            fix="correct the fields named above (docs/configuration.md lists every field)",
+            fix="correct the fields named above in rollout.yaml (docs/configuration.md lists every field), then upload "
+            "the artifact again",
         ) from None
 
 
@@ -389,8 +475,12 @@ def load_config_text(text: str, *, model_name: str, stack_defaults: dict[str, An
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        # An unclosed bracket or quote is only noticed where the file ends: name where it was opened too.
+        context, opened = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        started = f" ({context} that starts at line {opened.line + 1}, column {opened.column + 1})" if opened else ""
         raise ConfigInvalid(
-            f"{config_key(model_name)} is not valid YAML{where}: {getattr(exc, 'problem', exc)}",
-            fix="fix the YAML syntax (indentation, colons, quotes) and upload rollout.yaml again",
+            f"{config_key(model_name)} is not valid YAML{where}: {getattr(exc, 'problem', exc)}{started}",
+            fix="correct the YAML syntax of rollout.yaml (indentation, colons, quotes, closing brackets), then upload "
+            "the artifact again",
         ) from None
     return parse_config(document, model_name=model_name, stack_defaults=stack_defaults)

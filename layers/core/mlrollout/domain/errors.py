@@ -30,3 +30,11 @@ class PreTrafficCheckFailed(RolloutError):
 
 class RollbackFailed(RolloutError):
     """The endpoint could not be brought back to its previous configuration, or the result did not verify."""
+
+
+class RollbackAlarmFiring(RolloutError):
+    """A CloudWatch alarm the model's config names in judge.rollback_alarms is in ALARM: no rollout starts."""
+
+
+class MetricsUnavailable(RolloutError):
+    """CloudWatch did not answer (after the SDK's retries): a look without its data is inconclusive, never a pass."""

@@ -5,16 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from mlrollout.contracts import DeployInput, Deployment, Expectation, PlanInput, PromoteInput, Rollout
-from mlrollout.domain import naming
+from mlrollout.domain import naming, rollback_alarms
 from mlrollout.domain.errors import EndpointNotReady
-from mlrollout.ports import Endpoints
+from mlrollout.ports import AlarmStates, Endpoints
 from mlrollout.settings import Settings
 
 
-def plan_deployment(request: PlanInput, *, endpoints: Endpoints) -> Deployment:
-    """Read-only: decide every name and the expected end state before anything changes."""
+def plan_deployment(request: PlanInput, *, endpoints: Endpoints, alarms: AlarmStates | None = None) -> Deployment:
+    """Read-only: decide every name and the expected end state before anything changes.
+
+    Pre-flight: every rollback alarm the config names exists and none is in ALARM (`alarms` reads them)."""
     rollout, registration = request.rollout, request.registration
     endpoint = rollout.endpoint_name
+    watched = list(rollout.config.judge.rollback_alarms)
+    if watched:
+        if alarms is None:
+            raise ValueError("the config names rollback alarms: plan_deployment needs `alarms` to read them")
+        rollback_alarms.preflight(watched, alarms.states(watched), endpoint=endpoint)
     names = naming.RolloutNames.for_deployment(
         endpoint, rollout.model_name, registration.package_version, rollout.deployment_id
     )

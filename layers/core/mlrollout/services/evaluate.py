@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from mlrollout.contracts import JudgeInput, JudgeOutput
 from mlrollout.domain import naming
+from mlrollout.domain.errors import MetricsUnavailable
 from mlrollout.domain.judge import ExtraMetric, Judgement, Verdict, judge
 from mlrollout.domain.policy import decide
-from mlrollout.ports import ArtifactStore, Metrics
+from mlrollout.domain.rollback_alarms import firing, missing
+from mlrollout.ports import AlarmStates, ArtifactStore, Metrics
 
 PERIOD = timedelta(seconds=60)
 
@@ -30,13 +33,46 @@ def record_key(deployment_id: str, step_index: int, look: int) -> str:
     return f"{naming.DECISIONS_PREFIX}{deployment_id}/step-{step_index + 1:02d}/look-{look:03d}.json"
 
 
+def _rollback_alarms(
+    names: list[str], alarms: AlarmStates | None, record: dict[str, Any]
+) -> tuple[Judgement | None, str | None]:
+    """(a FAIL if a rollback alarm fires, why the look cannot pass if their state is unknown)."""
+    if not names:
+        return None, None
+    if alarms is None:
+        raise ValueError("the config names rollback alarms: evaluate_canary needs `alarms` to read them")
+    try:
+        statuses = alarms.states(names)
+    except MetricsUnavailable as exc:
+        record["rollback_alarms_error"] = exc.reason
+        return None, f"the rollback alarms could not be read: {exc.reason}."
+    record["rollback_alarms"] = {name: status.state for name, status in statuses.items()}
+    fired = firing(names, statuses)
+    if fired:
+        reason = "The canary fails: " + "; ".join(status.sentence() for status in fired) + "."
+        return Judgement(Verdict.FAIL, reason), None
+    absent = missing(names, statuses)
+    if absent:
+        return None, f"rollback alarm {', '.join(absent)} no longer exists, so it cannot be confirmed quiet."
+    return None, None
+
+
 def evaluate_canary(
-    request: JudgeInput, *, metrics: Metrics, records: ArtifactStore | None = None, bucket: str | None = None
+    request: JudgeInput,
+    *,
+    metrics: Metrics,
+    alarms: AlarmStates | None = None,
+    records: ArtifactStore | None = None,
+    bucket: str | None = None,
 ) -> tuple[JudgeOutput, dict[str, Any]]:
     """Returns the state machine's output and the decision record (queries, raw values, bounds, verdict).
 
     With `records` and `bucket`, the record is also written to S3 under decisions/<deployment>/ (for
     `mlrollout replay` and the audit trail).
+
+    A rollback alarm in ALARM fails the canary at once. When CloudWatch does not answer (the metrics or the
+    alarms, after the SDK's retries) the look is INCONCLUSIVE, never a pass: the bake keeps looking, and its
+    deadline (strategy.max_bake_minutes, then on_deadline) ends a bake whose data stays unavailable.
     """
     rollout, deployment = request.rollout, request.deployment
     strategy = rollout.config.strategy
@@ -61,28 +97,42 @@ def evaluate_canary(
         "thresholds": limits.model_dump(mode="json"),
         "design_periods": design_periods,
     }
-    if end - start < PERIOD:
+    alarm_fail, alarm_doubt = _rollback_alarms(list(limits.rollback_alarms), alarms, record)
+    if alarm_fail is not None:
+        judgement = alarm_fail
+    elif end - start < PERIOD:
         judgement = Judgement(
             Verdict.INCONCLUSIVE,
             "No complete minute of metrics at the step's weights yet; looking again after the next interval.",
         )
     else:
         baseline_variant = deployment.current_variant or ""
-        fetched = metrics.variant_series(
-            deployment.endpoint_name,
-            [baseline_variant, deployment.candidate_variant],
-            start,
-            end,
-            list(limits.extra_metrics),
-        )
-        record.update({"queries": fetched.queries, "timestamps": fetched.timestamps, "raw": fetched.raw})
-        judgement = judge(
-            fetched.series[baseline_variant],
-            fetched.series[deployment.candidate_variant],
-            limits,
-            design_periods=design_periods,
-            extras=extras,
-        )
+        try:
+            fetched = metrics.variant_series(
+                deployment.endpoint_name,
+                [baseline_variant, deployment.candidate_variant],
+                start,
+                end,
+                list(limits.extra_metrics),
+            )
+        except MetricsUnavailable as exc:
+            record["metrics_error"] = exc.reason
+            judgement = Judgement(
+                Verdict.INCONCLUSIVE,
+                f"Metrics unavailable, so no verdict from this look: {exc.reason}. Looking again after the next "
+                "interval.",
+            )
+        else:
+            record.update({"queries": fetched.queries, "timestamps": fetched.timestamps, "raw": fetched.raw})
+            judgement = judge(
+                fetched.series[baseline_variant],
+                fetched.series[deployment.candidate_variant],
+                limits,
+                design_periods=design_periods,
+                extras=extras,
+            )
+    if alarm_doubt is not None and judgement.verdict is Verdict.PASS:
+        judgement = replace(judgement, verdict=Verdict.INCONCLUSIVE, reason=f"{judgement.reason} But {alarm_doubt}")
     decision = decide(
         judgement.verdict,
         judgement.reason,

@@ -241,6 +241,11 @@ def settle_dead_execution(
     detail = event.get("detail") or {}
     execution, status = str(detail.get("executionArn")), str(detail.get("status"))
     known = leases.execution(execution)
+    restoring = _json(detail.get("input")).get("restore")
+    if known is None and isinstance(restoring, dict) and restoring.get("deployment_id"):
+        return _restore_ended(
+            str(restoring["deployment_id"]), execution, status, records=records, leases=leases, now=now
+        )
     if known is None:
         return _unclaimed(detail, execution, status, records=records, now=now)
     deployment_id, endpoint = known
@@ -258,7 +263,7 @@ def settle_dead_execution(
     dead = DEAD.get(status, State.FAILED)
     why = _why(status, detail)
     if holds and record.get("state") in {s.value for s in TOUCHING}:
-        restore = RestoreInput(execution=execution, status=status, deployment_id=deployment_id, now=now)
+        restore = RestoreInput(execution=execution, status=status, deployment_id=deployment_id, now=now, reason=why)
         name = f"restore-{naming.short_token(execution, 12)}"
         started = executions.start(name, {"restore": restore.model_dump(mode="json")})
         leases.hand_over(endpoint, deployment_id, started)
@@ -269,6 +274,26 @@ def settle_dead_execution(
         leases.release(endpoint, deployment_id)
     leases.stop_waiting(endpoint, deployment_id)
     return DeadExecution(execution, status, dead.value, "settled")
+
+
+def _restore_ended(
+    deployment_id: str, execution: str, status: str, *, records: Records, leases: Leases, now: datetime
+) -> DeadExecution:
+    """A restore execution ended. Its own paths settled the record; one that died (stopped, timed out) did not:
+    the record says the endpoint may not be back on its previous config, and the lease is released."""
+    record = records.get(deployment_id) or {}
+    endpoint = str(record.get("endpoint") or "")
+    lease = leases.holder(endpoint) if endpoint else None
+    if lease is not None and lease.holder == deployment_id and lease.execution == execution:
+        leases.release(endpoint, deployment_id)
+    if record.get("outcome") or status == "SUCCEEDED":
+        return DeadExecution(execution, status, record.get("outcome"), "nothing to do")
+    why = (
+        f"the rollout was stopped and its restore then ended {status}: {_why(status, {})}; check the endpoint's "
+        "config in the console"
+    )
+    records.settle(deployment_id, DEAD.get(status, State.FAILED).value, why, now)
+    return DeadExecution(execution, status, DEAD.get(status, State.FAILED).value, "settled (restore died)")
 
 
 def _unclaimed(
@@ -290,8 +315,9 @@ def _unclaimed(
 
 
 def _why(status: str, detail: dict[str, Any]) -> str:
-    if status == "ABORTED":
-        return "the execution was stopped (by an operator or an API call)"
+    if status == "ABORTED":  # StopExecution's optional error and cause say who stopped it and why
+        given = ": ".join(str(detail[k]) for k in ("error", "cause") if detail.get(k))
+        return "the execution was stopped (by an operator or an API call)" + (f": {given}" if given else "")
     if status == "TIMED_OUT":
         return "the execution ran past the state machine's time limit"
     error, cause = detail.get("error"), detail.get("cause")
@@ -313,23 +339,26 @@ PLAN_STATES = ["Validate Artifact", "Register Model Version", "Plan Deployment"]
 
 def plan_restore(request: RestoreInput, *, executions: Executions) -> RestorePlan:
     """What the stopped execution had planned: enough for the rollback to put the endpoint back."""
+    why = request.reason or _why(request.status, {})
     outputs = executions.outputs(request.execution, PLAN_STATES)
     if "Plan Deployment" not in outputs or "Validate Artifact" not in outputs:
-        return RestorePlan(restore=False, reason="the execution stopped before it changed the endpoint")
+        return RestorePlan(restore=False, reason=f"{why}, before it changed the endpoint")
     rollout = Rollout.model_validate(outputs["Validate Artifact"])
     registration = (
         Registration.model_validate(outputs["Register Model Version"]) if "Register Model Version" in outputs else None
     )
-    why = _why(request.status, {})
+    deployment = Deployment.model_validate(outputs["Plan Deployment"])
+    # The cause becomes the record's and the alert's reason whether the restore verifies or not: it says why, and
+    # the outcome (rolled_back or rollback_failed) says how the endpoint ended.
     return RestorePlan(
         restore=True,
         reason=why,
         rollout=rollout,
         registration=registration,
-        deployment=Deployment.model_validate(outputs["Plan Deployment"]),
+        deployment=deployment,
         failure=Failure(
             error=f"States.{request.status.title().replace('_', '')}",
-            cause=f"{why}; the endpoint is being restored to its previous config",
+            cause=f"{why}, while it was changing endpoint {deployment.endpoint_name}",
             state="Restore",
         ),
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from mlrollout.contracts import Artifact, Rollout, Upload, ValidateInput
 from mlrollout.domain import naming
 from mlrollout.domain.artifact import inspect_artifact
@@ -14,9 +12,11 @@ from mlrollout.services.monitoring import read_monitoring_baseline
 from mlrollout.settings import Settings
 
 MIB = 1024 * 1024
-# SageMaker CustomerMetadataProperties keys: letters, numbers, spaces and _.:/=+-@ (1-128 characters).
-METADATA_KEY = re.compile(r"^[\w\s.:/=+\-@]{1,128}$")
+# The model registry keeps each x-amz-meta-* entry as CustomerMetadataProperties["upload:<key>"] (see
+# services/register.py): keys of 1-128 characters, values of 1-256, naming.REGISTRY_TEXT_RULE's characters. Checked
+# here so a bad entry is a clear rejection, not a registry error after validation.
 MAX_METADATA_ITEMS = 40  # leaves room under SageMaker's 50 for the entries mlrollout adds
+MAX_METADATA_KEY = 128 - len("upload:")
 MAX_METADATA_VALUE = 256
 
 
@@ -37,7 +37,8 @@ def validate_upload(request: ValidateInput, *, artifacts: ArtifactStore, setting
         )
     if head.size > limit:
         raise ArtifactInvalid(
-            f"the artifact is {head.size / MIB:,.0f} MiB, over the {settings.max_artifact_mib:,} MiB limit",
+            f"the artifact is {head.size:,} bytes ({head.size / MIB:,.1f} MiB), over the stack's limit of "
+            f"{settings.max_artifact_mib:,} MiB ({limit:,} bytes)",
             fix="upload a smaller artifact, or raise the stack parameter MaxArtifactMiB",
         )
     metadata = _checked_metadata(head.metadata)
@@ -84,14 +85,22 @@ def _checked_metadata(metadata: dict[str, str]) -> dict[str, str]:
     if len(metadata) > MAX_METADATA_ITEMS:
         problems.append(f"{len(metadata)} metadata entries (at most {MAX_METADATA_ITEMS})")
     for key, value in metadata.items():
-        if not METADATA_KEY.match(key):
-            problems.append(f"metadata key {key!r} has characters the model registry rejects")
+        if len(key) > MAX_METADATA_KEY:
+            problems.append(f"metadata key {key[:20]!r}... is {len(key)} characters (at most {MAX_METADATA_KEY})")
+        if rejected := naming.registry_rejected_characters(key):
+            problems.append(f"metadata key {key!r} has characters the model registry rejects ({rejected})")
+        if not value:
+            problems.append(f"metadata {key!r} is empty")
         if len(value) > MAX_METADATA_VALUE:
             problems.append(f"metadata {key!r} is {len(value)} characters (at most {MAX_METADATA_VALUE})")
+        if rejected := naming.registry_rejected_characters(value):
+            problems.append(f"metadata {key!r} has characters the model registry rejects ({rejected})")
     if problems:
         raise ArtifactInvalid(
             "the upload's object metadata cannot be recorded in the model registry: " + "; ".join(problems),
-            fix="shorten or drop the x-amz-meta-* values named above and upload again",
+            fix=f"upload again with at most {MAX_METADATA_ITEMS} x-amz-meta-* entries whose keys (up to "
+            f"{MAX_METADATA_KEY} characters) and non-empty values (up to {MAX_METADATA_VALUE}) use only "
+            f"{naming.REGISTRY_TEXT_RULE}",
         )
     return dict(metadata)
 

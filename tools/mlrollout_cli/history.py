@@ -1,0 +1,83 @@
+"""`mlrollout history MODEL`: what became of each upload of a model, newest first, from the deployment records."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlrollout_cli.context import from_context
+
+
+def history(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="The model name (the folder under models/).")],
+    deployment: Annotated[
+        str | None, typer.Option(help="Show one deployment in full (its decisions and duplicates).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many uploads to list.")] = 20,
+    table: Annotated[str | None, typer.Option(help="Deployments table (default: the stack's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List a model's uploads with their outcome and reason (or one deployment with every decision)."""
+    from mlrollout.adapters.ledger import DynamoDeployments
+
+    aws = from_context(ctx)
+    records = DynamoDeployments(aws.client("dynamodb"), aws.deployments_table(table))
+    console = Console()
+    if deployment is not None:
+        found = records.get(deployment)
+        if found is None or found.get("model_name") != model:
+            console.print(f"no deployment {deployment} of model {model}")
+            raise typer.Exit(1)
+        _print_one(console, found, as_json)
+        return
+    rows = records.by_model(model, limit)
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        console.print(f"no uploads of model {model} are recorded")
+        raise typer.Exit(1)
+    listing = Table(title=f"{model}: uploads, newest first")
+    for column in ("received", "version", "deployment", "state", "outcome", "reason"):
+        listing.add_column(column, overflow="fold")
+    for row in rows:
+        listing.add_row(
+            str(row.get("created_at", ""))[:19],
+            str(row.get("version_label", "-")),
+            str(row.get("deployment_id")),
+            str(row.get("state", "-")),
+            str(row.get("outcome", "(running)")),
+            str(row.get("reason", ""))[:160],
+        )
+    console.print(listing)
+
+
+def _print_one(console: Console, record: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(record, indent=2, default=str))
+        return
+    for key in ("deployment_id", "model_name", "version_label", "endpoint", "artifact", "sha256", "state", "outcome"):
+        console.print(f"{key}: {record.get(key, '-')}", soft_wrap=True)
+    console.print(f"reason: {record.get('reason', '-')}")
+    console.print(f"received {record.get('created_at')}, ended {record.get('ended_at', '(running)')}")
+    decisions = record.get("decisions") or []
+    if decisions:
+        looks = Table(title="decisions")
+        for column in ("at", "step", "weight", "verdict", "action", "reason"):
+            looks.add_column(column, overflow="fold")
+        for d in decisions:
+            looks.add_row(
+                str(d.get("at", ""))[:19], str(d.get("step")), f"{d.get('weight')}%", str(d.get("verdict")),
+                str(d.get("action")), str(d.get("reason", ""))[:160],
+            )  # fmt: skip
+        console.print(looks)
+    for duplicate in record.get("duplicates") or []:
+        console.print(
+            f"duplicate upload {duplicate.get('artifact')} at {duplicate.get('at')}: not rolled out again",
+            soft_wrap=True,
+        )
