@@ -17,25 +17,32 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup lint format typecheck validate test test-fast demo build sizes coldstart bench-judge bench-drift bench-scale reliability-report lock clean
+.PHONY: help setup lint format typecheck validate test test-fast demo build sizes coldstart bench-judge bench-drift bench-scale bench-cost bench-status reliability-report lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
+# uv (pinned in requirements/bootstrap.lock) installs the locked sets into each venv: the same pins as pip would
+# install, in seconds instead of minutes.
+UV := $(BIN)/uv
+UV_INSTALL = $(UV) pip install --quiet --python
+
 $(BIN)/python:
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
 	$(PYTHON313) -m venv $(VENV)
-	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml requirements/dev.lock
-	$(BIN)/pip install $(PIP_FLAGS) -r requirements/dev.lock
-	$(BIN)/pip install $(PIP_FLAGS) --no-deps -e .
+$(UV): requirements/bootstrap.lock | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -r requirements/bootstrap.lock
+
+$(VENV)/.installed: $(UV) pyproject.toml requirements/dev.lock
+	$(UV_INSTALL) $(BIN)/python -r requirements/dev.lock
+	$(UV_INSTALL) $(BIN)/python --no-deps -e .
 	touch $@
 
-$(SAM_VENV)/.installed: requirements/sam.lock
+$(SAM_VENV)/.installed: $(UV) requirements/sam.lock
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
 	test -x $(SAM_VENV)/bin/python || $(PYTHON313) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/sam.lock
+	$(UV_INSTALL) $(SAM_VENV)/bin/python -r requirements/sam.lock
 	touch $@
 
 setup: $(VENV)/.installed ## create .venv with the pinned dependencies
@@ -51,9 +58,9 @@ format: setup ## apply ruff's fixes and formatting
 typecheck: setup ## mypy (strict) on the runtime library
 	$(BIN)/mypy
 
-$(CHECKOV_VENV)/.installed: requirements/checkov.lock
+$(CHECKOV_VENV)/.installed: $(UV) requirements/checkov.lock
 	test -x $(CHECKOV_VENV)/bin/python || $(CHECKOV_PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/checkov.lock
+	$(UV_INSTALL) $(CHECKOV_VENV)/bin/python -r requirements/checkov.lock
 	touch $@
 
 validate: setup $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## sam validate --lint, the ASL (cfn-lint E3601, statelint), checkov
@@ -85,6 +92,12 @@ reliability-report: setup ## run tests/reliability and write docs/reliability.md
 bench-scale: setup ## 100 uploads over 20 endpoints in the sandbox, duplicates and bad artifacts (bench/results/scale.md)
 	$(BIN)/python -m mlrollout_bench.scale
 
+bench-cost: setup ## control-plane cost of a 3-step, 10-minute-bake rollout in the sandbox, by `mlrollout cost` (bench/results/cost.md)
+	$(BIN)/python -m mlrollout_bench.cost
+
+bench-status: setup ## `mlrollout status` on 20 endpoints in the sandbox: response time (bench/results/status.md)
+	$(BIN)/python -m mlrollout_bench.status
+
 bench-drift: setup ## builtin drift backend: analysis time and memory per window of captured traffic
 	$(BIN)/python -m mlrollout_bench.drift
 
@@ -93,11 +106,14 @@ coldstart: setup ## measure each handler's cold import against boto3 and its cli
 
 lock: ## re-resolve requirements/*.lock from pyproject.toml (needs network)
 	rm -rf .lock-venv && $(PYTHON313) -m venv .lock-venv
-	.lock-venv/bin/pip install $(PIP_FLAGS) -e ".[sandbox,dev]"
+	.lock-venv/bin/pip install $(PIP_FLAGS) -e ".[sandbox,dev,sagemaker]"
 	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ' > requirements/dev.lock
 	rm -rf .lock-venv && $(PYTHON313) -m venv .lock-venv
 	.lock-venv/bin/pip install $(PIP_FLAGS) aws-sam-cli
 	.lock-venv/bin/pip freeze > requirements/sam.lock
+	rm -rf .lock-venv && $(CHECKOV_PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install $(PIP_FLAGS) checkov
+	.lock-venv/bin/pip freeze > requirements/checkov.lock
 	rm -rf .lock-venv
 
 clean: ## remove build output and virtual environments

@@ -21,6 +21,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         bucket=settings.require("artifact_bucket"),
     )
     ledger = {"records": wiring.records(), "leases": wiring.leases(), "lease_minutes": settings.lease_minutes}
-    kept = note_look(request.rollout, output, now=request.now, **ledger)
-    logger.info("canary judged", extra={"verdict": output.verdict, "action": output.action, "lease_kept": kept})
-    return output.model_dump(mode="json")
+    look = note_look(request.rollout, output, now=request.now, **ledger)
+    judged = look.judgement
+    logger.info(
+        "canary judged", extra={"verdict": judged.verdict, "action": judged.action, "lease_kept": look.lease_kept}
+    )
+    return judged.model_dump(mode="json")

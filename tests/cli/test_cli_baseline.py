@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import json
 import sys
+import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from mlrollout_cli.main import app
 
 unit = pytest.mark.unit
 aws = pytest.mark.aws
+sandbox = pytest.mark.sandbox
 
 CSV_SAMPLE = "age,country,score\n34,FR,0.5\n41,DE,0.25\n,FR,1.0\n29,US,\n"
 
@@ -434,3 +437,58 @@ def test_access_denied_names_the_permission(
     assert f"cannot write to s3://{bucket}/baselines/fraud/: access denied (AccessDenied)" in result.stderr
     assert f"need s3:PutObject on arn:aws:s3:::{bucket}/baselines/fraud/*" in result.stderr
     assert embedded_aws.client("s3").list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+# ---------------------------------------------------------------------------------- model-monitor backend
+
+
+@sandbox
+def test_model_monitor_runs_sagemakers_baselining_job_through_the_sdk(
+    embedded_aws: Any, cli_env: dict[str, Any], bucket: str
+) -> None:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    created = embedded_aws.client("iam").create_role(
+        RoleName=f"monitor-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=json.dumps(trust)
+    )
+    role = created["Role"]["Arn"]
+    embedded_aws.client("s3").put_object(Bucket=bucket, Key="samples/sample.csv", Body=CSV_SAMPLE.encode())
+    sample, out = f"s3://{bucket}/samples/sample.csv", f"s3://{bucket}/baselines/m/"
+
+    # Unset while the command runs (and after it): the CLI itself silences the SDK's v2 warnings.
+    env = {**cli_env, "SAGEMAKER_SUPPRESS_V2_WARNING": None}
+
+    started = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = invoke("baseline", sample, "--backend", "model-monitor", "--role-arn", role, "--out", out, env=env)
+    waited = time.monotonic() - started
+
+    assert result.exit_code == 0, result.output
+    statistics = s3_json(embedded_aws, bucket, "baselines/m/statistics.json")
+    constraints = s3_json(embedded_aws, bucket, "baselines/m/constraints.json")
+    baseline = read_baseline(statistics, constraints)
+    assert baseline.item_count == 4
+    assert list(baseline.features) == ["age", "country", "score"]
+    age, country = baseline.features["age"], baseline.features["country"]
+    assert (age.inferred_type, age.num_present, age.num_missing) == ("Integral", 3, 1)
+    assert dict(country.categories) == {"FR": 2.0, "DE": 1.0, "US": 1.0}
+    # The job the SDK started, as SageMaker (the sandbox) ran it.
+    jobs = embedded_aws.client("sagemaker").list_processing_jobs(NameContains="baseline-suggestion-job")
+    [job] = [j for j in jobs["ProcessingJobSummaries"] if j["ProcessingJobStatus"] == "Completed"]
+    described = embedded_aws.client("sagemaker").describe_processing_job(ProcessingJobName=job["ProcessingJobName"])
+    assert described["ProcessingInputs"][0]["S3Input"]["S3Uri"] == sample
+    assert described["Environment"]["dataset_source"] == "/opt/ml/processing/input/baseline_dataset_input"
+
+    assert f"baseline of {sample} (SageMaker's baselining job): 4 records, 3 features" in result.stdout
+    assert result.stdout.startswith("baseline of ")  # nothing of the SDK's waiter (a dot per poll) before it
+    assert (
+        "monitoring:\n  backend: model-monitor\n"
+        f"  baseline_statistics: {out}statistics.json\n  baseline_constraints: {out}constraints.json\n"
+    ) in result.stdout
+    assert not [w for w in caught if type(w.message).__name__ == "SageMakerV2DeprecationWarning"]
+    assert waited < 30, f"the SDK waited {waited:.1f} s"

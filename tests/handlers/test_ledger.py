@@ -145,13 +145,17 @@ def test_an_expired_lease_can_be_taken_and_looks_renew_it(stack: Any, handler: A
 
     records = DynamoDeployments(stack.client("dynamodb"), stack.deployments_table)
     at = NOW + timedelta(minutes=20)
-    assert note_look(Rollout.model_validate(stale), look, records=records, leases=leases, now=at, lease_minutes=30)
+    assert note_look(
+        Rollout.model_validate(stale), look, records=records, leases=leases, now=at, lease_minutes=30
+    ).lease_kept
     assert acquire(handler, fresh, NOW + timedelta(minutes=31))["status"] == "waiting"  # renewed to 50 min
     assert acquire(handler, fresh, NOW + timedelta(minutes=51))["status"] == "acquired"  # the holder went silent
     decisions = record(stack, stale["deployment_id"])["decisions"]  # type: ignore[index]
     assert [(d["verdict"], d["action"], d["step"]) for d in decisions] == [("INCONCLUSIVE", "continue", 0)]
     # The old holder's next look finds its lease gone: the record says so.
-    assert not note_look(Rollout.model_validate(stale), look, records=records, leases=leases, now=at, lease_minutes=30)
+    assert not note_look(
+        Rollout.model_validate(stale), look, records=records, leases=leases, now=at, lease_minutes=30
+    ).lease_kept
     assert record(stack, stale["deployment_id"])["warnings"][0]["lease"] == "lost"  # type: ignore[index]
 
 
@@ -269,3 +273,57 @@ def test_a_restore_that_dies_settles_the_record_and_frees_the_endpoint(stack: An
     assert stored["outcome"] == "timed_out"
     assert "its restore then ended TIMED_OUT" in stored["reason"] and "check the endpoint" in stored["reason"]
     assert lease(stack, "m") is None
+
+
+def test_request_approval_keeps_the_token_holds_the_lease_and_asks_once(stack: Any, handler: Any) -> None:
+    from mlrollout.adapters.ledger import DynamoDeployments, DynamoLeases
+
+    r = rollout("gated", "c" * 64)
+    r["config"] = {**r["config"], "approval": "manual", "approval_timeout_minutes": 240}
+    claim(handler, r)
+    assert acquire(handler, r)["status"] == "acquired"
+    deployment = {
+        "endpoint_name": "gated", "first_deployment": False, "candidate_variant": "v2", "candidate_model": "gated-v2",
+        "canary_config": "gated-v2-canary", "final_config": "gated-v2", "previous_config": "gated-v1",
+        "current_variant": "v1", "current_model": "gated-v1",
+        "expected": {"config_name": "gated-v2-canary", "weights": {"v1": 1.0, "v2": 0.0}},
+    }  # fmt: skip
+    event = {"rollout": r, "deployment": deployment, "task_token": "token-1", "execution_id": r["execution_id"],
+             "now": NOW.isoformat()}  # fmt: skip
+    asked = handler("request_approval")(event)
+    again = handler("request_approval")(event)  # Step Functions retried the invocation
+    assert asked["recorded"] and datetime.fromisoformat(asked["expires_at"]) == NOW + timedelta(minutes=240)
+    saved = record(stack, r["deployment_id"])
+    assert saved is not None and saved["state"] == "awaiting_approval"
+    assert saved["approval"]["token"] == "token-1"
+    messages = [m for m in stack.messages() if json.loads(m["Message"])["event"] == "approval_requested"]
+    assert len(messages) == 1 and again["message_id"] == asked["message_id"]
+    assert f"mlrollout approve {r['deployment_id']}" in json.loads(messages[0]["Message"])["reason"]
+    # The lease outlives the wait (no judge look renews it meanwhile).
+    lease = DynamoLeases(stack.client("dynamodb"), stack.state_table).holder("gated")
+    assert lease is not None and lease.expires_at > NOW + timedelta(minutes=240)
+    # An operator's answer is recorded once; the second one is refused.
+    records = DynamoDeployments(stack.client("dynamodb"), stack.deployments_table)
+    assert records.decide_approval(r["deployment_id"], {"approved": True, "by": "alice"}, NOW)
+    assert not records.decide_approval(r["deployment_id"], {"approved": False, "by": "bob"}, NOW)
+    assert record(stack, r["deployment_id"])["state"] == "deploying"  # type: ignore[index]
+
+
+def test_an_operator_request_waits_on_the_record_and_is_taken_once(stack: Any, handler: Any) -> None:
+    from mlrollout.adapters.ledger import DynamoDeployments
+
+    r = rollout("steered", "d" * 64)
+    claim(handler, r)
+    records = DynamoDeployments(stack.client("dynamodb"), stack.deployments_table)
+    assert records.take_request(r["deployment_id"], NOW) is None  # nothing pending
+    assert records.request(r["deployment_id"], {"action": "abort", "by": "alice"}, NOW)
+    assert not records.request(r["deployment_id"], {"action": "promote", "by": "bob"}, NOW)  # one at a time
+    assert records.take_request(r["deployment_id"], NOW) == {
+        "action": "abort",
+        "by": "alice",
+        "taken_at": NOW.isoformat(),
+    }
+    assert records.take_request(r["deployment_id"], NOW) is None  # a retried look does not take it twice
+    settle(handler, r, "rolled_back")
+    assert not records.request("no-such-deployment", {"action": "abort", "by": "alice"}, NOW)
+    assert not records.request(r["deployment_id"], {"action": "abort", "by": "alice"}, NOW)  # it ended

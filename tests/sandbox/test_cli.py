@@ -96,14 +96,23 @@ def test_an_interrupted_demo_stops_cleanly(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-c", default_sigint, str(BIN / "mlrollout"), "demo", "--output", str(tmp_path / "out")],
         cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(8)  # the sandbox is up and the first rollout under way
+    assert process.stdout is not None
+    began, before = time.monotonic(), []
+    while time.monotonic() - began < 90:  # until the sandbox is up and the first rollout under way
+        line = process.stdout.readline()
+        before.append(line)
+        if "sandbox up in" in line or not line:
+            break
+    assert any("sandbox up in" in line for line in before), "".join(before)
+    time.sleep(1)
     process.send_signal(signal.SIGINT)
     interrupted = time.monotonic()
-    output, _ = process.communicate(timeout=60)
+    rest, _ = process.communicate(timeout=60)
+    output = "".join(before) + rest
     assert process.returncode == 130, output  # typer's exit code for Ctrl-C, after the sandbox shut down
     assert time.monotonic() - interrupted < 30
-    assert "sandbox up in" in output

@@ -229,3 +229,22 @@ def test_a_task_token_sent_back_completes_the_task(aws: EmbeddedAws, function: s
     aws.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps({"approved": True}))
     described = _ended(aws, execution)
     assert (described["status"], json.loads(described["output"])) == ("SUCCEEDED", {"approved": True})
+
+
+def test_a_task_token_failed_with_a_cause_fails_the_task_with_both(
+    aws: EmbeddedAws, function: str, marker: Path
+) -> None:
+    execution = _token_machine(aws, function, timeout=3600)
+    deadline = time.monotonic() + 10
+    while not (marker.exists() and marker.read_text().endswith("}")):
+        assert time.monotonic() < deadline, "the function never received its token"
+        time.sleep(0.02)
+    aws.client("stepfunctions").send_task_failure(
+        taskToken=json.loads(marker.read_text())["token"], error="ApprovalRejected", cause="rejected by alice: no"
+    )
+    described = _ended(aws, execution)
+    assert (described["status"], described["error"], described["cause"]) == (
+        "FAILED",
+        "ApprovalRejected",
+        "rejected by alice: no",
+    )

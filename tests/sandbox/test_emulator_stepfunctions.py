@@ -104,6 +104,32 @@ def test_the_machines_timeout_is_sandbox_time_when_the_clock_slows_down(aws: Emb
     assert described["status"] == "TIMED_OUT"
     lasted = (described["stopDate"] - described["startDate"]).total_seconds()
     assert lasted >= 300 - 1, lasted
-    [listed] = [e for e in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]]
+    [listed] = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
     assert (listed["status"], listed["stopDate"]) == ("TIMED_OUT", described["stopDate"])
 
+
+def test_execution_history_pages_in_the_order_asked_for(aws: EmbeddedAws) -> None:
+    sfn = aws.client("stepfunctions")
+    role = aws.client("iam").create_role(RoleName="many-states", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    states = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(60)}
+    states["S60"] = {"Type": "Succeed"}
+    definition = {"QueryLanguage": "JSONata", "StartAt": "S0", "States": states}
+    machine = sfn.create_state_machine(name="many-states", definition=json.dumps(definition), roleArn=role)
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+    assert ended(aws, execution)["status"] == "SUCCEEDED"
+
+    def entered(reverse: bool, size: int | None = None) -> tuple[list[str], int]:
+        pages = sfn.get_paginator("get_execution_history").paginate(
+            executionArn=execution, reverseOrder=reverse, **({"PaginationConfig": {"PageSize": size}} if size else {})
+        )
+        names, count = [], 0
+        for page in pages:
+            count += 1
+            names += [e["stateEnteredEventDetails"]["name"] for e in page["events"] if "stateEnteredEventDetails" in e]
+        return names, count
+
+    oldest_first, pages = entered(False)
+    assert oldest_first[:2] == ["S0", "S1"] and len(oldest_first) == 61
+    assert pages == 2  # 100 events a page by default; this execution has more
+    newest_first, _ = entered(True, size=7)
+    assert newest_first == oldest_first[::-1]

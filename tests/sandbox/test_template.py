@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mlrollout_dev.checks import known_schema_gap
 from mlrollout_sandbox.template import (
     PLACEHOLDER_BUCKET,
     TemplateError,
@@ -188,7 +189,12 @@ def test_cfn_lint_checks_the_definition_with_e3601(tmp_path: Path, translated: T
     clean = lint(json.dumps(cfn_lint_template(translated)), config=ManualArgs(regions=["us-east-1"]))
 
     assert any(m.rule.id == "E3601" and "No Such State" in m.message for m in matches)
-    assert not [m for m in clean if m.rule.id.startswith("E")]
+    assert not [m for m in clean if m.rule.id.startswith("E") and not known_schema_gap(m.rule.id, m.message)]
+    # The one finding accepted: a JSONata TimeoutSeconds (Request Approval), which the schema does not know yet.
+    assert [m.message for m in clean if m.rule.id.startswith("E")] == [
+        "'{% $round($rollout.config.approval_timeout_minutes * 60) %}' is not of type 'number' at "
+        "'States/Request Approval/TimeoutSeconds'"
+    ]
 
 
 def test_main_prints_the_json_and_reports_errors_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

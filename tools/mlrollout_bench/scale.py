@@ -5,7 +5,8 @@ share of them is delivered twice by EventBridge (the emulator's `duplicate` deli
 broken artifacts. At the end it reads the executions and the deployment records and reports:
 - executions started against uploads and duplicate deliveries;
 - duplicates suppressed (executions that ended as `duplicate`);
-- per-endpoint overlap: two deployments holding one endpoint at once (from the records' lease and end times);
+- per-endpoint overlap: a deployment taking an endpoint's lease while another still held it (from DynamoDB's stream
+  of the state table: every lease write, in order);
 - records with no final state once every execution has ended;
 - outcomes, and wall and sandbox time.
 
@@ -16,13 +17,11 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import itertools
 import json
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +91,11 @@ def run(uploads: int, endpoints: int, duplicates: float, bad: float, seed: int, 
     began = time.monotonic()
     with Sandbox(warp=warp, seed=seed) as sandbox:
         started_virtual = sandbox.clock.now()
+        # Every write to the leases, in order: DynamoDB's own change log of the state table.
+        sandbox.client("dynamodb").update_table(
+            TableName=sandbox.stack.physical("StateTable"),
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
         for endpoint in sorted({p.endpoint for p in plans}):
             sandbox.put_config(endpoint, CONFIG)
             sandbox.send_traffic(endpoint, TrafficProfile(rps=2))
@@ -142,7 +146,7 @@ def run(uploads: int, endpoints: int, duplicates: float, bad: float, seed: int, 
             outcomes=dict(sorted(outcomes.items())),
             records=len(records),
             records_without_final_state=sum(1 for r in records if not r.get("outcome")),
-            overlapping_pairs=_overlaps(records),
+            overlapping_pairs=_overlaps(_lease_changes(sandbox)),
             wall_seconds=round(time.monotonic() - began, 1),
             sandbox_hours=round((sandbox.clock.now() - started_virtual).total_seconds() / 3600, 2),
             unfinished_executions=sum(1 for e in executions if e["status"] not in TERMINAL),
@@ -162,16 +166,32 @@ def _records(sandbox: Sandbox) -> list[dict[str, Any]]:
     return items
 
 
-def _overlaps(records: list[dict[str, Any]]) -> int:
-    by_endpoint: dict[str, list[tuple[datetime, datetime]]] = {}
-    for r in records:
-        if r.get("lease_acquired_at") and r.get("ended_at"):
-            span = (datetime.fromisoformat(r["lease_acquired_at"]), datetime.fromisoformat(r["ended_at"]))
-            by_endpoint.setdefault(str(r.get("endpoint")), []).append(span)
+def _lease_changes(sandbox: Sandbox) -> list[dict[str, Any]]:
+    """The state table's stream records for `lease#<endpoint>` items, in the order DynamoDB applied them."""
+    db, streams = sandbox.client("dynamodb"), sandbox.client("dynamodbstreams")
+    arn = db.describe_table(TableName=sandbox.stack.physical("StateTable"))["Table"]["LatestStreamArn"]
+    changes: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            changes += [r for r in page["Records"] if r["dynamodb"]["Keys"]["id"]["S"].startswith("lease#")]
+            iterator = page.get("NextShardIterator") if page["Records"] else None
+    return sorted(changes, key=lambda r: int(r["dynamodb"]["SequenceNumber"]))
+
+
+def _overlaps(changes: list[dict[str, Any]]) -> int:
+    """Times a deployment took an endpoint's lease from another that still held it (not expired): two rollouts
+    on one endpoint at once. Taking a lease that was released (deleted) or had expired is not an overlap."""
     overlapping = 0
-    for spans in by_endpoint.values():
-        spans.sort()
-        overlapping += sum(1 for (_, end), (start, _) in itertools.pairwise(spans) if start < end)
+    for change in changes:
+        old, new = change["dynamodb"].get("OldImage"), change["dynamodb"].get("NewImage")
+        if change["eventName"] != "MODIFY" or old is None or new is None:
+            continue
+        if old["holder"]["S"] != new["holder"]["S"] and new["acquired_at"]["S"] <= old["expires_at"]["S"]:
+            overlapping += 1
     return overlapping
 
 
@@ -188,7 +208,7 @@ def render(report: Report, command: str) -> str:
         ),
         ("rejected alerts / bad artifacts", f"{report.messages.get('rejected', 0)} / {report.bad_uploads}"),
         ("messages by event", ", ".join(f"{k} {v}" for k, v in report.messages.items())),
-        ("per-endpoint overlap (pairs)", report.overlapping_pairs),
+        ("per-endpoint overlap (a lease taken while another deployment held it)", report.overlapping_pairs),
         ("records", report.records),
         ("records with no final state", report.records_without_final_state),
         ("executions not finished", report.unfinished_executions),

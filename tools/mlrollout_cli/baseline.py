@@ -7,7 +7,8 @@ never reaches a Lambda. Bad input exits with code 2 before anything is written.
 
 from __future__ import annotations
 
-import importlib
+import contextlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,13 @@ from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
 
 from mlrollout.adapters.artifacts import S3Artifacts, split_uri
 from mlrollout.adapters.aws import error_code, error_message
 from mlrollout.domain.drift import DEFAULT_BINS, read_baseline
 from mlrollout_cli.context import Aws, from_context
+from mlrollout_cli.extras import sagemaker_sdk, spinner
 from mlrollout_cli.samples import (
     SampleBaseline,
     SampleFormat,
@@ -218,15 +221,13 @@ def _model_monitor(
     instance_type: str,
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """SageMaker's baselining job (a processing job: minutes, and billed) through the SDK's DefaultModelMonitor."""
-    try:
-        sagemaker = importlib.import_module("sagemaker")
-        model_monitor = importlib.import_module("sagemaker.model_monitor")
-        sdk_errors = importlib.import_module("sagemaker.exceptions")
-    except ImportError:
-        _fail(
-            "--backend model-monitor runs SageMaker's baselining job through the sagemaker SDK, which is not "
-            "installed: pip install 'mlrollout[sagemaker]', or leave out --backend for the builtin baseline"
-        )
+    sagemaker, model_monitor, sdk_errors = sagemaker_sdk(
+        "sagemaker",
+        "sagemaker.model_monitor",
+        "sagemaker.exceptions",
+        needed_for="--backend model-monitor runs SageMaker's baselining job",
+        instead="leave out --backend for the builtin baseline",
+    )
     if bins is not None:
         _fail("--bins is for the builtin baseline; Model Monitor sizes its own KLL sketches")
     if not sample.startswith("s3://"):
@@ -242,19 +243,26 @@ def _model_monitor(
     if chosen == "capture":
         _fail("Model Monitor baselines CSV or JSON lines of features, not data capture; use the builtin backend")
     formats = model_monitor.DatasetFormat
+    # The CLI's clients, so that --endpoint-url (and --profile, --region) reach the SDK's calls too.
+    session = sagemaker.Session(boto_session=aws.session, sagemaker_client=aws.client("sagemaker"))
+    session.s3_client = aws.client("s3")
     monitor = model_monitor.DefaultModelMonitor(
-        role=role_arn,
-        instance_count=1,
-        instance_type=instance_type,
-        sagemaker_session=sagemaker.Session(boto_session=aws.session),
+        role=role_arn, instance_count=1, instance_type=instance_type, sagemaker_session=session
     )
     try:
-        monitor.suggest_baseline(
-            baseline_dataset=sample,
-            dataset_format=formats.csv(header=True) if chosen == "csv" else formats.json(lines=True),
-            output_s3_uri=folder.uri().rstrip("/"),
-            wait=True,
-        )
+        # Not the job's CloudWatch logs (logs=False): a spinner on stderr while the SDK waits, and the dot its
+        # waiter prints on stdout at every poll kept out of the command's output.
+        with (
+            spinner(Console(stderr=True), "SageMaker's baselining job is running (it takes minutes)"),
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
+            monitor.suggest_baseline(
+                baseline_dataset=sample,
+                dataset_format=formats.csv(header=True) if chosen == "csv" else formats.json(lines=True),
+                output_s3_uri=folder.uri().rstrip("/"),
+                wait=True,
+                logs=False,
+            )
         statistics, constraints = monitor.baseline_statistics(), monitor.suggested_constraints()
     except ClientError as exc:
         _fail(

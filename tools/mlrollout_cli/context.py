@@ -38,22 +38,37 @@ class Aws:
             return {}
         return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
-    def bucket(self, explicit: str | None = None) -> str:
-        found = explicit or os.environ.get("MLROLLOUT_BUCKET") or self.outputs.get("ArtifactBucketName")
+    def resource(self, output: str, explicit: str | None = None) -> str:
+        """One of the stack's resources: an explicit option, else its MLROLLOUT_* variable (the sandbox exports
+        them), else the stack output of that name."""
+        variable, flag, what = RESOURCES[output]
+        found = explicit or os.environ.get(variable) or self.outputs.get(output)
         if not found:
             raise typer.BadParameter(
-                f"cannot find the artifact bucket: pass --bucket, set MLROLLOUT_BUCKET, or deploy stack {self.stack}"
+                f"cannot find the {what}: pass {flag}, set {variable}, or deploy stack {self.stack}"
             )
         return found
 
+    def bucket(self, explicit: str | None = None) -> str:
+        return self.resource("ArtifactBucketName", explicit)
+
     def deployments_table(self, explicit: str | None = None) -> str:
-        found = explicit or os.environ.get("MLROLLOUT_DEPLOYMENTS_TABLE") or self.outputs.get("DeploymentsTableName")
-        if not found:
-            raise typer.BadParameter(
-                "cannot find the deployments table: pass --table, set MLROLLOUT_DEPLOYMENTS_TABLE, or deploy stack "
-                f"{self.stack}"
-            )
-        return found
+        return self.resource("DeploymentsTableName", explicit)
+
+    def state_table(self, explicit: str | None = None) -> str:
+        return self.resource("StateTableName", explicit)
+
+    def state_machine(self, explicit: str | None = None) -> str:
+        return self.resource("RolloutStateMachineArn", explicit)
+
+
+# Stack output -> (environment variable, CLI option, what it is).
+RESOURCES = {
+    "ArtifactBucketName": ("MLROLLOUT_BUCKET", "--bucket", "artifact bucket"),
+    "DeploymentsTableName": ("MLROLLOUT_DEPLOYMENTS_TABLE", "--table", "deployments table"),
+    "StateTableName": ("MLROLLOUT_STATE_TABLE", "--state-table", "state table (leases and waiting uploads)"),
+    "RolloutStateMachineArn": ("MLROLLOUT_STATE_MACHINE", "--state-machine", "rollout state machine"),
+}
 
 
 def from_context(ctx: typer.Context) -> Aws:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mlrollout_cli import baseline, demo, history, replay, sandbox
+from mlrollout_cli import baseline, control, cost, demo, history, init, publish, replay, sandbox, status
 from mlrollout_cli.context import Aws
 
 app = typer.Typer(
@@ -32,7 +32,13 @@ def main(
 app.command(name="demo")(demo.demo)
 app.command(name="replay")(replay.replay)
 app.command(name="history")(history.history)
+app.command(name="status")(status.status)
+app.command(name="publish")(publish.publish)
+app.command(name="init")(init.init)
 app.command(name="baseline")(baseline.baseline)
+app.command(name="cost")(cost.cost)
+for command in (control.approve, control.reject, control.promote, control.abort, control.rollback):
+    app.command(name=command.__name__)(command)
 app.add_typer(sandbox.app, name="sandbox")
 
 if __name__ == "__main__":

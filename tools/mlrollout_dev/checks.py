@@ -21,6 +21,14 @@ from mlrollout_sandbox.template import cfn_lint_json, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+# cfn-lint's Step Functions schema knows a JSONata expression in Wait.Seconds but not yet in a Task's TimeoutSeconds,
+# which Step Functions accepts (an expression giving a positive integer; CDK's Timeout.jsonata writes one).
+JSONATA_TIMEOUT = re.compile(r"'\{%.*%\}' is not of type 'number' at 'States/[^']+/TimeoutSeconds'")
+
+
+def known_schema_gap(rule: str, message: str) -> bool:
+    """A finding of cfn-lint's that is the schema lagging Step Functions, not a problem of the definition."""
+    return rule == "E3601" and JSONATA_TIMEOUT.search(message) is not None
 
 
 def sample_value(name: str) -> str:
@@ -41,11 +49,15 @@ def lint_translated(template: Path) -> int:
             check=False,
         )
     findings = [line for line in result.stdout.splitlines() if line.strip()]
+    known = [line for line in findings if ":E3601:" in line and known_schema_gap("E3601", line)]
+    findings = [line for line in findings if line not in known]
     errors = [line for line in findings if ":E" in line or line.split(":")[-2:-1] == ["E"]]
+    for line in known:
+        print(f"cfn-lint (translated): accepted, a JSONata TimeoutSeconds the schema does not know yet: {line[-90:]}")
     for line in findings:
         print(f"cfn-lint (translated): {line.replace(str(translated), 'template')}")
     # cfn-lint's exit code is a bit field: 2 means errors; warnings (4) and notes (8) do not fail the build.
-    failed = bool(result.returncode & 2) or bool(errors)
+    failed = bool(errors) or (bool(result.returncode & 2) and not known)
     print(f"cfn-lint on the translated template (E3601 validates the ASL): {'FAILED' if failed else 'ok'}")
     return 1 if failed else 0
 
@@ -59,12 +71,13 @@ def lint_definitions(template: Path) -> int:
         definition_path = template.parent / resource["Properties"]["DefinitionUri"]
         text = SUBSTITUTION.sub(lambda m: sample_value(m.group(1)), definition_path.read_text())
         definition = json.loads(text)  # a substitution must never leave invalid JSON behind
-        # statelint 3.1 wants an integer in Wait.Seconds even in JSONata mode, where Step Functions (and cfn-lint's
-        # E3601 above) accept an expression; only those fields are replaced, and each is named.
+        # statelint 3.1 wants integers in Wait.Seconds and Task.TimeoutSeconds even in JSONata mode, where Step
+        # Functions (and cfn-lint's E3601 above) accept an expression; only those fields are replaced, each named.
         for name, state in definition["States"].items():
-            if state["Type"] == "Wait" and isinstance(state.get("Seconds"), str):
-                print(f"statelint: '{name}'.Seconds is a JSONata expression; linted as an integer")
-                state["Seconds"] = 1
+            for field in ("Seconds", "TimeoutSeconds"):
+                if isinstance(state.get(field), str) and state[field].startswith("{%"):
+                    print(f"statelint: '{name}'.{field} is a JSONata expression; linted as an integer")
+                    state[field] = 1
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump(definition, handle)
         result = subprocess.run(

@@ -13,9 +13,7 @@ starts the state machine from statemachines/rollout.asl.json, the handlers from 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import tarfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from mlrollout_cli.package import package_model  # noqa: F401  (re-exported: the sandbox's callers package with it)
 from mlrollout_sandbox.clock import SandboxClock
 from mlrollout_sandbox.dataplane import DataPlane, TrafficProfile
 from mlrollout_sandbox.server import EmbeddedAws
@@ -81,26 +80,6 @@ class RolloutOutcome:
                 output = json.loads(event["taskSucceededEventDetails"]["output"])
                 results.append(output.get("Payload", output))
         return results
-
-
-def package_model(directory: Path, *, extra: dict[str, bytes] | None = None) -> bytes:
-    """A model directory as SageMaker's model.tar.gz: its files at the archive root, code/ included; `extra`
-    adds files (another build of the same model: other bytes, another sha256)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                info = archive.gettarinfo(str(path), arcname=str(path.relative_to(directory)))
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                info.mtime = 0
-                with path.open("rb") as handle:
-                    archive.addfile(info, handle)
-        for name, body in sorted((extra or {}).items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            archive.addfile(info, io.BytesIO(body))
-    return buffer.getvalue()
 
 
 class Sandbox:
@@ -309,4 +288,5 @@ class Sandbox:
             "MLROLLOUT_BUCKET": self.bucket,
             "MLROLLOUT_STATE_MACHINE": self.state_machine_arn,
             "MLROLLOUT_DEPLOYMENTS_TABLE": self.stack.physical("DeploymentsTable"),
+            "MLROLLOUT_STATE_TABLE": self.stack.physical("StateTable"),
         }

@@ -166,7 +166,8 @@ class PreTrafficResult(Contract):
 
 class JudgeOutput(Contract):
     verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"]
-    action: Literal["advance", "continue", "hold", "rollback"]
+    # advance/continue/hold/rollback: the judge's; promote/abort: an operator's request, read at this look.
+    action: Literal["advance", "continue", "hold", "rollback", "promote", "abort"]
     reason: str
     step_index: int
     weight: float
@@ -186,6 +187,24 @@ class JudgeInput(Contract):
     step_started_at: datetime
     previous: JudgeOutput | None = None
     now: datetime
+
+
+class ApprovalInput(Contract):
+    """Request Approval (manual approval): the task token Step Functions waits on, and what the operator is asked."""
+
+    rollout: Rollout
+    registration: Registration | None = None
+    deployment: Deployment
+    task_token: str = Field(min_length=1)
+    execution_id: str
+    now: datetime
+
+
+class ApprovalRequest(Contract):
+    deployment_id: str
+    expires_at: datetime
+    recorded: bool
+    message_id: str | None = None
 
 
 class PromoteInput(Contract):

@@ -91,7 +91,7 @@ def slack() -> SlackWebhook:
     from mlrollout.adapters.slack import SlackWebhook
     from mlrollout.settings import get_settings
 
-    return SlackWebhook(get_settings().require("slack_secret_name"))
+    return SlackWebhook(client("secretsmanager"), get_settings().require("slack_secret_name"))
 
 
 @lru_cache(maxsize=1)

@@ -144,6 +144,7 @@ class Emulator:
             cloudwatch,
             events,
             lambda_runtime,
+            processing,
             s3,
             sagemaker,
             scheduler,
@@ -152,7 +153,8 @@ class Emulator:
         )
 
         try:
-            for module in (stepfunctions, lambda_runtime, s3, sagemaker, cloudwatch, events, scheduler, sns):
+            modules = (stepfunctions, lambda_runtime, s3, sagemaker, processing, cloudwatch, events, scheduler, sns)
+            for module in modules:
                 self.services[module.__name__.rsplit(".", 1)[-1]] = module.install(self, self.patcher)
         except BaseException:
             self.patcher.undo_all()

@@ -450,4 +450,10 @@ def install(emulator: Emulator, patcher: Patcher) -> LambdaRuntime:
 
     # The one sleep of botocore's retry loop (Endpoint._needs_retry): backoff on sandbox time.
     patcher.replace(botocore.endpoint, "time", clocked_time_module(emulator.clock))
+    import moto.logs.models
+
+    # moto drops log events more than 2 hours ahead of its own utcnow; the functions' logs are on sandbox time,
+    # hours ahead of the wall clock after a few seconds at warp 600 (their REPORT lines are what `mlrollout cost`
+    # bills from).
+    patcher.replace(moto.logs.models, "utcnow", lambda: emulator.clock.now().replace(tzinfo=None))
     return runtime

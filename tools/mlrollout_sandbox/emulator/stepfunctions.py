@@ -367,6 +367,37 @@ def _patch_stop_execution(patcher: Patcher, clock: SandboxClock) -> None:
 
     patcher.replace(StepFunctionResponse, "stop_execution", stop_execution)
 
+    # SendTaskFailure's cause: moto's handler passes only the error on, so a task failed with a reason lost it.
+    from moto.core.responses import EmptyResult
+
+    def send_task_failure(self: Any) -> EmptyResult:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    patcher.replace(StepFunctionResponse, "send_task_failure", send_task_failure)
+
+    # GetExecutionHistory: moto answers every event oldest first in one page, ignoring reverseOrder, maxResults
+    # and nextToken; AWS pages (at most 1000 events, 100 by default) in the order asked for.
+    original_history = StepFunctionResponse.get_execution_history
+
+    def get_execution_history(self: Any) -> ActionResult:
+        answer = original_history(self)
+        result = dict(answer.result)  # type: ignore[call-overload]
+        events = list(result.get("events", []))
+        if self._get_param("reverseOrder"):
+            events.reverse()
+        size = min(int(self._get_param("maxResults") or 100), 1000)
+        start = int(self._get_param("nextToken") or 0)
+        result["events"] = events[start : start + size]
+        result.pop("nextToken", None)
+        if start + size < len(events):
+            result["nextToken"] = str(start + size)
+        return ActionResult(result)
+
+    patcher.replace(StepFunctionResponse, "get_execution_history", get_execution_history)
+
     # AWS reports when a timed-out execution ended; moto's DescribeExecution and ListExecutions leave stopDate out
     # for TIMED_OUT (they list SUCCEEDED, FAILED and ABORTED only).
     original_describe = StepFunctionResponse.describe_execution

@@ -52,6 +52,24 @@ class SageMakerEndpoints:
         self.runtime = runtime
 
     # reads ------------------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Every endpoint's name (ListEndpoints, 100 a page)."""
+        found: list[str] = []
+        for page in self.sm.get_paginator("list_endpoints").paginate(PaginationConfig={"PageSize": 100}):
+            found.extend(str(e["EndpointName"]) for e in page.get("Endpoints", []))
+        return found
+
+    def describe(self, endpoint: str) -> dict[str, Any] | None:
+        """DescribeEndpoint as SageMaker answers it (variants' weights and instance counts, a pending update);
+        None when there is no such endpoint."""
+        try:
+            described: dict[str, Any] = self.sm.describe_endpoint(EndpointName=endpoint)
+        except ClientError as exc:
+            if _not_found(exc):
+                return None
+            raise
+        return described
+
     def observe(self, endpoint: str) -> EndpointObservation:
         try:
             described = self.sm.describe_endpoint(EndpointName=endpoint)

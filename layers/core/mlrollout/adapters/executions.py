@@ -48,3 +48,29 @@ class StepFunctionsExecutions:
             if len(found) == len(wanted):
                 break
         return found
+
+
+class TokenExpired(Exception):
+    """The task the token belonged to no longer waits (it timed out, or its execution ended)."""
+
+
+class TaskTokens:
+    """Answers to a task that waits for its token (manual approval: `mlrollout approve|reject`)."""
+
+    def __init__(self, stepfunctions: Any) -> None:
+        self.sfn = stepfunctions
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None:
+        self._send(self.sfn.send_task_success, taskToken=token, output=json.dumps(output, default=str))
+
+    def fail(self, token: str, error: str, cause: str) -> None:
+        self._send(self.sfn.send_task_failure, taskToken=token, error=error, cause=cause[:32768])
+
+    @staticmethod
+    def _send(call: Any, **kwargs: Any) -> None:
+        try:
+            call(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) in {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}:
+                raise TokenExpired(str(exc)) from exc
+            raise

@@ -8,6 +8,8 @@ the lease (free, expired, or already ours), the newest waiter (only a newer uplo
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +19,10 @@ from mlrollout.adapters.aws import error_code
 from mlrollout.domain.ledger import Lease, Waiter
 
 MODEL_INDEX = "by-model"
+BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+BATCH_GET_ATTEMPTS = 8  # rounds for unprocessed keys (throttling) before giving up
+LEASE_PREFIX = "lease#"
+WAITING_PREFIX = "waiting#"
 
 
 def _failed_condition(exc: ClientError) -> bool:
@@ -38,6 +44,24 @@ def _attr(value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
         return {"M": {str(k): _attr(v) for k, v in value.items()}}
     return {"S": json.dumps(value, default=str)}
+
+
+def _batch_get(db: Any, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Items by key with as few BatchGetItem calls as DynamoDB allows (100 keys each), retrying what it leaves
+    unprocessed with backoff; strongly consistent, like the single reads."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_KEYS):
+        request: dict[str, Any] = {table: {"Keys": keys[start : start + BATCH_GET_KEYS], "ConsistentRead": True}}
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            response = db.batch_get_item(RequestItems=request)
+            found.extend(response.get("Responses", {}).get(table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        else:
+            raise RuntimeError(f"DynamoDB left keys of {table} unprocessed after {BATCH_GET_ATTEMPTS} attempts")
+    return found
 
 
 def _plain(attribute: dict[str, Any]) -> Any:
@@ -74,6 +98,13 @@ class DynamoDeployments:
         item = self.db.get_item(TableName=self.table, Key={"deployment_id": {"S": deployment_id}}, ConsistentRead=True)
         found = item.get("Item")
         return {k: _plain(v) for k, v in found.items()} if found else None
+
+    def get_many(self, deployment_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Several records by id in one BatchGetItem per 100 ids; ids without a record are left out."""
+        wanted = list(dict.fromkeys(deployment_ids))
+        items = _batch_get(self.db, self.table, [{"deployment_id": {"S": i}} for i in wanted])
+        records = [{k: _plain(v) for k, v in item.items()} for item in items]
+        return {str(record["deployment_id"]): record for record in records}
 
     def append(self, deployment_id: str, field: str, entry: dict[str, Any], now: datetime) -> bool:
         """Add an entry to one of an existing record's lists (decisions, duplicates); False if there is none."""
@@ -154,6 +185,66 @@ class DynamoDeployments:
             raise
         return True
 
+    def request(self, deployment_id: str, request: dict[str, Any], now: datetime) -> bool:
+        """An operator's request (promote, abort) for a rollout that has not ended and has none pending; False
+        otherwise. The judge takes it at its next look (`take_request`)."""
+        try:
+            self.db.update_item(
+                TableName=self.table,
+                Key={"deployment_id": {"S": deployment_id}},
+                UpdateExpression="SET operator_request = :request, updated_at = :now",
+                ConditionExpression="attribute_exists(deployment_id) AND attribute_not_exists(outcome) AND "
+                "attribute_not_exists(operator_request)",
+                ExpressionAttributeValues={":request": _attr(request), ":now": _attr(now.isoformat())},
+            )
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return False
+            raise
+        return True
+
+    def take_request(self, deployment_id: str, now: datetime) -> dict[str, Any] | None:
+        """The operator's pending request, marked taken (once: a retried look does not take it twice)."""
+        try:
+            response = self.db.update_item(
+                TableName=self.table,
+                Key={"deployment_id": {"S": deployment_id}},
+                UpdateExpression="SET operator_request.taken_at = :now",
+                ConditionExpression="attribute_exists(operator_request) AND "
+                "attribute_not_exists(operator_request.taken_at)",
+                ExpressionAttributeValues={":now": _attr(now.isoformat())},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return None
+            raise
+        request = _plain(response["Attributes"]["operator_request"])
+        return request if isinstance(request, dict) else None
+
+    def decide_approval(self, deployment_id: str, decision: dict[str, Any], now: datetime) -> bool:
+        """Record an operator's answer to a manual approval; False unless the rollout is waiting for one."""
+        try:
+            self.db.update_item(
+                TableName=self.table,
+                Key={"deployment_id": {"S": deployment_id}},
+                UpdateExpression="SET approval.decision = :decision, #state = :deploying, updated_at = :now",
+                ConditionExpression="#state = :waiting AND attribute_not_exists(outcome) AND "
+                "attribute_not_exists(approval.decision)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":decision": _attr(decision),
+                    ":deploying": _attr("deploying"),
+                    ":waiting": _attr("awaiting_approval"),
+                    ":now": _attr(now.isoformat()),
+                },
+            )
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return False
+            raise
+        return True
+
     def by_model(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
         """The model's records, newest first."""
         response = self.db.query(
@@ -167,6 +258,15 @@ class DynamoDeployments:
         return [{k: _plain(v) for k, v in item.items()} for item in response.get("Items", [])]
 
 
+def _lease(endpoint: str, item: dict[str, Any]) -> Lease:
+    return Lease(
+        endpoint,
+        item["holder"]["S"],
+        item["execution"]["S"],
+        datetime.fromisoformat(item["expires_at"]["S"]),
+    )
+
+
 class DynamoLeases:
     """Items in the state table: `lease#<endpoint>`, `waiting#<endpoint>` and `execution#<arn>`."""
 
@@ -177,14 +277,40 @@ class DynamoLeases:
     def holder(self, endpoint: str) -> Lease | None:
         item = self.db.get_item(TableName=self.table, Key={"id": {"S": f"lease#{endpoint}"}}, ConsistentRead=True)
         found = item.get("Item")
-        if not found:
-            return None
-        return Lease(
-            endpoint,
-            found["holder"]["S"],
-            found["execution"]["S"],
-            datetime.fromisoformat(found["expires_at"]["S"]),
-        )
+        return _lease(endpoint, found) if found else None
+
+    def occupancy(self, endpoints: Sequence[str] | None = None) -> tuple[dict[str, Lease], dict[str, Waiter]]:
+        """Every held lease and newest waiter, by endpoint, for a status page: with `endpoints`, one BatchGetItem
+        of exactly their two items each; without, one Scan of the table for the lease and waiting items (it also
+        finds endpoints a first rollout has not created yet; the scan reads the whole table, execution items too)."""
+        if endpoints is not None:
+            keys = [
+                {"id": {"S": prefix + e}} for e in dict.fromkeys(endpoints) for prefix in (LEASE_PREFIX, WAITING_PREFIX)
+            ]
+            items = _batch_get(self.db, self.table, keys)
+        else:
+            items = []
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "FilterExpression": "begins_with(id, :lease) OR begins_with(id, :waiting)",
+                "ExpressionAttributeValues": {":lease": {"S": LEASE_PREFIX}, ":waiting": {"S": WAITING_PREFIX}},
+                "ConsistentRead": True,
+            }
+            while True:
+                page = self.db.scan(**request)
+                items.extend(page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        leases: dict[str, Lease] = {}
+        waiters: dict[str, Waiter] = {}
+        for item in items:
+            kind, _, endpoint = item["id"]["S"].partition("#")
+            if kind + "#" == LEASE_PREFIX:
+                leases[endpoint] = _lease(endpoint, item)
+            elif kind + "#" == WAITING_PREFIX:
+                waiters[endpoint] = Waiter(item["deployment_id"]["S"], item["uploaded_at"]["S"])
+        return leases, waiters
 
     def take(self, endpoint: str, deployment_id: str, execution: str, now: datetime, until: datetime) -> bool:
         """Take the lease if it is free, expired, or already this deployment's."""

@@ -10,15 +10,17 @@ class SlackPostFailed(RuntimeError):
 
 
 class SlackWebhook:
-    def __init__(self, secret_name: str, *, secret_max_age: int = 300) -> None:
+    def __init__(self, secretsmanager: Any, secret_name: str, *, secret_max_age: int = 300) -> None:
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        # Powertools' provider on the injected client (not its process-wide default one, which keeps the first
+        # client it ever made): the value is cached for secret_max_age seconds per container, and never logged.
+        self.secrets = SecretsProvider(boto3_client=secretsmanager)
         self.secret_name = secret_name
         self.secret_max_age = secret_max_age
 
     def _url(self) -> str:
-        from aws_lambda_powertools.utilities import parameters
-
-        # Cached for secret_max_age seconds per container; the value is never logged.
-        value = parameters.get_secret(self.secret_name, max_age=self.secret_max_age)
+        value = self.secrets.get(self.secret_name, max_age=self.secret_max_age)
         return str(value).strip()
 
     def post(self, body: dict[str, Any]) -> int:

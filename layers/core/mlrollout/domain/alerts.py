@@ -22,6 +22,7 @@ class EventType(StrEnum):
     MONITORING_FAILED = "monitoring_failed"
     DRIFT_DETECTED = "drift_detected"
     DRIFT_RESOLVED = "drift_resolved"
+    APPROVAL_REQUESTED = "approval_requested"
 
 
 class Severity(StrEnum):
@@ -42,6 +43,7 @@ SEVERITY = {
     EventType.MONITORING_FAILED: Severity.WARNING,
     EventType.DRIFT_DETECTED: Severity.WARNING,
     EventType.DRIFT_RESOLVED: Severity.INFO,
+    EventType.APPROVAL_REQUESTED: Severity.WARNING,
 }
 
 HEADLINE = {
@@ -56,6 +58,7 @@ HEADLINE = {
     EventType.MONITORING_FAILED: "promoted, monitoring not attached",
     EventType.DRIFT_DETECTED: "input drifted",
     EventType.DRIFT_RESOLVED: "drift resolved",
+    EventType.APPROVAL_REQUESTED: "waiting for approval",
 }
 
 ACTION = {
@@ -70,6 +73,8 @@ ACTION = {
     EventType.MONITORING_FAILED: "The new version serves traffic; attach monitoring once the reason is fixed.",
     EventType.DRIFT_DETECTED: "Compare live inputs with the training data; retrain or fix the upstream source.",
     EventType.DRIFT_RESOLVED: "Nothing to do: the feature is back within its baseline.",
+    EventType.APPROVAL_REQUESTED: "Run `mlrollout approve DEPLOYMENT` to let traffic reach the candidate, or "
+    "`mlrollout reject DEPLOYMENT`; without either, the rollout is undone when the wait ends.",
 }
 
 

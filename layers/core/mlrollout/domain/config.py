@@ -351,8 +351,18 @@ class RolloutConfig(_Section):
     pre_traffic: PreTraffic = Field(default_factory=PreTraffic, description="Checks before any traffic.")
     data_capture: DataCapture = Field(default_factory=DataCapture, description="Data capture on every config.")
     monitoring: Monitoring | None = Field(None, description="Drift monitoring attached after promotion.")
-    approval: Literal["auto"] = Field(
-        "auto", description="auto: the judge decides; the version is Approved on promotion."
+    approval: Literal["auto", "manual"] = Field(
+        "auto",
+        description="auto: the judge decides from the first step on. manual: the rollout waits, with the candidate "
+        "deployed and no traffic on it, until an operator runs `mlrollout approve` (or `reject`); for a first "
+        "deployment it waits before the endpoint is created.",
+    )
+    approval_timeout_minutes: float = Field(
+        60,
+        ge=1,
+        le=720,
+        description="manual approval: how long to wait for `mlrollout approve`; then the rollout is rolled back "
+        "(or, before a first deployment, rejected).",
     )
     tags: dict[str, str] = Field(default_factory=dict, description="Tags for the SageMaker resources created.")
 

@@ -18,6 +18,7 @@ class State(StrEnum):
     RECEIVED = "received"  # validated and claimed; not yet holding the endpoint
     WAITING = "waiting"  # another rollout holds the endpoint
     DEPLOYING = "deploying"  # holds the lease: the endpoint may be changed from here on
+    AWAITING_APPROVAL = "awaiting_approval"  # holds the lease; waits for `mlrollout approve` (manual approval)
     PROMOTED = "promoted"
     ROLLED_BACK = "rolled_back"
     ROLLBACK_FAILED = "rollback_failed"
@@ -44,7 +45,7 @@ FINAL = frozenset(
 # Step Functions execution statuses that end an execution outside its own paths.
 DEAD = {"ABORTED": State.ABORTED, "TIMED_OUT": State.TIMED_OUT, "FAILED": State.FAILED}
 # States in which the endpoint may have been changed: a dead holder there leaves a restore to do.
-TOUCHING = frozenset({State.DEPLOYING})
+TOUCHING = frozenset({State.DEPLOYING, State.AWAITING_APPROVAL})
 
 
 def upload_id(bucket: str, key: str, version_id: str | None) -> str:

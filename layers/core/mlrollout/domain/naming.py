@@ -95,9 +95,16 @@ def model_from_key(key: str | None) -> str | None:
     return None
 
 
-def deployment_id(model_name: str, sha256: str) -> str:
-    """One id per model and artifact content: re-uploads of the same bytes are the same deployment."""
-    return f"{model_name}-{sha256[:12]}"
+# An upload whose object metadata carries this key (x-amz-meta-mlrollout-redeploy) is a deliberate new rollout of
+# bytes rolled out before (`mlrollout rollback`): its value, unique per request, becomes part of the deployment id.
+REDEPLOY_METADATA = "mlrollout-redeploy"
+
+
+def deployment_id(model_name: str, sha256: str, redeploy: str | None = None) -> str:
+    """One id per model and artifact content: re-uploads of the same bytes are the same deployment, unless an
+    operator asks for the same bytes again (`redeploy`, one id per request: its duplicate deliveries stay one)."""
+    base = f"{model_name}-{sha256[:12]}"
+    return f"{base}-r{short_token(redeploy)}" if redeploy else base
 
 
 def short_token(value: str, length: int = 6) -> str:

@@ -34,6 +34,7 @@ from mlrollout.contracts import (
 )
 from mlrollout.domain import naming
 from mlrollout.domain.ledger import DEAD, TOUCHING, State, Waiter, lease_until, upload_id
+from mlrollout.domain.operator import OperatorRequest, apply_request
 
 MEMORY_SECONDS = 400 * 86400  # execution -> deployment mappings outlive any execution (max 1 year) a little
 
@@ -44,6 +45,7 @@ class Records(Protocol):
     def append(self, deployment_id: str, field: str, entry: dict[str, Any], now: datetime) -> bool: ...
     def advance(self, deployment_id: str, state: str, now: datetime, **fields: Any) -> bool: ...
     def settle(self, deployment_id: str, outcome: str, reason: str, now: datetime, **fields: Any) -> bool: ...
+    def take_request(self, deployment_id: str, now: datetime) -> dict[str, Any] | None: ...
 
 
 class Leases(Protocol):
@@ -142,11 +144,23 @@ def _superseded(endpoint: str, newest: Waiter) -> LeaseResult:
     )
 
 
+@dataclass(frozen=True)
+class Look:
+    judgement: JudgeOutput  # the judge's, or what an operator's request made of it
+    lease_kept: bool
+
+
 def note_look(
     rollout: Rollout, judgement: JudgeOutput, *, records: Records, leases: Leases, now: datetime, lease_minutes: float
-) -> bool:
-    """After each look: the decision on the record, and the endpoint's lease renewed. False if the lease was lost
-    (expired and taken: the record says so; the look itself stands)."""
+) -> Look:
+    """After each look: an operator's pending request (promote, abort) applied, the decision on the record, and
+    the endpoint's lease renewed. `lease_kept` is False if the lease was lost (expired and taken: the record says
+    so; the look itself stands)."""
+    taken = records.take_request(rollout.deployment_id, now)
+    request = OperatorRequest.from_record(taken) if taken else None
+    if request is not None:
+        override = apply_request(request, judgement.verdict, judgement.action, judgement.reason)
+        judgement = judgement.model_copy(update={"action": override.action, "reason": override.reason})
     decision = {
         "at": now.isoformat(),
         "step": judgement.step_index,
@@ -157,11 +171,13 @@ def note_look(
         "reason": judgement.reason,
         "record": judgement.record_uri,
     }
+    if request is not None:
+        decision["operator"] = request.as_record()
     records.append(rollout.deployment_id, "decisions", decision, now)
     kept = leases.renew(rollout.endpoint_name, rollout.deployment_id, lease_until(now, lease_minutes))
     if not kept:
         records.append(rollout.deployment_id, "warnings", {"at": now.isoformat(), "lease": "lost"}, now)
-    return kept
+    return Look(judgement, kept)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from mlrollout.contracts import NotifyInput, NotifyResult, Upload
@@ -116,7 +118,19 @@ def _reason(request: NotifyInput) -> str:
             f"The canary now receives {share} of traffic (step {request.step + 1} of {len(rollout.steps)}); "
             f"it bakes {rollout.config.strategy.bake_minutes:g} minutes and is judged before going further."
         )
+    if event is EventType.APPROVAL_REQUESTED and rollout is not None:
+        minutes = rollout.config.approval_timeout_minutes
+        if deployment is not None and deployment.first_deployment:
+            where = f"endpoint {rollout.endpoint_name} is created only once an operator approves"
+        else:
+            where = f"the candidate is deployed on endpoint {rollout.endpoint_name} with no traffic yet"
+        return (
+            f"{rollout.model_name} {rollout.version_label} needs a manual approval (approval: manual): {where}; "
+            f"approve with `mlrollout approve {rollout.deployment_id}` within {minutes:g} minutes or it is undone."
+        )
     if event is EventType.PROMOTED:
+        if request.judgement is not None and request.judgement.action == "promote":
+            return request.judgement.reason  # an operator's promotion says who and why
         if request.judgement is not None:
             return f"The canary passed every step. {request.judgement.reason}"
         return "The candidate passed its checks and now serves all traffic."
@@ -137,3 +151,21 @@ def _reason(request: NotifyInput) -> str:
 def notify(request: NotifyInput, *, notifier: Notifier, region: str, dashboard: str | None) -> NotifyResult:
     alert = build_alert(request, region=region, dashboard=dashboard)
     return NotifyResult(message_id=notifier.publish(alert), subject=alert.subject())
+
+
+class Guard(Protocol):
+    def run(self, key: dict[str, Any], action: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...
+
+
+def announcer(
+    once: Guard, *, notifier: Notifier, region: str, dashboard: str | None
+) -> Callable[[NotifyInput], str | None]:
+    """Notify from inside another step, once per event as the Notify function does (same idempotency key)."""
+
+    def announce(request: NotifyInput) -> str | None:
+        def publish() -> dict[str, Any]:
+            return notify(request, notifier=notifier, region=region, dashboard=dashboard).model_dump(mode="json")
+
+        return once.run(request.dedupe_key(), publish).get("message_id")
+
+    return announce

@@ -41,7 +41,7 @@ def validate_upload(request: ValidateInput, *, artifacts: ArtifactStore, setting
             f"{settings.max_artifact_mib:,} MiB ({limit:,} bytes)",
             fix="upload a smaller artifact, or raise the stack parameter MaxArtifactMiB",
         )
-    metadata = _checked_metadata(head.metadata)
+    metadata = checked_metadata(head.metadata)
 
     text = artifacts.read_text(upload.bucket, location.config_key)
     if text is None:
@@ -60,7 +60,9 @@ def validate_upload(request: ValidateInput, *, artifacts: ArtifactStore, setting
         framework=config.framework,
     )
     return Rollout(
-        deployment_id=naming.deployment_id(location.model_name, report.sha256),
+        deployment_id=naming.deployment_id(
+            location.model_name, report.sha256, redeploy=head.metadata.get(naming.REDEPLOY_METADATA)
+        ),
         execution_id=request.execution_id,
         model_name=location.model_name,
         version_label=location.version_label,
@@ -80,7 +82,7 @@ def validate_upload(request: ValidateInput, *, artifacts: ArtifactStore, setting
     )
 
 
-def _checked_metadata(metadata: dict[str, str]) -> dict[str, str]:
+def checked_metadata(metadata: dict[str, str]) -> dict[str, str]:
     problems = []
     if len(metadata) > MAX_METADATA_ITEMS:
         problems.append(f"{len(metadata)} metadata entries (at most {MAX_METADATA_ITEMS})")

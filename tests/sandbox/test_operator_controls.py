@@ -1,0 +1,243 @@
+"""An operator steering rollouts in the sandbox with the CLI: manual approval, promote, abort, rollback.
+
+Every command goes through the state machine (task tokens, requests the judge applies); the assertions are on the
+endpoint, the registry, the deployment records and the messages operators got.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlrollout_sandbox.dataplane import TrafficProfile
+from mlrollout_sandbox.session import DEMO_MODELS, Sandbox, package_model
+
+pytestmark = pytest.mark.sandbox
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
+AUTO = f"""image: {IMAGE}
+strategy:
+  steps: [50]
+  bake_minutes: 5
+judge:
+  min_requests: 100
+  max_error_rate_increase: 0.02
+"""
+# A bake long enough that an operator's request always comes before the judge could advance on its own.
+LONG_BAKE = AUTO.replace("bake_minutes: 5", "bake_minutes: 600\n  max_bake_minutes: 700")
+MANUAL = AUTO + "approval: manual\napproval_timeout_minutes: 30\n"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(warp=600, seed=23) as running:
+        yield running
+
+
+@pytest.fixture
+def new_model(sandbox: Sandbox) -> Iterator[Callable[[str], str]]:
+    made: list[str] = []
+
+    def make(config: str) -> str:
+        name = f"op-{uuid.uuid4().hex[:6]}"
+        sandbox.put_config(name, config)
+        sandbox.send_traffic(name, TrafficProfile(rps=10))
+        made.append(name)
+        return name
+
+    yield make
+    assert sandbox.dataplane is not None
+    for name in made:
+        sandbox.dataplane.stop_traffic(name)
+
+
+def artifact(version: str, salt: str = "") -> bytes:
+    directory = DEMO_MODELS / "fraud-scorer" / version
+    return package_model(directory, extra={"BUILD": salt.encode()} if salt else None)
+
+
+def mlrollout(sandbox: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as an operator runs it: its own process, pointed at the sandbox by its environment."""
+    environment = {**os.environ, **sandbox.environment(), "COLUMNS": "200"}
+    command = [str(Path(sys.executable).with_name("mlrollout")), *args]
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120, check=False)
+
+
+def record(sandbox: Sandbox, model: str, version: str) -> dict[str, Any] | None:
+    from mlrollout.adapters.ledger import DynamoDeployments
+
+    table = DynamoDeployments(sandbox.client("dynamodb"), sandbox.stack.physical("DeploymentsTable"))
+    return next((r for r in table.by_model(model) if r.get("version_label") == version), None)
+
+
+def wait_for(sandbox: Sandbox, model: str, version: str, test: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    deadline, seen = time.monotonic() + 90, None
+    while time.monotonic() < deadline:
+        seen = record(sandbox, model, version)
+        if seen is not None and test(seen):
+            return seen
+        time.sleep(0.1)
+    raise AssertionError(f"{model} {version}: the record never got there; last seen {seen}")
+
+
+def events_about(sandbox: Sandbox, model: str) -> list[dict[str, Any]]:
+    sandbox.drain()
+    documents = [json.loads(a["Message"]) for a in sandbox.alerts()]
+    return [d for d in documents if d.get("model") == model]
+
+
+def package_status(sandbox: Sandbox, arn: str) -> dict[str, Any]:
+    return dict(sandbox.client("sagemaker").describe_model_package(ModelPackageName=arn))
+
+
+def test_manual_approval_waits_before_any_traffic_and_approve_lets_it_through(
+    sandbox: Sandbox, new_model: Callable[[str], str]
+) -> None:
+    model = new_model(MANUAL)
+    first = sandbox.upload(model, "v1", artifact("v1"))
+    waiting = wait_for(sandbox, model, "v1", lambda r: r.get("state") == "awaiting_approval")
+    # A first deployment waits before the endpoint exists: creating it would serve the candidate at once.
+    assert sandbox.client("sagemaker").list_endpoints(NameContains=model)["Endpoints"] == []
+    [asked] = [e for e in events_about(sandbox, model) if e["event"] == "approval_requested"]
+    assert f"mlrollout approve {waiting['deployment_id']}" in asked["reason"]
+    assert asked["severity"] == "warning"
+
+    approved = mlrollout(sandbox, "approve", waiting["deployment_id"], "--note", "release 7", "--no-wait")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert sandbox.wait_for_rollout(first, timeout=120).outcome == "promoted"
+
+    update = sandbox.upload(model, "v2", artifact("v2"))
+    candidate = wait_for(sandbox, model, "v2", lambda r: r.get("state") == "awaiting_approval")
+    described = sandbox.client("sagemaker").describe_endpoint(EndpointName=model)
+    weights = {v["VariantName"]: v["CurrentWeight"] for v in described["ProductionVariants"]}
+    assert weights == {"v1": 1.0, "v2": 0.0}  # deployed beside the current version, with no traffic
+    approved = mlrollout(sandbox, "approve", candidate["deployment_id"], "--no-wait")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    outcome = sandbox.wait_for_rollout(update, timeout=120)
+    assert outcome.outcome == "promoted"
+    ended = record(sandbox, model, "v2")
+    assert ended is not None and ended["approval"]["decision"]["approved"] is True
+    assert ended["approval"]["decision"]["by"]
+    assert [d["weight"] for d in ended["decisions"]][:1] == [50]  # traffic only after the approval
+
+
+def test_reject_undoes_the_waiting_candidate(sandbox: Sandbox, new_model: Callable[[str], str]) -> None:
+    model = new_model(AUTO)
+    assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", artifact("v1")), timeout=120).outcome == "promoted"
+    before = sandbox.client("sagemaker").describe_endpoint(EndpointName=model)["EndpointConfigName"]
+    sandbox.put_config(model, MANUAL)
+    update = sandbox.upload(model, "v2", artifact("v2"))
+    waiting = wait_for(sandbox, model, "v2", lambda r: r.get("state") == "awaiting_approval")
+
+    rejected = mlrollout(sandbox, "reject", waiting["deployment_id"], "--reason", "wrong build", "--no-wait")
+    assert rejected.returncode == 0, rejected.stdout + rejected.stderr
+    outcome = sandbox.wait_for_rollout(update, timeout=120)
+    assert outcome.outcome == "rolled back"
+    described = sandbox.client("sagemaker").describe_endpoint(EndpointName=model)
+    assert described["EndpointConfigName"] == before
+    assert [v["VariantName"] for v in described["ProductionVariants"]] == ["v1"]
+    ended = record(sandbox, model, "v2")
+    assert ended is not None and ended["outcome"] == "rolled_back"
+    assert "wrong build" in ended["reason"] and "rejected by" in ended["reason"]
+    assert package_status(sandbox, ended["model_package_arn"])["ModelApprovalStatus"] == "Rejected"
+    again = mlrollout(sandbox, "approve", waiting["deployment_id"], "--no-wait")
+    assert again.returncode == 1 and "already ended: rolled_back" in again.stderr
+
+
+def test_an_approval_nobody_gives_is_undone_when_the_wait_ends(
+    sandbox: Sandbox, new_model: Callable[[str], str]
+) -> None:
+    model = new_model(MANUAL.replace("approval_timeout_minutes: 30", "approval_timeout_minutes: 2"))
+    outcome = sandbox.wait_for_rollout(sandbox.upload(model, "v1", artifact("v1")), timeout=120)
+    assert outcome.outcome == "rejected"  # a first deployment: nothing was created
+    ended = record(sandbox, model, "v1")
+    assert ended is not None and "nobody approved v1 within 2 minutes" in ended["reason"]
+    assert sandbox.client("sagemaker").list_endpoints(NameContains=model)["Endpoints"] == []
+    late = mlrollout(sandbox, "approve", ended["deployment_id"], "--no-wait")
+    assert late.returncode == 1 and "already ended" in late.stderr
+
+
+def test_promote_skips_the_rest_of_the_bake_through_the_state_machine(
+    sandbox: Sandbox, new_model: Callable[[str], str]
+) -> None:
+    model = new_model(AUTO)
+    assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", artifact("v1")), timeout=120).outcome == "promoted"
+    sandbox.put_config(model, LONG_BAKE)
+    update = sandbox.upload(model, "v2", artifact("v2"))
+    looked = wait_for(sandbox, model, "v2", lambda r: len(r.get("decisions") or []) >= 1)
+
+    promoted = mlrollout(sandbox, "promote", looked["deployment_id"], "--yes", "--reason", "hotfix", "--no-wait")
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert "the judge's last look" in promoted.stdout  # the current verdict is shown before anything is asked
+    outcome = sandbox.wait_for_rollout(update, timeout=120)
+    assert outcome.outcome == "promoted"
+    ended = record(sandbox, model, "v2")
+    assert ended is not None
+    last = ended["decisions"][-1]
+    assert last["action"] == "promote" and last["operator"]["action"] == "promote"
+    assert last["reason"].startswith("Promoted by ") and "hotfix" in last["reason"]
+    assert (outcome.stopped - outcome.started).total_seconds() < 600 * 60  # well before the 600-minute bake
+    [message] = [e for e in events_about(sandbox, model) if e["event"] == "promoted" and e["version"] == "v2"]
+    assert message["reason"].startswith("Promoted by ")
+
+
+def test_abort_rolls_a_canary_back_now(sandbox: Sandbox, new_model: Callable[[str], str]) -> None:
+    model = new_model(AUTO)
+    assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", artifact("v1")), timeout=120).outcome == "promoted"
+    before = sandbox.client("sagemaker").describe_endpoint(EndpointName=model)["EndpointConfigName"]
+    sandbox.put_config(model, LONG_BAKE)
+    update = sandbox.upload(model, "v2", artifact("v2"))
+    looked = wait_for(sandbox, model, "v2", lambda r: len(r.get("decisions") or []) >= 1)
+
+    aborted = mlrollout(sandbox, "abort", looked["deployment_id"], "--yes", "--reason", "pager storm", "--no-wait")
+    assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+    outcome = sandbox.wait_for_rollout(update, timeout=120)
+    assert outcome.outcome == "rolled back"
+    assert sandbox.client("sagemaker").describe_endpoint(EndpointName=model)["EndpointConfigName"] == before
+    ended = record(sandbox, model, "v2")
+    assert ended is not None and ended["reason"].startswith("Aborted by ") and "pager storm" in ended["reason"]
+    twice = mlrollout(sandbox, "abort", looked["deployment_id"], "--yes", "--no-wait")
+    assert twice.returncode == 1 and "already ended" in twice.stderr
+
+
+def test_rollback_goes_back_to_the_previous_approved_version_as_a_new_rollout(
+    sandbox: Sandbox, new_model: Callable[[str], str]
+) -> None:
+    model = new_model(AUTO)
+    first = sandbox.wait_for_rollout(sandbox.upload(model, "v1", artifact("v1")), timeout=120)
+    assert first.outcome == "promoted"
+    assert sandbox.wait_for_rollout(sandbox.upload(model, "v2", artifact("v2")), timeout=120).outcome == "promoted"
+
+    went_back = mlrollout(sandbox, "rollback", model, "--yes")
+    assert went_back.returncode == 0, went_back.stdout + went_back.stderr
+    assert "goes back to " + model + " v1" in went_back.stdout
+    records = [r for r in _all(sandbox, model) if str(r.get("version_label", "")).startswith("v1-rollback-")]
+    assert len(records) == 1 and records[0]["outcome"] == "promoted"
+    v1 = record(sandbox, model, "v1")
+    assert v1 is not None and records[0]["sha256"] == v1["sha256"]  # the same bytes, rolled out again
+    assert records[0]["deployment_id"] != v1["deployment_id"]
+    sm = sandbox.client("sagemaker")
+    config = sm.describe_endpoint_config(
+        EndpointConfigName=sm.describe_endpoint(EndpointName=model)["EndpointConfigName"]
+    )
+    [variant] = config["ProductionVariants"]
+    assert sm.describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]["ModelDataUrl"].endswith(
+        records[0]["artifact"].split("/", 3)[-1]
+    )
+    nowhere = mlrollout(sandbox, "rollback", model, "--to", "v9", "--yes", "--no-wait")
+    assert nowhere.returncode == 2 and "no Approved version 'v9'" in nowhere.stderr
+
+
+def _all(sandbox: Sandbox, model: str) -> list[dict[str, Any]]:
+    from mlrollout.adapters.ledger import DynamoDeployments
+
+    return DynamoDeployments(sandbox.client("dynamodb"), sandbox.stack.physical("DeploymentsTable")).by_model(model)

@@ -1,0 +1,588 @@
+"""`mlrollout cost DEPLOYMENT`: what one rollout cost the control plane, and the instance-hours its canary added.
+
+Everything is counted from what the rollout left behind, never estimated from its configuration:
+- Step Functions: every state the execution (and a restore execution, if one ran) entered, plus every retried
+  task attempt; both are billed state transitions (Standard workflows).
+- Lambda: one request per `lambda:invoke` attempt in the history; each attempt's billed duration is the
+  function's own REPORT log line (Billed Duration, else Duration rounded up to the next millisecond), found by
+  the request id the history carries or, when it carries none (the sandbox), as the function's REPORT line
+  written while that task ran; memory and architecture come from the function's configuration. An attempt
+  with no REPORT line is billed for its history span (TaskStarted to its end): an upper bound, and in the
+  sandbox a span on the warped clock, so the output says how many attempts were billed that way.
+- CloudWatch: the metrics each judge look requested with GetMetricData (its decision record's `queries`), and
+  one DescribeAlarms request for each look that checked rollback alarms.
+- S3: one PUT per decision record; SNS: one publish per distinct message the Notify steps sent.
+- The canary: from the end of Deploy Candidate until the endpoint was verified on one config again (Finalize
+  Promotion after the promotion's update, or Reject Version after the rollback), times the configured
+  instance count. Zero for a first deployment: there is no current variant to run beside. Reported in
+  instance-hours of the configured type, not priced.
+
+Prices are us-east-1 list prices without free tiers, in one table (`PRICES`) with where and when they were
+read. The computation is pure (`breakdown`); `gather` reads its inputs from AWS through injected clients.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlrollout_cli.context import from_context
+
+PRICES_TAKEN = "2026-12-04"
+
+
+@dataclass(frozen=True)
+class Price:
+    service: str
+    item: str
+    usd: float  # for `per` units
+    per: int
+    unit: str
+    source: str
+    confirmed: str
+
+    @property
+    def each(self) -> float:
+        return self.usd / self.per
+
+
+# us-east-1 list prices, read on PRICES_TAKEN; free tiers are ignored (an account past them pays these).
+PRICES: dict[str, Price] = {
+    "sfn_transition": Price(
+        "Step Functions", "state transitions (Standard)", 0.025, 1_000, "transition",
+        "https://aws.amazon.com/step-functions/pricing/",
+        "confirmed: the pricing page's table, US East (N. Virginia) $0.0250 per 1,000; retries billed as transitions",
+    ),
+    "lambda_request": Price(
+        "Lambda", "requests", 0.20, 1_000_000, "request",
+        "https://aws.amazon.com/lambda/pricing/",
+        "confirmed: 'How AWS Pricing Works' (docs.aws.amazon.com whitepaper), $0.20 per 1 million requests",
+    ),
+    "lambda_gb_second_x86_64": Price(
+        "Lambda", "compute, x86 (first tier)", 0.0000166667, 1, "GB-second",
+        "https://aws.amazon.com/lambda/pricing/",
+        "confirmed: the whitepaper ($0.00001667) and a us-east-1 tier table ($0.0000166667 for the first 6 billion)",
+    ),
+    "lambda_gb_second_arm64": Price(
+        "Lambda", "compute, Arm (first tier)", 0.0000133334, 1, "GB-second",
+        "https://aws.amazon.com/lambda/pricing/",
+        "confirmed from a us-east-1 tier table (first 7.5 billion GB-s); unused while the stack is x86_64",
+    ),
+    "cw_metrics_requested": Price(
+        "CloudWatch", "GetMetricData metrics requested", 0.01, 1_000, "metric",
+        "https://aws.amazon.com/cloudwatch/pricing/",
+        "confirmed by secondary sources quoting the pricing page; the page itself did not show the figure",
+    ),
+    "cw_requests": Price(
+        "CloudWatch", "API requests (DescribeAlarms)", 0.01, 1_000, "request",
+        "https://aws.amazon.com/cloudwatch/pricing/",
+        "not confirmed: the long-standing figure for API requests other than GetMetricData",
+    ),
+    "s3_put": Price(
+        "S3", "PUT requests (decision records)", 0.005, 1_000, "request",
+        "https://aws.amazon.com/s3/pricing/",
+        "confirmed by a secondary source: S3 Standard PUT, COPY, POST, LIST $0.005 per 1,000",
+    ),
+    "sns_publish": Price(
+        "SNS", "publishes (standard topic)", 0.50, 1_000_000, "request",
+        "https://aws.amazon.com/sns/pricing/",
+        "confirmed by a secondary source: $0.50 per million publishes (each 64 KB chunk is one request)",
+    ),
+}  # fmt: skip
+
+NOT_COUNTED = (
+    "DynamoDB request units for the deployment record, lease and idempotency writes (on-demand; a few dozen per "
+    "rollout, well under $0.0001)",
+    "Lambda invocations outside the execution: the execution-ended settle check and the Slack notifier (one per "
+    "message), and deliveries to email",
+    "S3 GETs of the artifact and configuration, CloudWatch Logs ingestion, the embedded-format metrics and the "
+    "drift alarms (monthly charges, not per rollout); EventBridge delivers S3 events at no charge",
+)
+
+# States the candidate variant stops running beside the current one at (the endpoint is on one config again).
+CANARY_ENDS = ("Finalize Promotion", "Reject Version", "Rollback Failed", "Settle Stopped")
+_ENDED = {"TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskStartFailed", "TaskSubmitFailed"}
+_REPORT = re.compile(r"REPORT RequestId:\s*(?P<request>\S+)\s+Duration:\s*(?P<duration>[\d.]+)\s*ms")
+_BILLED = re.compile(r"Billed Duration:\s*(?P<billed>\d+)\s*ms")
+_INIT = re.compile(r"Init Duration:\s*(?P<init>[\d.]+)\s*ms")
+REPORT_SLACK = timedelta(seconds=1)  # a REPORT line's timestamp and the task's history events come from two clocks
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    name: str
+    memory_mb: int
+    architecture: str = "x86_64"
+    log_group: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    """A Lambda REPORT log line: what Lambda measured and billed for one invocation."""
+
+    function: str
+    request_id: str
+    at: datetime
+    duration_ms: float
+    billed_ms: int
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the cost of one deployment is computed from, as read from AWS."""
+
+    deployment_id: str
+    histories: dict[str, list[dict[str, Any]]]  # execution ARN -> its events, oldest first
+    functions: dict[str, FunctionInfo] = field(default_factory=dict)
+    reports: list[Report] = field(default_factory=list)
+    looks: list[dict[str, Any] | None] = field(default_factory=list)  # each decision's record (None: unreadable)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One Lambda invocation the state machine made."""
+
+    state: str
+    function: str
+    billed_ms: int
+    source: str  # "report" (Lambda's own REPORT line) or "history" (the task's span in the execution history)
+    request_id: str | None = None
+    memory_mb: int = 0  # the function's configured memory (filled in by `breakdown`)
+
+
+@dataclass(frozen=True)
+class LineItem:
+    service: str
+    item: str
+    quantity: float
+    unit: str
+    unit_price: float  # USD per `per` units
+    per: int
+    cost: float
+
+
+@dataclass(frozen=True)
+class CanaryTime:
+    first_deployment: bool
+    instance_type: str | None
+    instance_count: int
+    started: str | None
+    ended: str | None
+    hours: float
+    instance_hours: float
+    note: str
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    deployment_id: str
+    executions: list[str]
+    states_entered: int
+    retries: int
+    state_transitions: int
+    lambda_requests: int
+    lambda_gb_seconds: float
+    lambda_billed_from: dict[str, int]
+    looks: int
+    looks_with_metrics: int  # a look before the step's first complete minute requests nothing
+    metrics_requested: int
+    items: list[LineItem]
+    total_usd: float
+    dominant: str
+    canary: CanaryTime
+    attempts: list[Attempt]
+    notes: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "prices_taken": PRICES_TAKEN,
+            "prices": {key: asdict(price) for key, price in PRICES.items()},
+            "not_counted": list(NOT_COUNTED),
+        }
+
+
+# the computation ---------------------------------------------------------------------------------------------
+def breakdown(inputs: Inputs) -> Breakdown:
+    events = [e for arn in inputs.histories for e in inputs.histories[arn]]
+    entered, retries = count_transitions(events)
+    attempts: list[Attempt] = []
+    used: set[str] = set()
+    gb_seconds: dict[str, float] = {}
+    for history in inputs.histories.values():
+        for attempt in lambda_attempts(history, inputs.reports, used):
+            info = inputs.functions.get(attempt.function)
+            memory = info.memory_mb if info else 128
+            architecture = info.architecture if info and info.architecture == "arm64" else "x86_64"
+            gb_seconds[architecture] = gb_seconds.get(architecture, 0.0) + attempt.billed_ms / 1000 * memory / 1024
+            attempts.append(replace(attempt, memory_mb=memory))
+    records = [r for r in inputs.looks if r is not None]
+    metrics = sum(len(r.get("queries") or []) for r in records)
+    alarm_checks = sum(1 for r in records if "rollback_alarms" in r or "rollback_alarms_error" in r)
+    publishes = len(sns_messages(events))
+
+    def item(key: str, quantity: float) -> LineItem:
+        price = PRICES[key]
+        return LineItem(price.service, price.item, quantity, price.unit, price.usd, price.per, quantity * price.each)
+
+    items = [
+        item("sfn_transition", entered + retries),
+        item("lambda_request", len(attempts)),
+        *(item(f"lambda_gb_second_{arch}", round(gbs, 6)) for arch, gbs in sorted(gb_seconds.items())),
+        item("cw_metrics_requested", metrics),
+        item("cw_requests", alarm_checks),
+        item("s3_put", len(records)),
+        item("sns_publish", publishes),
+    ]
+    total = sum(i.cost for i in items)
+    top = max(items, key=lambda i: i.cost)
+    billed_from = {"report": 0, "history": 0}
+    for attempt in attempts:
+        billed_from[attempt.source] += 1
+    notes = []
+    if billed_from["history"]:
+        notes.append(
+            f"{billed_from['history']} of {len(attempts)} Lambda attempts had no REPORT line and are billed for their "
+            "span in the execution history (an upper bound; on the sandbox's warped clock a large one)"
+        )
+    unreadable = len(inputs.looks) - len(records)
+    if unreadable:
+        notes.append(f"decision records that could not be read: {unreadable} (their metrics are not counted)")
+    missing = sorted({a.function for a in attempts if a.function not in inputs.functions})
+    if missing:
+        notes.append(f"no configuration for {', '.join(missing)}: billed at 128 MB")
+    return Breakdown(
+        deployment_id=inputs.deployment_id,
+        executions=list(inputs.histories),
+        states_entered=entered,
+        retries=retries,
+        state_transitions=entered + retries,
+        lambda_requests=len(attempts),
+        lambda_gb_seconds=round(sum(gb_seconds.values()), 6),
+        lambda_billed_from=billed_from,
+        looks=len(inputs.looks),
+        looks_with_metrics=sum(1 for r in records if r.get("queries")),
+        metrics_requested=metrics,
+        items=items,
+        total_usd=total,
+        dominant=f"{top.service} {top.item}" if total else "nothing",
+        canary=canary_time(inputs.histories),
+        attempts=attempts,
+        notes=notes,
+    )
+
+
+def count_transitions(events: list[dict[str, Any]]) -> tuple[int, int]:
+    """(states entered, retried task attempts): each is a billed state transition."""
+    entered = retries = 0
+    scheduled = 0
+    for event in events:
+        if event["type"].endswith("StateEntered"):
+            entered += 1
+            scheduled = 0
+        elif event["type"] == "TaskScheduled":
+            scheduled += 1
+            if scheduled > 1:
+                retries += 1
+    return entered, retries
+
+
+def lambda_attempts(events: list[dict[str, Any]], reports: list[Report], used: set[str] | None = None) -> list[Attempt]:
+    """Each lambda:invoke attempt of one execution, with the duration Lambda billed for it."""
+    used = set() if used is None else used
+    by_function: dict[str, list[Report]] = {}
+    for report in reports:
+        by_function.setdefault(report.function, []).append(report)
+    attempts: list[Attempt] = []
+    state = ""
+    task: dict[str, Any] | None = None
+    for event in events:
+        kind, at = event["type"], event["timestamp"]
+        if "stateEnteredEventDetails" in event:
+            state = event["stateEnteredEventDetails"]["name"]
+        elif kind == "TaskScheduled":
+            details = event["taskScheduledEventDetails"]
+            task = None
+            if details.get("resourceType") == "lambda":
+                parameters = _json(details.get("parameters"))
+                task = {"function": function_name(str(parameters.get("FunctionName", ""))), "started": at}
+        elif kind == "TaskStarted" and task is not None:
+            task["started"] = at
+        elif kind in _ENDED and task is not None:
+            request_id = _request_id(event) if kind == "TaskSucceeded" else None
+            found = _match(by_function.get(task["function"], []), request_id, task["started"], at, used)
+            if found is not None:
+                used.add(found.request_id)
+                attempts.append(Attempt(state, task["function"], found.billed_ms, "report", found.request_id))
+            else:
+                span = math.ceil((at - task["started"]).total_seconds() * 1000)
+                attempts.append(Attempt(state, task["function"], max(1, span), "history", request_id))
+            task = None
+    return attempts
+
+
+def canary_time(histories: dict[str, list[dict[str, Any]]]) -> CanaryTime:
+    """How long the candidate variant ran beside the current one, and on how many instances."""
+    events = sorted((e for h in histories.values() for e in h), key=lambda e: e["timestamp"])
+    config: dict[str, Any] = {}
+    first: bool | None = None
+    started: datetime | None = None
+    ended: datetime | None = None
+    state = ""
+    for event in events:
+        if "stateEnteredEventDetails" in event:
+            state = event["stateEnteredEventDetails"]["name"]
+            if started is not None and ended is None and state in CANARY_ENDS:
+                ended = event["timestamp"]
+        elif event["type"] == "TaskSucceeded":
+            payload = _payload(event)
+            if not config and isinstance(payload.get("config"), dict):
+                config = payload["config"]
+            if "first_deployment" in payload:
+                first = bool(payload["first_deployment"])
+            if state == "Deploy Candidate":
+                started, ended = event["timestamp"], None
+    instance_type = config.get("instance_type")
+    count = int(config.get("instance_count") or 1)
+    if first or started is None:
+        why = "a first deployment: no current variant ran beside it" if first else "no candidate was deployed"
+        return CanaryTime(bool(first), instance_type, count, None, None, 0.0, 0.0, why)
+    note = "until the endpoint was verified on one config again"
+    if ended is None:
+        ended = events[-1]["timestamp"]
+        note = "the endpoint was never seen back on one config: counted until the execution's last event"
+    hours = (ended - started).total_seconds() / 3600
+    return CanaryTime(
+        False, instance_type, count, started.isoformat(), ended.isoformat(), round(hours, 4), round(hours * count, 4),
+        note,
+    )  # fmt: skip
+
+
+def sns_messages(events: list[dict[str, Any]]) -> set[str]:
+    """Distinct SNS messages the execution's Lambda tasks published (a replayed Notify returns the same id)."""
+    found = set()
+    for event in events:
+        if event["type"] == "TaskSucceeded" and event["taskSucceededEventDetails"].get("resourceType") == "lambda":
+            message = _payload(event).get("message_id")
+            if message:
+                found.add(str(message))
+    return found
+
+
+def parse_report(function: str, message: str, timestamp_ms: int) -> Report | None:
+    """A REPORT line of Lambda's text log format; None for any other line."""
+    found = _REPORT.search(message)
+    if found is None:
+        return None
+    duration = float(found["duration"])
+    billed = _BILLED.search(message)
+    init = _INIT.search(message)
+    if billed is not None:
+        billed_ms = int(billed["billed"])
+    else:
+        billed_ms = math.ceil(duration + (float(init["init"]) if init else 0.0))
+    return Report(
+        function, found["request"], datetime.fromtimestamp(timestamp_ms / 1000, UTC), duration, max(1, billed_ms)
+    )
+
+
+def function_name(arn_or_name: str) -> str:
+    """A function's name from its ARN (or a name, partial ARN or name:qualifier)."""
+    if ":function:" in arn_or_name:
+        arn_or_name = arn_or_name.split(":function:", 1)[1]
+    return arn_or_name.split(":", 1)[0]
+
+
+def _match(
+    reports: list[Report], request_id: str | None, started: datetime, ended: datetime, used: set[str]
+) -> Report | None:
+    if request_id:
+        for report in reports:
+            if report.request_id == request_id:
+                return report
+    during = [r for r in reports if r.request_id not in used and started - REPORT_SLACK <= r.at <= ended + REPORT_SLACK]
+    # Several invocations of one function in the window (other executions at once): bill the longest.
+    return max(during, key=lambda r: r.billed_ms) if during else None
+
+
+def _request_id(event: dict[str, Any]) -> str | None:
+    output = _json(event["taskSucceededEventDetails"].get("output"))
+    metadata = output.get("SdkResponseMetadata") or {}
+    if metadata.get("RequestId"):
+        return str(metadata["RequestId"])
+    headers = (output.get("SdkHttpMetadata") or {}).get("HttpHeaders") or {}
+    found = headers.get("x-amzn-RequestId") or headers.get("X-Amzn-RequestId")
+    return str(found) if found else None
+
+
+def _payload(event: dict[str, Any]) -> dict[str, Any]:
+    output = _json(event["taskSucceededEventDetails"].get("output"))
+    payload = output.get("Payload", output)
+    return payload if isinstance(payload, dict) else {}
+
+
+def _json(text: Any) -> dict[str, Any]:
+    if isinstance(text, dict):
+        return text
+    try:
+        value = json.loads(text or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+# reading it from AWS -----------------------------------------------------------------------------------------
+class CostUnavailable(Exception):
+    """The deployment cannot be costed; the message says why."""
+
+
+def gather(client: Callable[[str], Any], record: dict[str, Any]) -> Inputs:
+    """Read a deployment's executions, functions, REPORT lines and decision records through `client(service)`."""
+    from botocore.exceptions import ClientError
+
+    from mlrollout.adapters.artifacts import S3Artifacts
+
+    deployment_id = str(record.get("deployment_id"))
+    arns = [str(a) for a in (record.get("execution_id"), record.get("restore_execution")) if a]
+    if not arns:
+        raise CostUnavailable(f"deployment {deployment_id} has no execution recorded: nothing ran to be costed")
+    sfn = client("stepfunctions")
+    histories: dict[str, list[dict[str, Any]]] = {}
+    for arn in arns:
+        events: list[dict[str, Any]] = []
+        try:
+            for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+                events.extend(page["events"])
+        except ClientError as exc:
+            raise CostUnavailable(f"cannot read the history of {arn}: {exc}") from exc
+        histories[arn] = events
+
+    every = [e for h in histories.values() for e in h]
+    if not every:
+        raise CostUnavailable(f"the executions of deployment {deployment_id} have no history events")
+    names = sorted({a.function for h in histories.values() for a in lambda_attempts(h, [])})
+    lam, logs = client("lambda"), client("logs")
+    functions: dict[str, FunctionInfo] = {}
+    for name in names:
+        try:
+            found = lam.get_function_configuration(FunctionName=name)
+        except ClientError:
+            continue  # billed at the smallest memory, and said so
+        functions[name] = FunctionInfo(
+            name,
+            int(found.get("MemorySize") or 128),
+            (found.get("Architectures") or ["x86_64"])[0],
+            (found.get("LoggingConfig") or {}).get("LogGroup"),
+        )
+    start = min(e["timestamp"] for e in every) - timedelta(minutes=1)
+    end = max(e["timestamp"] for e in every) + timedelta(minutes=1)
+    reports: list[Report] = []
+    for name in names:
+        info = functions.get(name)
+        group = (info.log_group if info else None) or f"/aws/lambda/{name}"
+        try:
+            for page in logs.get_paginator("filter_log_events").paginate(
+                logGroupName=group,
+                startTime=int(start.timestamp() * 1000),
+                endTime=int(end.timestamp() * 1000),
+                filterPattern='"REPORT RequestId"',
+            ):
+                for line in page.get("events", []):
+                    report = parse_report(name, line["message"], line["timestamp"])
+                    if report is not None:
+                        reports.append(report)
+        except ClientError:
+            continue  # no log group or no access: these attempts are billed from the history, and said so
+
+    artifacts = S3Artifacts(client("s3"))
+    looks: list[dict[str, Any] | None] = []
+    for decision in record.get("decisions") or []:
+        uri = decision.get("record")
+        try:
+            looks.append(artifacts.read_json(uri) if uri else None)
+        except (ClientError, ValueError):
+            looks.append(None)
+    return Inputs(deployment_id, histories, functions, reports, looks)
+
+
+# the command -------------------------------------------------------------------------------------------------
+def cost(
+    ctx: typer.Context,
+    deployment: Annotated[str, typer.Argument(help="The deployment id (in every alert and in the registry).")],
+    table: Annotated[str | None, typer.Option(help="Deployments table (default: the stack's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """What a rollout cost the control plane (Step Functions, Lambda, CloudWatch, S3, SNS) and its canary's
+    extra instance-hours, from its execution history at us-east-1 list prices."""
+    from mlrollout.adapters.ledger import DynamoDeployments
+
+    aws = from_context(ctx)
+    console = Console()
+    record = DynamoDeployments(aws.client("dynamodb"), aws.deployments_table(table)).get(deployment)
+    if record is None:
+        console.print(f"no deployment {deployment} is recorded (see `mlrollout history MODEL` for the ids)")
+        raise typer.Exit(1)
+    try:
+        result = breakdown(gather(aws.client, record))
+    except CostUnavailable as exc:
+        console.print(str(exc))
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2, default=str))
+        return
+    print_breakdown(console, result)
+
+
+def print_breakdown(console: Console, result: Breakdown) -> None:
+    listing = Table(title=f"control-plane cost of {result.deployment_id} (us-east-1 list prices of {PRICES_TAKEN})")
+    listing.add_column("service")
+    listing.add_column("item")
+    for column in ("quantity", "unit price", "cost (USD)"):
+        listing.add_column(column, justify="right")
+    for line in result.items:
+        listing.add_row(
+            line.service, line.item, f"{line.quantity:,.6g}", unit_price(line.unit_price, line.per, line.unit),
+            usd(line.cost),
+        )  # fmt: skip
+    listing.add_row("", "[bold]total[/bold]", "", "", f"[bold]{usd(result.total_usd)}[/bold]")
+    console.print(listing)
+    console.print(
+        f"{result.state_transitions} state transitions ({result.states_entered} states entered, {result.retries} "
+        f"retries); {result.looks} judge looks requesting {result.metrics_requested} metrics; Lambda durations "
+        f"from {result.lambda_billed_from['report']} REPORT lines and {result.lambda_billed_from['history']} history "
+        f"spans. Largest: {result.dominant}.",
+        soft_wrap=True,
+    )
+    canary = result.canary
+    if canary.instance_hours:
+        console.print(
+            f"canary: {canary.instance_count} x {canary.instance_type} beside the current variant for "
+            f"{canary.hours:.2f} h = {canary.instance_hours:.2f} instance-hours ({canary.note}; not priced)",
+            soft_wrap=True,
+        )
+    else:
+        console.print(f"canary: no extra instance-hours ({canary.note})", soft_wrap=True)
+    for note in result.notes:
+        console.print(f"note: {note}", soft_wrap=True)
+    console.print(f"not counted: {'; '.join(NOT_COUNTED)}", soft_wrap=True)
+
+
+def unit_price(price: float, per: int, unit: str) -> str:
+    """ "$0.025 / 1,000 transitions", "$0.0000166667 / GB-second"."""
+    if per == 1:
+        return f"${price:.10f}".rstrip("0") + f" / {unit}"
+    return f"${price:g} / {per:,} {unit}s"
+
+
+def usd(amount: float) -> str:
+    """Six decimals, or three significant digits below a millionth of a dollar."""
+    return f"{amount:.2e}" if 0 < amount < 1e-6 else f"{amount:.6f}"

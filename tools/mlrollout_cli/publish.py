@@ -1,0 +1,488 @@
+"""`mlrollout publish MODEL_DIR --model NAME`: package, upload, and follow the rollout the upload starts.
+
+1. Package the directory as SageMaker's model.tar.gz (`mlrollout_cli.package`: deterministic, so the same
+   directory is the same deployment) and check it as Validate Artifact will (`inspect_artifact`).
+2. Check what the pipeline would refuse before anything is uploaded: the version folder, the object metadata
+   (the registry's characters and lengths), the model's rollout.yaml (created from --image/--framework when the
+   model has none), and whether these bytes were uploaded before (then it says which deployment they were).
+3. Upload to s3://<bucket>/models/<model>/<version>/model.tar.gz with metadata (git sha, user, notes, sha256).
+4. Follow the deployment record (the id is the pipeline's, from the model and the sha256) until it ends, printing
+   each decision of the judge; exit 0 when promoted, 1 otherwise. Refusals before the upload exit 2.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+
+from mlrollout.adapters.artifacts import S3Artifacts
+from mlrollout.adapters.aws import error_code, error_message
+from mlrollout.adapters.ledger import DynamoDeployments
+from mlrollout.domain import naming
+from mlrollout.domain.artifact import inspect_artifact
+from mlrollout.domain.errors import ArtifactInvalid, ConfigInvalid
+from mlrollout.domain.ledger import upload_id
+from mlrollout_cli import init as init_command
+from mlrollout_cli.context import Aws, from_context
+from mlrollout_cli.extras import fail, spinner
+from mlrollout_cli.package import Package, PackageInvalid, write_package
+from mlrollout_cli.records import clip, decision_line, phase
+
+if TYPE_CHECKING:
+    from mlrollout.domain.config import RolloutConfig
+
+PROMOTED = "promoted"
+SHA256 = "sha256"  # the metadata entry with the archive's sha256 (how the upload is recognised afterwards)
+NO_LIMIT = 1 << 40  # the stack's MaxArtifactMiB is not known here; Validate Artifact applies it
+# S3 sends metadata as HTTP headers: keys are header names (lowercased by S3), values ASCII.
+METADATA_KEY = re.compile(r"^[a-z0-9][a-z0-9_.+-]*$")
+USER_CHARACTERS = re.compile(r"[^\w.@+-]+", re.ASCII)
+VERSION_FOLDER = re.compile(r"/v(?P<n>[0-9]+)/$")
+
+
+@dataclass
+class Published:
+    model: str
+    version: str
+    bucket: str
+    key: str
+    version_id: str | None
+    sha256: str
+    deployment_id: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def rejected_id(self) -> str:
+        """The record id of an upload rejected before the pipeline read its bytes."""
+        return upload_id(self.bucket, self.key, self.version_id)
+
+
+def publish(
+    ctx: typer.Context,
+    model_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="The model directory: model files at its root, the inference script in code/inference.py "
+            "(and code/requirements.txt).",
+            show_default=False,
+        ),
+    ],
+    model: Annotated[str, typer.Option(help="The model name (its folder under models/ in the bucket).")],
+    version: Annotated[
+        str | None, typer.Option(help="The version folder (default: the next vN after the bucket's).")
+    ] = None,
+    notes: Annotated[str | None, typer.Option(help="A note for the model registry (x-amz-meta-notes).")] = None,
+    metadata: Annotated[
+        list[str] | None, typer.Option("--metadata", help="More x-amz-meta-* entries, KEY=VALUE (repeatable).")
+    ] = None,
+    code: Annotated[
+        Path | None, typer.Option(help="A folder whose files go under code/ (instead of MODEL_DIR/code).")
+    ] = None,
+    no_code: Annotated[
+        bool, typer.Option("--no-code", help="Allow a package without code/inference.py (the image serves it).")
+    ] = False,
+    image: Annotated[
+        str | None, typer.Option(help="Serving image for the rollout.yaml, when the model has none yet.")
+    ] = None,
+    framework: Annotated[
+        str | None,
+        typer.Option(help="Or find that image: SageMaker's framework image (pytorch, ...), as `mlrollout init`."),
+    ] = None,
+    framework_version: Annotated[str | None, typer.Option(help="The framework's version, with --framework.")] = None,
+    py_version: Annotated[str | None, typer.Option(help="The image's Python (py311), with --framework.")] = None,
+    instance_type: Annotated[
+        str, typer.Option(help="Instance type, for a new rollout.yaml.")
+    ] = init_command.DEFAULT_INSTANCE_TYPE,
+    wait: Annotated[bool, typer.Option(help="Follow the rollout until it ends (--no-wait: upload and return).")] = True,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between looks at the record.")] = 3.0,
+    timeout: Annotated[
+        float | None, typer.Option(min=0, help="Stop following after this many minutes (the rollout goes on).")
+    ] = None,
+    start_timeout: Annotated[
+        float, typer.Option(min=0, help="Minutes to wait for the pipeline to record the upload at all.")
+    ] = 15.0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Package and check locally; print what would be uploaded; touch no AWS.")
+    ] = False,
+    bucket: Annotated[str | None, typer.Option(help="Artifact bucket (default: the stack's).")] = None,
+    table: Annotated[str | None, typer.Option(help="Deployments table (default: the stack's).")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document at the end (progress on stderr).")
+    ] = False,
+) -> None:
+    """Package MODEL_DIR as model.tar.gz, upload it for MODEL, and follow its rollout to the outcome."""
+    console = Console(stderr=as_json, highlight=False, markup=False, soft_wrap=True)
+    if problem := naming.sagemaker_name_problem(model):
+        fail(f"--model {problem}; e.g. --model {naming.suggest_name(model)}")
+    if version is not None:
+        _check_key(f"{naming.MODELS_PREFIX}{model}/{version}/{naming.ARTIFACT_FILE}")
+    entries = upload_metadata(model_dir, notes, metadata or [])
+    with tempfile.TemporaryDirectory(prefix="mlrollout-") as scratch:
+        archive = Path(scratch) / naming.ARTIFACT_FILE
+        with spinner(console, f"packaging {model_dir}"):
+            package = _package(archive, model_dir, code=code, require_code=not no_code)
+        entries[SHA256] = package.sha256
+        # The pipeline's id: the model and the bytes (and a redeploy request's token, as `mlrollout rollback` sets).
+        deployment = naming.deployment_id(model, package.sha256, redeploy=entries.get(naming.REDEPLOY_METADATA))
+        console.print(
+            f"packaged {len(package.files)} files from {model_dir}: {package.size:,} bytes, sha256 {package.sha256}"
+        )
+        console.print(f"deployment {deployment}")
+        if dry_run:
+            _check_artifact(archive, "custom")
+            where = version or "<next version>"
+            console.print(f"would upload models/{model}/{where}/{naming.ARTIFACT_FILE} with metadata {entries}")
+            if as_json:
+                typer.echo(json.dumps({"deployment_id": deployment, "sha256": package.sha256, "files": package.files,
+                                       "size": package.size, "metadata": entries}, indent=2))  # fmt: skip
+            return
+        aws = from_context(ctx)
+        bucket_name = aws.bucket(bucket)
+        dynamodb = _s3(lambda: aws.client("dynamodb"), "reach AWS")
+        records = DynamoDeployments(dynamodb, aws.deployments_table(table))
+        config = _config(
+            aws, console, bucket_name, model, image, framework, framework_version, py_version, instance_type
+        )
+        _check_artifact(archive, config.framework)
+        _refuse_duplicate(records, deployment, console, as_json)
+        published = _upload(aws, console, bucket_name, model, version, archive, package, entries, deployment)
+    console.print(f"uploaded {published.uri} (object version {published.version_id or '-'})")
+    if not wait:
+        console.print(f"follow it with: mlrollout history {model} --deployment {deployment}")
+        _finish(as_json, published, None)
+        return
+    record = follow(
+        records, published, console, interval=interval, timeout=timeout, start_timeout=start_timeout, as_json=as_json
+    )
+    _finish(as_json, published, record)
+    raise typer.Exit(0 if record.get("outcome") == PROMOTED else 1)
+
+
+# ------------------------------------------------------------------------------------------------- checks
+
+
+def _check_key(key: str) -> None:
+    try:
+        naming.parse_artifact_key(key)
+    except ArtifactInvalid as exc:
+        fail(f"{exc.reason}; {exc.fix}" if exc.fix else exc.reason)
+
+
+def upload_metadata(model_dir: Path, notes: str | None, extra: list[str]) -> dict[str, str]:
+    """x-amz-meta-* entries: the directory's git commit, who published, the notes, and --metadata; held to the
+    rules Validate Artifact applies (the model registry's characters and lengths) and to what S3 can send."""
+    # The pipeline's own rule (and its imports: pydantic contracts), loaded by the command that needs them.
+    from mlrollout.services.validate import MAX_METADATA_ITEMS, MAX_METADATA_VALUE, checked_metadata
+
+    entries: dict[str, str] = {}
+    entries.update(_git(model_dir))
+    try:
+        user = USER_CHARACTERS.sub("-", getpass.getuser()).strip("-")
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        user = ""
+    if user:
+        entries["user"] = user[:256]
+    if notes is not None:
+        entries["notes"] = notes
+    for item in extra:
+        key, equals, value = item.partition("=")
+        key = key.strip().lower()
+        if not equals or not key:
+            fail(f"--metadata {item!r}: write it as KEY=VALUE, e.g. --metadata ticket=ML-1234")
+        if not METADATA_KEY.match(key):
+            fail(f"--metadata {item!r}: keys are letters, digits and _.+- (S3 sends them as HTTP header names)")
+        entries[key] = value
+    for key, value in entries.items():
+        if not value.isascii():
+            fail(f"metadata {key!r} is not ASCII; S3 carries metadata in HTTP headers, so write it without accents")
+    try:
+        checked_metadata({**entries, SHA256: "0" * 64})  # with the entry publish adds once it has packaged
+    except ArtifactInvalid as exc:
+        fail(
+            f"{exc.reason}; write --notes and --metadata with only {naming.REGISTRY_TEXT_RULE}, values of 1 to "
+            f"{MAX_METADATA_VALUE} characters, {MAX_METADATA_ITEMS} entries in all"
+        )
+    return entries
+
+
+def _git(model_dir: Path) -> dict[str, str]:
+    """The commit the directory is at and whether it has uncommitted changes; nothing outside a repository.
+    Read-only: --no-optional-locks keeps `git status` from refreshing the index."""
+
+    def run(*args: str) -> str | None:
+        try:
+            done = subprocess.run(  # noqa: S603  (git, fixed arguments)
+                ["git", "-C", str(model_dir), "--no-optional-locks", *args],  # noqa: S607
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    if not model_dir.is_dir():
+        return {}
+    sha = run("rev-parse", "HEAD")
+    if not sha:
+        return {}
+    changes = run("status", "--porcelain", "--", ".")
+    return {"git-sha": sha, "git-dirty": "true" if changes else "false"}
+
+
+def _package(archive: Path, model_dir: Path, *, code: Path | None, require_code: bool) -> Package:
+    try:
+        with archive.open("wb") as out:
+            return write_package(out, model_dir, code=code, require_code=require_code)
+    except PackageInvalid as exc:
+        fail(str(exc))
+
+
+def _check_artifact(archive: Path, framework: str) -> None:
+    """Validate Artifact's own inspection, here, before the upload."""
+    try:
+        with archive.open("rb") as stream:
+            inspect_artifact(stream, max_bytes=NO_LIMIT, framework=framework)
+    except ArtifactInvalid as exc:
+        fail(f"the pipeline would reject this package: {exc.reason}; {exc.fix}")
+
+
+def _config(
+    aws: Aws,
+    console: Console,
+    bucket: str,
+    model: str,
+    image: str | None,
+    framework: str | None,
+    framework_version: str | None,
+    py_version: str | None,
+    instance_type: str,
+) -> RolloutConfig:
+    """The model's rollout.yaml as the pipeline will read it; created from --image/--framework when missing."""
+    from mlrollout.domain.config import load_config_text
+
+    key = naming.config_key(model)
+    text = _s3(lambda: S3Artifacts(aws.client("s3")).read_text(bucket, key), f"read s3://{bucket}/{key}")
+    if text is None:
+        if image is None and framework is None:
+            fail(
+                f"s3://{bucket}/{key} does not exist, so the pipeline would not know how to serve {model}: pass "
+                f"--image URI (or --framework F --framework-version V) to create it, or write it with "
+                f"`mlrollout init --model {model} --image URI --upload`"
+            )
+        text = init_command.config_text(
+            aws,
+            model,
+            image=image,
+            framework=framework,
+            framework_version=framework_version,
+            py_version=py_version,
+            instance_type=instance_type,
+            instance_count=1,
+            endpoint_name=None,
+        )
+        console.print(f"created {init_command.upload_config(aws, bucket, model, text, force=False)}")
+    elif image is not None or framework is not None:
+        console.print(
+            f"note: using the model's existing rollout.yaml (s3://{bucket}/{key}); --image/--framework only create "
+            f"a missing one (replace it with `mlrollout init --model {model} ... --upload --force`)"
+        )
+    try:
+        return load_config_text(text, model_name=model)
+    except ConfigInvalid as exc:
+        fail(f"the pipeline would reject this upload: {exc.reason}; {exc.fix}")
+
+
+def _refuse_duplicate(records: DynamoDeployments, deployment: str, console: Console, as_json: bool) -> None:
+    earlier = _s3(lambda: records.get(deployment), "read the deployments table")
+    if earlier is None:
+        return
+    _duplicate(earlier, console, as_json, uploaded=False)
+
+
+def _duplicate(earlier: dict[str, Any], console: Console, as_json: bool, *, uploaded: bool) -> NoReturn:
+    state = earlier.get("outcome") or f"{earlier.get('state', 'running')}, not ended yet"
+    what = "is not rolled out again" if uploaded else "would not be rolled out again, so nothing was uploaded"
+    console.print(
+        f"duplicate: these bytes are deployment {earlier.get('deployment_id')} already, uploaded as "
+        f"{earlier.get('artifact')} (version {earlier.get('version_label', '-')}: {state}); this upload {what}. "
+        f"See it with: mlrollout history {earlier.get('model_name')} --deployment {earlier.get('deployment_id')}"
+    )
+    if earlier.get("reason"):
+        console.print(f"its reason: {clip(earlier['reason'], 300)}")
+    if as_json:
+        typer.echo(json.dumps({"duplicate_of": earlier}, indent=2, default=str))
+    raise typer.Exit(1)
+
+
+def next_version(artifacts: S3Artifacts, bucket: str, model: str) -> str:
+    """v<N+1> after the highest v<N> version folder of the model in the bucket (v1 for a new model)."""
+    folders = artifacts.folders(bucket, f"{naming.MODELS_PREFIX}{model}/")
+    numbers = [int(found["n"]) for folder in folders if (found := VERSION_FOLDER.search(folder))]
+    return f"v{max(numbers, default=0) + 1}"
+
+
+def _upload(
+    aws: Aws,
+    console: Console,
+    bucket: str,
+    model: str,
+    version: str | None,
+    archive: Path,
+    package: Package,
+    metadata: dict[str, str],
+    deployment: str,
+) -> Published:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    s3 = aws.client("s3")
+    artifacts = S3Artifacts(s3)
+    chosen = version or _s3(lambda: next_version(artifacts, bucket, model), f"list s3://{bucket}/models/{model}/")
+    key = f"{naming.MODELS_PREFIX}{model}/{chosen}/{naming.ARTIFACT_FILE}"
+    _check_key(key)
+    if _s3(lambda: artifacts.head(bucket, key), f"read s3://{bucket}/{key}") is not None:
+        fail(
+            f"s3://{bucket}/{key} exists already (version {chosen} of {model} was uploaded before); choose another "
+            "--version, or leave it out for the next one"
+        )
+    columns = (TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=console, transient=True) as progress, archive.open("rb") as body:
+        task = progress.add_task("upload", total=package.size)
+        _s3(
+            lambda: s3.upload_fileobj(
+                body,
+                bucket,
+                key,
+                ExtraArgs={"Metadata": metadata, "ContentType": "application/gzip"},
+                Callback=lambda sent: progress.advance(task, sent),
+            ),
+            f"upload to s3://{bucket}/{key}",
+        )
+    head = _s3(lambda: artifacts.head(bucket, key), f"read s3://{bucket}/{key}")
+    version_id = head.version_id if head is not None and head.metadata.get(SHA256) == package.sha256 else None
+    return Published(model, chosen, bucket, key, version_id, package.sha256, deployment)
+
+
+def _s3[T](call: Callable[[], T], action: str) -> T:
+    """Run an AWS call; an error becomes a refusal naming what could not be done (nothing was started)."""
+    try:
+        result: T = call()
+    except ClientError as exc:
+        fail(f"cannot {action}: {error_code(exc)}: {error_message(exc)}")
+    except BotoCoreError as exc:
+        fail(f"cannot {action}: {exc}; check the AWS profile, region and credentials (--profile, --region)")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- following
+
+
+def follow(
+    records: DynamoDeployments,
+    published: Published,
+    console: Console,
+    *,
+    interval: float,
+    timeout: float | None,
+    start_timeout: float,
+    as_json: bool = False,
+) -> dict[str, Any]:
+    """Poll the upload's record (one BatchGetItem a look: the deployment's id, and the id an upload rejected
+    before its bytes were read gets) until it has an outcome; print each state change and decision."""
+    began = time.monotonic()
+    shown_state: str | None = None
+    shown_phase = "not recorded yet"
+    shown_decisions = 0
+    hint = f"mlrollout history {published.model} --deployment {published.deployment_id}"
+    try:
+        with spinner(console, "waiting for the pipeline to pick the upload up") as show:
+            while True:
+                try:
+                    found = records.get_many([published.deployment_id, published.rejected_id])
+                except (ClientError, BotoCoreError) as exc:  # a blip is no reason to stop following
+                    show(f"{published.deployment_id}: {shown_phase} (reading the record failed: {exc}; retrying)")
+                    found = {}
+                rejected, record = found.get(published.rejected_id), found.get(published.deployment_id)
+                if rejected is not None and rejected.get("outcome"):
+                    record = rejected
+                if record is not None:
+                    if not _ours(record, published):
+                        _duplicate(record, console, as_json, uploaded=True)
+                    if record.get("state") != shown_state and not record.get("outcome"):
+                        shown_state = record.get("state")
+                        console.print(f"{published.deployment_id}: {phase(record)}")
+                        if shown_state == "awaiting_approval":
+                            console.print(f"  answer with: mlrollout approve {published.deployment_id} (or reject)")
+                    decisions = record.get("decisions") or []
+                    for decision in decisions[shown_decisions:]:
+                        console.print(f"  {decision_line(decision)}")
+                    shown_decisions = len(decisions)
+                    if record.get("outcome"):
+                        _report_outcome(console, record)
+                        return record
+                    shown_phase = phase(record)
+                    show(f"{published.deployment_id}: {shown_phase}")
+                elapsed = (time.monotonic() - began) / 60
+                if shown_state is None and record is None and elapsed > start_timeout:
+                    console.print(
+                        f"the pipeline has not recorded {published.uri} after {start_timeout:g} minutes; check that "
+                        f"the bucket's EventBridge rule is deployed (then: {hint})"
+                    )
+                    raise typer.Exit(1)
+                if timeout is not None and elapsed > timeout:
+                    console.print(f"still {shown_phase} after {timeout:g} minutes; the rollout goes on: {hint}")
+                    raise typer.Exit(1)
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        console.print(f"stopped following; the rollout goes on: {hint}")
+        raise typer.Exit(130) from None
+
+
+def _ours(record: dict[str, Any], published: Published) -> bool:
+    """Whether the record is this upload's; the same bytes uploaded earlier have the same deployment id."""
+    if record.get("deployment_id") == published.rejected_id:
+        return True
+    if record.get("artifact") and record["artifact"] != published.uri:
+        return False
+    recorded = record.get("artifact_version")
+    return not (recorded and published.version_id and recorded != published.version_id)
+
+
+def _report_outcome(console: Console, record: dict[str, Any]) -> None:
+    outcome = str(record.get("outcome")).replace("_", " ")
+    reason = str(record.get("reason") or "")
+    said = f": {reason}" if reason and reason.replace("_", " ") != outcome else ""
+    console.print(f"{record.get('deployment_id')}: {outcome}{said}")
+
+
+def _finish(as_json: bool, published: Published, record: dict[str, Any] | None) -> None:
+    if not as_json:
+        return
+    document = {
+        "model": published.model,
+        "version": published.version,
+        "artifact": published.uri,
+        "artifact_version": published.version_id,
+        "sha256": published.sha256,
+        "deployment_id": published.deployment_id,
+        "outcome": record.get("outcome") if record else None,
+        "reason": record.get("reason") if record else None,
+        "record": record,
+    }
+    typer.echo(json.dumps(document, indent=2, default=str))

@@ -1,0 +1,57 @@
+"""A deployment record in an operator's words: where its rollout is, and each decision the judge took."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PHASES = {
+    "received": "validated, about to take the endpoint",
+    "awaiting_approval": "waiting for an operator's approval",
+}
+ACTIONS = {
+    "continue": "baking step {step} at {weight}",
+    "advance": "step {step} at {weight} passed",
+    "hold": "held at step {step} ({weight})",
+    "rollback": "rolling back after step {step} ({weight})",
+}
+
+
+def clip(text: Any, length: int) -> str:
+    value = "" if text is None else str(text)
+    return value if len(value) <= length else value[: length - 1].rstrip() + "…"
+
+
+def percent(value: Any) -> str:
+    number = float(value)
+    return f"{number:g}%"
+
+
+def last_decision(record: dict[str, Any]) -> dict[str, Any] | None:
+    decisions = record.get("decisions") or []
+    return decisions[-1] if decisions else None
+
+
+def phase(record: dict[str, Any]) -> str:
+    """What the rollout is doing now, from its record: its state, and for a deployment its last decision."""
+    if record.get("outcome"):
+        return str(record["outcome"])
+    state = str(record.get("state") or "unknown")
+    if state == "waiting":
+        return f"waiting for {record.get('waiting_for') or 'the endpoint'}"
+    if state != "deploying":
+        return PHASES.get(state, state)
+    if record.get("restore_execution"):
+        return "restoring the previous config (the rollout was stopped)"
+    decision = last_decision(record)
+    if decision is None:
+        return "deploying the candidate"
+    template = ACTIONS.get(str(decision.get("action")), "step {step} at {weight}")
+    return template.format(step=int(decision.get("step") or 0) + 1, weight=percent(decision.get("weight") or 0))
+
+
+def decision_line(decision: dict[str, Any], *, reason_length: int = 240) -> str:
+    """`step 1 at 10%: PASS, advance: <reason>`."""
+    step = int(decision.get("step") or 0) + 1
+    head = f"step {step} at {percent(decision.get('weight') or 0)}: {decision.get('verdict')}, {decision.get('action')}"
+    reason = clip(decision.get("reason"), reason_length)
+    return f"{head}: {reason}" if reason else head
