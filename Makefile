@@ -68,8 +68,12 @@ validate: setup $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## sam validat
 	$(BIN)/python -m mlrollout_dev.checks
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
+# Two workers, one test file each at a time: the sandbox runs in one process per file (the GIL keeps each to about
+# one core), so two files side by side use both cores of a 2-core machine.
+PYTEST_WORKERS ?= 2
+
 test: lint typecheck validate ## everything CI runs: lint, types, template/ASL validation, all tests
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: setup ## the tests without the sandbox scenarios
 	$(BIN)/pytest -m "not sandbox"
