@@ -31,3 +31,22 @@ def s3_event(bucket: str, key: str, version_id: str | None, size: int) -> dict[s
     event["detail"]["bucket"]["name"] = bucket
     event["detail"]["object"].update({"key": key, "version-id": version_id, "size": size})
     return event
+
+
+def demo_artifact(version: str, salt: str = "") -> bytes:
+    """A demo model's real package; `salt` changes its bytes (and so its sha256) without changing what it does."""
+    from mlrollout_sandbox.session import DEMO_MODELS, package_model
+
+    return package_model(DEMO_MODELS / "fraud-scorer" / version, extra={"BUILD": salt.encode()} if salt else None)
+
+
+def run_cli(sandbox: Any, *args: str, timeout: float = 120) -> Any:
+    """The CLI as an operator runs it against the sandbox: its own process (the sandbox swaps os.environ while it
+    runs handlers, which would race an in-process CLI), pointed at the sandbox by its environment."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, **sandbox.environment(), "COLUMNS": "200"}
+    command = [str(Path(sys.executable).with_name("mlrollout")), *args]
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout, check=False)

@@ -579,3 +579,26 @@ def test_a_faulty_version_is_followed_to_its_rollback_and_exits_1(
     assert faulty.returncode == 1, faulty.stdout + faulty.stderr
     assert "step 1 at 50%: FAIL, rollback:" in faulty.stdout
     assert ": rolled back: " in faulty.stdout.strip().splitlines()[-1]
+
+
+@sandbox
+def test_framework_resolves_the_serving_image_through_the_sagemaker_sdk(running: Any) -> None:
+    """The extra installed (as `make setup` does): the SDK's image registry names the image rollout.yaml gets."""
+    from mlrollout.domain.config import load_config_text
+    from mlrollout_sandbox.dataplane import TrafficProfile
+
+    name = f"fw-{uuid.uuid4().hex[:6]}"
+    running.send_traffic(name, TrafficProfile(rps=10))
+    try:
+        first = mlrollout(running, "publish", str(DEMO / "v1"), "--model", name, "--framework", "pytorch",
+                          "--framework-version", "2.3", "--py-version", "py311", "--interval", "0.2")  # fmt: skip
+    finally:
+        running.dataplane.stop_traffic(name)
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    text = running.client("s3").get_object(Bucket=running.bucket, Key=f"models/{name}/rollout.yaml")["Body"].read()
+    config = load_config_text(text.decode(), model_name=name)
+    # SageMaker's PyTorch 2.3 inference image in us-east-1 (the account that publishes the framework images)
+    assert config.image == "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
+    assert config.framework == "pytorch"
+    assert first.stdout.strip().splitlines()[-1].endswith(": promoted")

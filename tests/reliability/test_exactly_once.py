@@ -5,20 +5,18 @@ Assertions are on state: the deployment records, the registry, the endpoint, the
 
 import itertools
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mlrollout_sandbox.dataplane import TrafficProfile
-from mlrollout_sandbox.session import DEMO_MODELS, Sandbox, package_model
+from mlrollout_sandbox.session import Sandbox
+from support import demo_artifact, run_cli
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
 CONFIG = f"""image: {IMAGE}
@@ -55,13 +53,6 @@ def new_model(sandbox: Sandbox) -> Iterator[Callable[[], str]]:
         sandbox.dataplane.stop_traffic(name)
 
 
-def artifact(version: str, salt: str = "") -> bytes:
-    """A real model package; `salt` changes its bytes (and so its sha256) without changing what it does."""
-    directory = DEMO_MODELS / "fraud-scorer" / version
-    body = package_model(directory)
-    return body if not salt else package_model(directory, extra={"BUILD": salt.encode()})
-
-
 def records(sandbox: Sandbox, model: str) -> list[dict[str, Any]]:
     from mlrollout.adapters.ledger import DynamoDeployments
 
@@ -92,7 +83,7 @@ def test_a_duplicate_delivery_rolls_out_once(
     model = new_model()
     rule = f"{sandbox.stack_name}-uploads"
     sandbox.aws.emulator.faults.arm("events:Deliver", "duplicate", times=1, rule=rule)
-    upload = sandbox.upload(model, "v1", artifact("v1"))
+    upload = sandbox.upload(model, "v1", demo_artifact("v1"))
     first, second = sandbox.find_executions(upload, at_least=2)
     ended = [sandbox.wait_for_rollout(upload, execution=arn, timeout=180) for arn in (first, second)]
     assert sorted(o.outcome for o in ended) == ["duplicate", "promoted"], [o.cause for o in ended]
@@ -115,7 +106,7 @@ def test_a_re_upload_of_the_same_bytes_is_a_duplicate(
 ) -> None:
     """The same bytes uploaded again under another version folder"""
     model = new_model()
-    body = artifact("v1")
+    body = demo_artifact("v1")
     assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", body), timeout=180).outcome == "promoted"
     again = sandbox.wait_for_rollout(sandbox.upload(model, "v1-again", body), timeout=180)
     assert again.outcome == "duplicate"
@@ -133,13 +124,13 @@ def test_uploads_for_one_endpoint_take_turns_and_only_the_newest_waiting_one_pro
 ) -> None:
     """v3 and then v4 are uploaded while v2 rolls out on the same endpoint"""
     model = new_model()
-    assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", artifact("v1")), timeout=180).outcome == "promoted"
-    running = sandbox.upload(model, "v2", artifact("v2"))
+    assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", demo_artifact("v1")), timeout=180).outcome == "promoted"
+    running = sandbox.upload(model, "v2", demo_artifact("v2"))
     sandbox.find_execution(running)
     _wait_for_state(sandbox, model, "v2", "deploying")
-    older = sandbox.upload(model, "v3", artifact("v2", salt="three"))
+    older = sandbox.upload(model, "v3", demo_artifact("v2", salt="three"))
     _wait_for_state(sandbox, model, "v3", "waiting")
-    newer = sandbox.upload(model, "v4", artifact("v2", salt="four"))
+    newer = sandbox.upload(model, "v4", demo_artifact("v2", salt="four"))
 
     outcomes = {u.key.split("/")[2]: sandbox.wait_for_rollout(u, timeout=240) for u in (running, older, newer)}
     assert {v: o.outcome for v, o in outcomes.items()} == {"v2": "promoted", "v3": "superseded", "v4": "promoted"}
@@ -184,8 +175,11 @@ def test_different_endpoints_roll_out_in_parallel(
     """Two endpoints get an update at the same time"""
     first, second = new_model(), new_model()
     for model in (first, second):
-        assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", artifact("v1")), timeout=180).outcome == "promoted"
-    uploads = [sandbox.upload(model, "v2", artifact("v2")) for model in (first, second)]
+        assert (
+            sandbox.wait_for_rollout(sandbox.upload(model, "v1", demo_artifact("v1")), timeout=180).outcome
+            == "promoted"
+        )
+    uploads = [sandbox.upload(model, "v2", demo_artifact("v2")) for model in (first, second)]
     _wait_for_state(sandbox, first, "v2", "deploying")
     _wait_for_state(sandbox, second, "v2", "deploying")  # both hold their endpoint's lease at once
     assert {sandbox.wait_for_rollout(u, timeout=180).outcome for u in uploads} == {"promoted"}
@@ -209,17 +203,14 @@ def test_history_lists_what_became_of_every_upload(
 ) -> None:
     """An upload, a re-upload of it and a broken one, then `mlrollout history`"""
     model = new_model()
-    body = artifact("v1")
+    body = demo_artifact("v1")
     sandbox.wait_for_rollout(sandbox.upload(model, "v1", body), timeout=180)
     sandbox.wait_for_rollout(sandbox.upload(model, "v1-copy", body), timeout=180)
     broken = sandbox.wait_for_rollout(sandbox.upload(model, "v2", b"not a tarball"), timeout=180)
     assert broken.outcome == "rejected"
 
     def mlrollout(*args: str) -> subprocess.CompletedProcess[str]:
-        # Its own process: the sandbox swaps os.environ while it runs handlers, which would race an in-process CLI.
-        environment = {**os.environ, **sandbox.environment(), "COLUMNS": "200"}
-        command = [str(Path(sys.executable).with_name("mlrollout")), *args]
-        done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60, check=False)
+        done: subprocess.CompletedProcess[str] = run_cli(sandbox, *args, timeout=60)
         assert done.returncode == 0, done.stdout + done.stderr
         return done
 

@@ -7,19 +7,16 @@ endpoint, the registry, the deployment records and the messages operators got.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mlrollout_sandbox.dataplane import TrafficProfile
-from mlrollout_sandbox.session import DEMO_MODELS, Sandbox, package_model
+from mlrollout_sandbox.session import Sandbox
+from support import demo_artifact, run_cli
 
 pytestmark = pytest.mark.sandbox
 
@@ -60,18 +57,6 @@ def new_model(sandbox: Sandbox) -> Iterator[Callable[[str], str]]:
         sandbox.dataplane.stop_traffic(name)
 
 
-def artifact(version: str, salt: str = "") -> bytes:
-    directory = DEMO_MODELS / "fraud-scorer" / version
-    return package_model(directory, extra={"BUILD": salt.encode()} if salt else None)
-
-
-def mlrollout(sandbox: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI as an operator runs it: its own process, pointed at the sandbox by its environment."""
-    environment = {**os.environ, **sandbox.environment(), "COLUMNS": "200"}
-    command = [str(Path(sys.executable).with_name("mlrollout")), *args]
-    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120, check=False)
-
-
 def record(sandbox: Sandbox, model: str, version: str) -> dict[str, Any] | None:
     from mlrollout.adapters.ledger import DynamoDeployments
 
@@ -103,7 +88,7 @@ def test_manual_approval_waits_before_any_traffic_and_approve_lets_it_through(
     sandbox: Sandbox, new_model: Callable[[str], str]
 ) -> None:
     model = new_model(MANUAL)
-    first = sandbox.upload(model, "v1", artifact("v1"))
+    first = sandbox.upload(model, "v1", demo_artifact("v1"))
     waiting = wait_for(sandbox, model, "v1", lambda r: r.get("state") == "awaiting_approval")
     # A first deployment waits before the endpoint exists: creating it would serve the candidate at once.
     assert sandbox.client("sagemaker").list_endpoints(NameContains=model)["Endpoints"] == []
@@ -111,16 +96,16 @@ def test_manual_approval_waits_before_any_traffic_and_approve_lets_it_through(
     assert f"mlrollout approve {waiting['deployment_id']}" in asked["reason"]
     assert asked["severity"] == "warning"
 
-    approved = mlrollout(sandbox, "approve", waiting["deployment_id"], "--note", "release 7", "--no-wait")
+    approved = run_cli(sandbox, "approve", waiting["deployment_id"], "--note", "release 7", "--no-wait")
     assert approved.returncode == 0, approved.stdout + approved.stderr
     assert sandbox.wait_for_rollout(first, timeout=120).outcome == "promoted"
 
-    update = sandbox.upload(model, "v2", artifact("v2"))
+    update = sandbox.upload(model, "v2", demo_artifact("v2"))
     candidate = wait_for(sandbox, model, "v2", lambda r: r.get("state") == "awaiting_approval")
     described = sandbox.client("sagemaker").describe_endpoint(EndpointName=model)
     weights = {v["VariantName"]: v["CurrentWeight"] for v in described["ProductionVariants"]}
     assert weights == {"v1": 1.0, "v2": 0.0}  # deployed beside the current version, with no traffic
-    approved = mlrollout(sandbox, "approve", candidate["deployment_id"], "--no-wait")
+    approved = run_cli(sandbox, "approve", candidate["deployment_id"], "--no-wait")
     assert approved.returncode == 0, approved.stdout + approved.stderr
     outcome = sandbox.wait_for_rollout(update, timeout=120)
     assert outcome.outcome == "promoted"
@@ -132,13 +117,13 @@ def test_manual_approval_waits_before_any_traffic_and_approve_lets_it_through(
 
 def test_reject_undoes_the_waiting_candidate(sandbox: Sandbox, new_model: Callable[[str], str]) -> None:
     model = new_model(AUTO)
-    assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", artifact("v1")), timeout=120).outcome == "promoted"
+    assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", demo_artifact("v1")), timeout=120).outcome == "promoted"
     before = sandbox.client("sagemaker").describe_endpoint(EndpointName=model)["EndpointConfigName"]
     sandbox.put_config(model, MANUAL)
-    update = sandbox.upload(model, "v2", artifact("v2"))
+    update = sandbox.upload(model, "v2", demo_artifact("v2"))
     waiting = wait_for(sandbox, model, "v2", lambda r: r.get("state") == "awaiting_approval")
 
-    rejected = mlrollout(sandbox, "reject", waiting["deployment_id"], "--reason", "wrong build", "--no-wait")
+    rejected = run_cli(sandbox, "reject", waiting["deployment_id"], "--reason", "wrong build", "--no-wait")
     assert rejected.returncode == 0, rejected.stdout + rejected.stderr
     outcome = sandbox.wait_for_rollout(update, timeout=120)
     assert outcome.outcome == "rolled back"
@@ -149,7 +134,7 @@ def test_reject_undoes_the_waiting_candidate(sandbox: Sandbox, new_model: Callab
     assert ended is not None and ended["outcome"] == "rolled_back"
     assert "wrong build" in ended["reason"] and "rejected by" in ended["reason"]
     assert package_status(sandbox, ended["model_package_arn"])["ModelApprovalStatus"] == "Rejected"
-    again = mlrollout(sandbox, "approve", waiting["deployment_id"], "--no-wait")
+    again = run_cli(sandbox, "approve", waiting["deployment_id"], "--no-wait")
     assert again.returncode == 1 and "already ended: rolled_back" in again.stderr
 
 
@@ -157,12 +142,12 @@ def test_an_approval_nobody_gives_is_undone_when_the_wait_ends(
     sandbox: Sandbox, new_model: Callable[[str], str]
 ) -> None:
     model = new_model(MANUAL.replace("approval_timeout_minutes: 30", "approval_timeout_minutes: 2"))
-    outcome = sandbox.wait_for_rollout(sandbox.upload(model, "v1", artifact("v1")), timeout=120)
+    outcome = sandbox.wait_for_rollout(sandbox.upload(model, "v1", demo_artifact("v1")), timeout=120)
     assert outcome.outcome == "rejected"  # a first deployment: nothing was created
     ended = record(sandbox, model, "v1")
     assert ended is not None and "nobody approved v1 within 2 minutes" in ended["reason"]
     assert sandbox.client("sagemaker").list_endpoints(NameContains=model)["Endpoints"] == []
-    late = mlrollout(sandbox, "approve", ended["deployment_id"], "--no-wait")
+    late = run_cli(sandbox, "approve", ended["deployment_id"], "--no-wait")
     assert late.returncode == 1 and "already ended" in late.stderr
 
 
@@ -170,12 +155,12 @@ def test_promote_skips_the_rest_of_the_bake_through_the_state_machine(
     sandbox: Sandbox, new_model: Callable[[str], str]
 ) -> None:
     model = new_model(AUTO)
-    assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", artifact("v1")), timeout=120).outcome == "promoted"
+    assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", demo_artifact("v1")), timeout=120).outcome == "promoted"
     sandbox.put_config(model, LONG_BAKE)
-    update = sandbox.upload(model, "v2", artifact("v2"))
+    update = sandbox.upload(model, "v2", demo_artifact("v2"))
     looked = wait_for(sandbox, model, "v2", lambda r: len(r.get("decisions") or []) >= 1)
 
-    promoted = mlrollout(sandbox, "promote", looked["deployment_id"], "--yes", "--reason", "hotfix", "--no-wait")
+    promoted = run_cli(sandbox, "promote", looked["deployment_id"], "--yes", "--reason", "hotfix", "--no-wait")
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     assert "the judge's last look" in promoted.stdout  # the current verdict is shown before anything is asked
     outcome = sandbox.wait_for_rollout(update, timeout=120)
@@ -192,20 +177,20 @@ def test_promote_skips_the_rest_of_the_bake_through_the_state_machine(
 
 def test_abort_rolls_a_canary_back_now(sandbox: Sandbox, new_model: Callable[[str], str]) -> None:
     model = new_model(AUTO)
-    assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", artifact("v1")), timeout=120).outcome == "promoted"
+    assert sandbox.wait_for_rollout(sandbox.upload(model, "v1", demo_artifact("v1")), timeout=120).outcome == "promoted"
     before = sandbox.client("sagemaker").describe_endpoint(EndpointName=model)["EndpointConfigName"]
     sandbox.put_config(model, LONG_BAKE)
-    update = sandbox.upload(model, "v2", artifact("v2"))
+    update = sandbox.upload(model, "v2", demo_artifact("v2"))
     looked = wait_for(sandbox, model, "v2", lambda r: len(r.get("decisions") or []) >= 1)
 
-    aborted = mlrollout(sandbox, "abort", looked["deployment_id"], "--yes", "--reason", "pager storm", "--no-wait")
+    aborted = run_cli(sandbox, "abort", looked["deployment_id"], "--yes", "--reason", "pager storm", "--no-wait")
     assert aborted.returncode == 0, aborted.stdout + aborted.stderr
     outcome = sandbox.wait_for_rollout(update, timeout=120)
     assert outcome.outcome == "rolled back"
     assert sandbox.client("sagemaker").describe_endpoint(EndpointName=model)["EndpointConfigName"] == before
     ended = record(sandbox, model, "v2")
     assert ended is not None and ended["reason"].startswith("Aborted by ") and "pager storm" in ended["reason"]
-    twice = mlrollout(sandbox, "abort", looked["deployment_id"], "--yes", "--no-wait")
+    twice = run_cli(sandbox, "abort", looked["deployment_id"], "--yes", "--no-wait")
     assert twice.returncode == 1 and "already ended" in twice.stderr
 
 
@@ -213,11 +198,11 @@ def test_rollback_goes_back_to_the_previous_approved_version_as_a_new_rollout(
     sandbox: Sandbox, new_model: Callable[[str], str]
 ) -> None:
     model = new_model(AUTO)
-    first = sandbox.wait_for_rollout(sandbox.upload(model, "v1", artifact("v1")), timeout=120)
+    first = sandbox.wait_for_rollout(sandbox.upload(model, "v1", demo_artifact("v1")), timeout=120)
     assert first.outcome == "promoted"
-    assert sandbox.wait_for_rollout(sandbox.upload(model, "v2", artifact("v2")), timeout=120).outcome == "promoted"
+    assert sandbox.wait_for_rollout(sandbox.upload(model, "v2", demo_artifact("v2")), timeout=120).outcome == "promoted"
 
-    went_back = mlrollout(sandbox, "rollback", model, "--yes")
+    went_back = run_cli(sandbox, "rollback", model, "--yes")
     assert went_back.returncode == 0, went_back.stdout + went_back.stderr
     assert "goes back to " + model + " v1" in went_back.stdout
     records = [r for r in _all(sandbox, model) if str(r.get("version_label", "")).startswith("v1-rollback-")]
@@ -233,7 +218,7 @@ def test_rollback_goes_back_to_the_previous_approved_version_as_a_new_rollout(
     assert sm.describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]["ModelDataUrl"].endswith(
         records[0]["artifact"].split("/", 3)[-1]
     )
-    nowhere = mlrollout(sandbox, "rollback", model, "--to", "v9", "--yes", "--no-wait")
+    nowhere = run_cli(sandbox, "rollback", model, "--to", "v9", "--yes", "--no-wait")
     assert nowhere.returncode == 2 and "no Approved version 'v9'" in nowhere.stderr
 
 

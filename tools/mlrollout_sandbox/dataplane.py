@@ -44,6 +44,7 @@ Z99 = 2.3263478740408408
 # data plane throttles the sandbox clock (see clock.py) instead of falling behind it.
 CPU_BUDGET = 0.35
 MIN_THROTTLE = 0.01
+_LOOK_UP = object()  # _serve: read the endpoint's data-capture config (one request, from InvokeEndpoint)
 
 
 class ModelServingError(Exception):
@@ -304,8 +305,9 @@ class DataPlane:
         *,
         record: bool,
         container: ModelContainer | None = None,
+        capture: dict[str, Any] | object | None = _LOOK_UP,
     ) -> tuple[int, bytes]:
-        rng = self._rngs.setdefault(endpoint, random.Random(f"{self.seed}:{endpoint}"))
+        rng = self._rngs.get(endpoint) or self._rngs.setdefault(endpoint, random.Random(f"{self.seed}:{endpoint}"))
         container = container or self._container(endpoint, variant)
         status, output = container.serve(body, content_type, accept)
         if record:
@@ -319,13 +321,21 @@ class DataPlane:
             else:
                 stats.latency_us[_bucket(container.latency.sample(rng) * 1000)] += 1
                 stats.overhead_us[_bucket(container.overhead.sample(rng) * 1000)] += 1
-                self._capture(endpoint, variant, body, output, content_type, accept, when)
+                config = self._capture_config(endpoint) if capture is _LOOK_UP else capture
+                self._capture(endpoint, variant, body, output, content_type, accept, when, config)  # type: ignore[arg-type]
         return status, output
 
     def _capture(
-        self, endpoint: str, variant: str, body: bytes, output: bytes, content_type: str, accept: str, when: datetime
+        self,
+        endpoint: str,
+        variant: str,
+        body: bytes,
+        output: bytes,
+        content_type: str,
+        accept: str,
+        when: datetime,
+        config: dict[str, Any] | None,
     ) -> None:
-        config = self._capture_config(endpoint)
         if not config or not config.get("EnableCapture"):
             return
         rng = self._rngs[endpoint]
@@ -423,6 +433,7 @@ class DataPlane:
         variants, shares = list(weights), [w / total for w in weights.values()]
         span = (now - start).total_seconds()
         containers = {variant: self._container(endpoint, variant) for variant in variants}
+        capture = self._capture_config(endpoint)  # one endpoint config serves the whole span
         for _ in range(_poisson(rng, profile.rps * span)):
             when = start + timedelta(seconds=rng.random() * span)
             variant = rng.choices(variants, weights=shares)[0]
@@ -436,6 +447,7 @@ class DataPlane:
                 when,
                 record=True,
                 container=containers[variant],
+                capture=capture,
             )
         for variant, share in zip(variants, shares, strict=True):
             minute = now.replace(second=0, microsecond=0)

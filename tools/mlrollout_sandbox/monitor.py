@@ -59,8 +59,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from mlrollout.adapters.monitoring import DATA_METRICS_NAMESPACE
@@ -73,7 +71,6 @@ from mlrollout.domain.drift import (
     read_baseline,
 )
 from mlrollout_sandbox.emulator.scheduler import CronExpression, InvalidScheduleExpression, parse_schedule_expression
-from mlrollout_sandbox.server import CREDENTIALS
 
 if TYPE_CHECKING:
     from mlrollout_sandbox.emulator import Emulator
@@ -172,7 +169,6 @@ class ModelMonitorEmulator:
         self.start_delay_seconds = start_delay_seconds
         self._state_lock = threading.Lock()
         self._run_lock = threading.Lock()  # one execution at a time: the ticker and run_now never interleave
-        self._clients: dict[str, Any] = {}
         self._checked: dict[str, datetime] = {}
         self._one_time_done: set[tuple[str, datetime]] = set()
         self._executions: list[MonitoringExecution] = []
@@ -499,20 +495,7 @@ class ModelMonitorEmulator:
     # ------------------------------------------------------------------------------------------------ I/O
 
     def _client(self, service: str) -> Any:
-        with self._state_lock:
-            client = self._clients.get(service)
-            if client is None:
-                if not self.emulator.endpoint_url:
-                    raise RuntimeError("the embedded AWS is not serving yet (no endpoint URL)")
-                client = boto3.client(
-                    service,  # type: ignore[call-overload]
-                    endpoint_url=self.emulator.endpoint_url,
-                    region_name=self.emulator.region,
-                    config=Config(retries={"mode": "standard", "max_attempts": 3}),
-                    **CREDENTIALS,
-                )
-                self._clients[service] = client
-            return client
+        return self.emulator.client(service)
 
     def _get_json(self, uri: str, what: str) -> Any:
         bucket, key = _split_s3(uri)

@@ -12,11 +12,10 @@ import boto3
 from botocore.config import Config
 
 from mlrollout_sandbox.clock import SandboxClock
-from mlrollout_sandbox.emulator import Emulator
+from mlrollout_sandbox.emulator import CREDENTIALS, Emulator
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
-CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 
 
 class EmbeddedAws:

@@ -16,6 +16,9 @@ from typing import Any
 from mlrollout_sandbox.clock import SandboxClock
 from mlrollout_sandbox.emulator._patching import MotoDrift, Patcher, check_moto_version
 
+# The embedded AWS accepts any keys; these are the ones every sandbox client signs with.
+CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
+
 __all__ = ["Emulator", "Faults", "MotoDrift", "Ticker"]
 
 log = logging.getLogger(__name__)
@@ -137,9 +140,33 @@ class Emulator:
         self.patcher = Patcher()
         self.services: dict[str, Any] = {}
         self.installed = False
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the embedded AWS for the emulator's own calls (one per service, shared by threads:
+        boto3 clients are thread-safe)."""
+        with self._clients_lock:
+            found = self._clients.get(service)
+            if found is None:
+                if not self.endpoint_url:
+                    raise RuntimeError("the embedded AWS is not serving yet (no endpoint URL)")
+                import boto3
+                from botocore.config import Config
+
+                found = self._clients[service] = boto3.client(
+                    service,  # type: ignore[call-overload]
+                    endpoint_url=self.endpoint_url,
+                    region_name=self.region,
+                    config=Config(retries={"mode": "standard", "max_attempts": 3}),
+                    **CREDENTIALS,
+                )
+            return found
 
     def install(self) -> Emulator:
         check_moto_version()
+        import moto.backends
+
         from mlrollout_sandbox.emulator import (
             cloudwatch,
             events,
@@ -152,6 +179,10 @@ class Emulator:
             stepfunctions,
         )
 
+        # moto's server lists its package directory (an isdir per entry) on every request to tell a service by
+        # host name; the list never changes while it runs.
+        listed = tuple(moto.backends.list_of_moto_modules())
+        self.patcher.replace(moto.backends, "list_of_moto_modules", lambda: listed)
         try:
             modules = (stepfunctions, lambda_runtime, s3, sagemaker, processing, cloudwatch, events, scheduler, sns)
             for module in modules:
@@ -173,4 +204,6 @@ class Emulator:
                 close()
         self.patcher.undo_all()
         self.services.clear()
+        with self._clients_lock:
+            self._clients.clear()
         self.installed = False

@@ -58,8 +58,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.core.responses import ActionResult
 from moto.iam.models import iam_backends
@@ -74,7 +72,6 @@ from mlrollout.domain.drift import DEFAULT_BINS
 from mlrollout_cli.samples import SampleBaseline, SampleInvalid, baseline_from_sample, decode
 from mlrollout_sandbox.emulator.sagemaker import SandboxUnsupported
 from mlrollout_sandbox.monitor import NO_VIOLATIONS, PROCESSING_JOB_STATE_CHANGE
-from mlrollout_sandbox.server import CREDENTIALS
 
 if TYPE_CHECKING:
     from mlrollout_sandbox.clock import SandboxClock
@@ -147,7 +144,6 @@ class ProcessingService:
         self.errors: list[tuple[str, str]] = []  # (job name, "ErrorType: message") for failures of the sandbox
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}  # by job ARN (carries account and region)
-        self._clients: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------------------- requests
 
@@ -351,24 +347,7 @@ class ProcessingService:
             self.errors.append((job.name, f"{type(exc).__name__}: {exc}"))
 
     def _client(self, service: str) -> Any:
-        with self._lock:
-            client = self._clients.get(service)
-            if client is None:
-                if not self.emulator.endpoint_url:
-                    raise RuntimeError("the embedded AWS is not serving yet (no endpoint URL)")
-                client = boto3.client(
-                    service,  # type: ignore[call-overload]
-                    endpoint_url=self.emulator.endpoint_url,
-                    region_name=self.emulator.region,
-                    config=Config(retries={"mode": "standard", "max_attempts": 3}),
-                    **CREDENTIALS,
-                )
-                self._clients[service] = client
-            return client
-
-    def close(self) -> None:
-        with self._lock:
-            self._clients.clear()
+        return self.emulator.client(service)
 
 
 # ------------------------------------------------------------------------------------------- the request
