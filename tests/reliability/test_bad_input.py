@@ -20,7 +20,7 @@ import io
 import json
 import random
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -303,7 +303,9 @@ def put(sandbox: Sandbox, case: Case) -> Upload:
 
 
 @pytest.mark.parametrize("case", REFUSED)
-def test_bad_input_is_rejected_with_the_problem_and_the_fix(sandbox: Sandbox, case: Case) -> None:
+def test_bad_input_is_rejected_with_the_problem_and_the_fix(
+    sandbox: Sandbox, case: Case, observed: Callable[[str], None]
+) -> None:
     upload = put(sandbox, case)
     outcome = sandbox.wait_for_rollout(upload, timeout=60)
 
@@ -329,10 +331,13 @@ def test_bad_input_is_rejected_with_the_problem_and_the_fix(sandbox: Sandbox, ca
     # Nothing is lost, nothing is half-deployed.
     assert_kept(sandbox, upload, case.artifact)
     assert sagemaker_resources(sandbox, case.model) == []
+    observed(f"rejected ({case.error}): {outcome.cause}; artifact kept, nothing created in SageMaker")
 
 
 @pytest.mark.parametrize("case", IGNORED)
-def test_a_key_outside_models_name_starts_nothing(sandbox: Sandbox, case: Case) -> None:
+def test_a_key_outside_models_name_starts_nothing(
+    sandbox: Sandbox, case: Case, observed: Callable[[str], None]
+) -> None:
     upload = put(sandbox, case)
     assert sandbox.aws is not None
     events = sandbox.aws.emulator.services["events"]
@@ -343,6 +348,7 @@ def test_a_key_outside_models_name_starts_nothing(sandbox: Sandbox, case: Case) 
     assert not [d for d in alert_documents(sandbox) if d.get("artifact") == f"s3://{upload.bucket}/{upload.key}"]
     assert_kept(sandbox, upload, case.artifact)
     assert sagemaker_resources(sandbox, case.model) == []
+    observed(f"S3 announced {upload.key}; the rule started no execution, no alert; the object is kept")
 
 
 # ------------------------------------------------------------------------------------------------------------------

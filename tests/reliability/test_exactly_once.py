@@ -222,4 +222,8 @@ def test_history_lists_what_became_of_every_upload(
     assert f"duplicate upload s3://{sandbox.bucket}/models/{model}/v1-copy/model.tar.gz" in one
     table = mlrollout("history", model).stdout
     assert "rejected" in table and "promoted" in table
+    assert all(r["duration_seconds"] is not None and r["duration_seconds"] >= 0 for r in rows)
+    everyone = json.loads(mlrollout("history", "--json", "--limit", "500").stdout)  # every model's, newest first
+    assert {r["deployment_id"] for r in rows} <= {r["deployment_id"] for r in everyone}
+    assert [r["created_at"] for r in everyone] == sorted((r["created_at"] for r in everyone), reverse=True)
     observed("history lists 2 records (rejected: not gzip; promoted with its duplicate noted)")

@@ -128,6 +128,19 @@ def assert_ended_on(sandbox: Sandbox, model: str, config: str) -> None:
     assert lease(sandbox, model) is None
 
 
+def what_happened(sandbox: Sandbox, model: str, version: str) -> str:
+    """For the reliability report: how the version's record, the registry, the endpoint and the lease ended."""
+    found = record(sandbox, model, version)
+    status, config, weights = endpoint(sandbox, model)
+    reason = str(found.get("reason", ""))
+    reason = reason if len(reason) <= 160 else reason[:157] + "..."
+    return (
+        f"{version} {found['outcome']} ({reason}); registry {package_status(sandbox, found)}; endpoint {status} on "
+        f"{config} {weights}; lease {'free' if lease(sandbox, model) is None else 'held'}; alerts: "
+        + ", ".join(a["event"] for a in alerts(sandbox, model))
+    )
+
+
 def promoted_v1(sandbox: Sandbox, model: str, roll: Roll) -> str:
     first = roll("v1")
     assert first.outcome == "promoted", first.cause
@@ -137,7 +150,9 @@ def promoted_v1(sandbox: Sandbox, model: str, roll: Roll) -> str:
 # --- SageMaker ------------------------------------------------------------------------------------------------------
 
 
-def test_throttling_of_every_sagemaker_call_is_retried_with_backoff(sandbox: Sandbox, model: str, roll: Roll) -> None:
+def test_throttling_of_every_sagemaker_call_is_retried_with_backoff(
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
+) -> None:
     promoted_v1(sandbox, model, roll)
     armed = [
         faults(sandbox).arm("sagemaker.api", "throttle", action=a, service="sagemaker", times=2)
@@ -161,10 +176,11 @@ def test_throttling_of_every_sagemaker_call_is_retried_with_backoff(sandbox: San
     assert (v2["outcome"], package_status(sandbox, v2)) == ("promoted", "Approved")
     assert lease(sandbox, model) is None
     assert [a["event"] for a in alerts(sandbox, model)][-1] == "promoted"
+    observed(what_happened(sandbox, model, "v2"))
 
 
 def test_throttling_that_outlasts_the_retries_is_handled_by_rolling_back(
-    sandbox: Sandbox, model: str, roll: Roll
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
 ) -> None:
     config_before = promoted_v1(sandbox, model, roll)
     # Shift Traffic tries 7 times (MaxAttempts 6): every attempt is throttled; the rollback's calls are not.
@@ -181,6 +197,7 @@ def test_throttling_that_outlasts_the_retries_is_handled_by_rolling_back(
     assert package_status(sandbox, v2) == "Rejected"
     assert_ended_on(sandbox, model, config_before)
     assert [a["event"] for a in alerts(sandbox, model)][-1] == "rolled_back"
+    observed(what_happened(sandbox, model, "v2"))
 
 
 @pytest.mark.parametrize(
@@ -188,7 +205,7 @@ def test_throttling_that_outlasts_the_retries_is_handled_by_rolling_back(
     [("sagemaker.update_endpoint", "Deploy Candidate"), ("sagemaker.update_endpoint_weights", "Shift Traffic")],
 )
 def test_an_endpoint_update_that_fails_is_rolled_back_to_the_previous_config(
-    sandbox: Sandbox, model: str, roll: Roll, operation: str, failed_state: str
+    sandbox: Sandbox, model: str, roll: Roll, operation: str, failed_state: str, observed: Callable[[str], None]
 ) -> None:
     config_before = promoted_v1(sandbox, model, roll)
     faults(sandbox).arm(operation, "fail", endpoint=model, params={"failure_reason": "CapacityError: no ml.m5"})
@@ -207,10 +224,11 @@ def test_an_endpoint_update_that_fails_is_rolled_back_to_the_previous_config(
     assert_ended_on(sandbox, model, config_before)
     rolled_back = [a for a in alerts(sandbox, model) if a["event"] == "rolled_back"]
     assert [a["reason"] for a in rolled_back] == [v2["reason"]]
+    observed(what_happened(sandbox, model, "v2"))
 
 
 def test_an_update_sagemaker_rolled_back_while_reporting_in_service_is_caught(
-    sandbox: Sandbox, model: str, roll: Roll
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
 ) -> None:
     config_before = promoted_v1(sandbox, model, roll)
     faults(sandbox).arm("sagemaker.update_endpoint", "silent_rollback", endpoint=model)
@@ -225,12 +243,15 @@ def test_an_update_sagemaker_rolled_back_while_reporting_in_service_is_caught(
     assert "SageMaker rolled the update back" in v2["reason"]
     assert package_status(sandbox, v2) == "Rejected"
     assert_ended_on(sandbox, model, config_before)
+    observed(what_happened(sandbox, model, "v2"))
 
 
 # --- Lambda -----------------------------------------------------------------------------------------------------
 
 
-def test_a_lambda_crash_after_it_changed_the_endpoint_is_rolled_back(sandbox: Sandbox, model: str, roll: Roll) -> None:
+def test_a_lambda_crash_after_it_changed_the_endpoint_is_rolled_back(
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
+) -> None:
     config_before = promoted_v1(sandbox, model, roll)
     promote = sandbox.stack.physical("PromoteCandidateFunction")
     # The runtime dies after Promote asked SageMaker for the final config: the change happened, its result is lost.
@@ -242,20 +263,23 @@ def test_a_lambda_crash_after_it_changed_the_endpoint_is_rolled_back(sandbox: Sa
     [crash] = [e["taskFailedEventDetails"] for e in outcome.history if e["type"] == "TaskFailed"]
     assert crash["error"] == "Runtime.ExitError"  # not a transient Lambda error: not retried
     [plan] = outcome.task_results("Plan Deployment")
-    observed = [(r["observed"]["status"], r["observed"]["config"]) for r in outcome.task_results("Roll Back")]
-    assert observed[0][0] == "Updating"  # the crashed step's change was in flight, then found and undone
-    assert ("InService", plan["final_config"]) in observed
+    seen = [(r["observed"]["status"], r["observed"]["config"]) for r in outcome.task_results("Roll Back")]
+    assert seen[0][0] == "Updating"  # the crashed step's change was in flight, then found and undone
+    assert ("InService", plan["final_config"]) in seen
     v2 = record(sandbox, model, "v2")
     assert v2["outcome"] == "rolled_back"
     assert v2["reason"].endswith("Error: Runtime exited with error: exit status 1")
     assert package_status(sandbox, v2) == "Rejected"
     assert_ended_on(sandbox, model, config_before)
+    observed(what_happened(sandbox, model, "v2"))
 
 
 # --- CloudWatch -----------------------------------------------------------------------------------------------------
 
 
-def test_a_judge_metrics_call_that_fails_briefly_is_retried(sandbox: Sandbox, model: str, roll: Roll) -> None:
+def test_a_judge_metrics_call_that_fails_briefly_is_retried(
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
+) -> None:
     promoted_v1(sandbox, model, roll)
     spec = faults(sandbox).arm("cloudwatch.api", "throttle", action="GetMetricData", times=3)
 
@@ -266,9 +290,12 @@ def test_a_judge_metrics_call_that_fails_briefly_is_retried(sandbox: Sandbox, mo
     decisions = record(sandbox, model, "v2")["decisions"]
     assert not any("unavailable" in d["reason"] for d in decisions)
     assert lease(sandbox, model) is None
+    observed(what_happened(sandbox, model, "v2"))
 
 
-def test_judge_metrics_that_stay_unavailable_are_never_a_pass(sandbox: Sandbox, model: str, roll: Roll) -> None:
+def test_judge_metrics_that_stay_unavailable_are_never_a_pass(
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
+) -> None:
     config_before = promoted_v1(sandbox, model, roll)
     faults(sandbox).arm("cloudwatch.api", "error", action="GetMetricData", times=100_000)
 
@@ -284,6 +311,7 @@ def test_judge_metrics_that_stay_unavailable_are_never_a_pass(sandbox: Sandbox, 
     assert "InternalServiceError" in v2["reason"]
     assert package_status(sandbox, v2) == "Rejected"
     assert_ended_on(sandbox, model, config_before)
+    observed(what_happened(sandbox, model, "v2"))
 
 
 def put_rollback_alarm(sandbox: Sandbox, name: str) -> None:
@@ -316,7 +344,7 @@ def breach(sandbox: Sandbox, alarm: str) -> None:
 
 
 def test_a_rollback_alarm_already_firing_refuses_the_rollout_before_anything_changes(
-    sandbox: Sandbox, model: str, roll: Roll
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
 ) -> None:
     config_before = promoted_v1(sandbox, model, roll)
     alarm = f"{model}-orders-low"
@@ -343,9 +371,12 @@ def test_a_rollback_alarm_already_firing_refuses_the_rollout_before_anything_cha
     assert [name for name in created if name.startswith(f"{model}-v2")] == []
     [rejected] = [a for a in alerts(sandbox, model) if a["event"] == "rejected"]
     assert rejected["reason"] == v2["reason"]
+    observed(what_happened(sandbox, model, "v2"))
 
 
-def test_a_rollback_alarm_that_fires_during_the_bake_fails_the_canary(sandbox: Sandbox, model: str, roll: Roll) -> None:
+def test_a_rollback_alarm_that_fires_during_the_bake_fails_the_canary(
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
+) -> None:
     config_before = promoted_v1(sandbox, model, roll)
     alarm = f"{model}-orders-low"
     put_rollback_alarm(sandbox, alarm)
@@ -365,6 +396,7 @@ def test_a_rollback_alarm_that_fires_during_the_bake_fails_the_canary(sandbox: S
     assert_ended_on(sandbox, model, config_before)
     [told] = [a for a in alerts(sandbox, model) if a["event"] == "rolled_back"]
     assert told["reason"] == v2["reason"]
+    observed(what_happened(sandbox, model, "v2"))
 
 
 # --- Step Functions ---------------------------------------------------------------------------------------------
@@ -394,7 +426,7 @@ def wait_for_execution(sandbox: Sandbox, execution: str, timeout: float = 120) -
 
 
 def test_an_operator_stop_mid_bake_restores_the_endpoint_and_releases_the_lease(
-    sandbox: Sandbox, model: str, roll: Roll
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
 ) -> None:
     config_before = promoted_v1(sandbox, model, roll)
     started = upload(sandbox, model, "v2")
@@ -422,12 +454,15 @@ def test_an_operator_stop_mid_bake_restores_the_endpoint_and_releases_the_lease(
     [told] = [a for a in alerts(sandbox, model) if a["event"] == "rolled_back"]
     assert told["reason"] == v2["reason"]
     assert {"name": "rollback verified", "value": "yes", "limit": None} in told["evidence"]
+    observed(what_happened(sandbox, model, "v2"))
 
 
 # --- a rollback that cannot verify ----------------------------------------------------------------------------------
 
 
-def test_a_rollback_whose_result_never_matches_is_a_critical_alert(sandbox: Sandbox, model: str, roll: Roll) -> None:
+def test_a_rollback_whose_result_never_matches_is_a_critical_alert(
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
+) -> None:
     config_before = promoted_v1(sandbox, model, roll)
     sample = (
         'pre_traffic:\n  sample_request:\n    body: \'{"features": {"amount": 5, "merchant": "travel", "hour": 2}}\'\n'
@@ -456,3 +491,4 @@ def test_a_rollback_whose_result_never_matches_is_a_critical_alert(sandbox: Sand
     assert critical["severity"] == "critical"
     assert critical["reason"].startswith("The rollback did not complete: endpoint ")
     assert {"name": "rollback verified", "value": "NO", "limit": None} in critical["evidence"]
+    observed(what_happened(sandbox, model, "v3"))

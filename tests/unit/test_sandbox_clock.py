@@ -66,3 +66,32 @@ def test_an_interrupt_ends_the_sleep_early() -> None:
     began = time.monotonic()
     assert clock.sleep(3600, interrupt) is True
     assert time.monotonic() - began < 1.0
+
+
+def test_the_lambda_runtimes_lock_is_handed_over_in_arrival_order() -> None:
+    from mlrollout_sandbox.emulator.lambda_runtime import FifoLock
+
+    lock, order, ready = FifoLock(), [], []
+    lock.acquire()
+
+    def waiter(number: int) -> None:
+        ready.append(number)
+        with lock:
+            order.append(number)
+            with lock:  # reentrant, as an RLock is
+                pass
+
+    threads = []
+    for number in range(6):
+        thread = threading.Thread(target=waiter, args=(number,))
+        thread.start()
+        threads.append(thread)
+        while len(ready) <= number:  # each one queued before the next arrives
+            time.sleep(0.001)
+        time.sleep(0.01)
+    lock.release()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert order == [0, 1, 2, 3, 4, 5]
+    with pytest.raises(RuntimeError, match="does not hold"):
+        lock.release()

@@ -68,6 +68,7 @@ class Report:
     warp_asked: float = 0.0
     messages: dict[str, int] = field(default_factory=dict)
     stuck_in: dict[str, int] = field(default_factory=dict)  # the state executions that did not end well were in
+    reasons: dict[str, int] = field(default_factory=dict)  # the records' reasons, for every outcome but promoted
 
 
 def plan(uploads: int, endpoints: int, duplicates: float, bad: float, rng: random.Random) -> list[Plan]:
@@ -153,6 +154,13 @@ def run(uploads: int, endpoints: int, duplicates: float, bad: float, seed: int, 
             warp_asked=warp,
             messages=dict(sorted(messages.items())),
             stuck_in=dict(stuck.most_common()),
+            reasons=dict(
+                Counter(
+                    f"{r.get('outcome')}: {str(r.get('reason') or '')[:140]}"
+                    for r in records
+                    if r.get("outcome") not in {"promoted", "superseded", None}
+                ).most_common(12)
+            ),
         )
 
 
@@ -214,6 +222,10 @@ def render(report: Report, command: str) -> str:
         ("executions not finished", report.unfinished_executions),
         ("outcomes", ", ".join(f"{k} {v}" for k, v in report.outcomes.items())),
         ("executions timed out or stopped, by the state they were in", json.dumps(report.stuck_in)),
+        (
+            "why the records that were not promoted or superseded ended (most common first)",
+            "<br>".join(f"{n} x {reason}" for reason, n in report.reasons.items()).replace("|", "\\|") or "-",
+        ),
         ("wall time", f"{report.wall_seconds} s"),
         ("sandbox time", f"{report.sandbox_hours} h"),
         (

@@ -1,8 +1,10 @@
-"""`mlrollout history MODEL`: what became of each upload of a model, newest first, from the deployment records."""
+"""`mlrollout history [MODEL]`: what became of each upload (of a model, or of every model), newest first, from the
+deployment records: outcome, reason and how long it took."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -14,7 +16,9 @@ from mlrollout_cli.context import from_context
 
 def history(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="The model name (the folder under models/).")],
+    model: Annotated[
+        str | None, typer.Argument(help="The model name (the folder under models/); every model's when left out.")
+    ] = None,
     deployment: Annotated[
         str | None, typer.Option(help="Show one deployment in full (its decisions and duplicates).")
     ] = None,
@@ -22,7 +26,7 @@ def history(
     table: Annotated[str | None, typer.Option(help="Deployments table (default: the stack's).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List a model's uploads with their outcome and reason (or one deployment with every decision)."""
+    """List uploads with their outcome, reason and duration (or one deployment with every decision)."""
     from mlrollout.adapters.ledger import DynamoDeployments
 
     aws = from_context(ctx)
@@ -30,31 +34,52 @@ def history(
     console = Console()
     if deployment is not None:
         found = records.get(deployment)
-        if found is None or found.get("model_name") != model:
-            console.print(f"no deployment {deployment} of model {model}")
+        if found is None or (model is not None and found.get("model_name") != model):
+            console.print(f"no deployment {deployment}" + (f" of model {model}" if model else ""))
             raise typer.Exit(1)
         _print_one(console, found, as_json)
         return
-    rows = records.by_model(model, limit)
+    rows = records.by_model(model, limit) if model is not None else records.recent(limit)
+    for row in rows:
+        row["duration_seconds"] = duration_seconds(row)
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
         return
     if not rows:
-        console.print(f"no uploads of model {model} are recorded")
+        console.print(f"no uploads of model {model} are recorded" if model else "no uploads are recorded")
         raise typer.Exit(1)
-    listing = Table(title=f"{model}: uploads, newest first")
-    for column in ("received", "version", "deployment", "state", "outcome", "reason"):
+    listing = Table(title=f"{model or 'every model'}: uploads, newest first")
+    which = () if model else ("model",)
+    columns = ("received", *which, "version", "deployment", "state", "outcome", "took", "reason")
+    for column in columns:
         listing.add_column(column, overflow="fold")
     for row in rows:
         listing.add_row(
             str(row.get("created_at", ""))[:19],
+            *(() if model else (str(row.get("model_name", "-")),)),
             str(row.get("version_label", "-")),
             str(row.get("deployment_id")),
             str(row.get("state", "-")),
             str(row.get("outcome", "(running)")),
+            _took(row["duration_seconds"]),
             str(row.get("reason", ""))[:160],
         )
     console.print(listing)
+
+
+def duration_seconds(record: dict[str, Any]) -> float | None:
+    """From the upload's record to its outcome (None while it runs)."""
+    began, ended = record.get("created_at"), record.get("ended_at")
+    if not began or not ended:
+        return None
+    return round((datetime.fromisoformat(str(ended)) - datetime.fromisoformat(str(began))).total_seconds(), 1)
+
+
+def _took(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{seconds:g} s"
 
 
 def _print_one(console: Console, record: dict[str, Any], as_json: bool) -> None:

@@ -30,6 +30,9 @@ ENV = {
     "ARTIFACT_BUCKET": "bucket",
     "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
     "SLACK_SECRET_NAME": "slack-webhook",
+    "STATE_TABLE": "state",
+    "DEPLOYMENTS_TABLE": "deployments",
+    "ROLLOUT_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:rollout",
     "POWERTOOLS_SERVICE_NAME": "mlrollout",
     "POWERTOOLS_METRICS_NAMESPACE": "mlrollout",
     "PYDANTIC_DISABLE_PLUGINS": "__all__",
@@ -43,7 +46,7 @@ spec = importlib.util.spec_from_file_location("app", {path!r})
 app = importlib.util.module_from_spec(spec); spec.loader.exec_module(app)
 from mlrollout import wiring
 for factory in {factories!r}:
-    getattr(wiring, factory)()
+    getattr(wiring, factory)(*{arguments!r}.get(factory, ()))
 print(time.perf_counter() - t0)
 """
 
@@ -70,9 +73,13 @@ from mlrollout import wiring
 import mlrollout.wiring as w
 w.client = recording
 for factory in {factories!r}:
-    getattr(wiring, factory)()
+    getattr(wiring, factory)(*{arguments!r}.get(factory, ()))
 print(json.dumps(sorted(set(created))))
 """
+
+
+# Factories that take arguments: what a handler passes (the idempotency prefix).
+FACTORY_ARGUMENTS = {"once": ("notify",)}
 
 
 def factories_used(app: Path) -> list[str]:
@@ -103,7 +110,7 @@ def measure(runs: int) -> list[dict[str, object]]:
         env = {**os.environ, **ENV}
         services = json.loads(
             subprocess.run(
-                [sys.executable, "-c", SERVICES_OF.format(factories=factories)],
+                [sys.executable, "-c", SERVICES_OF.format(factories=factories, arguments=FACTORY_ARGUMENTS)],
                 capture_output=True,
                 text=True,
                 env=env,
@@ -113,7 +120,8 @@ def measure(runs: int) -> list[dict[str, object]]:
         handler_times, baseline_times = [], []
         for _ in range(runs):
             baseline_times.append(_run(TIMED_BASELINE.format(services=services)))
-            handler_times.append(_run(TIMED_HANDLER.format(path=str(app), factories=factories)))
+            timed = TIMED_HANDLER.format(path=str(app), factories=factories, arguments=FACTORY_ARGUMENTS)
+            handler_times.append(_run(timed))
         baseline, handler = statistics.median(baseline_times), statistics.median(handler_times)
         rows.append(
             {

@@ -30,6 +30,7 @@ would turn into virtual hours.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib.util
 import io
@@ -161,12 +162,56 @@ class _ThreadStdout(io.TextIOBase):
 _ROUTER: _ThreadStdout | None = None
 
 
+class FifoLock:
+    """A reentrant lock handed over in arrival order.
+
+    Every handler runs under one lock (they share os.environ and stdout). threading.RLock makes no promise of
+    order, and with dozens of executions invoking functions at once a waiter could be passed over for minutes:
+    a Task would wait far longer than any real Lambda queue makes it. Here each invocation waits its turn.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._queue: collections.deque[object] = collections.deque()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self) -> None:
+        me = threading.get_ident()
+        with self._condition:
+            if self._owner == me:
+                self._depth += 1
+                return
+            ticket = object()
+            self._queue.append(ticket)
+            while self._owner is not None or self._queue[0] is not ticket:
+                self._condition.wait()
+            self._queue.popleft()
+            self._owner, self._depth = me, 1
+
+    def release(self) -> None:
+        with self._condition:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("release of a FifoLock this thread does not hold")
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._condition.notify_all()
+
+    def __enter__(self) -> FifoLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class LambdaRuntime:
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
         self.functions: dict[str, LocalFunction] = {}
         self.invocations: list[Invocation] = []
-        self._lock = threading.RLock()
+        self._lock = FifoLock()
         self._stdout: _ThreadStdout | None = None
         self._fresh_layers: set[Path] = set()
 

@@ -257,6 +257,14 @@ class DynamoDeployments:
         )
         return [{k: _plain(v) for k, v in item.items()} for item in response.get("Items", [])]
 
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Every model's records, newest first (a Scan: the table holds one item per upload)."""
+        items: list[dict[str, Any]] = []
+        for page in self.db.get_paginator("scan").paginate(TableName=self.table):
+            items.extend(page.get("Items", []))
+        records = [{k: _plain(v) for k, v in item.items()} for item in items]
+        return sorted(records, key=lambda r: str(r.get("created_at", "")), reverse=True)[:limit]
+
 
 def _lease(endpoint: str, item: dict[str, Any]) -> Lease:
     return Lease(
