@@ -41,6 +41,21 @@ def sagemaker_sdk(*modules: str, needed_for: str, instead: str | None = None) ->
         fail(f"{needed_for} through the sagemaker SDK, which is not installed: {SAGEMAKER_INSTALL}{alternative}")
 
 
+def aws_call[T](call: Callable[[], T], action: str) -> T:
+    """Run an AWS call; an error becomes a refusal naming what could not be done (nothing was started)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlrollout.adapters.aws import error_code, error_message
+
+    try:
+        result: T = call()
+    except ClientError as exc:
+        fail(f"cannot {action}: {error_code(exc)}: {error_message(exc)}")
+    except BotoCoreError as exc:
+        fail(f"cannot {action}: {exc}; check the AWS profile, region and credentials (--profile, --region)")
+    return result
+
+
 @contextmanager
 def spinner(console: Console, text: str) -> Iterator[Callable[[str], None]]:
     """A spinner on a terminal (yields its update function); nothing at all in a pipe or a log, where rich

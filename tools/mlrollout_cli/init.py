@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 
 from mlrollout.adapters.artifacts import S3Artifacts
-from mlrollout.adapters.aws import error_code, error_message
 from mlrollout.domain import naming
 from mlrollout_cli.context import Aws, from_context
-from mlrollout_cli.extras import fail, sagemaker_sdk
+from mlrollout_cli.extras import aws_call, fail, sagemaker_sdk
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 
@@ -114,14 +112,12 @@ def upload_config(aws: Aws, bucket: str, model: str, text: str, *, force: bool) 
     key = naming.config_key(model)
     uri = f"s3://{bucket}/{key}"
     s3 = aws.client("s3")
-    try:
-        if not force and S3Artifacts(s3).head(bucket, key) is not None:
-            fail(f"{uri} exists already; pass --force to replace it (see it with: aws s3 cp {uri} -)")
-        s3.put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType="application/yaml")
-    except ClientError as exc:
-        fail(f"cannot write {uri}: S3 answered {error_code(exc)}: {error_message(exc)}")
-    except BotoCoreError as exc:
-        fail(f"cannot write {uri}: {exc}; check the AWS profile, region and credentials (--profile, --region)")
+    if not force and aws_call(lambda: S3Artifacts(s3).head(bucket, key), f"read {uri}") is not None:
+        fail(f"{uri} exists already; pass --force to replace it (see it with: aws s3 cp {uri} -)")
+    aws_call(
+        lambda: s3.put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType="application/yaml"),
+        f"write {uri}",
+    )
     return uri
 
 

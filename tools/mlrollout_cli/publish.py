@@ -18,7 +18,6 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -28,7 +27,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from mlrollout.adapters.artifacts import S3Artifacts
-from mlrollout.adapters.aws import error_code, error_message
 from mlrollout.adapters.ledger import DynamoDeployments
 from mlrollout.domain import naming
 from mlrollout.domain.artifact import inspect_artifact
@@ -36,7 +34,7 @@ from mlrollout.domain.errors import ArtifactInvalid, ConfigInvalid
 from mlrollout.domain.ledger import upload_id
 from mlrollout_cli import init as init_command
 from mlrollout_cli.context import Aws, from_context
-from mlrollout_cli.extras import fail, spinner
+from mlrollout_cli.extras import aws_call, fail, spinner
 from mlrollout_cli.package import Package, PackageInvalid, write_package
 from mlrollout_cli.records import clip, decision_line, phase
 
@@ -153,7 +151,7 @@ def publish(
             return
         aws = from_context(ctx)
         bucket_name = aws.bucket(bucket)
-        dynamodb = _s3(lambda: aws.client("dynamodb"), "reach AWS")
+        dynamodb = aws_call(lambda: aws.client("dynamodb"), "reach AWS")
         records = DynamoDeployments(dynamodb, aws.deployments_table(table))
         config = _config(
             aws, console, bucket_name, model, image, framework, framework_version, py_version, instance_type
@@ -278,7 +276,7 @@ def _config(
     from mlrollout.domain.config import load_config_text
 
     key = naming.config_key(model)
-    text = _s3(lambda: S3Artifacts(aws.client("s3")).read_text(bucket, key), f"read s3://{bucket}/{key}")
+    text = aws_call(lambda: S3Artifacts(aws.client("s3")).read_text(bucket, key), f"read s3://{bucket}/{key}")
     if text is None:
         if image is None and framework is None:
             fail(
@@ -310,7 +308,7 @@ def _config(
 
 
 def _refuse_duplicate(records: DynamoDeployments, deployment: str, console: Console, as_json: bool) -> None:
-    earlier = _s3(lambda: records.get(deployment), "read the deployments table")
+    earlier = aws_call(lambda: records.get(deployment), "read the deployments table")
     if earlier is None:
         return
     _duplicate(earlier, console, as_json, uploaded=False)
@@ -353,10 +351,10 @@ def _upload(
 
     s3 = aws.client("s3")
     artifacts = S3Artifacts(s3)
-    chosen = version or _s3(lambda: next_version(artifacts, bucket, model), f"list s3://{bucket}/models/{model}/")
+    chosen = version or aws_call(lambda: next_version(artifacts, bucket, model), f"list s3://{bucket}/models/{model}/")
     key = f"{naming.MODELS_PREFIX}{model}/{chosen}/{naming.ARTIFACT_FILE}"
     _check_key(key)
-    if _s3(lambda: artifacts.head(bucket, key), f"read s3://{bucket}/{key}") is not None:
+    if aws_call(lambda: artifacts.head(bucket, key), f"read s3://{bucket}/{key}") is not None:
         fail(
             f"s3://{bucket}/{key} exists already (version {chosen} of {model} was uploaded before); choose another "
             "--version, or leave it out for the next one"
@@ -364,7 +362,7 @@ def _upload(
     columns = (TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     with Progress(*columns, console=console, transient=True) as progress, archive.open("rb") as body:
         task = progress.add_task("upload", total=package.size)
-        _s3(
+        aws_call(
             lambda: s3.upload_fileobj(
                 body,
                 bucket,
@@ -374,20 +372,9 @@ def _upload(
             ),
             f"upload to s3://{bucket}/{key}",
         )
-    head = _s3(lambda: artifacts.head(bucket, key), f"read s3://{bucket}/{key}")
+    head = aws_call(lambda: artifacts.head(bucket, key), f"read s3://{bucket}/{key}")
     version_id = head.version_id if head is not None and head.metadata.get(SHA256) == package.sha256 else None
     return Published(model, chosen, bucket, key, version_id, package.sha256, deployment)
-
-
-def _s3[T](call: Callable[[], T], action: str) -> T:
-    """Run an AWS call; an error becomes a refusal naming what could not be done (nothing was started)."""
-    try:
-        result: T = call()
-    except ClientError as exc:
-        fail(f"cannot {action}: {error_code(exc)}: {error_message(exc)}")
-    except BotoCoreError as exc:
-        fail(f"cannot {action}: {exc}; check the AWS profile, region and credentials (--profile, --region)")
-    return result
 
 
 # ---------------------------------------------------------------------------------------------- following
