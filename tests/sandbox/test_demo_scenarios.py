@@ -73,7 +73,11 @@ def test_a_faulty_version_is_rolled_back_with_the_judges_evidence(demo: Any) -> 
     [message] = [a for a in sandbox.alerts() if "v3 rolled back" in a.get("Subject", "")]
     document = json.loads(message["Message"])
     assert document["event"] == "rolled_back"
-    assert any(e["name"] == "error_rate_cap" and "fail" in e["value"] for e in document["evidence"])
+    # The judge fails the canary on its error rate at the first conclusive look: the absolute cap or the relative
+    # signal, whichever bound crosses first (that depends on how many requests the look saw, not on the model).
+    failing = {e["name"]: e["value"] for e in document["evidence"] if e["value"].endswith("(fail)")}
+    assert failing.keys() & {"error_rate_cap", "errors"}, document["evidence"]
+    assert all(value.startswith("canary ") for value in failing.values()), failing
     assert any(e["name"] == "rollback verified" and e["value"] == "yes" for e in document["evidence"])
 
 
