@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -126,6 +127,17 @@ def make_config(sm: Any, weights: dict[str, float], *, capture: bool = False, co
     return name
 
 
+@contextmanager
+def watching(service: SageMakerService) -> Iterator[None]:
+    """Sandbox time at wall-clock speed while a test looks at a state that lasts seconds of virtual time (a few
+    milliseconds at WARP, too few on a loaded machine); WARP again afterwards, so the waits stay short."""
+    service.clock.set_warp(1.0)
+    try:
+        yield
+    finally:
+        service.clock.set_warp(WARP)
+
+
 def wait_while(sm: Any, endpoint: str, status: str) -> dict[str, Any]:
     """Poll DescribeEndpoint (bounded in real time) until the endpoint leaves `status`."""
     deadline = time.monotonic() + POLL_SECONDS
@@ -177,16 +189,16 @@ def test_create_endpoint_is_creating_for_180_virtual_seconds_then_in_service(
 ) -> None:
     config = make_config(sm, {"AllTraffic": 1.0}, capture=True)
     endpoint = unique("ep")
-    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-
-    creating = sm.describe_endpoint(EndpointName=endpoint)
-    assert creating["EndpointStatus"] == "Creating"
-    # Nothing is deployed yet: only the desired side of each variant is known.
-    assert creating["ProductionVariants"] == [
-        {"VariantName": "AllTraffic", "DesiredWeight": 1.0, "DesiredInstanceCount": 1}
-    ]
-    listed = sm.list_endpoints(StatusEquals="Creating")["Endpoints"]
-    assert endpoint in {e["EndpointName"] for e in listed}
+    with watching(service):
+        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+        creating = sm.describe_endpoint(EndpointName=endpoint)
+        assert creating["EndpointStatus"] == "Creating"
+        # Nothing is deployed yet: only the desired side of each variant is known.
+        assert creating["ProductionVariants"] == [
+            {"VariantName": "AllTraffic", "DesiredWeight": 1.0, "DesiredInstanceCount": 1}
+        ]
+        listed = sm.list_endpoints(StatusEquals="Creating")["Endpoints"]
+        assert endpoint in {e["EndpointName"] for e in listed}
 
     ready = wait_while(sm, endpoint, "Creating")
     assert ready["EndpointStatus"] == "InService"
@@ -236,16 +248,16 @@ def test_update_endpoint_is_updating_then_serves_the_new_config(sm: Any, service
     endpoint, old_config = ready_endpoint(sm, service, {"AllTraffic": 1.0})
     new_config = make_config(sm, {"champion": 0.9, "challenger": 0.1})
 
-    arn = sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=new_config)["EndpointArn"]
-    assert arn == endpoint_arn(endpoint)
-
-    updating = sm.describe_endpoint(EndpointName=endpoint)
-    assert updating["EndpointStatus"] == "Updating"
-    assert updating["EndpointConfigName"] == old_config  # swaps only when the update completes
-    assert weights_of(updating) == {"AllTraffic": (1.0, 1.0)}
-    pending = updating["PendingDeploymentSummary"]
-    assert pending["EndpointConfigName"] == new_config
-    assert [v["VariantName"] for v in pending["ProductionVariants"]] == ["champion", "challenger"]
+    with watching(service):
+        arn = sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=new_config)["EndpointArn"]
+        assert arn == endpoint_arn(endpoint)
+        updating = sm.describe_endpoint(EndpointName=endpoint)
+        assert updating["EndpointStatus"] == "Updating"
+        assert updating["EndpointConfigName"] == old_config  # swaps only when the update completes
+        assert weights_of(updating) == {"AllTraffic": (1.0, 1.0)}
+        pending = updating["PendingDeploymentSummary"]
+        assert pending["EndpointConfigName"] == new_config
+        assert [v["VariantName"] for v in pending["ProductionVariants"]] == ["champion", "challenger"]
 
     done = wait_while(sm, endpoint, "Updating")
     assert done["EndpointStatus"] == "InService"
@@ -326,25 +338,27 @@ def test_update_options_the_sandbox_does_not_emulate_are_refused_not_ignored(
         )
         assert (code, status) == ("SandboxUnsupportedOperation", 400)
         assert "sandbox" in message
-    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config, RetainAllVariantProperties=False)
-    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
+    with watching(service):
+        sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config, RetainAllVariantProperties=False)
+        assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
 
 
 def test_weights_update_takes_30_virtual_seconds_and_stores_weights_as_given(
     sm: Any, service: SageMakerService
 ) -> None:
     endpoint, _ = ready_endpoint(sm, service, {"champion": 1.0, "challenger": 0.0})
-    service.weights_seconds = 120  # long enough to observe "Updating" reliably; the default is checked above
-    sm.update_endpoint_weights_and_capacities(
-        EndpointName=endpoint,
-        DesiredWeightsAndCapacities=[
-            {"VariantName": "champion", "DesiredWeight": 3.0},
-            {"VariantName": "challenger", "DesiredWeight": 1.0, "DesiredInstanceCount": 2},
-        ],
-    )
-    updating = sm.describe_endpoint(EndpointName=endpoint)
-    assert updating["EndpointStatus"] == "Updating"
-    assert weights_of(updating) == {"champion": (1.0, 3.0), "challenger": (0.0, 1.0)}
+    service.weights_seconds = 120
+    with watching(service):
+        sm.update_endpoint_weights_and_capacities(
+            EndpointName=endpoint,
+            DesiredWeightsAndCapacities=[
+                {"VariantName": "champion", "DesiredWeight": 3.0},
+                {"VariantName": "challenger", "DesiredWeight": 1.0, "DesiredInstanceCount": 2},
+            ],
+        )
+        updating = sm.describe_endpoint(EndpointName=endpoint)
+        assert updating["EndpointStatus"] == "Updating"
+        assert weights_of(updating) == {"champion": (1.0, 3.0), "challenger": (0.0, 1.0)}
 
     done = wait_while(sm, endpoint, "Updating")
     assert done["EndpointStatus"] == "InService"
@@ -393,8 +407,9 @@ def test_create_fault_fail_leaves_a_failed_endpoint_that_can_only_be_deleted(
     config = make_config(sm, {"AllTraffic": 1.0})
     endpoint = unique("ep")
     aws.emulator.faults.arm("sagemaker.create_endpoint", "fail", endpoint=endpoint)
-    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Creating"
+    with watching(service):
+        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+        assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Creating"
 
     failed = wait_while(sm, endpoint, "Creating")
     assert failed["EndpointStatus"] == "Failed"
@@ -419,8 +434,9 @@ def test_update_fault_fail_fails_the_endpoint_on_its_old_config(
     aws.emulator.faults.arm(
         "sagemaker.update_endpoint", "fail", endpoint=endpoint, params={"failure_reason": "image pull failed"}
     )
-    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=new_config)
-    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
+    with watching(service):
+        sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=new_config)
+        assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
 
     failed = wait_while(sm, endpoint, "Updating")
     assert (failed["EndpointStatus"], failed["FailureReason"]) == ("Failed", "image pull failed")
@@ -832,9 +848,11 @@ def test_invoke_needs_a_serving_endpoint(sm: Any, runtime: Any, service: SageMak
     service.data_plane = echo_plane([])
     config = make_config(sm, {"AllTraffic": 1.0})
     endpoint = unique("ep")
-    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-    not_found = ("ValidationError", f"Endpoint {endpoint} of account 123456789012 not found.", 400)
-    assert error_of(lambda: runtime.invoke_endpoint(EndpointName=endpoint, Body=b"x")) == not_found
+    with watching(service):
+        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+        not_found = ("ValidationError", f"Endpoint {endpoint} of account 123456789012 not found.", 400)
+        assert error_of(lambda: runtime.invoke_endpoint(EndpointName=endpoint, Body=b"x")) == not_found
+        assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Creating"
     assert error_of(lambda: runtime.invoke_endpoint(EndpointName="ghost", Body=b"x"))[1] == (
         "Endpoint ghost of account 123456789012 not found."
     )
@@ -887,14 +905,14 @@ def test_monitoring_schedule_lifecycle(sm: Any, strict_sm: Any, service: SageMak
     endpoint = unique("ep")
     definition = make_job_definition(sm, endpoint)
     name = unique("sched")
-    arn = sm.create_monitoring_schedule(
-        MonitoringScheduleName=name,
-        MonitoringScheduleConfig=schedule_config(definition),
-        Tags=[{"Key": "team", "Value": "ml-platform"}],
-    )["MonitoringScheduleArn"]
+    with watching(service):
+        arn = sm.create_monitoring_schedule(
+            MonitoringScheduleName=name,
+            MonitoringScheduleConfig=schedule_config(definition),
+            Tags=[{"Key": "team", "Value": "ml-platform"}],
+        )["MonitoringScheduleArn"]
+        pending = sm.describe_monitoring_schedule(MonitoringScheduleName=name)
     assert arn == f"arn:aws:sagemaker:us-east-1:123456789012:monitoring-schedule/{name}"
-
-    pending = sm.describe_monitoring_schedule(MonitoringScheduleName=name)
     assert pending["MonitoringScheduleStatus"] == "Pending"
     assert (pending["EndpointName"], pending["MonitoringType"]) == (endpoint, "DataQuality")
     assert pending["MonitoringScheduleConfig"] == schedule_config(definition)
@@ -902,10 +920,11 @@ def test_monitoring_schedule_lifecycle(sm: Any, strict_sm: Any, service: SageMak
     assert wait_schedule(sm, name, "Scheduled")["MonitoringScheduleArn"] == arn
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ml-platform"}]
 
-    sm.update_monitoring_schedule(
-        MonitoringScheduleName=name, MonitoringScheduleConfig=schedule_config(definition, "cron(0 0/6 ? * * *)")
-    )
-    updated = sm.describe_monitoring_schedule(MonitoringScheduleName=name)
+    with watching(service):
+        sm.update_monitoring_schedule(
+            MonitoringScheduleName=name, MonitoringScheduleConfig=schedule_config(definition, "cron(0 0/6 ? * * *)")
+        )
+        updated = sm.describe_monitoring_schedule(MonitoringScheduleName=name)
     assert updated["MonitoringScheduleStatus"] == "Pending"
     assert updated["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == "cron(0 0/6 ? * * *)"
     wait_schedule(sm, name, "Scheduled")
@@ -1069,8 +1088,9 @@ def test_installing_twice_is_reported_as_moto_drift(aws: EmbeddedAws, sm: Any, s
     second.undo_all()
     # The first installation is untouched.
     endpoint, config = ready_endpoint(sm, service, {"AllTraffic": 1.0})
-    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
+    with watching(service):
+        sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+        assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
 
 
 def test_a_moto_without_the_patched_attribute_is_reported_as_moto_drift(

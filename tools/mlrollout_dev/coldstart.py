@@ -4,6 +4,8 @@ Each measurement runs in a fresh interpreter (a cold container has nothing impor
 baseline and the handler are measured alternately, `--runs` times each, and the medians are compared:
 handler = import functions/<f>/app.py, then build the adapters it uses (which build their boto3 clients);
 baseline = import boto3, then build the same clients. The ratio is what our code, Powertools and pydantic add.
+A third interpreter, the baseline plus `from pydantic import BaseModel`, shows how much of that is pydantic's own
+import: its ratio is the floor any handler whose contracts are pydantic models can reach.
 
     python -m mlrollout_dev.coldstart [--runs 7] [--json]
 """
@@ -57,6 +59,7 @@ import boto3
 session = boto3.session.Session()
 for service in {services!r}:
     session.client(service)
+{extra}
 print(time.perf_counter() - t0)
 """
 
@@ -117,12 +120,14 @@ def measure(runs: int) -> list[dict[str, object]]:
                 check=True,
             ).stdout
         )
-        handler_times, baseline_times = [], []
+        handler_times, baseline_times, floor_times = [], [], []
         for _ in range(runs):
-            baseline_times.append(_run(TIMED_BASELINE.format(services=services)))
+            baseline_times.append(_run(TIMED_BASELINE.format(services=services, extra="")))
+            floor_times.append(_run(TIMED_BASELINE.format(services=services, extra="from pydantic import BaseModel")))
             timed = TIMED_HANDLER.format(path=str(app), factories=factories, arguments=FACTORY_ARGUMENTS)
             handler_times.append(_run(timed))
         baseline, handler = statistics.median(baseline_times), statistics.median(handler_times)
+        floor = statistics.median(floor_times)
         rows.append(
             {
                 "function": app.parent.name,
@@ -130,6 +135,8 @@ def measure(runs: int) -> list[dict[str, object]]:
                 "baseline_ms": round(baseline * 1000, 1),
                 "handler_ms": round(handler * 1000, 1),
                 "ratio": round(handler / baseline, 3),
+                "pydantic_floor_ms": round(floor * 1000, 1),
+                "pydantic_floor_ratio": round(floor / baseline, 3),
             }
         )
     return rows
@@ -145,11 +152,15 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"{'function':<20} {'clients':<34} {'boto3+clients':>14} {'handler':>9} {'ratio':>6}")
+        print(
+            f"{'function':<20} {'clients':<34} {'boto3+clients':>14} {'handler':>9} {'ratio':>6} "
+            f"{'+pydantic only':>15} {'floor':>6}"
+        )
         for row in rows:
             print(
                 f"{row['function']:<20} {','.join(row['clients']):<34} {row['baseline_ms']:>11.1f} ms "  # type: ignore[arg-type]
-                f"{row['handler_ms']:>6.1f} ms {row['ratio']:>6.2f}"
+                f"{row['handler_ms']:>6.1f} ms {row['ratio']:>6.2f} {row['pydantic_floor_ms']:>12.1f} ms "
+                f"{row['pydantic_floor_ratio']:>6.2f}"
             )
         print(f"median of {args.runs} cold interpreters each, Python {sys.version.split()[0]}")
     return 1 if any(float(r["ratio"]) > args.max_ratio for r in rows) else 0  # type: ignore[arg-type]
