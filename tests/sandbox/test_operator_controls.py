@@ -31,7 +31,9 @@ judge:
 """
 # A bake long enough that an operator's request always comes before the judge could advance on its own.
 LONG_BAKE = AUTO.replace("bake_minutes: 5", "bake_minutes: 600\n  max_bake_minutes: 700")
-MANUAL = AUTO + "approval: manual\napproval_timeout_minutes: 30\n"
+# The longest approval wait the config allows (72 s of wall time at warp 600): an operator's CLI call, a new
+# process on a loaded machine, always arrives within it.
+MANUAL = AUTO + "approval: manual\napproval_timeout_minutes: 720\n"
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +143,7 @@ def test_reject_undoes_the_waiting_candidate(sandbox: Sandbox, new_model: Callab
 def test_an_approval_nobody_gives_is_undone_when_the_wait_ends(
     sandbox: Sandbox, new_model: Callable[[str], str]
 ) -> None:
-    model = new_model(MANUAL.replace("approval_timeout_minutes: 30", "approval_timeout_minutes: 2"))
+    model = new_model(MANUAL.replace("approval_timeout_minutes: 720", "approval_timeout_minutes: 2"))
     outcome = sandbox.wait_for_rollout(sandbox.upload(model, "v1", demo_artifact("v1")), timeout=120)
     assert outcome.outcome == "rejected"  # a first deployment: nothing was created
     ended = record(sandbox, model, "v1")
