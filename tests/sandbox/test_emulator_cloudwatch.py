@@ -1283,6 +1283,42 @@ def test_ticker_evaluates_alarms_on_sandbox_time(
     assert not aws.emulator.ticker.errors
 
 
+def test_a_late_ticker_evaluates_the_minutes_it_missed(
+    aws: EmbeddedAws, cw: Any, service: CloudWatchService, alarms: list[str]
+) -> None:
+    ns, name = "Test/LateTicker", "late"
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace=ns,
+        MetricName="m",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5.0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="ignore",
+    )
+    alarms.append(name)
+    service.evaluate_each_minute()  # the ticker's last run
+    breached = aws.clock.now()
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "m", "Timestamp": breached, "Value": 9.0}])
+    # The ticker runs 6 virtual minutes late: the breaching minute has left the range of an evaluation made now
+    # (EvaluationPeriods + 2 periods), so evaluating only now would never see it.
+    aws.clock.set_warp(600.0)
+    try:
+        aws.clock.sleep(6 * 60)
+    finally:
+        aws.clock.set_warp(60.0)
+    late = aws.clock.now()
+    assert service.evaluate_alarms(now=late, names=[name]) == []
+
+    transitions = [t for t in service.evaluate_each_minute() if t.alarm_name == name]
+
+    assert [(t.old_state, t.new_state) for t in transitions] == [("INSUFFICIENT_DATA", "ALARM")]
+    assert breached < transitions[0].time < late - timedelta(minutes=2)  # at a missed minute, not now
+    assert state(cw, name)["StateValue"] == "ALARM"
+
+
 def test_query_performance_at_simulator_scale(aws: EmbeddedAws, service: CloudWatchService) -> None:
     """20 series x 24 h of 1-minute Values/Counts (50 distinct values each); 10 queries over an hour."""
     ns, end = "Test/Perf", aws.clock.now().replace(second=0, microsecond=0)

@@ -45,3 +45,26 @@ def test_the_clock_never_stops() -> None:
     clock = SandboxClock(warp=600, start=START)
     steps(ClockGovernor(clock, budget=0.35, floor=0.05), cpu_per_sandbox_second=10.0)
     assert clock.warp == 30  # 0.05 of 600
+
+
+def test_a_step_that_takes_the_wall_clock_slows_the_clock_even_when_its_cpu_is_cheap() -> None:
+    # A loaded machine: the data plane uses 0.06 of a core at warp 600, but waits for the CPU so long that each
+    # step takes 1.2 wall seconds per wall second of sandbox traffic. It would fall behind; at most 0.8 / 1.2 of
+    # the warp keeps up.
+    clock = SandboxClock(warp=600, start=START)
+    governor = ClockGovernor(clock, budget=0.35, wall_share=0.8)
+    at = START
+    for _ in range(30):
+        governor.account(0.0001 * 5, at, wall=0.002 * 5)
+        at += timedelta(seconds=5)
+    assert 390 <= clock.warp <= 410
+
+
+def test_wall_time_within_its_share_changes_nothing() -> None:
+    clock = SandboxClock(warp=600, start=START)
+    governor = ClockGovernor(clock, budget=0.35, wall_share=0.8)
+    at = START
+    for _ in range(30):
+        governor.account(0.0001 * 5, at, wall=0.0005 * 5)  # 0.3 of the wall clock at warp 600
+        at += timedelta(seconds=5)
+    assert clock.warp == 600

@@ -44,6 +44,7 @@ Z99 = 2.3263478740408408
 # data plane throttles the sandbox clock (see clock.py) instead of falling behind it.
 CPU_BUDGET = 0.35
 MIN_THROTTLE = 0.01
+WALL_SHARE = 0.8  # of the wall clock the data plane's steps may take before sandbox time slows down
 _LOOK_UP = object()  # _serve: read the endpoint's data-capture config (one request, from InvokeEndpoint)
 
 
@@ -181,24 +182,40 @@ class ClockGovernor:
     Each step reports the CPU seconds it took to serve the sandbox time since the previous step. At warp w the
     data plane needs cost * w of a core, with cost = CPU seconds per sandbox second (smoothed); the clock runs at
     the warp asked for, or at budget / cost if that is lower.
+
+    Each step also reports its wall time. On a loaded machine the thread waits for CPU that other processes
+    take, so a step that costs little CPU can still take most of the wall clock. Past `wall_share` of it, the
+    data plane would fall behind sandbox time, and so would everything that waits for it: alarm evaluation
+    catches up with the traffic before it reads metrics. The clock slows to keep the wall time within that share.
     """
 
-    def __init__(self, clock: Any, budget: float = CPU_BUDGET, floor: float = MIN_THROTTLE) -> None:
+    def __init__(
+        self, clock: Any, budget: float = CPU_BUDGET, floor: float = MIN_THROTTLE, wall_share: float = WALL_SHARE
+    ) -> None:
         self.clock = clock
         self.budget = budget
         self.floor = floor
+        self.wall_share = wall_share
         self.cost: float | None = None
+        self.wall_cost: float | None = None
         self._previous: datetime | None = None
 
-    def account(self, busy: float, began_virtual: datetime) -> None:
+    def account(self, busy: float, began_virtual: datetime, wall: float | None = None) -> None:
         previous, self._previous = self._previous, began_virtual
         span = (began_virtual - previous).total_seconds() if previous is not None else 0.0
         if span <= 0:
             return
-        cost = busy / span
-        self.cost = cost if self.cost is None else 0.7 * self.cost + 0.3 * cost
-        wanted = self.budget / max(self.cost * self.clock.target_warp, 1e-12)
+        self.cost = _smoothed(self.cost, busy / span)
+        self.wall_cost = _smoothed(self.wall_cost, (busy if wall is None else wall) / span)
+        target = self.clock.target_warp
+        wanted = min(
+            self.budget / max(self.cost * target, 1e-12), self.wall_share / max(self.wall_cost * target, 1e-12)
+        )
         self.clock.throttle(max(self.floor, min(1.0, round(wanted, 2))))
+
+
+def _smoothed(previous: float | None, value: float) -> float:
+    return value if previous is None else 0.7 * previous + 0.3 * value
 
 
 class DataPlane:
@@ -392,9 +409,9 @@ class DataPlane:
     def step(self) -> None:
         with self._step_lock:
             # CPU time of this thread, not wall time: waiting for the GIL while handlers run is not serving.
-            began_cpu, began_virtual = time.thread_time(), self.clock.now()
+            began_cpu, began_wall, began_virtual = time.thread_time(), time.monotonic(), self.clock.now()
             self._step()
-            self.governor.account(time.thread_time() - began_cpu, began_virtual)
+            self.governor.account(time.thread_time() - began_cpu, began_virtual, time.monotonic() - began_wall)
 
     def _step(self) -> None:
         now = self.clock.now()

@@ -109,6 +109,8 @@ LIST_METRICS_PAGE = 500
 MAX_DATA_PER_PUT = 1000
 MAX_VALUES_PER_DATUM = 150
 DEFAULT_MAX_DATAPOINTS = 100_800
+EVALUATION_SECONDS = 60  # CloudWatch evaluates each alarm once a minute
+MAX_CATCH_UP = 30  # minutes a late ticker replays
 
 _PERCENTILE_RE = re.compile(r"p(\d{1,3}(?:\.\d{1,10})?)")
 # Extended statistics CloudWatch has and the sandbox does not compute: named in the error, never guessed.
@@ -1969,6 +1971,7 @@ class CloudWatchService:
         # Called before any read of metrics (queries and alarm evaluation): a component that produces metrics
         # in the sandbox (the data plane) catches up with the clock here, as a real-time producer would be.
         self.before_read: list[Callable[[], None]] = []
+        self._last_evaluation: float | None = None  # the ticker's, see evaluate_each_minute
 
     def _catch_up(self) -> None:
         for hook in list(self.before_read):
@@ -2122,6 +2125,26 @@ class CloudWatchService:
         for item in pending:
             self._deliver(item)
         return [item.transition for item in pending]
+
+    def evaluate_each_minute(self) -> list[AlarmTransition]:
+        """The ticker's job: evaluate now, and first at each minute the ticker missed since its last run.
+
+        A late ticker would otherwise jump over minutes CloudWatch evaluates, and a datapoint that only those
+        minutes' ranges hold (EvaluationPeriods + 2 periods) would never be seen. At most MAX_CATCH_UP minutes
+        are replayed, the newest ones.
+        """
+        self._catch_up()
+        now = self.clock.time()
+        last, self._last_evaluation = self._last_evaluation, now
+        missed = (
+            []
+            if last is None
+            else [last + k * EVALUATION_SECONDS for k in range(1, int((now - last) // EVALUATION_SECONDS))]
+        )
+        transitions: list[AlarmTransition] = []
+        for moment in [*missed[-MAX_CATCH_UP:], now]:
+            transitions += self.evaluate_alarms(moment)
+        return transitions
 
     def alarm_history(
         self, alarm_name: str | None = None, *, account_id: str | None = None, region: str | None = None
@@ -2502,11 +2525,9 @@ def install(emulator: Emulator, patcher: Patcher) -> CloudWatchService:
     patcher.replace(CloudWatchResponse, "list_metrics", list_metrics)
     patcher.add(CloudWatchResponse, "describe_alarm_history", describe_alarm_history)
 
-    def evaluate_on_tick() -> None:
-        service.evaluate_alarms()
-
-    # CloudWatch evaluates alarms once a minute; so does the sandbox, on sandbox time.
-    emulator.ticker.every("cloudwatch:evaluate-alarms", 60, evaluate_on_tick)
+    # CloudWatch evaluates alarms once a minute; so does the sandbox, on sandbox time, minute after minute even when
+    # its ticker runs late (a busy machine, a long job before it).
+    emulator.ticker.every("cloudwatch:evaluate-alarms", EVALUATION_SECONDS, service.evaluate_each_minute)
     return service
 
 
