@@ -408,7 +408,8 @@ class DataPlane:
 
     def step(self) -> None:
         with self._step_lock:
-            # CPU time of this thread, not wall time: waiting for the GIL while handlers run is not serving.
+            # This thread's CPU time is what serving costs; its wall time (waits for the GIL and for the CPU
+            # included) says whether serving keeps up with sandbox time. The governor weighs both.
             began_cpu, began_wall, began_virtual = time.thread_time(), time.monotonic(), self.clock.now()
             self._step()
             self.governor.account(time.thread_time() - began_cpu, began_virtual, time.monotonic() - began_wall)
