@@ -164,7 +164,16 @@ def handler() -> Callable[[str], Callable[[dict[str, Any]], Any]]:
             spec.loader.exec_module(module)
             _HANDLERS[name] = module
         module = _HANDLERS[name]
-        return lambda event: module.lambda_handler(json.loads(json.dumps(event, default=str)), LambdaContextStub(name))
+
+        def invoke(event: dict[str, Any]) -> Any:
+            # Settings are parsed once per container; a test that changes the environment between invocations
+            # stands for a configuration update, which Lambda serves from new containers.
+            from mlrollout.settings import get_settings
+
+            get_settings.cache_clear()
+            return module.lambda_handler(json.loads(json.dumps(event, default=str)), LambdaContextStub(name))
+
+        return invoke
 
     return load
 

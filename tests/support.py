@@ -50,3 +50,69 @@ def run_cli(sandbox: Any, *args: str, timeout: float = 120) -> Any:
     environment = {**os.environ, **sandbox.environment(), "COLUMNS": "200"}
     command = [str(Path(sys.executable).with_name("mlrollout")), *args]
     return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def hold_lease(stack: Any, rollout: dict[str, Any]) -> None:
+    """The endpoint's lease for this rollout, as Acquire Lease leaves it (from whoever held it before): the steps
+    that change an endpoint renew it first and refuse to run without it."""
+    from datetime import datetime, timedelta
+
+    from mlrollout.adapters.ledger import DynamoLeases
+
+    leases = DynamoLeases(stack.client("dynamodb"), stack.state_table)
+    endpoint, now = rollout["endpoint_name"], datetime.fromisoformat(rollout["started_at"])
+    held = leases.holder(endpoint)
+    if held is not None:
+        leases.release(endpoint, held.holder)
+    assert leases.take(endpoint, rollout["deployment_id"], rollout["execution_id"], now, now + timedelta(hours=1))
+
+
+def a_rollout(config: Any = None, *, deployment_id: str = "d", bucket: str = "b", now: Any = None) -> Any:
+    """Version v2 of model `ep` (endpoint `ep`), as Validate Artifact hands it on: for service tests."""
+    from datetime import UTC, datetime
+
+    from mlrollout.contracts import Artifact, Rollout
+    from mlrollout.domain.config import RolloutConfig
+
+    return Rollout(
+        deployment_id=deployment_id,
+        execution_id=f"x-{deployment_id}",
+        model_name="ep",
+        version_label="v2",
+        endpoint_name="ep",
+        artifact=Artifact(
+            bucket=bucket, key="models/ep/v2/model.tar.gz", version_id=None, sha256="0" * 64, size=1, files=1
+        ),
+        config=config if config is not None else RolloutConfig(image=IMAGE),
+        steps=[10.0],
+        started_at=now or datetime(2026, 11, 25, 12, tzinfo=UTC),
+    )
+
+
+def a_deployment(*, first: bool = False) -> Any:
+    """Plan Deployment's answer for `a_rollout()`: v2 as a canary beside v1 at 10%, or (first) a new endpoint."""
+    from mlrollout.contracts import Deployment, Expectation
+
+    if first:
+        expected = Expectation(config_name="ep-v2", weights={"v2": 1.0})
+        return Deployment(
+            endpoint_name="ep",
+            first_deployment=True,
+            candidate_variant="v2",
+            candidate_model="ep-v2",
+            canary_config="ep-v2-canary",
+            final_config="ep-v2",
+            expected=expected,
+        )
+    return Deployment(
+        endpoint_name="ep",
+        first_deployment=False,
+        candidate_variant="v2",
+        candidate_model="ep-v2",
+        canary_config="ep-v2-canary",
+        final_config="ep-v2",
+        previous_config="ep-v1",
+        current_variant="v1",
+        current_model="ep-v1",
+        expected=Expectation(config_name="ep-v2-canary", weights={"v1": 0.9, "v2": 0.1}),
+    )

@@ -6,7 +6,7 @@ from mlrollout import wiring
 from mlrollout.contracts import JudgeInput
 from mlrollout.observability import logger, rollout_step
 from mlrollout.services.evaluate import evaluate_canary
-from mlrollout.services.ledger import note_look
+from mlrollout.services.ledger import lease_minutes, note_look
 from mlrollout.settings import get_settings
 
 
@@ -20,7 +20,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         records=wiring.artifacts(),
         bucket=settings.require("artifact_bucket"),
     )
-    ledger = {"records": wiring.records(), "leases": wiring.leases(), "lease_minutes": settings.lease_minutes}
+    minutes = lease_minutes(settings, request.rollout)
+    ledger = {"records": wiring.records(), "leases": wiring.leases(), "lease_minutes": minutes}
     look = note_look(request.rollout, output, now=request.now, **ledger)
     judged = look.judgement
     logger.info(

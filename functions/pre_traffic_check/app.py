@@ -10,6 +10,8 @@ from mlrollout.services.pretraffic import check_candidate
 
 @rollout_step
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = check_candidate(PreTrafficInput.model_validate(event), endpoints=wiring.endpoints_with_runtime())
+    request = PreTrafficInput.model_validate(event)
+    lease = wiring.lease_keeper(request.rollout)
+    result = check_candidate(request, endpoints=wiring.endpoints_with_runtime(), lease=lease)
     logger.info("pre-traffic check", extra={"status": result.status, "detail": result.detail})
     return result.model_dump(mode="json")

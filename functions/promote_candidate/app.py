@@ -11,8 +11,8 @@ from mlrollout.settings import get_settings
 
 @rollout_step
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    expected = promote_candidate(
-        PromoteInput.model_validate(event), endpoints=wiring.endpoints(), settings=get_settings()
-    )
+    request = PromoteInput.model_validate(event)
+    lease = wiring.lease_keeper(request.rollout)
+    expected = promote_candidate(request, endpoints=wiring.endpoints(), settings=get_settings(), lease=lease)
     logger.info("promotion requested", extra={"expected": expected.model_dump(mode="json")})
     return expected.model_dump(mode="json")

@@ -14,7 +14,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     common = {"state": wiring.alert_state(), "notifier": wiring.notifier(), "region": wiring.region()}
     if event.get("detail-type") == "SageMaker Processing Job State Change":
         cooldown = settings.violations_cooldown_minutes
-        outcome = relay_violations(event, **common, dashboard=settings.dashboard_name, cooldown_minutes=cooldown)
+        outcome = relay_violations(
+            event,
+            **common,
+            monitoring=wiring.monitoring(),
+            stack_name=settings.stack_name,
+            dashboard=settings.dashboard_name,
+            cooldown_minutes=cooldown,
+        )
     else:
         outcome = relay_alarm(event, **common, reader=wiring.metrics(), dashboard=settings.dashboard_name)
     logger.info("alert relay", extra={"detail_type": event.get("detail-type"), **outcome.__dict__})

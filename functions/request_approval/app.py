@@ -6,6 +6,7 @@ from mlrollout import wiring
 from mlrollout.contracts import ApprovalInput
 from mlrollout.observability import logger, rollout_step
 from mlrollout.services.approval import request_approval
+from mlrollout.services.ledger import lease_minutes
 from mlrollout.services.notify import announcer
 from mlrollout.settings import get_settings
 
@@ -19,9 +20,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         region=wiring.region(),
         dashboard=settings.dashboard_name,
     )
+    minutes = lease_minutes(settings, request.rollout)
     asked = request_approval(
-        request, records=wiring.records(), leases=wiring.leases(), lease_minutes=settings.lease_minutes,
-        announce=announce,
-    )  # fmt: skip
+        request, records=wiring.records(), leases=wiring.leases(), lease_minutes=minutes, announce=announce
+    )
     logger.info("approval requested", extra=asked.model_dump(mode="json"))
     return asked.model_dump(mode="json")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mlrollout.domain.errors import ConfigInvalid, EndpointNotReady, PreTrafficCheckFailed, RollbackAlarmFiring
-from support import IMAGE
+from support import IMAGE, hold_lease
 
 NOW = "2026-11-25T12:00:00Z"
 
@@ -39,6 +39,7 @@ def rollout_of(stack: Any, upload: Any, handler: Any, model: str) -> Any:
             {"event": event, "execution_id": f"arn:aws:states:us-east-1:123456789012:execution:m:{version}", "now": NOW}
         )
         registration = handler("register_model")({"rollout": rollout, "now": NOW})
+        hold_lease(stack, rollout)
         return rollout, registration
 
     return make

@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from mlrollout.domain.drift import PSI_EPSILON, build_baseline
 from mlrollout.domain.errors import ConfigInvalid
+from mlrollout.services.detect_drift import CAPTURE_GRACE  # the run's window ends this long before its tick
 from support import IMAGE
 
 NAMESPACE = "mlrollout/DataDrift"
@@ -107,7 +108,7 @@ def put_baseline(stack: Any, endpoint: str, records: list[dict[str, object]], bi
 
 
 def window_end(stack: Any, hours_ago: int = 3) -> datetime:
-    """A scheduled time 20 minutes past an hour, a few sandbox hours back (CloudWatch takes two weeks back)."""
+    """A window end 20 minutes past an hour, a few sandbox hours back (CloudWatch takes two weeks back)."""
     hour = (stack.aws.clock.now() - timedelta(hours=hours_ago)).replace(minute=0, second=0, microsecond=0)
     return hour + timedelta(minutes=20)
 
@@ -125,7 +126,7 @@ def drift_input(stack: Any, endpoint: str, end: datetime, **overrides: Any) -> d
         "period_seconds": 3600,
         "thresholds": {"psi": 0.2, "js": 0.1, "missing_rate": 0.05},
         "min_records": 1,  # the hand-computed windows are tiny; the minimum has its own test
-        "scheduled_time": end.isoformat(),
+        "scheduled_time": (end + CAPTURE_GRACE).isoformat(),
         **overrides,
     }
 
@@ -594,7 +595,7 @@ def test_drift_alarms_reach_operators_once_per_episode_with_the_published_eviden
     end = window_end(stack)
     spread_window(stack, endpoint, end, variants=("v2", "v3"))
     payload = json.loads(schedule["Target"]["Input"])
-    run = handler("detect_drift")({**payload, "scheduled_time": end.isoformat()})
+    run = handler("detect_drift")({**payload, "scheduled_time": (end + CAPTURE_GRACE).isoformat()})
     assert "amount" in run["drifted"]
     report = read_report(stack, run["report_uri"])
     amount = next(f for f in report["features"] if f["feature"] == "amount")
@@ -703,6 +704,10 @@ def test_a_quiet_window_keeps_the_alarm_state_and_the_relay_speaks_the_emulators
     events, sqs = stack.client("events"), stack.client("sqs")
     queue = sqs.create_queue(QueueName=f"alarms-{endpoint}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # EventBridge sends to a queue through the queue's policy (the sandbox enforces IAM).
+    send = {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage"}
+    policy = {"Version": "2012-10-17", "Statement": [{**send, "Resource": queue_arn}]}
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": json.dumps(policy)})
     pattern = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
     events.put_rule(Name=f"alarms-{endpoint}", EventPattern=json.dumps({**pattern, "detail": {"alarmName": [name]}}))
     events.put_targets(Rule=f"alarms-{endpoint}", Targets=[{"Id": "inbox", "Arn": queue_arn}])
@@ -723,7 +728,7 @@ def test_a_quiet_window_keeps_the_alarm_state_and_the_relay_speaks_the_emulators
         lines = [capture_line(r, end - timedelta(minutes=4, seconds=-i)) for i, r in enumerate(records)]
         if lines:
             put_capture(stack, endpoint, "v2", end - timedelta(minutes=4), f"{end:%H%M}.jsonl", lines)
-        result = handler("detect_drift")({**payload, "scheduled_time": end.isoformat()})
+        result = handler("detect_drift")({**payload, "scheduled_time": (end + CAPTURE_GRACE).isoformat()})
         assert result["records"] == len(records)
         return end
 
@@ -770,7 +775,7 @@ def test_the_schema_alarm_reports_the_violations_and_records(stack: Any, handler
             "Input"
         ]
     )
-    handler("detect_drift")({**payload, "scheduled_time": end.isoformat()})
+    handler("detect_drift")({**payload, "scheduled_time": (end + CAPTURE_GRACE).isoformat()})
 
     assert handler("relay_alert")(alarm_event(alarm, "ALARM", "OK", end + timedelta(minutes=2), 1))["outcome"] == (
         "reported"
@@ -869,12 +874,49 @@ def processing_job_event(
     }
 
 
+def monitoring_schedule(stack: Any, endpoint: str, schedule: str, owner: str | None) -> None:
+    """A data-quality schedule as Attach Monitoring leaves it (tagged with its stack), or another team's (untagged)."""
+    tags = [{"Key": "mlrollout:endpoint", "Value": endpoint}]
+    if owner is not None:
+        tags.append({"Key": "mlrollout:stack", "Value": owner})
+    stack.client("sagemaker").create_monitoring_schedule(
+        MonitoringScheduleName=schedule,
+        MonitoringScheduleConfig={
+            "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
+            "MonitoringType": "DataQuality",
+            "MonitoringJobDefinition": {
+                "MonitoringInputs": [
+                    {"EndpointInput": {"EndpointName": endpoint, "LocalPath": "/opt/ml/processing/input/endpoint"}}
+                ],
+                "MonitoringOutputConfig": {
+                    "MonitoringOutputs": [
+                        {
+                            "S3Output": {
+                                "S3Uri": f"s3://{stack.bucket}/monitoring/{endpoint}",
+                                "LocalPath": "/opt/ml/processing/output",
+                            }
+                        }
+                    ]
+                },
+                "MonitoringResources": {
+                    "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 20}
+                },
+                "MonitoringAppSpecification": {"ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/analyzer"},
+                "RoleArn": stack.role_arn,
+            },
+        },
+        Tags=tags,
+    )
+
+
 def test_model_monitor_violations_are_reported_once_per_schedule_per_cooldown(
     stack: Any, handler: Any, endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VIOLATIONS_COOLDOWN_MINUTES", "60")
     relay = handler("relay_alert")
     schedule = f"{endpoint}-data-quality"
+    monitoring_schedule(stack, endpoint, schedule, os.environ["STACK_NAME"])
+    monitoring_schedule(stack, f"{endpoint}-b", f"{endpoint}-b-data-quality", os.environ["STACK_NAME"])
     at = window_end(stack)
 
     assert relay(processing_job_event(endpoint, schedule, at))["outcome"] == "reported"
@@ -914,6 +956,36 @@ def test_monitoring_runs_without_violations_are_ignored(
     )
     assert handler("relay_alert")(event)["outcome"] == "ignored: not a monitoring run with violations"
     assert alerts(stack) == []
+
+
+@pytest.mark.parametrize("owner", [None, "another-stack"], ids=["untagged", "another-stack"])
+def test_violations_of_schedules_this_stack_did_not_create_are_not_reported(
+    stack: Any, handler: Any, endpoint: str, owner: str | None
+) -> None:
+    # The rule sees every data-quality run in the account; other teams' schedules (and another mlrollout stack's)
+    # are not this stack's operators' business. A schedule already deleted has no tags to show.
+    schedule = f"{endpoint}-data-quality"
+    monitoring_schedule(stack, endpoint, schedule, owner)
+    relay = handler("relay_alert")
+    outcome = relay(processing_job_event(endpoint, schedule, window_end(stack)))["outcome"]
+    assert outcome == f"ignored: schedule {schedule} is not one of stack {os.environ['STACK_NAME']}'s"
+    gone = relay(processing_job_event(endpoint, f"{endpoint}-gone-data-quality", window_end(stack)))["outcome"]
+    assert gone.startswith("ignored: schedule ")
+    assert alerts(stack) == []
+
+
+def test_a_violations_event_without_the_schedule_arn_is_matched_by_the_schedule_name(
+    stack: Any, handler: Any, endpoint: str
+) -> None:
+    # DescribeProcessingJob shows MonitoringScheduleArn, but no AWS page shows it in the EventBridge event: the
+    # relay also finds the schedule from the name Model Monitor passes its container.
+    schedule = f"{endpoint}-data-quality"
+    monitoring_schedule(stack, endpoint, schedule, os.environ["STACK_NAME"])
+    event = processing_job_event(endpoint, schedule, window_end(stack))
+    del event["detail"]["MonitoringScheduleArn"]
+    assert handler("relay_alert")(event)["outcome"] == "reported"
+    [alert] = alerts(stack)
+    assert alert["endpoint"] == endpoint
 
 
 # ------------------------------------------------------------------------------------------ Detach Monitoring

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlrollout.domain.errors import EndpointNotReady
-from support import IMAGE
+from support import IMAGE, hold_lease
 
 NOW = "2026-11-25T12:00:00Z"
 
@@ -16,7 +16,9 @@ NOW = "2026-11-25T12:00:00Z"
 def rollout(stack: Any, upload: Any, handler: Any) -> dict[str, Any]:
     model = f"f-{uuid.uuid4().hex[:8]}"
     event = upload(model=model, version="v1", config=f"image: {IMAGE}\n")
-    return dict(handler("validate_artifact")({"event": event, "execution_id": "x:f", "now": NOW}))
+    validated = dict(handler("validate_artifact")({"event": event, "execution_id": "x:f", "now": NOW}))
+    hold_lease(stack, validated)
+    return validated
 
 
 def test_register_surfaces_a_registry_refusal(stack: Any, handler: Any, rollout: dict[str, Any]) -> None:

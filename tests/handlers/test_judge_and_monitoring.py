@@ -1,6 +1,7 @@
 """Judge Canary against metrics in the embedded CloudWatch; Attach Monitoring against the embedded SageMaker."""
 
 import json
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -388,6 +389,11 @@ def test_model_monitor_attaches_a_schedule_and_drift_alarms(stack: Any, handler:
             "MonitoringSchedule": result["schedule"],
         }
 
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=schedule["MonitoringScheduleArn"])["Tags"]}
+    assert tags["mlrollout:stack"] == os.environ["STACK_NAME"]  # the alert relay reports only its stack's schedules
+    # A schedule from before the stack tag existed gets it when the next version updates the schedule.
+    sm.delete_tags(ResourceArn=schedule["MonitoringScheduleArn"], TagKeys=["mlrollout:stack"])
+
     # A later version narrows the features: the schedule follows, stale alarms go, re-running is idempotent.
     rollout["config"]["monitoring"]["features"] = ["amount"]
     registration["package_version"] = 3
@@ -397,6 +403,8 @@ def test_model_monitor_attaches_a_schedule_and_drift_alarms(stack: Any, handler:
     remaining = stack.client("cloudwatch").describe_alarms()["MetricAlarms"]
     assert [a["MetricName"] for a in remaining if endpoint in a["AlarmName"]] == ["feature_baseline_drift_amount"]
     assert handler("attach_monitoring")(request) == again
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=schedule["MonitoringScheduleArn"])["Tags"]}
+    assert (tags["mlrollout:stack"], tags["mlrollout:endpoint"]) == (os.environ["STACK_NAME"], endpoint)
     definitions = {
         d["MonitoringJobDefinitionName"] for d in sm.list_data_quality_job_definitions()["JobDefinitionSummaries"]
     }

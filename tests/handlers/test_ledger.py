@@ -327,3 +327,55 @@ def test_an_operator_request_waits_on_the_record_and_is_taken_once(stack: Any, h
     settle(handler, r, "rolled_back")
     assert not records.request("no-such-deployment", {"action": "abort", "by": "alice"}, NOW)
     assert not records.request(r["deployment_id"], {"action": "abort", "by": "alice"}, NOW)  # it ended
+
+
+def test_the_reconciler_settles_executions_whose_ended_event_was_lost(
+    stack: Any, handler: Any, monkeypatch: Any
+) -> None:
+    # EventBridge delivers Step Functions' status-change events best effort. Here nothing delivers them (no rule):
+    # the scheduled reconcile finds the executions that ended, from ListExecutions and DescribeExecution.
+    sfn = stack.client("stepfunctions")
+    waits = {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 86000, "End": True}}}
+    machine = sfn.create_state_machine(
+        name=f"rollout-{stack.bucket}", definition=json.dumps(waits), roleArn=stack.role_arn
+    )["stateMachineArn"]
+    monkeypatch.setenv("ROLLOUT_STATE_MACHINE_ARN", machine)
+
+    def started(name: str) -> str:
+        return str(sfn.start_execution(stateMachineArn=machine, name=name, input="{}")["executionArn"])
+
+    waiting_arn, deploying_arn, running_arn = started("waiting"), started("deploying"), started("running")
+    holder = rollout("m", "a" * 64) | {"execution_id": deploying_arn, "endpoint_name": "m"}
+    waiter = rollout("m", "b" * 64, at=NOW + timedelta(minutes=1)) | {"execution_id": waiting_arn}
+    running = rollout("r", "c" * 64) | {"execution_id": running_arn}
+    for r in (holder, waiter, running):
+        claim(handler, r)
+    acquire(handler, holder)
+    acquire(handler, waiter, NOW + timedelta(minutes=1))
+    acquire(handler, running)
+    sfn.stop_execution(executionArn=waiting_arn, error="OperatorStop", cause="not this one")
+    sfn.stop_execution(executionArn=deploying_arn)
+
+    first = handler("settle_deployment")({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+
+    assert first["looked_at"] == 2  # the running execution is not looked at
+    actions = {r["execution"]: r["action"] for r in first["settled"]}
+    assert actions[waiting_arn] == "settled"
+    assert actions[deploying_arn].startswith("restoring the endpoint in ")
+    stored = record(stack, waiter["deployment_id"])
+    assert stored is not None
+    assert (stored["outcome"], stored["reason"]) == (
+        "aborted",
+        "the execution was stopped (by an operator or an API call): OperatorStop: not this one",
+    )
+    touched = record(stack, holder["deployment_id"])
+    assert touched is not None
+    assert "outcome" not in touched and touched["restore_execution"] in actions[deploying_arn]
+    assert record(stack, running["deployment_id"])["state"] == "deploying"  # type: ignore[index]
+
+    # The next run (and a late or duplicate event) changes nothing: the restore execution settles its record.
+    again = handler("settle_deployment")({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+    assert again["settled"] == []
+    late = handler("settle_deployment")(status_event(deploying_arn, "ABORTED"))
+    assert late["action"].endswith("already started")
+    assert "outcome" not in (record(stack, holder["deployment_id"]) or {})

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from support import IMAGE
+from support import IMAGE, hold_lease
 
 NOW = "2026-11-25T12:00:00Z"
 
@@ -36,6 +36,7 @@ def canary(stack: Any, upload: Any, handler: Any) -> dict[str, Any]:
         rollout = handler("validate_artifact")({"event": event, "execution_id": f"x:{version}", "now": NOW})
         registration = handler("register_model")({"rollout": rollout, "now": NOW})
         deployment = handler("plan_deployment")({"rollout": rollout, "registration": registration, "now": NOW})
+        hold_lease(stack, rollout)  # v1's rollout ended; v2's holds the endpoint
         handler("deploy_candidate")(
             {"rollout": rollout, "registration": registration, "deployment": deployment, "now": NOW}
         )

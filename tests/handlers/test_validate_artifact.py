@@ -92,3 +92,44 @@ def test_monitoring_without_its_baseline_is_rejected_before_anything_deploys(
     stack.client("s3").put_object(Bucket=stack.bucket, Key="baselines/m/statistics.json", Body=json.dumps(statistics))
     stack.client("s3").put_object(Bucket=stack.bucket, Key="baselines/m/constraints.json", Body=b"{}")
     assert handler("validate_artifact")(validate_input(upload(config=config)))["config"]["monitoring"] is not None
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "s3://{bucket}/monitoring/m/statistics.json",  # the artifact bucket, outside baselines/
+        "s3://someone-elses-bucket/baselines/m/statistics.json",  # baselines/, another bucket
+    ],
+)
+def test_a_baseline_the_stack_may_not_read_is_refused_naming_where_it_may(
+    stack: Any, upload: Any, handler: Any, where: str
+) -> None:
+    # ValidateArtifact's role reads s3://<ArtifactBucket>/baselines/* only (template.yaml, CheckBaselines): anywhere
+    # else S3 answers AccessDenied, so the config is refused first, in words that say where baselines go.
+    uri = where.format(bucket=stack.bucket)
+    config = f"image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4\nmonitoring:\n  baseline_statistics: {uri}\n"
+    with pytest.raises(ConfigInvalid) as raised:
+        handler("validate_artifact")(validate_input(upload(config=config)))
+    assert f"monitoring.baseline_statistics {uri} is outside s3://{stack.bucket}/baselines/" in raised.value.reason
+    assert f"s3://{stack.bucket}/baselines/<model>/" in (raised.value.fix or "")
+
+
+def test_an_artifact_below_the_version_folder_is_refused_with_the_key_to_use(
+    stack: Any, upload: Any, handler: Any
+) -> None:
+    event = upload(version="v7/sub")
+    with pytest.raises(ArtifactInvalid) as raised:
+        handler("validate_artifact")(validate_input(event))
+    assert "has sub-folders under the version folder 'v7'" in raised.value.reason
+    assert "models/fraud-scorer/v7-sub/model.tar.gz" in (raised.value.fix or "")
+
+
+def test_an_artifact_whose_gzip_trailer_was_cut_is_refused(stack: Any, upload: Any, handler: Any) -> None:
+    artifact = make_tarball({"model.json": b"{}"})
+    with pytest.raises(ArtifactInvalid, match="gzip stream is cut or corrupt"):
+        handler("validate_artifact")(validate_input(upload(artifact=artifact[:-8])))
+
+
+def test_an_image_outside_ecr_is_refused_at_validation(stack: Any, upload: Any, handler: Any) -> None:
+    with pytest.raises(ConfigInvalid, match=r"image: is in registry ghcr.io, not a private Amazon ECR registry"):
+        handler("validate_artifact")(validate_input(upload(config="image: ghcr.io/acme/fraud-scorer:1.4\n")))

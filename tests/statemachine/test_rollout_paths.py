@@ -5,6 +5,7 @@ outages, stops, alarms, rollbacks that do not verify) have their own suite: test
 """
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -132,3 +133,23 @@ def test_operators_are_told_about_every_outcome(sandbox: Sandbox) -> None:
 def test_the_data_plane_served_every_endpoint_without_errors(sandbox: Sandbox) -> None:
     assert sandbox.dataplane is not None
     assert sandbox.dataplane.errors == []
+
+
+def test_a_restore_that_cannot_be_planned_fails_as_a_failed_rollback(sandbox: Sandbox) -> None:
+    # Plan Restore's Catch leads to the rollback-failed path before any Roll Back step ran. Every JSONata field on
+    # that path must evaluate (an undefined result is States.QueryEvaluationError on Step Functions), so the
+    # execution ends with the product's own error and a reason, not with a query error.
+    sfn = sandbox.client("stepfunctions")
+    gone = sandbox.state_machine_arn.replace(":stateMachine:", ":execution:") + ":never-ran"
+    restore = {"execution": gone, "status": "ABORTED", "deployment_id": "m-none#v1", "now": "2026-01-01T00:00:00Z"}
+    started = sfn.start_execution(
+        stateMachineArn=sandbox.state_machine_arn,
+        name=f"restore-test-{uuid.uuid4().hex[:8]}",
+        input=json.dumps({"restore": restore}),
+    )["executionArn"]
+    deadline = time.monotonic() + 60
+    while (described := sfn.describe_execution(executionArn=started))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the restore execution did not end"
+        time.sleep(0.05)
+    assert (described["status"], described.get("error")) == ("FAILED", "RollbackFailed")
+    assert "the restore could not be planned" in described.get("cause", "")

@@ -112,7 +112,7 @@ def test_alerts_topic_is_encrypted_and_email_is_optional() -> None:
 def test_stack_parameter_defaults_equal_the_config_model_defaults() -> None:
     """One source of truth: the template's defaults for rollout.yaml fields are the model's defaults."""
     parameters = TEMPLATE["Parameters"]
-    defaults = RolloutConfig.model_validate({"image": "r.example/i:1"})
+    defaults = RolloutConfig.model_validate({"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/i:1"})
     assert float(parameters["BakeMinutes"]["Default"]) == defaults.strategy.bake_minutes
     assert [float(s) for s in str(parameters["CanarySteps"]["Default"]).split(",")] == defaults.strategy.steps
     assert float(parameters["MaxErrorRate"]["Default"]) == defaults.judge.max_error_rate
@@ -178,3 +178,78 @@ def test_monitoring_events_reach_the_relay_and_the_detacher() -> None:
     for events in (relay, RESOURCES["DetachMonitoringFunction"]["Properties"]["Events"]):
         for event in events.values():
             assert event["Properties"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["DriftDeadLetterQueue", "Arn"]}
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    action = statement.get("Action", [])
+    return set(action if isinstance(action, list) else [action])
+
+
+def _function_statements(name: str) -> list[dict[str, Any]]:
+    return statements(FUNCTION_RESOURCES[name]["Properties"].get("Policies", []))
+
+
+def test_every_function_that_touches_a_table_may_use_the_tables_key() -> None:
+    """The tables are encrypted with DataKey and DynamoDB asks kms:Decrypt of every caller (defect 12)."""
+    for name in FUNCTION_RESOURCES:
+        granted = _function_statements(name)
+        if any(a.startswith("dynamodb:") for s in granted for a in _actions(s)):
+            keys = [s for s in granted if "kms:Decrypt" in _actions(s)]
+            assert keys and all(s["Resource"] == {"Fn::GetAtt": ["DataKey", "Arn"]} for s in keys), name
+
+
+def test_every_queue_eventbridge_dead_letters_to_has_a_queue_policy_for_it() -> None:
+    """SAM adds the queue policy only for `Type: SQS`; a DLQ named by Arn needs its own (defect 3)."""
+    named = {
+        d["Arn"]["Fn::GetAtt"][0]
+        for f in FUNCTION_RESOURCES.values()
+        for event in (f["Properties"].get("Events") or {}).values()
+        if (d := (event.get("Properties") or {}).get("DeadLetterConfig")) and "Arn" in d
+    }
+    state_machine = RESOURCES["RolloutStateMachine"]["Properties"]["Events"]["ModelUploaded"]["Properties"]
+    named.add(state_machine["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0])
+    granted = {
+        queue["Ref"]
+        for resource in RESOURCES.values()
+        if resource["Type"] == "AWS::SQS::QueuePolicy"
+        for queue in resource["Properties"]["Queues"]
+        if any(
+            s.get("Principal") == {"Service": "events.amazonaws.com"} and "sqs:SendMessage" in _actions(s)
+            for s in statements(resource["Properties"]["PolicyDocument"])
+        )
+    }
+    assert named and named <= granted
+
+
+def test_readers_of_missing_objects_may_list_what_they_read() -> None:
+    """Without s3:ListBucket S3 answers a missing key with 403, not the 404 our code explains (defect 6)."""
+    for name in ("ValidateArtifactFunction", "AttachMonitoringFunction"):
+        listing = [s for s in _function_statements(name) if "s3:ListBucket" in _actions(s)]
+        assert listing, name
+        # On the bucket itself, with no s3:prefix condition: S3's 404 rule is stated for the ListBucket permission
+        # on the bucket, and a prefix-conditioned grant may not count for it.
+        assert all(s["Resource"] == {"Fn::GetAtt": ["ArtifactBucket", "Arn"]} for s in listing)
+        assert all("Condition" not in s for s in listing)
+
+
+def test_a_user_supplied_sagemaker_role_is_granted_the_key_and_the_parameter_says_so() -> None:
+    """Defect 9: only the key policy can grant a role the stack did not create its key."""
+    key_statements = RESOURCES["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    [conditional] = [s for s in key_statements if isinstance(s, dict) and "Fn::If" in s]
+    condition, created, supplied = conditional["Fn::If"]
+    assert (condition, created) == ("CreateSageMakerRole", {"Ref": "AWS::NoValue"})
+    assert supplied["Principal"] == {"AWS": {"Ref": "SageMakerExecutionRoleArn"}}
+    assert {"kms:Decrypt", "kms:GenerateDataKey"} <= _actions(supplied)
+    assert "key policy" in TEMPLATE["Parameters"]["SageMakerExecutionRoleArn"]["Description"]
+
+
+def test_rollback_may_recreate_a_failed_endpoint_with_its_tags() -> None:
+    """Defect 1: CreateEndpoint with Tags needs sagemaker:CreateEndpoint and sagemaker:AddTags."""
+    granted = {a for s in _function_statements("RollBackFunction") for a in _actions(s)}
+    assert {"sagemaker:CreateEndpoint", "sagemaker:AddTags"} <= granted
+
+
+def test_the_slack_notifier_may_send_to_its_encrypted_dead_letter_queue() -> None:
+    """Defect 5: an SQS sender to a queue encrypted with a customer managed key needs kms:GenerateDataKey."""
+    granted = {a for s in _function_statements("SlackNotifierFunction") for a in _actions(s)}
+    assert {"sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"} <= granted

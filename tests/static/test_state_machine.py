@@ -19,6 +19,20 @@ TRANSIENT_LAMBDA = {
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 }
+# What an aws-sdk:sagemaker task raises when SageMaker throttles or fails transiently: Step Functions names errors
+# of AWS SDK integrations ServiceName.ErrorName, always with the Exception suffix
+# (https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html). SageMaker's API model
+# declares none of its throttling and server errors, and an error the service does not model arrives as
+# SageMaker.SageMakerException; the modelled spellings are retried too, in case the service starts declaring them,
+# and so is SageMaker.AmazonSageMakerException, the name the optimized integration used: no AWS page says which of
+# these an aws-sdk task raises for a throttle, and retrying a name that never comes costs nothing.
+TRANSIENT_SAGEMAKER = {
+    "SageMaker.SageMakerException",
+    "SageMaker.ThrottlingException",
+    "SageMaker.ServiceUnavailableException",
+    "SageMaker.InternalFailureException",
+    "SageMaker.AmazonSageMakerException",
+}
 TITLE_WORD = re.compile(r"^([A-Z][A-Za-z0-9-]*|a|an|the|for|to|of|on|in|at|by|before|after)$")
 
 
@@ -74,6 +88,8 @@ def test_every_task_retries_only_transient_errors_and_catches_everything(name: s
         assert retry.get("BackoffRate", 1) >= 1
     if state["Resource"] == "arn:aws:states:::lambda:invoke":
         assert retried == TRANSIENT_LAMBDA, name
+    if state["Resource"].startswith("arn:aws:states:::aws-sdk:sagemaker:"):
+        assert retried == TRANSIENT_SAGEMAKER, name
     catches = state.get("Catch", [])
     assert any("States.ALL" in c["ErrorEquals"] for c in catches), f"{name} has no catch-all"
     for catch in catches:
@@ -128,3 +144,11 @@ def test_waiting_is_done_by_wait_states() -> None:
         "Wait Before Rollback Step",
         "Wait For Lease",
     }
+
+
+def test_the_reconciler_knows_how_long_an_execution_can_run() -> None:
+    # The reconciler lists executions back to (its lookback + the longest run): a shorter figure than the machine's
+    # TimeoutSeconds would miss an execution that started long ago and ended recently.
+    from mlrollout.settings import Settings
+
+    assert Settings.model_fields["execution_timeout_seconds"].default == ASL["TimeoutSeconds"]

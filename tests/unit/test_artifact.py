@@ -94,3 +94,31 @@ def test_an_archive_of_only_directories_has_no_files() -> None:
     data = tarball({}, [special("model", tarfile.DIRTYPE)])
     with pytest.raises(ArtifactInvalid, match="contains no files"):
         inspect_artifact(io.BytesIO(data), max_bytes=10**6)
+
+
+@pytest.mark.parametrize("cut", [1, 4, 8])
+def test_a_cut_gzip_trailer_is_refused(cut: int) -> None:
+    # the tar archive (end-of-archive marker included) is intact; only the gzip CRC-32/length trailer is short
+    data = tarball({"model.joblib": b"weights" * 100})
+    with pytest.raises(ArtifactInvalid, match="gzip stream is cut or corrupt"):
+        inspect_artifact(io.BytesIO(data[:-cut]), max_bytes=10**6, framework="sklearn")
+
+
+def test_a_gzip_trailer_that_does_not_match_is_refused() -> None:
+    data = bytearray(tarball({"model.joblib": b"weights" * 100}))
+    data[-8] ^= 0xFF  # the CRC-32 of the uncompressed data
+    with pytest.raises(ArtifactInvalid, match="gzip stream is cut or corrupt.*CRC"):
+        inspect_artifact(io.BytesIO(bytes(data)), max_bytes=10**6, framework="sklearn")
+
+
+def test_a_multi_member_gzip_is_read_to_its_end() -> None:
+    # `cat a.gz b.gz` is valid gzip (tar -xzf reads both members); the tar inside spans them
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        info = tarfile.TarInfo("model.joblib")
+        info.size = 4000
+        archive.addfile(info, io.BytesIO(b"w" * 4000))
+    plain = raw.getvalue()
+    data = gzip.compress(plain[:3000]) + gzip.compress(plain[3000:])
+    report = inspect_artifact(io.BytesIO(data), max_bytes=10**6, framework="sklearn")
+    assert report.files == ["model.joblib"] and report.size == len(data)

@@ -45,6 +45,12 @@ def test_an_instance_type_with_nothing_close_gets_no_guess() -> None:
         (f"{ECR}/fraud-scorer@sha256:abc", "malformed digest 'sha256:abc'"),
         (f"{ECR}/{'a' * 250}:1", "at most 255"),
         (f"{IMAGE} ", "without spaces"),
+        # CreateModel without ImageConfig pulls from Amazon ECR only (RepositoryAccessMode Platform)
+        ("ghcr.io/acme/fraud-scorer:1.4", "is in registry ghcr.io, not a private Amazon ECR registry"),
+        ("docker.io/library/python:3.13", "is in registry docker.io, not a private Amazon ECR registry"),
+        ("localhost:5000/m:v2", "is in registry localhost:5000, not a private Amazon ECR registry"),
+        ("public.ecr.aws/acme/fraud-scorer:1.4", "is in ECR Public, not a private Amazon ECR registry"),
+        ("123456789012.dkr.ecr.us-east-1.example.com/m:1", "copy the image into an ECR repository"),
     ],
 )
 def test_malformed_images_say_what_is_wrong(image: str, problem: str) -> None:
@@ -52,7 +58,14 @@ def test_malformed_images_say_what_is_wrong(image: str, problem: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "image", [IMAGE, f"{ECR}/team/fraud-scorer@sha256:{'a' * 64}", f"{IMAGE}@sha256:{'b' * 64}", "localhost:5000/m:v2"]
+    "image",
+    [
+        IMAGE,
+        f"{ECR}/team/fraud-scorer@sha256:{'a' * 64}",
+        f"{IMAGE}@sha256:{'b' * 64}",
+        "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com/m:v2",
+        "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/m:v2",
+    ],
 )
 def test_well_formed_images_pass(image: str) -> None:
     assert image_problem(image) is None
@@ -70,8 +83,8 @@ def test_a_version_folder_the_registry_cannot_record_is_refused_with_a_clean_nam
         "version folder 'v1 (final)' has characters the model registry cannot record ('(' ')')" in raised.value.reason
     )
     assert raised.value.fix == "upload to models/fraud-scorer/v1-final/model.tar.gz instead"
-    assert naming.parse_artifact_key("models/fraud-scorer/2026-11/run=7@main/model.tar.gz").version_label == (
-        "2026-11/run=7@main"
+    assert naming.parse_artifact_key("models/fraud-scorer/2026-11.run=7@main/model.tar.gz").version_label == (
+        "2026-11.run=7@main"
     )
 
 

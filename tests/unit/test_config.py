@@ -105,3 +105,33 @@ def test_deadline_cannot_precede_the_bake() -> None:
 def test_endpoint_name_follows_sagemaker_naming() -> None:
     with pytest.raises(ConfigInvalid, match="endpoint_name"):
         parse_config({"image": IMAGE, "endpoint_name": "bad_name"}, model_name="m")
+
+
+MODEL_MONITOR = {
+    "backend": "model-monitor",
+    "baseline_statistics": "s3://my-bucket/baselines/m/statistics.json",
+    "baseline_constraints": "s3://my-bucket/baselines/m/constraints.json",
+}
+
+
+@pytest.mark.parametrize(
+    ("schedule", "runtime", "period"),
+    [(None, 3601, 3600), ("cron(0 * ? * * *)", 7200, 3600), ("cron(0 */6 ? * * *)", 21601, 21600)],
+)
+def test_a_monitoring_job_longer_than_its_schedules_period_is_refused(
+    schedule: str | None, runtime: int, period: int
+) -> None:
+    # "MaxRuntimeInSeconds cannot exceed the frequency of the job" (SageMaker's MonitoringStoppingCondition)
+    monitoring = {**MODEL_MONITOR, "max_runtime_seconds": runtime, **({"schedule": schedule} if schedule else {})}
+    with pytest.raises(
+        ConfigInvalid, match=rf"max_runtime_seconds: {runtime} is longer than the schedule's period of {period} seconds"
+    ):
+        parse_config({"image": IMAGE, "monitoring": monitoring}, model_name="m")
+    monitoring["max_runtime_seconds"] = period
+    assert parse_config({"image": IMAGE, "monitoring": monitoring}, model_name="m").monitoring is not None
+
+
+def test_a_daily_schedule_takes_a_day_long_job() -> None:
+    monitoring = {**MODEL_MONITOR, "schedule": "cron(0 3 ? * * *)", "max_runtime_seconds": 86400}
+    config = parse_config({"image": IMAGE, "monitoring": monitoring}, model_name="m")
+    assert config.monitoring is not None and config.monitoring.period_seconds == 86400

@@ -529,3 +529,67 @@ def test_a_window_of_5000_records_is_processed_well_under_a_second(capsys: pytes
         print(f"\n5,000 capture records read and analysed in {elapsed * 1000:.1f} ms")
     assert report.records == 5000
     assert elapsed < 1.0
+
+
+def csv_capture_line(data: str, *, output: str | None = None, base64_encoded: bool = False) -> str:
+    """One data-capture record of a text/csv request, as SageMaker writes it (encoding CSV when text/csv is among
+    the endpoint config's CsvContentTypes, BASE64 of the same bytes otherwise)."""
+
+    def section(text: str, mode: str) -> dict[str, str]:
+        if base64_encoded:
+            return {
+                "observedContentType": "text/csv",
+                "mode": mode,
+                "data": base64.b64encode(text.encode()).decode(),
+                "encoding": "BASE64",
+            }
+        return {"observedContentType": "text/csv", "mode": mode, "data": text, "encoding": "CSV"}
+
+    capture: dict[str, Any] = {"endpointInput": section(data, "INPUT")}
+    if output is not None:
+        capture["endpointOutput"] = section(output, "OUTPUT")
+    return json.dumps(
+        {
+            "captureData": capture,
+            "eventMetadata": {"eventId": "e", "inferenceTime": "2030-01-15T12:10:00Z"},
+            "eventVersion": "0",
+        }
+    )
+
+
+def test_csv_capture_is_read_by_the_baselines_column_order() -> None:
+    # STATISTICS lists x then m: a text/csv request "2.5,b" is x=2.5, m="b"
+    baseline = read_baseline(STATISTICS)
+    lines = [
+        csv_capture_line("2.5,b"),
+        csv_capture_line("0.5,a", base64_encoded=True),
+        csv_capture_line("1.5,c\n3.5,a"),
+    ]
+    report = analyze_capture(lines, baseline)
+    assert (report.records, report.malformed_lines) == (4, 0)
+    x, m = report.feature("x"), report.feature("m")
+    assert x.psi is not None and m.psi is not None  # both compared against the baseline, nothing is "extra"
+    assert [f.name for f in report.features] == ["x", "m"]
+    reader = CaptureReader(lines, columns=["x", "m"])
+    assert [features for features, _ in reader] == [
+        {"x": 2.5, "m": "b"},
+        {"x": 0.5, "m": "a"},
+        {"x": 1.5, "m": "c"},
+        {"x": 3.5, "m": "a"},
+    ]
+
+
+def test_csv_rows_that_do_not_match_the_baseline_are_malformed_and_outputs_line_up() -> None:
+    reader = CaptureReader(
+        [csv_capture_line("1,a,extra"), csv_capture_line("1,a\n2,b", output="0.1\n0.9")],
+        columns=["x", "m"],
+        output_columns=["output.score"],
+    )
+    records = list(reader)
+    assert reader.malformed_reasons == {"CSV row does not have the baseline's columns": 1}
+    assert records == [
+        ({"x": 1, "m": "a"}, {"output.score": 0.1}),
+        ({"x": 2, "m": "b"}, {"output.score": 0.9}),
+    ]
+    # without a baseline's columns, Model Monitor's names for headerless CSV
+    assert next(iter(CaptureReader([csv_capture_line("7,z")])))[0] == {"_c0": 7, "_c1": "z"}

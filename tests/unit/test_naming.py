@@ -8,7 +8,7 @@ from mlrollout.domain.errors import ArtifactInvalid
     ("key", "model", "label"),
     [
         ("models/fraud-scorer/v7/model.tar.gz", "fraud-scorer", "v7"),
-        ("models/m1/2026/11/25/run-3/model.tar.gz", "m1", "2026/11/25/run-3"),
+        ("models/m1/2026-11-25-run-3/model.tar.gz", "m1", "2026-11-25-run-3"),
     ],
 )
 def test_artifact_keys_name_model_and_version(key: str, model: str, label: str) -> None:
@@ -30,6 +30,23 @@ def test_artifact_keys_name_model_and_version(key: str, model: str, label: str) 
 def test_keys_outside_the_layout_are_rejected_with_the_layout(key: str) -> None:
     with pytest.raises(ArtifactInvalid, match=r"models/<model-name>/<version>/model.tar.gz"):
         naming.parse_artifact_key(key)
+
+
+@pytest.mark.parametrize(
+    ("key", "flat"),
+    [
+        ("models/fraud-scorer/v7/sub/model.tar.gz", "v7-sub"),
+        ("models/m1/2026/11/25/run-3/model.tar.gz", "2026-11-25-run-3"),
+    ],
+)
+def test_a_key_below_the_version_folder_starts_nothing_and_says_which_key_would(key: str, flat: str) -> None:
+    # README: keys outside models/<model>/<version>/model.tar.gz never start a rollout. The upload rule's wildcard
+    # lets them through (EventBridge's "*" matches "/"), so the validator refuses them with the key to use.
+    with pytest.raises(ArtifactInvalid) as raised:
+        naming.parse_artifact_key(key)
+    assert "has sub-folders under the version folder" in raised.value.reason
+    model = key.split("/")[1]
+    assert f"models/{model}/{flat}/model.tar.gz" in raised.value.fix
 
 
 def test_invalid_model_names_explain_the_rule_and_suggest_one() -> None:

@@ -1,6 +1,19 @@
+from typing import Any
+
 import pytest
 
-from mlrollout.domain.rollback import EndpointObservation, RollbackTarget, StepKind, plan_rollback
+from fakes import FakeLeases, FakeRecords
+from mlrollout.contracts import Failure, RollbackInput, RollbackResult
+from mlrollout.domain.rollback import (
+    EndpointObservation,
+    RollbackTarget,
+    StepKind,
+    deleted_by_rollback,
+    plan_rollback,
+)
+from mlrollout.services.ledger import LeaseKeeper
+from mlrollout.services.rollback import roll_back
+from support import a_deployment, a_rollout
 
 CANARY = RollbackTarget(
     endpoint="ep",
@@ -61,3 +74,95 @@ def test_first_deployment_rolls_back_by_removing_the_endpoint() -> None:
 
 def test_out_of_service_cannot_be_updated() -> None:
     assert plan_rollback(CANARY, seen("OutOfService", "ep-v2-canary", v1=1, v2=0)).kind is StepKind.FAIL
+
+
+def test_a_deleting_endpoint_this_rollback_deleted_is_awaited_then_recreated() -> None:
+    deleting = seen("Deleting", "ep-v2-canary", v1=1, v2=0)
+    step = plan_rollback(CANARY, deleting, deleted_by_rollback=True)
+    assert step.kind is StepKind.AWAIT_DELETION
+    # the look after that wait still knows the delete was ours, so the endpoint's absence is expected
+    assert deleted_by_rollback(step.kind.value)
+    assert plan_rollback(CANARY, seen(None), deleted_by_rollback=True).kind is StepKind.RECREATE_ENDPOINT
+
+
+def test_an_endpoint_deleted_by_someone_else_is_not_recreated() -> None:
+    assert not deleted_by_rollback(StepKind.WAIT.value)
+    assert not deleted_by_rollback(None)
+    assert plan_rollback(CANARY, seen("Deleting", "ep-v2-canary", v1=1)).kind is StepKind.WAIT
+    step = plan_rollback(CANARY, seen(None), deleted_by_rollback=deleted_by_rollback(StepKind.WAIT.value))
+    assert step.kind is StepKind.FAIL
+    assert "did not delete it" in step.reason
+
+
+class DeletingEndpoints:
+    """An in-memory SageMaker endpoint store that behaves as SageMaker does after DeleteEndpoint: the endpoint
+    reports `Deleting` for `deleting_looks` observations, then DescribeEndpoint finds nothing; a created endpoint is
+    `Creating` for one look, then InService with all traffic on the config's single variant."""
+
+    def __init__(self, config: str, status: str, weights: dict[str, float], deleting_looks: int = 2) -> None:
+        self.endpoint: dict[str, Any] | None = {"status": status, "config": config, "weights": weights}
+        self.configs = {"ep-v1": {"v1": 1.0}, "ep-v2-canary": {"v1": 1.0, "v2": 0.0}, "ep-v2": {"v2": 1.0}}
+        self.deleting_looks = deleting_looks
+        self.calls: list[str] = []
+
+    def observe(self, endpoint: str) -> EndpointObservation:
+        if self.endpoint is None:
+            return EndpointObservation(exists=False)
+        seen = EndpointObservation(
+            True, self.endpoint["status"], self.endpoint["config"], dict(self.endpoint["weights"]), "health check"
+        )
+        if self.endpoint["status"] == "Deleting":
+            self.endpoint["looks"] -= 1
+            if self.endpoint["looks"] <= 0:
+                self.endpoint = None
+        elif self.endpoint["status"] == "Creating":
+            self.endpoint["status"] = "InService"
+        return seen
+
+    def delete_endpoint(self, name: str) -> None:
+        self.calls.append("delete_endpoint")
+        assert self.endpoint is not None and self.endpoint["status"] not in {"Deleting", "Creating"}
+        self.endpoint.update(status="Deleting", looks=self.deleting_looks)
+
+    def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
+        self.calls.append(f"create_endpoint {config_name}")
+        assert self.endpoint is None, "CreateEndpoint on an endpoint that still exists is refused"
+        self.endpoint = {"status": "Creating", "config": config_name, "weights": dict(self.configs[config_name])}
+
+    def delete_config(self, name: str) -> bool:
+        self.calls.append(f"delete_config {name}")
+        return True
+
+    def delete_model(self, name: str) -> bool:
+        self.calls.append(f"delete_model {name}")
+        return True
+
+
+def rollback_input(previous: RollbackResult | None) -> RollbackInput:
+    rollout, deployment = a_rollout(), a_deployment()
+    failure = Failure(error="EndpointFailed", state="Check Endpoint")
+    return RollbackInput(
+        rollout=rollout, deployment=deployment, failure=failure, previous=previous, now=rollout.started_at
+    )
+
+
+def test_a_failed_endpoint_ends_serving_the_previous_config_through_the_deleting_phase() -> None:
+    endpoints = DeletingEndpoints("ep-v2-canary", "Failed", {"v1": 1.0, "v2": 0.0}, deleting_looks=3)
+    leases = FakeLeases()
+    lease = LeaseKeeper(leases, FakeRecords(), minutes=30)
+    previous: RollbackResult | None = None
+    steps = []
+    for _ in range(12):
+        previous = roll_back(rollback_input(previous), endpoints=endpoints, lease=lease)  # type: ignore[arg-type]
+        steps.append(previous.step)
+        if previous.status != "waiting":
+            break
+    assert previous is not None and previous.status == "done", steps
+    assert steps[:4] == ["delete_endpoint", "await_deletion", "await_deletion", "await_deletion"]
+    assert "recreate_endpoint" in steps
+    assert endpoints.endpoint is not None
+    assert (endpoints.endpoint["status"], endpoints.endpoint["config"]) == ("InService", "ep-v1")
+    assert "create_endpoint ep-v1" in endpoints.calls
+    # Every step renewed the endpoint's lease (rollbacks can outlast it).
+    held = leases.holder("ep")
+    assert held is not None and held.holder == "d"

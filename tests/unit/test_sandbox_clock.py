@@ -1,12 +1,14 @@
 """The sandbox clock: warp, throttling without jumps, and sleeps that follow a change of speed."""
 
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mlrollout_sandbox.clock import SandboxClock
+from mlrollout_sandbox.clock import SandboxClock, SharedClock
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -68,30 +70,42 @@ def test_an_interrupt_ends_the_sleep_early() -> None:
     assert time.monotonic() - began < 1.0
 
 
-def test_the_lambda_runtimes_lock_is_handed_over_in_arrival_order() -> None:
-    from mlrollout_sandbox.emulator.lambda_runtime import FifoLock
+def test_a_published_clock_reads_the_same_in_another_process() -> None:
+    """Lambda workers are processes of their own: they read the clock's state from shared memory."""
+    clock = SandboxClock(warp=600, start=START)
+    fd = clock.publish()
+    clock.throttle(0.5)  # published after the first publish too
+    reader = (
+        "import sys; from mlrollout_sandbox.clock import SharedClock; "
+        "c = SharedClock(int(sys.argv[1])); print(c.time(), c.warp)"
+    )
+    before = clock.time()
+    seen, warp = subprocess.run(
+        [sys.executable, "-c", reader, str(fd)], pass_fds=(fd,), capture_output=True, text=True, check=True
+    ).stdout.split()
+    after = clock.time()
+    assert before <= float(seen) <= after
+    assert float(warp) == 300.0
 
-    lock, order, ready = FifoLock(), [], []
-    lock.acquire()
 
-    def waiter(number: int) -> None:
-        ready.append(number)
-        with lock:
-            order.append(number)
-            with lock:  # reentrant, as an RLock is
-                pass
+def test_a_shared_clock_follows_every_change_of_speed_without_a_jump() -> None:
+    clock = SandboxClock(warp=600, start=START)
+    shared = SharedClock(clock.publish())
+    for change in (lambda: clock.set_warp(900), lambda: clock.throttle(0.25), lambda: clock.throttle(1.0)):
+        change()
+        assert shared.warp == clock.warp
+        assert abs((shared.now() - clock.now()).total_seconds()) < 1  # 1 s of sandbox time is 1 ms real here
 
-    threads = []
-    for number in range(6):
-        thread = threading.Thread(target=waiter, args=(number,))
-        thread.start()
-        threads.append(thread)
-        while len(ready) <= number:  # each one queued before the next arrives
-            time.sleep(0.001)
-        time.sleep(0.01)
-    lock.release()
-    for thread in threads:
-        thread.join(timeout=5)
-    assert order == [0, 1, 2, 3, 4, 5]
-    with pytest.raises(RuntimeError, match="does not hold"):
-        lock.release()
+
+def test_an_invocation_counts_its_work_on_the_wall_clock_and_its_waits_on_the_sandbox_clock() -> None:
+    from mlrollout_sandbox.emulator.lambda_worker import InvocationTime
+
+    clock = SandboxClock(warp=600, start=START)
+    used = InvocationTime(clock, timeout_seconds=60)
+    time.sleep(0.1)  # work: 0.1 s, not the minute it is in sandbox time
+    assert 0.1 <= used.elapsed() < 1
+    used.asleep()
+    clock.sleep(30)  # a wait: its 30 sandbox seconds (0.05 s real)
+    used.awake()
+    assert 30.1 <= used.elapsed() < 31.5
+    assert 28.5 < used.remaining() <= 29.9

@@ -291,6 +291,7 @@ def rollback(
     table: Annotated[str | None, typer.Option(help="Deployments table (default: the stack's).")] = None,
 ) -> None:
     """Go back to the previous (or a named) Approved version, as a normal rollout judged like any other."""
+    from mlrollout.adapters.artifacts import S3Artifacts
     from mlrollout.domain import naming
 
     aws = from_context(ctx)
@@ -313,19 +314,15 @@ def rollback(
     )
     if not yes and not typer.confirm("Start it?"):
         raise typer.Exit(1)
-    source_bucket, _, source_key = target.artifact.removeprefix("s3://").partition("/")
     request = f"rollback-{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     key = f"{naming.MODELS_PREFIX}{model}/{target.version_label}-{request}/{naming.ARTIFACT_FILE}"
     operator = Operator.of(aws)
-    copy_source: dict[str, str] = {"Bucket": source_bucket, "Key": source_key}
-    if target.artifact_version:
-        copy_source["VersionId"] = target.artifact_version
-    aws.client("s3").copy_object(
-        Bucket=aws.bucket(bucket),
-        Key=key,
-        CopySource=copy_source,
-        MetadataDirective="REPLACE",
-        Metadata={
+    S3Artifacts(aws.client("s3")).copy(
+        target.artifact,
+        aws.bucket(bucket),
+        key,
+        version_id=target.artifact_version,
+        metadata={
             naming.REDEPLOY_METADATA: request,
             "rollback-to": target.version_label,
             "requested-by": operator.user,

@@ -505,13 +505,28 @@ def gather(client: Callable[[str], Any], record: dict[str, Any]) -> Inputs:
 
     artifacts = S3Artifacts(client("s3"))
     looks: list[dict[str, Any] | None] = []
-    for decision in record.get("decisions") or []:
-        uri = decision.get("record")
+    for uri in _look_records(artifacts, record):
         try:
             looks.append(artifacts.read_json(uri) if uri else None)
         except (ClientError, ValueError):
             looks.append(None)
     return Inputs(deployment_id, histories, functions, reports, looks)
+
+
+def _look_records(artifacts: Any, record: dict[str, Any]) -> list[str | None]:
+    """Every look's decision record: the record keeps only its last decisions, so when it counts more
+    (decisions_total), they are listed from S3 (decisions/<deployment>/, where each look wrote its own)."""
+    decisions = record.get("decisions") or []
+    uris: list[str | None] = [decision.get("record") for decision in decisions]
+    known = next((uri for uri in uris if uri), None)
+    if int(record.get("decisions_total") or len(decisions)) <= len(decisions) or known is None:
+        return uris
+    from mlrollout.adapters.artifacts import split_uri
+    from mlrollout.domain.naming import DECISIONS_PREFIX
+
+    bucket, _ = split_uri(known)
+    prefix = f"{DECISIONS_PREFIX}{record['deployment_id']}/"
+    return [f"s3://{bucket}/{k}" for k in sorted(artifacts.keys(bucket, prefix)) if k.endswith(".json")]
 
 
 # the command -------------------------------------------------------------------------------------------------

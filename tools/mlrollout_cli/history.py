@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlrollout_cli.context import from_context
+from mlrollout_cli.records import decisions_total
 
 
 def history(
@@ -91,8 +92,10 @@ def _print_one(console: Console, record: dict[str, Any], as_json: bool) -> None:
     console.print(f"reason: {record.get('reason', '-')}")
     console.print(f"received {record.get('created_at')}, ended {record.get('ended_at', '(running)')}")
     decisions = record.get("decisions") or []
+    total = decisions_total(record)
     if decisions:
-        looks = Table(title="decisions")
+        shown = f"the last {len(decisions)} of {total} decisions (every look: s3://<bucket>/decisions/<deployment>/)"
+        looks = Table(title=shown if total > len(decisions) else "decisions")
         for column in ("at", "step", "weight", "verdict", "action", "reason"):
             looks.add_column(column, overflow="fold")
         for d in decisions:

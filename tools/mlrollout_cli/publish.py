@@ -36,7 +36,7 @@ from mlrollout_cli import init as init_command
 from mlrollout_cli.context import Aws, from_context
 from mlrollout_cli.extras import aws_call, fail, spinner
 from mlrollout_cli.package import Package, PackageInvalid, write_package
-from mlrollout_cli.records import clip, decision_line, phase
+from mlrollout_cli.records import clip, decision_line, decisions_since, decisions_total, phase
 
 if TYPE_CHECKING:
     from mlrollout.domain.config import RolloutConfig
@@ -416,10 +416,9 @@ def follow(
                         console.print(f"{published.deployment_id}: {phase(record)}")
                         if shown_state == "awaiting_approval":
                             console.print(f"  answer with: mlrollout approve {published.deployment_id} (or reject)")
-                    decisions = record.get("decisions") or []
-                    for decision in decisions[shown_decisions:]:
+                    for decision in decisions_since(record, shown_decisions):
                         console.print(f"  {decision_line(decision)}")
-                    shown_decisions = len(decisions)
+                    shown_decisions = decisions_total(record)
                     if record.get("outcome"):
                         _report_outcome(console, record)
                         return record

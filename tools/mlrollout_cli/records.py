@@ -26,6 +26,18 @@ def percent(value: Any) -> str:
     return f"{number:g}%"
 
 
+def decisions_total(record: dict[str, Any]) -> int:
+    """How many decisions the rollout took: the record keeps only its last ones, and counts them all."""
+    return int(record.get("decisions_total") or len(record.get("decisions") or []))
+
+
+def decisions_since(record: dict[str, Any], shown: int) -> list[dict[str, Any]]:
+    """The decisions taken after the first `shown` ones, as far as the record still keeps them."""
+    decisions: list[dict[str, Any]] = record.get("decisions") or []
+    new = decisions_total(record) - shown
+    return decisions[max(len(decisions) - new, 0) :] if new > 0 else []
+
+
 def last_decision(record: dict[str, Any]) -> dict[str, Any] | None:
     decisions = record.get("decisions") or []
     return decisions[-1] if decisions else None

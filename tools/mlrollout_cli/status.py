@@ -31,7 +31,7 @@ from mlrollout.adapters.ledger import DynamoDeployments, DynamoLeases
 from mlrollout.domain.ledger import Lease, Waiter
 from mlrollout_cli.context import Aws, from_context
 from mlrollout_cli.extras import fail, spinner
-from mlrollout_cli.records import clip, last_decision, percent, phase
+from mlrollout_cli.records import clip, decisions_total, last_decision, percent, phase
 
 WORKERS = 8  # concurrent SageMaker reads: well inside botocore's 10 pooled connections and SageMaker's rate
 NOT_CREATED = "NotCreated"  # a first rollout holds or waits for an endpoint it has not created yet
@@ -154,7 +154,7 @@ def _rollout(lease: Lease, deployments: dict[str, dict[str, Any]], now: datetime
         "verdict": decision.get("verdict") if decision else None,
         "action": decision.get("action") if decision else None,
         "reason": decision.get("reason") if decision else None,
-        "decisions": len(record.get("decisions") or []),
+        "decisions": decisions_total(record),
         "execution": lease.execution,
         "lease_expires_at": lease.expires_at.isoformat(),
         "lease_expired": lease.expired(now),

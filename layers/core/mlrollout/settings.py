@@ -35,10 +35,23 @@ class Settings(BaseModel):
     rollout_state_machine_arn: str | None = Field(
         None, description="ROLLOUT_STATE_MACHINE_ARN: where restores of stopped rollouts run."
     )
-    lease_minutes: float = Field(
-        180, gt=0, description="LEASE_MINUTES: an endpoint lease's life, renewed at each look."
+    lease_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="LEASE_MINUTES: an endpoint lease's life between renewals; unset, it is sized from the endpoint "
+        "wait and the evaluation interval (domain/ledger.lease_minutes).",
     )
+    endpoint_poll_seconds: int = Field(
+        30, ge=1, description="ENDPOINT_POLL_SECONDS: the EndpointPollSeconds parameter."
+    )
+    endpoint_max_polls: int = Field(120, ge=1, description="ENDPOINT_MAX_POLLS: the EndpointMaxPolls parameter.")
     max_artifact_mib: int = Field(10240, ge=1, description="MAX_ARTIFACT_MIB: largest artifact accepted.")
+    reconcile_lookback_minutes: float = Field(
+        60, gt=0, description="RECONCILE_LOOKBACK_MINUTES: how far back the reconciler looks for ended executions."
+    )
+    execution_timeout_seconds: int = Field(
+        86400, gt=0, description="EXECUTION_TIMEOUT_SECONDS: the state machine's TimeoutSeconds (its longest run)."
+    )
     default_bake_minutes: float | None = None
     default_canary_steps: list[float] | None = None
     default_max_error_rate: float | None = None
@@ -97,17 +110,13 @@ class Settings(BaseModel):
         return {key: value for key, value in (("strategy", strategy), ("judge", judge)) if value}
 
 
+@lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The function's settings, parsed once per container: Lambda fixes a function's environment for the life of
+    its execution environment."""
     wanted = {name.upper() for name in Settings.model_fields}
-    return _settings_for(tuple(sorted((k, v) for k, v in os.environ.items() if k in wanted)))
-
-
-@lru_cache(maxsize=8)
-def _settings_for(environment: tuple[tuple[str, str], ...]) -> Settings:
-    # Keyed by the variables themselves: parsed once per container, and still right when several functions
-    # share a process (the sandbox runs every handler in one).
     try:
-        return Settings.model_validate({k.lower(): v for k, v in environment})
+        return Settings.model_validate({k.lower(): v for k, v in os.environ.items() if k in wanted})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         raise SettingsError(f"the function's environment is invalid: {problems}") from None

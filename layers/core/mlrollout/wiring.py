@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from mlrollout.adapters.registry import SageMakerRegistry
     from mlrollout.adapters.scheduler import EventBridgeScheduler
     from mlrollout.adapters.slack import SlackWebhook
+    from mlrollout.contracts import Rollout
+    from mlrollout.services.ledger import LeaseKeeper
 
 
 def region() -> str:
@@ -128,6 +130,14 @@ def leases() -> DynamoLeases:
     from mlrollout.settings import get_settings
 
     return DynamoLeases(client("dynamodb"), get_settings().require("state_table"))
+
+
+def lease_keeper(rollout: Rollout) -> LeaseKeeper:
+    """The endpoint's lease, renewed for this rollout's span (services/ledger.lease_minutes)."""
+    from mlrollout.services.ledger import LeaseKeeper, lease_minutes
+    from mlrollout.settings import get_settings
+
+    return LeaseKeeper(leases(), records(), lease_minutes(get_settings(), rollout))
 
 
 def executions() -> StepFunctionsExecutions:

@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError
 
 from mlrollout.adapters.aws import error_code
 
+MIN_PART = 5 * 1024 * 1024  # S3's smallest part of a multipart upload (all but the last)
+
 
 @dataclass(frozen=True)
 class ObjectHead:
@@ -81,6 +83,40 @@ class S3Artifacts:
         """An object's lines, streamed: a large capture file is never held in memory whole."""
         body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
         yield from body.iter_lines()
+
+    def copy(
+        self,
+        source: str,
+        bucket: str,
+        key: str,
+        *,
+        metadata: dict[str, str],
+        version_id: str | None = None,
+        multipart_threshold: int | None = None,
+    ) -> None:
+        """Copy an object under new metadata, of any size: CopyObject takes at most 5 GB in one request
+        (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html) and an artifact may be 10 GiB, so
+        boto3's managed copy switches to a multipart copy (UploadPartCopy) above `multipart_threshold` bytes."""
+        from boto3.s3.transfer import TransferConfig
+
+        source_bucket, source_key = split_uri(source)
+        copy_source: dict[str, str] = {"Bucket": source_bucket, "Key": source_key}
+        if version_id:
+            copy_source["VersionId"] = version_id
+        config = (
+            TransferConfig()
+            if multipart_threshold is None
+            else TransferConfig(
+                multipart_threshold=multipart_threshold, multipart_chunksize=max(multipart_threshold, MIN_PART)
+            )
+        )
+        self.s3.copy(
+            copy_source,
+            bucket,
+            key,
+            ExtraArgs={"MetadataDirective": "REPLACE", "Metadata": metadata},
+            Config=config,
+        )
 
     def put_json(self, bucket: str, key: str, document: Any) -> str:
         self.s3.put_object(

@@ -1,8 +1,10 @@
-"""Step Functions: start a restore execution; read what a finished execution's states returned."""
+"""Step Functions: start a restore execution; read what a finished execution's states returned; list the
+executions that ended, for the reconciler."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -26,6 +28,31 @@ class StepFunctionsExecutions:
                 raise
             return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
         return str(started["executionArn"])
+
+    def ended_since(self, since: datetime, longest: timedelta) -> list[dict[str, Any]]:
+        """Executions that stopped at or after `since`, each as the detail of its "Execution Status Change" event.
+
+        ListExecutions pages newest start first, and an execution stops at most `longest` (the state machine's
+        TimeoutSeconds) after it started, so the listing ends at the first one that started before since - longest.
+        """
+        found: list[dict[str, Any]] = []
+        oldest_start = since - longest
+        for page in self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn):
+            for listed in page.get("executions", []):
+                if listed["startDate"] < oldest_start:
+                    return found
+                stopped = listed.get("stopDate")
+                if stopped is None or stopped < since:
+                    continue
+                described = self.sfn.describe_execution(executionArn=listed["executionArn"])
+                found.append(
+                    {
+                        key: described.get(key)
+                        for key in ("executionArn", "stateMachineArn", "name", "status", "input", "output")
+                    }
+                    | {"error": described.get("error"), "cause": described.get("cause")}
+                )
+        return found
 
     def outputs(self, execution: str, states: list[str]) -> dict[str, dict[str, Any]]:
         """The latest output of each named state (a Lambda task's Payload), newest history first."""

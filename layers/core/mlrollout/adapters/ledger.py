@@ -23,6 +23,17 @@ BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 BATCH_GET_ATTEMPTS = 8  # rounds for unprocessed keys (throttling) before giving up
 LEASE_PREFIX = "lease#"
 WAITING_PREFIX = "waiting#"
+# A DynamoDB item holds at most 400 KB, and a long bake or hold adds a decision per look: the record keeps the last
+# DECISIONS_KEPT (a page of an operator's `mlrollout history`) and counts all of them in `decisions_total`; every
+# look's full record stays in S3 under decisions/<deployment>/. A failed write there would roll back a healthy canary.
+DECISIONS_KEPT = 20
+KEPT_ON_RECORD = {"decisions": DECISIONS_KEPT}
+TRIM_BATCH = 100
+
+
+def total_field(field: str) -> str:
+    """The attribute counting every entry ever appended to a list the record keeps only the last of."""
+    return f"{field}_total"
 
 
 def _failed_condition(exc: ClientError) -> bool:
@@ -117,18 +128,58 @@ class DynamoDeployments:
         return True
 
     def _append(self, deployment_id: str, field: str, entry: dict[str, Any], now: datetime) -> None:
-        self.db.update_item(
+        kept = KEPT_ON_RECORD.get(field)
+        if kept is None:
+            self.db.update_item(
+                TableName=self.table,
+                Key={"deployment_id": {"S": deployment_id}},
+                ConditionExpression="attribute_exists(deployment_id)",
+                UpdateExpression="SET #f = list_append(if_not_exists(#f, :empty), :entry), updated_at = :now",
+                ExpressionAttributeNames={"#f": field},
+                ExpressionAttributeValues={
+                    ":entry": {"L": [_attr(entry)]},
+                    ":empty": {"L": []},
+                    ":now": _attr(now.isoformat()),
+                },
+            )
+            return
+        updated = self.db.update_item(
             TableName=self.table,
             Key={"deployment_id": {"S": deployment_id}},
             ConditionExpression="attribute_exists(deployment_id)",
-            UpdateExpression="SET #f = list_append(if_not_exists(#f, :empty), :entry), updated_at = :now",
-            ExpressionAttributeNames={"#f": field},
+            UpdateExpression="SET #f = list_append(if_not_exists(#f, :empty), :entry), "
+            "#total = if_not_exists(#total, :zero) + :one, updated_at = :now",
+            ExpressionAttributeNames={"#f": field, "#total": total_field(field)},
             ExpressionAttributeValues={
                 ":entry": {"L": [_attr(entry)]},
                 ":empty": {"L": []},
+                ":zero": {"N": "0"},
+                ":one": {"N": "1"},
                 ":now": _attr(now.isoformat()),
             },
+            ReturnValues="UPDATED_NEW",
         )
+        size = len(updated.get("Attributes", {}).get(field, {}).get("L", []))
+        if size > kept:
+            self._trim(deployment_id, field, size, size - kept)
+
+    def _trim(self, deployment_id: str, field: str, size: int, oldest: int) -> None:
+        """Remove a list's `oldest` first entries, if it still has `size` (a concurrent append's trim wins
+        otherwise; the next append trims again)."""
+        try:
+            self.db.update_item(
+                TableName=self.table,
+                Key={"deployment_id": {"S": deployment_id}},
+                ConditionExpression="size(#f) = :size",
+                # At most TRIM_BATCH per call (DynamoDB caps an expression at 4 KB); a longer list from before the
+                # cap shrinks by a batch at each append.
+                UpdateExpression="REMOVE " + ", ".join(f"#f[{i}]" for i in range(min(oldest, TRIM_BATCH))),
+                ExpressionAttributeNames={"#f": field},
+                ExpressionAttributeValues={":size": {"N": str(size)}},
+            )
+        except ClientError as exc:
+            if not _failed_condition(exc):
+                raise
 
     def advance(self, deployment_id: str, state: str, now: datetime, **fields: Any) -> bool:
         """Move a record that has no final outcome yet to `state`; False if it already ended."""
@@ -246,16 +297,23 @@ class DynamoDeployments:
         return True
 
     def by_model(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The model's records, newest first."""
-        response = self.db.query(
-            TableName=self.table,
-            IndexName=MODEL_INDEX,
-            KeyConditionExpression="model_name = :m",
-            ExpressionAttributeValues={":m": {"S": model}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [{k: _plain(v) for k, v in item.items()} for item in response.get("Items", [])]
+        """The model's `limit` newest records, newest first. A Query page stops at 1 MB whatever its Limit, so pages
+        are read on (from LastEvaluatedKey) until `limit` records or the last page."""
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": MODEL_INDEX,
+            "KeyConditionExpression": "model_name = :m",
+            "ExpressionAttributeValues": {":m": {"S": model}},
+            "ScanIndexForward": False,
+        }
+        while len(items) < limit:
+            page = self.db.query(**request, Limit=limit - len(items))
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [{k: _plain(v) for k, v in item.items()} for item in items]
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         """Every model's records, newest first (a Scan: the table holds one item per upload)."""

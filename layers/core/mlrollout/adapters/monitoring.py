@@ -123,6 +123,11 @@ class SageMakerMonitoring:
             or existing["MonitoringScheduleConfig"].get("ScheduleConfig") != config["ScheduleConfig"]
         ):
             self.sm.update_monitoring_schedule(MonitoringScheduleName=name, MonitoringScheduleConfig=config)
+        # UpdateMonitoringSchedule takes no tags: a schedule made before a tag existed (the stack tag the alert
+        # relay checks) gets it here. AddTags overwrites a key's value and keeps the others.
+        self.sm.add_tags(
+            ResourceArn=existing["MonitoringScheduleArn"], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
         return str(previous) if previous and previous != job_definition else None
 
     def delete_schedule(self, name: str) -> bool:
@@ -151,6 +156,22 @@ class SageMakerMonitoring:
         except ClientError as exc:
             if error_code(exc) not in {"ResourceNotFound", "ValidationException"}:
                 raise
+
+    def schedule_tags(self, schedule_arn: str) -> dict[str, str] | None:
+        """A monitoring schedule's tags, or None when it no longer exists (ListTags answers ValidationException)."""
+        tags: dict[str, str] = {}
+        token: dict[str, str] = {}
+        try:
+            while True:
+                page = self.sm.list_tags(ResourceArn=schedule_arn, MaxResults=100, **token)
+                tags.update({str(t["Key"]): str(t.get("Value", "")) for t in page.get("Tags", [])})
+                if not page.get("NextToken"):
+                    return tags
+                token = {"NextToken": page["NextToken"]}
+        except ClientError as exc:
+            if error_code(exc) in {"ResourceNotFound", "ValidationException"}:
+                return None
+            raise
 
 
 class CloudWatchAlarms:

@@ -7,6 +7,7 @@ artifact costs one pass and constant memory.
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import hashlib
 import tarfile
 import zlib
@@ -109,8 +110,11 @@ def inspect_artifact(stream: BinaryIO, *, max_bytes: int, framework: str = "cust
     files: list[str] = []
     unsafe: list[str] = []
     fixes: list[str] = []
+    # Decompressed here rather than by tarfile's "r|gz": tarfile never checks the gzip trailer, while GzipFile
+    # checks each member's CRC-32 and length once it is read to its end.
+    unpacked = gzip.GzipFile(fileobj=cast(IO[bytes], _Prefixed(head, reader)), mode="rb")
     try:
-        with tarfile.open(fileobj=cast(IO[bytes], _Prefixed(head, reader)), mode="r|gz") as archive:
+        with tarfile.open(fileobj=unpacked, mode="r|") as archive:
             for member in archive:
                 found = _unsafe_reason(member)
                 if found:
@@ -125,6 +129,7 @@ def inspect_artifact(stream: BinaryIO, *, max_bytes: int, framework: str = "cust
             fix="package the model with `tar -czf model.tar.gz -C <model dir> .` (a .gz of a single file is "
             "not enough)",
         ) from None
+    _read_to_gzip_end(unpacked)
     reader.drain()
     if unsafe:
         shown = "; ".join(unsafe[:5]) + (f"; and {len(unsafe) - 5} more" if len(unsafe) > 5 else "")
@@ -138,6 +143,21 @@ def inspect_artifact(stream: BinaryIO, *, max_bytes: int, framework: str = "cust
         )
     _check_required(files, framework)
     return ArtifactReport(sha256=reader.digest.hexdigest(), size=reader.size, files=files)
+
+
+def _read_to_gzip_end(unpacked: gzip.GzipFile) -> None:
+    """The tar reader stops at the end-of-archive marker; `tar -xzf` on the serving host reads on to the gzip
+    trailer (CRC-32 and length, the last 8 bytes) and fails when it is cut or does not match, so read it too."""
+    try:
+        while unpacked.read(1024 * 1024):
+            pass
+    except (EOFError, zlib.error, OSError) as exc:
+        raise ArtifactInvalid(
+            f"the artifact's gzip stream is cut or corrupt after the tar archive ({exc}); `tar -xzf` on the "
+            "serving instance would fail on it",
+            fix="upload the model.tar.gz again (the upload may have been cut), or repackage it with "
+            "`tar -czf model.tar.gz -C <model dir> .` and check it with `gzip -t model.tar.gz`",
+        ) from None
 
 
 def _check_required(files: list[str], framework: str) -> None:

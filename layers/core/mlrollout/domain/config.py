@@ -17,11 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlrollout.domain.errors import ConfigInvalid
 from mlrollout.domain.naming import SAGEMAKER_NAME_RULE, config_key, sagemaker_name_problem
 
-# A container image reference as SageMaker pulls it: an explicit registry host (ECR or a private registry; SageMaker
-# does not fall back to Docker Hub), a repository, and a tag and/or a digest, at most 255 characters.
+# A container image reference as SageMaker pulls it: an explicit registry host, a repository, and a tag and/or a
+# digest, at most 255 characters. The registry must be Amazon ECR: CreateModel without ImageConfig means
+# RepositoryAccessMode Platform, "the model image is hosted in Amazon ECR"; a private registry needs `Vpc` access
+# and a VPC config on the model, which mlrollout does not set
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ImageConfig.html).
 IMAGE_EXAMPLE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-model:1.4"
 MAX_IMAGE = 255
 REGISTRY = re.compile(r"^(localhost|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)(:[0-9]+)?$")
+# A private ECR registry: <account>.dkr.ecr[-fips].<region>.amazonaws.com (.com.cn in the China regions).
+ECR_REGISTRY = re.compile(r"^[0-9]{12}\.dkr\.ecr(-fips)?\.[a-z]{2}(-[a-z]+)+-[0-9]\.amazonaws\.com(\.cn)?$")
 REPOSITORY_PART = re.compile(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$")
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
@@ -208,9 +213,12 @@ class Monitoring(_Section):
         description="How often drift is computed: builtin takes rate(...) or cron(...) (default rate(1 hour)); "
         "model-monitor takes SageMaker's cron (default cron(0 * ? * * *), hourly).",
     )
-    baseline_statistics: str = Field(description="S3 URI of the baseline statistics.json (`mlrollout baseline`).")
+    baseline_statistics: str = Field(
+        description="S3 URI of the baseline statistics.json (`mlrollout baseline`), under baselines/ in the "
+        "artifact bucket."
+    )
     baseline_constraints: str | None = Field(
-        None, description="S3 URI of the baseline constraints.json (required by model-monitor)."
+        None, description="S3 URI of the baseline constraints.json (required by model-monitor), also under baselines/."
     )
     features: list[str] | None = Field(
         None, description="Features to alarm on (default: every feature in the baseline statistics)."
@@ -232,7 +240,12 @@ class Monitoring(_Section):
         360, ge=0, description="A drift alert for the same feature is not repeated within this many minutes."
     )
     instance_type: str = Field("ml.m5.large", description="model-monitor: instance type of the monitoring job.")
-    max_runtime_seconds: int = Field(1800, ge=60, le=86400, description="model-monitor: monitoring job time limit.")
+    max_runtime_seconds: int = Field(
+        1800,
+        ge=60,
+        le=86400,
+        description="model-monitor: monitoring job time limit, at most the schedule's period (3600 for hourly).",
+    )
 
     @field_validator("baseline_statistics", "baseline_constraints")
     @classmethod
@@ -255,6 +268,14 @@ class Monitoring(_Section):
                 raise ValueError("schedule: builtin takes rate(1 hour) or a cron(...) expression")
         if self.backend == "model-monitor" and self.baseline_constraints is None:
             raise ValueError("baseline_constraints: required by the model-monitor backend")
+        # SageMaker refuses a monitoring job that may outrun its schedule: "MaxRuntimeInSeconds cannot exceed the
+        # frequency of the job" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_MonitoringStoppingCondition.html).
+        if self.backend == "model-monitor" and self.max_runtime_seconds > self.period_seconds:
+            raise ValueError(
+                f"max_runtime_seconds: {self.max_runtime_seconds} is longer than the schedule's period of "
+                f"{self.period_seconds} seconds ({self.schedule_expression}); SageMaker refuses a monitoring job "
+                f"that may outrun its schedule: set it to at most {self.period_seconds}, or schedule less often"
+            )
         return self
 
     @property
@@ -271,7 +292,11 @@ class Monitoring(_Section):
             unit = rate.group("unit").rstrip("s")
             return int(rate.group("n")) * {"minute": 60, "hour": 3600, "day": 86400}[unit]
         fields = self.schedule_expression.removeprefix("cron(").removesuffix(")").split()
-        return 3600 if len(fields) >= 2 and fields[1] == "*" else 86400
+        hours = fields[1] if len(fields) >= 2 else ""
+        every = re.fullmatch(r"(\*|0)/(?P<n>[1-9][0-9]?)", hours)  # every n hours: cron(0 */6 ? * * *)
+        if every:
+            return 3600 * int(every["n"])
+        return 3600 if hours == "*" else 86400
 
 
 def _instance_type(value: str) -> str:
@@ -309,8 +334,15 @@ def image_problem(value: str) -> str | None:
     registry, slash, rest = value.partition("/")
     if not slash or not REGISTRY.match(registry):
         return (
-            "has no registry host: SageMaker pulls <registry>/<repository>:<tag> from Amazon ECR or a private "
-            f"registry (Docker Hub short names do not work), e.g. {IMAGE_EXAMPLE}"
+            "has no registry host: SageMaker pulls <registry>/<repository>:<tag> from Amazon ECR (Docker Hub short "
+            f"names do not work), e.g. {IMAGE_EXAMPLE}"
+        )
+    if not ECR_REGISTRY.match(registry):
+        where = "ECR Public" if registry == "public.ecr.aws" else f"registry {registry}"
+        return (
+            f"is in {where}, not a private Amazon ECR registry: SageMaker pulls a model's image from ECR "
+            "(<account>.dkr.ecr.<region>.amazonaws.com); copy the image into an ECR repository of this account and "
+            f"region (docker pull, docker tag, docker push) and name that, e.g. {IMAGE_EXAMPLE}"
         )
     rest, at, digest = rest.partition("@")
     repository, colon, tag = rest.rpartition(":") if ":" in rest else (rest, "", "")
@@ -332,7 +364,7 @@ def image_problem(value: str) -> str | None:
 
 
 class RolloutConfig(_Section):
-    image: str = Field(description="Serving container image URI (ECR or another registry), with a tag or digest.")
+    image: str = Field(description="Serving container image URI in Amazon ECR, with a tag or digest.")
     endpoint_name: str | None = Field(None, description="Endpoint to roll out to (default: the model name).")
     instance_type: str = Field("ml.m5.large", description="Instance type of the candidate variant.")
     instance_count: int = Field(1, ge=1, le=100, description="Instance count of the candidate variant.")

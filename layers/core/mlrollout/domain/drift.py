@@ -4,7 +4,8 @@ The data-quality analyzer of Model Monitor, reduced to what a Lambda (or the san
 
 Reading. `CaptureReader` streams SageMaker data-capture JSONL and yields `(features, outputs)` per record.
 Features are the request's `"features"` object when it has one, otherwise the request object itself; outputs
-are the response object's scalar fields, named `output.<field>`. Lines that cannot be used (bad JSON, no
+are the response object's scalar fields, named `output.<field>`. CSV capture (text/csv models) is read row by
+row, each cell named by the baseline's column order. Lines that cannot be used (bad JSON, no
 captureData, a request that is not a JSON object, an unreadable inferenceTime when a window is asked for) are
 counted by reason on the reader and skipped, never raised: one bad line must not fail an hour of monitoring.
 
@@ -774,7 +775,9 @@ class DriftAnalyzer:
 
     def add_capture(self, lines: Iterable[str | bytes], *, window: Window | None = None) -> CaptureReader:
         """Read data-capture JSONL into the analyzer; returns the reader with its counts."""
-        reader = CaptureReader(lines, window=window)
+        inputs = [name for name in self.baseline.features if not name.startswith(OUTPUT_PREFIX)]
+        outputs_named = [name for name in self.baseline.features if name.startswith(OUTPUT_PREFIX)]
+        reader = CaptureReader(lines, window=window, columns=inputs, output_columns=outputs_named)
         for features, outputs in reader:
             self.add(features, outputs)
         self.malformed_lines += reader.malformed
@@ -1167,11 +1170,26 @@ class CaptureReader:
     outside the window are counted in `outside_window`. BASE64-encoded capture data is decoded. Outputs: the
     response object's scalar fields as `output.<field>`; a response that is not a JSON object gives no outputs
     and is counted in `unreadable_outputs` (the record itself is still used).
+
+    CSV capture (SageMaker writes `encoding: CSV` for the endpoint config's CsvContentTypes, or BASE64 of the CSV
+    bytes with `observedContentType` text/csv when they are not listed): each row of the request is one record,
+    its cells named by `columns` in order (the baseline's input features, as statistics.json lists them; without
+    `columns`, `_c0`, `_c1`, ... as Model Monitor names headerless CSV). A row whose cell count differs from
+    `columns` is malformed. Response rows map to `output_columns` the same way, row for row.
     """
 
-    def __init__(self, lines: Iterable[str | bytes], *, window: Window | None = None) -> None:
+    def __init__(
+        self,
+        lines: Iterable[str | bytes],
+        *,
+        window: Window | None = None,
+        columns: Sequence[str] | None = None,
+        output_columns: Sequence[str] | None = None,
+    ) -> None:
         self._lines = lines
         self.window = window
+        self.columns = tuple(columns) if columns else None
+        self.output_columns = tuple(output_columns) if output_columns else None
         self.lines = 0
         self.records = 0
         self.malformed = 0
@@ -1189,37 +1207,70 @@ class CaptureReader:
             if not text.strip():
                 continue
             self.lines += 1
-            parsed = self._parse(text)
-            if parsed is not None:
+            for parsed in self._parse(text):
                 self.records += 1
                 yield parsed
 
-    def _parse(self, text: str) -> tuple[dict[str, object], dict[str, object]] | None:
+    def _parse(self, text: str) -> list[tuple[dict[str, object], dict[str, object]]]:
         try:
             record = json.loads(text)
         except ValueError:
             self._reject("bad JSON")
-            return None
+            return []
         capture = record.get("captureData") if isinstance(record, dict) else None
         if not isinstance(capture, dict):
             self._reject("missing captureData")
-            return None
+            return []
         if self.window is not None and not self._in_window(record, self.window):
-            return None
+            return []
         endpoint_input = capture.get("endpointInput")
         if not isinstance(endpoint_input, dict) or not isinstance(endpoint_input.get("data"), str):
             self._reject("missing endpointInput data")
-            return None
+            return []
+        if _is_csv(endpoint_input):
+            return self._parse_csv(endpoint_input, capture.get("endpointOutput"))
         request = _decode_json(endpoint_input)
         if request is _UNREADABLE:
             self._reject("input is not JSON")
-            return None
+            return []
         if not isinstance(request, dict):
             self._reject("input is not a JSON object")
-            return None
+            return []
         nested = request.get("features")
         features: dict[str, object] = nested if isinstance(nested, dict) else request
-        return features, self._outputs(capture.get("endpointOutput"))
+        return [(features, self._outputs(capture.get("endpointOutput")))]
+
+    def _parse_csv(
+        self, endpoint_input: Mapping[str, Any], endpoint_output: object
+    ) -> list[tuple[dict[str, object], dict[str, object]]]:
+        rows = _decode_csv(endpoint_input)
+        if rows is None:
+            self._reject("input is not CSV")
+            return []
+        records: list[dict[str, object]] = []
+        for row in rows:
+            features = _csv_record(row, self.columns)
+            if features is None:
+                self._reject("CSV row does not have the baseline's columns")
+                continue
+            records.append(features)
+        outputs = self._csv_outputs(endpoint_output, len(rows)) if records else []
+        if len(records) != len(rows):  # rows no longer line up with the response rows
+            outputs = []
+        return [(features, outputs[i] if i < len(outputs) else {}) for i, features in enumerate(records)]
+
+    def _csv_outputs(self, endpoint_output: object, count: int) -> list[dict[str, object]]:
+        if not isinstance(endpoint_output, dict) or not isinstance(endpoint_output.get("data"), str):
+            return []
+        if not _is_csv(endpoint_output):
+            single = self._outputs(endpoint_output)
+            return [single] * count if count == 1 else []
+        rows = _decode_csv(endpoint_output)
+        named = [_csv_record(row, self.output_columns, prefix=OUTPUT_PREFIX) for row in rows or []]
+        if rows is None or len(rows) != count or any(row is None for row in named):
+            self.unreadable_outputs += 1
+            return []
+        return [row for row in named if row is not None]
 
     def _in_window(self, record: Mapping[str, Any], window: Window) -> bool:
         metadata = record.get("eventMetadata")
@@ -1245,6 +1296,33 @@ class CaptureReader:
 
 
 _UNREADABLE: Final = object()
+
+
+def _is_csv(section: Mapping[str, Any]) -> bool:
+    """CSV capture: written as CSV text, or base64 of a request whose Content-Type was a CSV type."""
+    encoding = str(section.get("encoding", "")).upper()
+    return encoding == "CSV" or (encoding == "BASE64" and "csv" in str(section.get("observedContentType", "")).lower())
+
+
+def _decode_csv(section: Mapping[str, Any]) -> list[list[str]] | None:
+    data: str = section["data"]
+    if str(section.get("encoding", "")).upper() == "BASE64":
+        try:
+            data = base64.b64decode(data, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    try:
+        rows = [row for row in csv.reader(io.StringIO(data)) if row]
+    except csv.Error:
+        return None
+    return rows or None
+
+
+def _csv_record(row: Sequence[str], columns: Sequence[str] | None, prefix: str = "") -> dict[str, object] | None:
+    names = [name.removeprefix(prefix) for name in columns] if columns else [f"_c{i}" for i in range(len(row))]
+    if len(row) != len(names):
+        return None
+    return {f"{prefix}{name}": _csv_cell(cell) for name, cell in zip(names, row, strict=True)}
 
 
 def _decode_json(section: Mapping[str, Any]) -> object:

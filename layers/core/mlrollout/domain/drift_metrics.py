@@ -9,10 +9,17 @@ Each feature of the baseline gets, when there was something to compare:
 The endpoint gets Records, MalformedRecords and, when the window had records, SchemaViolations (new fields,
 absent fields, wrong types) and FeaturesDrifted. Everything is published in one namespace with dimensions
 Endpoint (+ Feature).
+
+CloudWatch dimension values must be ASCII, without control characters, with a non-whitespace character, at most
+1024 characters (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Dimension.html); one value
+that is not fails the whole PutMetricData batch, and PutMetricAlarm. A feature name is free text (`température`),
+so the Feature dimension is `feature_dimension(name)`, used by whatever publishes, alarms on or reads the metrics.
 """
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from dataclasses import dataclass, field
 
 from mlrollout.domain.drift import Baseline, DriftReport, FeatureDrift
@@ -22,6 +29,45 @@ SCORE_METRIC = "DriftScore"
 SCHEMA_METRIC = "SchemaViolations"
 COUNTS = frozenset({"Records", "MalformedRecords", SCHEMA_METRIC, "FeaturesDrifted"})
 SCHEMA_CHECKS = frozenset({"extra_column_check", "missing_column_check", "data_type_check"})
+
+
+MAX_DIMENSION_VALUE = 1024
+DIGEST_CHARS = 12  # 48 bits of sha256: names that fold to the same ASCII stay apart
+
+
+def dimension_value_problem(value: str) -> str | None:
+    """Why CloudWatch would refuse `value` as a dimension value (None: it accepts it)."""
+    if not 1 <= len(value) <= MAX_DIMENSION_VALUE:
+        return f"is {len(value)} characters (CloudWatch takes 1 to {MAX_DIMENSION_VALUE})"
+    if not all(" " <= c <= "~" for c in value):
+        return "has characters other than printable ASCII"
+    if not value.strip():
+        return "has no character other than whitespace"
+    return None
+
+
+def feature_dimension(feature: str) -> str:
+    """The Feature dimension value of a feature: the name itself when CloudWatch accepts it (readable, and the
+    metrics of existing features keep their identity); otherwise its ASCII transliteration (accents dropped, any
+    other character `_`) followed by `~` and a digest of the exact name, so that distinct names stay distinct."""
+    if dimension_value_problem(feature) is None:
+        return feature
+    folded = unicodedata.normalize("NFKD", feature).encode("ascii", "ignore").decode("ascii")
+    readable = "".join(c if " " <= c <= "~" else "_" for c in folded).strip() or "feature"
+    digest = hashlib.sha256(feature.encode("utf-8")).hexdigest()[:DIGEST_CHARS]
+    return f"{readable[: MAX_DIMENSION_VALUE - DIGEST_CHARS - 1]}~{digest}"
+
+
+def dimension_clashes(features: list[str]) -> list[tuple[str, str]]:
+    """Pairs of features that would share one Feature dimension value (and so one metric and one alarm)."""
+    seen: dict[str, str] = {}
+    clashes = []
+    for feature in features:
+        value = feature_dimension(feature)
+        if value in seen:
+            clashes.append((seen[value], feature))
+        seen.setdefault(value, feature)
+    return clashes
 
 
 @dataclass(frozen=True)
@@ -75,7 +121,7 @@ class WindowVerdict:
             ("FeaturesDrifted", {"Endpoint": endpoint}, float(len(self.drifted))),
         ]
         for feature in self.features:
-            dimensions = {"Endpoint": endpoint, "Feature": feature.feature}
+            dimensions = {"Endpoint": endpoint, "Feature": feature_dimension(feature.feature)}
             points += [(name, dimensions, value) for name, value in feature.values.items()]
             points.append((SCORE_METRIC, dimensions, feature.score))
         return points

@@ -28,6 +28,10 @@ class PreTrafficCheckFailed(RolloutError):
     """The candidate variant failed the sample request before it received any traffic."""
 
 
+class LeaseLost(RolloutError):
+    """Another rollout took the endpoint's lease (ours expired): this one must not change the endpoint further."""
+
+
 class RollbackFailed(RolloutError):
     """The endpoint could not be brought back to its previous configuration, or the result did not verify."""
 

@@ -78,3 +78,19 @@ class Waiter:
 
 def lease_until(now: datetime, minutes: float) -> datetime:
     return now + timedelta(minutes=minutes)
+
+
+# Beyond the longest stretch without a renewal: a task's Lambda retries (2+4+8+16 s), its own run (the functions'
+# 60-s timeout) and Step Functions' scheduling, with room to spare.
+LEASE_MARGIN_MINUTES = 15.0
+
+
+def lease_minutes(endpoint_wait_seconds: float, evaluation_interval_seconds: float) -> float:
+    """How long a lease lasts, from the state machine's limits.
+
+    Every Lambda step that precedes a wait renews it (Deploy Candidate, Pre-Traffic Check, each judge look, Promote,
+    each rollback step; the approval wait extends it to its own deadline). The longest stretch between two renewals
+    is a look's renewal, then Shift Traffic and the bounded wait for the endpoint (EndpointMaxPolls x
+    EndpointPollSeconds), then the first evaluation interval of the next step, before its first look.
+    """
+    return (endpoint_wait_seconds + evaluation_interval_seconds) / 60.0 + LEASE_MARGIN_MINUTES

@@ -25,6 +25,19 @@ CONFIG_FILE = "rollout.yaml"
 MODELS_PREFIX = "models/"
 CAPTURE_PREFIX = "capture/"
 DECISIONS_PREFIX = "decisions/"
+# Where baselines live: the template grants the functions that read them (Validate Artifact) only this prefix.
+BASELINES_PREFIX = "baselines/"
+
+
+def is_baseline_uri(uri: str, artifact_bucket: str) -> bool:
+    """Whether `uri` is an object under baselines/ in the artifact bucket (s3://<bucket>/baselines/...)."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return (
+        uri.startswith("s3://")
+        and bucket == artifact_bucket
+        and key.startswith(BASELINES_PREFIX)
+        and ".." not in key.split("/")
+    )
 
 
 def sagemaker_name_problem(name: str) -> str | None:
@@ -76,7 +89,16 @@ def parse_artifact_key(key: str) -> ArtifactKey:
             f"the model name in the key ({model_name!r}) cannot be used: {SAGEMAKER_NAME_RULE}",
             fix=f"rename the folder models/{model_name}/ to e.g. models/{suggest_name(model_name)}/",
         )
-    version_label = "/".join(parts[2:-1])
+    if len(parts) > 4:
+        # The upload rule's wildcard matches deeper keys too (its `*` matches '/'), so they are refused here.
+        flat = "-".join(parts[2:-1])
+        raise ArtifactInvalid(
+            f"the object key {key!r} has sub-folders under the version folder {parts[2]!r}: only "
+            f"models/<model-name>/<version>/{ARTIFACT_FILE}, one folder per version, starts a rollout",
+            fix=f"upload to models/{model_name}/{flat}/{ARTIFACT_FILE} (or models/{model_name}/{parts[2]}/"
+            f"{ARTIFACT_FILE}) instead",
+        )
+    version_label = parts[2]
     rejected = registry_rejected_characters(version_label)
     if rejected:
         cleaned = re.sub(r"[^\w.:/=+\-@]+", "-", version_label).strip("-") or "v1"
@@ -173,3 +195,9 @@ SCHEMA_FEATURE = "@schema"  # the endpoint-wide schema alarm; "@" is not in feat
 def drift_alarm_name(stack_prefix: str, endpoint: str, feature: str) -> str:
     # "." cannot occur in an endpoint name, so one endpoint's alarm prefix never matches another endpoint's alarms.
     return f"{stack_prefix}-{endpoint}.drift.{feature}"[:255]
+
+
+# Tag on the monitoring schedules a stack creates: Model Monitor's violation events carry the schedule's ARN, and the
+# relay reports only runs of its own stack's schedules (others in the account, or another mlrollout stack's, are not
+# its operators' business).
+STACK_TAG = "mlrollout:stack"

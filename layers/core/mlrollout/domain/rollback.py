@@ -43,9 +43,21 @@ class StepKind(StrEnum):
     SET_WEIGHTS = "set_weights"
     RESTORE_CONFIG = "restore_config"
     DELETE_ENDPOINT = "delete_endpoint"
+    # A wait that remembers this rollback deleted the endpoint: SageMaker reports `Deleting` for a while after
+    # DeleteEndpoint, and only the step kind travels from one look to the next.
+    AWAIT_DELETION = "await_deletion"
     RECREATE_ENDPOINT = "recreate_endpoint"
     DONE = "done"
     FAIL = "fail"
+
+
+# The steps after which an endpoint that is `Deleting` or gone is our own doing, on its way to being recreated.
+DELETION_IN_PROGRESS = frozenset({StepKind.DELETE_ENDPOINT, StepKind.AWAIT_DELETION, StepKind.RECREATE_ENDPOINT})
+
+
+def deleted_by_rollback(previous_step: str | None) -> bool:
+    """Whether the previous look of this rollback deleted the endpoint (or was still waiting for that delete)."""
+    return previous_step in {kind.value for kind in DELETION_IN_PROGRESS}
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,13 @@ def plan_rollback(
             )
         return RollbackStep(
             StepKind.FAIL,
-            f"endpoint {name} disappeared during the rollout; it cannot be restored to {target.previous_config}",
+            f"endpoint {name} disappeared during the rollout, and this rollback did not delete it; it cannot be "
+            f"restored to {target.previous_config}",
+        )
+    if seen.status == "Deleting" and deleted_by_rollback:
+        return RollbackStep(
+            StepKind.AWAIT_DELETION,
+            f"endpoint {name} is Deleting; waiting for it to go before recreating it on {target.previous_config}",
         )
     if seen.status in TRANSITIONAL:
         return RollbackStep(StepKind.WAIT, f"endpoint {name} is {seen.status}; waiting before the next change")

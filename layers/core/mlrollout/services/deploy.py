@@ -8,6 +8,7 @@ from mlrollout.contracts import DeployInput, Deployment, Expectation, PlanInput,
 from mlrollout.domain import naming, rollback_alarms
 from mlrollout.domain.errors import EndpointNotReady
 from mlrollout.ports import AlarmStates, Endpoints
+from mlrollout.services.ledger import LeaseKeeper
 from mlrollout.settings import Settings
 
 
@@ -101,8 +102,11 @@ def _candidate_variant(rollout: Rollout, deployment: Deployment, weight: float) 
     }
 
 
-def deploy_candidate(request: DeployInput, *, endpoints: Endpoints, settings: Settings) -> Expectation:
+def deploy_candidate(
+    request: DeployInput, *, endpoints: Endpoints, settings: Settings, lease: LeaseKeeper
+) -> Expectation:
     rollout, deployment = request.rollout, request.deployment
+    lease.require(rollout, request.now, "be deployed")
     bucket = settings.require("artifact_bucket")
     tags = _tags(rollout)
     endpoints.create_model(
@@ -134,9 +138,12 @@ def deploy_candidate(request: DeployInput, *, endpoints: Endpoints, settings: Se
     return deployment.expected
 
 
-def promote_candidate(request: PromoteInput, *, endpoints: Endpoints, settings: Settings) -> Expectation:
-    """Give the candidate the whole endpoint: a config with only its variant."""
+def promote_candidate(
+    request: PromoteInput, *, endpoints: Endpoints, settings: Settings, lease: LeaseKeeper
+) -> Expectation:
+    """Give the candidate the whole endpoint: a config with only its variant (never without the endpoint's lease)."""
     rollout, deployment = request.rollout, request.deployment
+    lease.require(rollout, request.now, "be promoted")
     endpoints.create_config(
         deployment.final_config,
         [_candidate_variant(rollout, deployment, 1.0)],

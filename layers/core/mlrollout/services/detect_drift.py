@@ -5,6 +5,12 @@ when the file was written. The run reads the files of every hour its window touc
 last file may hold the window's first records), keeps the records whose inferenceTime lies in the window, and
 streams them line by line: a capture of any size costs constant memory. Malformed lines are counted, never
 fatal. Metrics go to CloudWatch (the alarms read them); the full report goes to S3 for the record.
+
+The window ends CAPTURE_GRACE before the scheduled time, and the run also reads the hour folders written up to
+the scheduled time: SageMaker buffers captured records on the instance and writes them to S3 some time after the
+requests (the documentation gives no bound), so a window ending at the tick would miss the records whose file
+lands after it. Each window is [scheduled - period - grace, scheduled - grace): consecutive runs, a period apart,
+tile time without a gap or an overlap, so no record is skipped or counted twice.
 """
 
 from __future__ import annotations
@@ -18,19 +24,28 @@ from mlrollout.domain.errors import ConfigInvalid
 from mlrollout.ports import ArtifactStore, CaptureStore, MetricPublisher
 
 HOUR = timedelta(hours=1)
+# How long after a request its capture file may land in S3 and still be counted in its window. SageMaker writes
+# capture files every few minutes in practice (no bound is documented); 10 minutes leaves a margin over that and
+# delays a drift alarm by no more than a sixth of the default hourly period.
+CAPTURE_GRACE = timedelta(minutes=10)
 
 
 def window_of(request: DriftRunInput, now: datetime) -> tuple[datetime, datetime]:
-    end = (request.scheduled_time or now).astimezone(UTC).replace(microsecond=0)
+    """[start, end) of the records this run judges: one period, ending CAPTURE_GRACE before the scheduled time."""
+    end = (request.scheduled_time or now).astimezone(UTC).replace(microsecond=0) - CAPTURE_GRACE
     return end - timedelta(seconds=request.period_seconds), end
 
 
-def capture_keys(captures: CaptureStore, capture_uri: str, endpoint: str, start: datetime, end: datetime) -> list[str]:
+def capture_keys(
+    captures: CaptureStore, capture_uri: str, endpoint: str, start: datetime, written_before: datetime
+) -> list[str]:
+    """The capture files that can hold records from `start` on, written before `written_before` (the run's time:
+    a file written after the window's end, within the grace, still holds records of the window)."""
     bucket, _, prefix = capture_uri.removeprefix("s3://").partition("/")
     root = "/".join(p for p in (prefix.strip("/"), endpoint) if p) + "/"
     hours: list[datetime] = []
     hour = (start - HOUR).replace(minute=0, second=0, microsecond=0)
-    while hour < end:
+    while hour < written_before:
         hours.append(hour)
         hour += HOUR
     keys: list[str] = []
@@ -78,7 +93,7 @@ def detect_drift(
     baseline = _baseline(artifacts, request)
     start, end = window_of(request, now)
     bucket = request.capture_uri.removeprefix("s3://").partition("/")[0]
-    keys = capture_keys(captures, request.capture_uri, request.endpoint, start, end)
+    keys = capture_keys(captures, request.capture_uri, request.endpoint, start, end + CAPTURE_GRACE)
     analyzer = DriftAnalyzer(baseline)
     for key in keys:
         analyzer.add_capture(captures.lines(bucket, key), window=(start, end))

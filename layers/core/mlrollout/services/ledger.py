@@ -8,13 +8,16 @@
 - Settle Dead Execution: Step Functions' status-change event for every execution that ended; where the execution
   died outside its own paths (stopped, timed out, crashed) the record gets its outcome, the lease goes, and an
   endpoint it may have changed is restored by a restore execution that takes the lease over.
+- Reconcile: EventBridge delivers those events best effort, so a schedule also looks at every execution that ended
+  recently (DescribeExecution) and settles it the same way. Settling is idempotent: an event, its duplicates and
+  the reconciler's later look at the same execution change a record once.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from mlrollout.contracts import (
@@ -32,9 +35,12 @@ from mlrollout.contracts import (
     SettleInput,
     Upload,
 )
+from mlrollout.domain import ledger as ledger_rules
 from mlrollout.domain import naming
+from mlrollout.domain.errors import LeaseLost
 from mlrollout.domain.ledger import DEAD, TOUCHING, State, Waiter, lease_until, upload_id
 from mlrollout.domain.operator import OperatorRequest, apply_request
+from mlrollout.settings import Settings
 
 MEMORY_SECONDS = 400 * 86400  # execution -> deployment mappings outlive any execution (max 1 year) a little
 
@@ -64,6 +70,46 @@ class Leases(Protocol):
 class Executions(Protocol):
     def start(self, name: str, document: dict[str, Any]) -> str: ...
     def outputs(self, execution: str, states: list[str]) -> dict[str, dict[str, Any]]: ...
+    def ended_since(self, since: datetime, longest: timedelta) -> list[dict[str, Any]]: ...
+
+
+def lease_minutes(settings: Settings, rollout: Rollout) -> float:
+    """The lease's life for this rollout: the stack's LEASE_MINUTES, or sized from the state machine's limits."""
+    if settings.lease_minutes is not None:
+        return settings.lease_minutes
+    return ledger_rules.lease_minutes(
+        settings.endpoint_poll_seconds * settings.endpoint_max_polls,
+        rollout.config.strategy.evaluation_interval_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class LeaseKeeper:
+    """Renews the endpoint's lease at a step that precedes a wait; a lost lease goes on the record."""
+
+    leases: Leases
+    records: Records
+    minutes: float
+
+    def renew(self, rollout: Rollout, now: datetime) -> bool:
+        """Extend the lease; one that expired and that nobody took since (or whose item expired away) is taken
+        again. False when another rollout holds it."""
+        endpoint, me, until = rollout.endpoint_name, rollout.deployment_id, lease_until(now, self.minutes)
+        kept = self.leases.renew(endpoint, me, until) or self.leases.take(
+            endpoint, me, rollout.execution_id, now, until
+        )
+        if not kept:
+            self.records.append(rollout.deployment_id, "warnings", {"at": now.isoformat(), "lease": "lost"}, now)
+        return kept
+
+    def require(self, rollout: Rollout, now: datetime, doing: str) -> None:
+        """Renew before changing the endpoint; refuse the change if another rollout holds the endpoint now."""
+        if not self.renew(rollout, now):
+            raise LeaseLost(
+                f"the lease on endpoint {rollout.endpoint_name} expired and was taken by another rollout, so "
+                f"{rollout.version_label} will not {doing}",
+                fix="look at the endpoint's current rollout (mlrollout status); upload again when it has ended",
+            )
 
 
 def _record(rollout: Rollout, now: datetime) -> dict[str, Any]:
@@ -153,14 +199,18 @@ class Look:
 def note_look(
     rollout: Rollout, judgement: JudgeOutput, *, records: Records, leases: Leases, now: datetime, lease_minutes: float
 ) -> Look:
-    """After each look: an operator's pending request (promote, abort) applied, the decision on the record, and
-    the endpoint's lease renewed. `lease_kept` is False if the lease was lost (expired and taken: the record says
-    so; the look itself stands)."""
+    """After each look: an operator's pending request (promote, abort) applied, the endpoint's lease renewed, and
+    the decision on the record. `lease_kept` is False if the lease was lost (expired and taken by another rollout:
+    the record says so, and the look can then only roll back: never promote or advance without the endpoint)."""
     taken = records.take_request(rollout.deployment_id, now)
     request = OperatorRequest.from_record(taken) if taken else None
     if request is not None:
         override = apply_request(request, judgement.verdict, judgement.action, judgement.reason)
         judgement = judgement.model_copy(update={"action": override.action, "reason": override.reason})
+    kept = LeaseKeeper(leases, records, lease_minutes).renew(rollout, now)
+    if not kept and judgement.action not in {"rollback", "abort"}:
+        reason = f"the endpoint lease was lost to another rollout, so no {judgement.action}: {judgement.reason}"
+        judgement = judgement.model_copy(update={"action": "rollback", "reason": reason})
     decision = {
         "at": now.isoformat(),
         "step": judgement.step_index,
@@ -174,9 +224,6 @@ def note_look(
     if request is not None:
         decision["operator"] = request.as_record()
     records.append(rollout.deployment_id, "decisions", decision, now)
-    kept = leases.renew(rollout.endpoint_name, rollout.deployment_id, lease_until(now, lease_minutes))
-    if not kept:
-        records.append(rollout.deployment_id, "warnings", {"at": now.isoformat(), "lease": "lost"}, now)
     return Look(judgement, kept)
 
 
@@ -243,6 +290,11 @@ class DeadExecution:
     outcome: str | None
     action: str
 
+    @property
+    def changed(self) -> bool:
+        """Whether settling changed anything (a record's outcome, a lease, a restore started)."""
+        return self.action != "nothing to do" and not self.action.endswith("already started")
+
 
 def settle_dead_execution(
     event: dict[str, Any],
@@ -271,6 +323,8 @@ def settle_dead_execution(
     if record.get("outcome"):  # ended by its own path (or already settled): only a forgotten lease remains
         released = holds and leases.release(endpoint, deployment_id)
         return DeadExecution(execution, status, str(record["outcome"]), "released" if released else "nothing to do")
+    if record.get("restore_execution"):  # seen before (a duplicate event, or the reconciler): its restore settles it
+        return DeadExecution(execution, status, None, f"restore {record['restore_execution']} already started")
     if status == "SUCCEEDED":
         outcome = str(_json(detail.get("output")).get("outcome") or State.PROMOTED.value)
         records.settle(deployment_id, outcome, "the execution succeeded; its own settle step did not run", now)
@@ -290,6 +344,31 @@ def settle_dead_execution(
         leases.release(endpoint, deployment_id)
     leases.stop_waiting(endpoint, deployment_id)
     return DeadExecution(execution, status, dead.value, "settled")
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    looked_at: int
+    settled: list[DeadExecution]
+
+    def summary(self) -> dict[str, Any]:
+        return {"looked_at": self.looked_at, "settled": [vars(r) for r in self.settled]}
+
+
+def reconcile(
+    records: Records, leases: Leases, executions: Executions, *, now: datetime, settings: Settings
+) -> Reconciled:
+    """Every execution that ended within the lookback, settled as its status-change event would have settled it.
+
+    The lookback spans several schedule periods, so a run that fails or is late is covered by the next ones; what
+    the events already settled is left as it is (settle_dead_execution changes a record once)."""
+    since = now - timedelta(minutes=settings.reconcile_lookback_minutes)
+    ended = executions.ended_since(since, timedelta(seconds=settings.execution_timeout_seconds))
+    results = [
+        settle_dead_execution({"detail": detail}, records=records, leases=leases, executions=executions, now=now)
+        for detail in ended
+    ]
+    return Reconciled(len(ended), [r for r in results if r.changed])
 
 
 def _restore_ended(

@@ -20,7 +20,13 @@ from mlrollout.domain import naming
 from mlrollout.domain.alarms import AlarmInfo
 from mlrollout.domain.config import Monitoring as MonitoringSpec
 from mlrollout.domain.drift import Baseline, BaselineInvalid, read_baseline
-from mlrollout.domain.drift_metrics import NAMESPACE, SCHEMA_METRIC, SCORE_METRIC
+from mlrollout.domain.drift_metrics import (
+    NAMESPACE,
+    SCHEMA_METRIC,
+    SCORE_METRIC,
+    dimension_clashes,
+    feature_dimension,
+)
 from mlrollout.domain.errors import ConfigInvalid
 from mlrollout.domain.monitor_images import analyzer_image
 from mlrollout.ports import Alarms, ArtifactStore, Monitoring, Schedules
@@ -57,6 +63,14 @@ def read_monitoring_baseline(spec: MonitoringSpec, artifacts: ArtifactStore) -> 
         raise ConfigInvalid(
             f"the baseline statistics at {spec.baseline_statistics} name no features to alarm on",
             fix="regenerate the baseline from a sample of the model's input, or list monitoring.features",
+        )
+    clashes = dimension_clashes(list(baseline.features))
+    if clashes:
+        shown = "; ".join(f"{a!r} and {b!r}" for a, b in clashes[:5])
+        raise ConfigInvalid(
+            f"the baseline at {spec.baseline_statistics} has features whose CloudWatch dimension values would be the "
+            f"same ({shown}), so their drift metrics and alarms would mix",
+            fix="rename one feature of each pair in the training data and regenerate the baseline (mlrollout baseline)",
         )
     unknown = sorted(set(spec.features or ()) - set(baseline.features))
     if unknown:
@@ -143,7 +157,7 @@ def _builtin(
             name=naming.drift_alarm_name(settings.stack_name, endpoint, feature),
             namespace=NAMESPACE,
             metric=SCORE_METRIC,
-            dimensions={"Endpoint": endpoint, "Feature": feature},
+            dimensions={"Endpoint": endpoint, "Feature": feature_dimension(feature)},
             statistic="Maximum",
             threshold=1.0,
             period_seconds=spec.period_seconds,
@@ -209,7 +223,7 @@ def _model_monitor(
         endpoint, request.registration.package_version, rollout.deployment_id
     )
     schedule = naming.monitoring_schedule_name(endpoint)
-    tags = {**rollout.config.tags, "mlrollout:endpoint": endpoint}
+    tags = {**rollout.config.tags, "mlrollout:endpoint": endpoint, naming.STACK_TAG: settings.stack_name}
     monitoring.create_data_quality_job(
         DataQualityJob(
             name=job_name,

@@ -5,13 +5,15 @@ from __future__ import annotations
 from mlrollout.contracts import PreTrafficInput, PreTrafficResult
 from mlrollout.domain.errors import PreTrafficCheckFailed
 from mlrollout.ports import Endpoints
+from mlrollout.services.ledger import LeaseKeeper
 
 EXCERPT = 300
 
 
-def check_candidate(request: PreTrafficInput, *, endpoints: Endpoints) -> PreTrafficResult:
+def check_candidate(request: PreTrafficInput, *, endpoints: Endpoints, lease: LeaseKeeper) -> PreTrafficResult:
     sample = request.rollout.config.pre_traffic.sample_request
     deployment = request.deployment
+    lease.require(request.rollout, request.now, "take traffic")  # the shift and its endpoint wait come next
     if sample is None:
         return PreTrafficResult(status="skipped", detail="no pre_traffic.sample_request in rollout.yaml")
     result = endpoints.invoke_variant(

@@ -25,9 +25,9 @@ from mlrollout.domain.alarms import (
     violations_alert,
 )
 from mlrollout.domain.alerts import Alert, Evidence
-from mlrollout.domain.drift_metrics import NAMESPACE, SCHEMA_METRIC, SCORE_METRIC
-from mlrollout.domain.naming import SCHEMA_FEATURE
-from mlrollout.ports import AlertState, MetricReader, Notifier
+from mlrollout.domain.drift_metrics import NAMESPACE, SCHEMA_METRIC, SCORE_METRIC, feature_dimension
+from mlrollout.domain.naming import SCHEMA_FEATURE, STACK_TAG
+from mlrollout.ports import AlertState, MetricReader, Monitoring, Notifier
 
 MEMORY_DAYS = 30
 VALUES = ("PSI", "KSDistance", "JSDistance", "MissingRate", "TypeMismatchRate", SCORE_METRIC)
@@ -70,7 +70,8 @@ def evidence_for(change: AlarmChange, reader: MetricReader) -> list[Evidence]:
         if "Records" in seen:
             evidence.append(Evidence("records in the window", f"{seen['Records']:g}"))
     elif info.backend == "builtin":
-        seen = reader.latest(NAMESPACE, list(VALUES), {"Endpoint": info.endpoint, "Feature": info.feature}, *window)
+        dimensions = {"Endpoint": info.endpoint, "Feature": feature_dimension(info.feature)}
+        seen = reader.latest(NAMESPACE, list(VALUES), dimensions, *window)
         # Both distances are published for every feature, but only one is judged: PSI for a numeric feature (the
         # only kind with a KS distance), JS for a categorical one. A limit beside the other would misread as crossed.
         judged = "PSI" if "KSDistance" in seen else "JSDistance"
@@ -154,6 +155,8 @@ def relay_violations(
     *,
     state: AlertState,
     notifier: Notifier,
+    monitoring: Monitoring,
+    stack_name: str,
     region: str,
     dashboard: str | None,
     cooldown_minutes: int,
@@ -164,10 +167,14 @@ def relay_violations(
         return RelayOutcome("ignored: not a monitoring run with violations")
     environment = detail.get("Environment") or {}
     endpoint = str(environment.get("sagemaker_endpoint_name") or "")
-    schedule_arn = str(detail.get("MonitoringScheduleArn") or "")
+    schedule_arn = str(detail.get("MonitoringScheduleArn") or "") or _schedule_arn(detail, environment)
     schedule = schedule_arn.rsplit("/", 1)[-1] or str(detail.get("ProcessingJobName"))
     if not endpoint:
         return RelayOutcome("ignored: the job names no endpoint")
+    # The rule matches every data-quality schedule in the account; only this stack's schedules carry its tag.
+    owner = (monitoring.schedule_tags(schedule_arn) or {}).get(STACK_TAG) if schedule_arn else None
+    if owner != stack_name:
+        return RelayOutcome(f"ignored: schedule {schedule} is not one of stack {stack_name}'s")
     at = datetime.fromisoformat(str(event.get("time")).replace("Z", "+00:00"))
     key = f"violations#{schedule}"
     info = AlarmInfo(
@@ -183,6 +190,15 @@ def relay_violations(
         endpoint, schedule, violations, exit_message, at.isoformat(), console_links(region, endpoint, None, dashboard)
     )
     return _tell(key, "ALARM", at.timestamp(), alert, memory, state=state, notifier=notifier)
+
+
+def _schedule_arn(detail: dict[str, Any], environment: dict[str, Any]) -> str:
+    """The schedule's ARN from the name Model Monitor passes its container, beside the job's own ARN (for an event
+    whose detail lacks MonitoringScheduleArn: no AWS page shows that field in this event)."""
+    name, job_arn = environment.get("sagemaker_monitoring_schedule_name"), str(detail.get("ProcessingJobArn") or "")
+    if not name or ":processing-job/" not in job_arn:
+        return ""
+    return f"{job_arn.partition(':processing-job/')[0]}:monitoring-schedule/{str(name).lower()}"
 
 
 def _count(exit_message: str) -> int:

@@ -6,12 +6,16 @@ from botocore.exceptions import ClientError
 
 from mlrollout.adapters.aws import error_message
 from mlrollout.contracts import RollbackInput, RollbackResult
-from mlrollout.domain.rollback import RollbackTarget, StepKind, plan_rollback
+from mlrollout.domain.rollback import RollbackTarget, StepKind, deleted_by_rollback, plan_rollback
 from mlrollout.ports import Endpoints
+from mlrollout.services.ledger import LeaseKeeper
 
 
-def roll_back(request: RollbackInput, *, endpoints: Endpoints) -> RollbackResult:
+def roll_back(request: RollbackInput, *, endpoints: Endpoints, lease: LeaseKeeper) -> RollbackResult:
     deployment = request.deployment
+    # Each step renews the endpoint's lease, so a long rollback keeps it; one that lost it still restores the
+    # endpoint (the record notes the loss): leaving the canary's config in place would be worse.
+    lease.renew(request.rollout, request.now)
     target = RollbackTarget(
         endpoint=deployment.endpoint_name,
         first_deployment=deployment.first_deployment,
@@ -22,9 +26,7 @@ def roll_back(request: RollbackInput, *, endpoints: Endpoints) -> RollbackResult
     )
     seen = endpoints.observe(deployment.endpoint_name)
     earlier = request.previous.step if request.previous else None
-    step = plan_rollback(
-        target, seen, deleted_by_rollback=earlier in {StepKind.DELETE_ENDPOINT.value, StepKind.RECREATE_ENDPOINT.value}
-    )
+    step = plan_rollback(target, seen, deleted_by_rollback=deleted_by_rollback(earlier))
     observed = {
         "exists": seen.exists,
         "status": seen.status,

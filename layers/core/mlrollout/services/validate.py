@@ -52,7 +52,7 @@ def validate_upload(request: ValidateInput, *, artifacts: ArtifactStore, setting
             "then upload the artifact again",
         )
     config = load_config_text(text, model_name=location.model_name, stack_defaults=settings.stack_defaults())
-    _check_baselines(config, artifacts)
+    _check_baselines(config, artifacts, settings.artifact_bucket or upload.bucket)
 
     report = inspect_artifact(
         artifacts.open(upload.bucket, upload.key, head.version_id or upload.version_id),
@@ -107,7 +107,24 @@ def checked_metadata(metadata: dict[str, str]) -> dict[str, str]:
     return dict(metadata)
 
 
-def _check_baselines(config: RolloutConfig, artifacts: ArtifactStore) -> None:
-    """Monitoring that cannot start is a configuration error now, not a surprise after promotion."""
-    if config.monitoring is not None:
-        read_monitoring_baseline(config.monitoring, artifacts)
+def _check_baselines(config: RolloutConfig, artifacts: ArtifactStore, artifact_bucket: str) -> None:
+    """Monitoring that cannot start is a configuration error now, not a surprise after promotion.
+
+    The location is checked here rather than in the config model: the stack's roles may read baselines only under
+    baselines/ in the artifact bucket, whose name the model does not know (ARTIFACT_BUCKET, a run-time setting).
+    A URI elsewhere would fail as a bare AccessDenied on the read below, and on every drift run after promotion."""
+    if config.monitoring is None:
+        return
+    spec = config.monitoring
+    for field, uri in (
+        ("baseline_statistics", spec.baseline_statistics),
+        ("baseline_constraints", spec.baseline_constraints),
+    ):
+        if uri is not None and not naming.is_baseline_uri(uri, artifact_bucket):
+            raise ConfigInvalid(
+                f"monitoring.{field} {uri} is outside s3://{artifact_bucket}/{naming.BASELINES_PREFIX}, the one "
+                "place the stack's functions may read baselines from",
+                fix=f"upload the baseline under s3://{artifact_bucket}/{naming.BASELINES_PREFIX}<model>/ (mlrollout "
+                "baseline --out does) and point rollout.yaml at it, then upload the artifact again",
+            )
+    read_monitoring_baseline(spec, artifacts)

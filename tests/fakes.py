@@ -1,0 +1,60 @@
+"""In-memory fakes of the ports: small working implementations (a dict-backed store, a list of calls), for
+service tests that need no emulator. Each keeps the rule of the real adapter that the services rely on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from mlrollout.domain.ledger import Lease
+
+
+class FakeLeases:
+    """The endpoint leases (adapters/ledger.DynamoLeases): take when free, expired or ours; renew only when ours."""
+
+    def __init__(self) -> None:
+        self.leases: dict[str, Lease] = {}
+
+    def holder(self, endpoint: str) -> Lease | None:
+        return self.leases.get(endpoint)
+
+    def take(self, endpoint: str, deployment_id: str, execution: str, now: datetime, until: datetime) -> bool:
+        held = self.leases.get(endpoint)
+        if held is not None and not held.expired(now) and held.holder != deployment_id:
+            return False
+        self.leases[endpoint] = Lease(endpoint, deployment_id, execution, until)
+        return True
+
+    def renew(self, endpoint: str, deployment_id: str, until: datetime) -> bool:
+        held = self.leases.get(endpoint)
+        if held is None or held.holder != deployment_id:
+            return False
+        self.leases[endpoint] = Lease(endpoint, deployment_id, held.execution, until)
+        return True
+
+    def release(self, endpoint: str, deployment_id: str) -> bool:
+        held = self.leases.get(endpoint)
+        if held is None or held.holder != deployment_id:
+            return False
+        del self.leases[endpoint]
+        return True
+
+
+class FakeRecords:
+    """Deployment records (adapters/ledger.DynamoDeployments): lists appended to, a request taken once."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def append(self, deployment_id: str, field: str, entry: dict[str, Any], now: datetime) -> bool:
+        record = self.records.setdefault(deployment_id, {"deployment_id": deployment_id})
+        record.setdefault(field, []).append(entry)
+        record["updated_at"] = now.isoformat()
+        return True
+
+    def take_request(self, deployment_id: str, now: datetime) -> dict[str, Any] | None:
+        request = self.records.get(deployment_id, {}).get("operator_request")
+        if not isinstance(request, dict) or "taken_at" in request:
+            return None
+        request["taken_at"] = now.isoformat()
+        return request
