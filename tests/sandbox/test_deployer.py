@@ -596,7 +596,19 @@ def test_the_other_supported_types_deploy_and_delete(aws: EmbeddedAws, tmp_path:
             },
             "Role": {
                 "Type": "AWS::IAM::Role",
-                "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}},
+                "Properties": {
+                    # Lambda must be able to assume a function's role (IAM is enforced in the sandbox).
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "lambda.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    }
+                },
             },
             "Policy": {
                 "Type": "AWS::IAM::Policy",
@@ -755,6 +767,24 @@ def test_an_unsupported_nested_property_fails_and_rolls_back_what_was_created(aw
 
     assert not [u for u in aws.client("sqs").list_queues().get("QueueUrls", []) if "rollback-first" in u]
     assert "rollback-store" not in [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]]
+
+
+def test_each_function_signs_with_a_session_of_its_own_role(aws: EmbeddedAws, stack: Stack) -> None:
+    """Lambda gives a function its execution role's credentials (assumed as lambda.amazonaws.com)."""
+    import boto3
+
+    name = stack.physical("ClaimDeploymentFunction")
+    role = aws.client("lambda").get_function_configuration(FunctionName=name)["Role"]
+    credentials = aws.emulator.services["lambda_runtime"].functions[name].credentials
+    sts = boto3.client(
+        "sts",
+        endpoint_url=aws.url,
+        region_name=aws.region,
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+    )
+    assert sts.get_caller_identity()["Arn"].startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/{role.split('/')[-1]}/")
 
 
 def test_a_resource_that_fails_half_way_is_rolled_back_too(aws: EmbeddedAws) -> None:

@@ -1039,6 +1039,10 @@ def alarm_events_queue(aws: EmbeddedAws, alarm_name: str) -> str:
         "detail-type": ["CloudWatch Alarm State Change"],
         "detail": {"alarmName": [alarm_name]},
     }
+    # EventBridge sends to a queue through the queue's policy (the sandbox enforces IAM).
+    send = {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage"}
+    policy = {"Version": "2012-10-17", "Statement": [{**send, "Resource": queue_arn}]}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
     events.put_rule(Name=f"events-{alarm_name}", EventPattern=json.dumps(pattern))
     events.put_targets(Rule=f"events-{alarm_name}", Targets=[{"Id": "queue", "Arn": queue_arn}])
     return str(url)

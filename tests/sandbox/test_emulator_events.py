@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlrollout_sandbox.clock import SandboxClock
-from mlrollout_sandbox.emulator._delivery import DEAD_LETTERED, DELIVERED, render_input
+from mlrollout_sandbox.emulator._delivery import DEAD_LETTERED, DELIVERED, DROPPED, render_input
 from mlrollout_sandbox.emulator.lambda_runtime import LocalFunction
 from mlrollout_sandbox.server import EmbeddedAws
 
@@ -53,9 +53,38 @@ def events(aws: EmbeddedAws) -> Any:
     return aws.emulator.services["events"]
 
 
+def trust(*services: str) -> str:
+    statement = {"Effect": "Allow", "Principal": {"Service": list(services)}, "Action": "sts:AssumeRole"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def allow(*actions: str) -> str:
+    return json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}
+    )
+
+
 @pytest.fixture
 def role(aws: EmbeddedAws) -> str:
-    return str(aws.client("iam").create_role(RoleName="events", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
+    """A Step Functions target's role: EventBridge assumes it and starts executions with it (IAM is enforced)."""
+    iam = aws.client("iam")
+    arn = iam.create_role(
+        RoleName="events", AssumeRolePolicyDocument=trust("events.amazonaws.com", "states.amazonaws.com")
+    )
+    iam.put_role_policy(RoleName="events", PolicyName="start", PolicyDocument=allow("states:StartExecution"))
+    return str(arn["Role"]["Arn"])
+
+
+def deliverable(aws: EmbeddedAws, queue_arn: str, url: str) -> None:
+    """The queue policy EventBridge and SNS need to send to a queue (as on AWS)."""
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": ["events.amazonaws.com", "sns.amazonaws.com"]},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+    }
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    aws.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -68,10 +97,12 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
     raise AssertionError("condition not met in time")
 
 
-def queue(aws: EmbeddedAws, name: str) -> tuple[str, str]:
+def queue(aws: EmbeddedAws, name: str, *, policy: bool = True) -> tuple[str, str]:
     sqs = aws.client("sqs")
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    if policy:
+        deliverable(aws, arn, url)
     return url, arn
 
 
@@ -135,7 +166,9 @@ def function(aws: EmbeddedAws, tmp_path: Path, name: str, source: str) -> str:
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("app.py", source)
-    role_arn = aws.client("iam").create_role(RoleName=f"fn-{name}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role_arn = aws.client("iam").create_role(
+        RoleName=f"fn-{name}", AssumeRolePolicyDocument=trust("lambda.amazonaws.com")
+    )["Role"]["Arn"]
     arn = aws.client("lambda").create_function(
         FunctionName=name,
         Runtime="python3.13",
@@ -145,6 +178,10 @@ def function(aws: EmbeddedAws, tmp_path: Path, name: str, source: str) -> str:
     )["FunctionArn"]
     aws.emulator.services["lambda_runtime"].register(
         LocalFunction(name=name, code_dir=code_dir, handler="app.lambda_handler")
+    )
+    # EventBridge invokes a function through its resource-based policy.
+    aws.client("lambda").add_permission(
+        FunctionName=name, StatementId="events", Action="lambda:InvokeFunction", Principal="events.amazonaws.com"
     )
     return str(arn)
 
@@ -341,7 +378,19 @@ def test_sns_and_fifo_queue_targets(aws: EmbeddedAws, events: Any) -> None:
         QueueName="ordered.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
     )["QueueUrl"]
     fifo_arn = sqs.get_queue_attributes(QueueUrl=fifo_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    deliverable(aws, fifo_arn, fifo_url)
     topic = aws.client("sns").create_topic(Name="operators")["TopicArn"]
+    publish = {
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sns:Publish",
+        "Resource": topic,
+    }
+    aws.client("sns").set_topic_attributes(
+        TopicArn=topic,
+        AttributeName="Policy",
+        AttributeValue=json.dumps({"Version": "2012-10-17", "Statement": [publish]}),
+    )
     aws.client("sns").subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
     rule(
         aws,
@@ -392,6 +441,44 @@ def test_step_functions_targets_need_a_role(aws: EmbeddedAws, role: str) -> None
 
 
 # --- failures, retries, dead-letter queues -------------------------------------------------------------------
+
+
+def test_a_role_without_start_execution_is_no_permissions_and_not_retried(
+    aws: EmbeddedAws, events: Any, role: str
+) -> None:
+    # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-identity-based.html: the target's role.
+    machine = state_machine(aws, role)
+    iam = aws.client("iam")
+    iam.create_role(RoleName="no-start", AssumeRolePolicyDocument=trust("events.amazonaws.com"))
+    dlq_url, dlq_arn = queue(aws, "rollout-dlq")
+    target = {"Id": "rollout", "Arn": machine, "RoleArn": "arn:aws:iam::123456789012:role/no-start"}
+    rule(aws, "model-uploaded", [{**target, "DeadLetterConfig": {"Arn": dlq_arn}}], {"source": ["mlrollout.test"]})
+
+    aws.client("events").put_events(Entries=[{"Source": "mlrollout.test", "DetailType": "x", "Detail": "{}"}])
+    assert events.drain(10)
+
+    assert executions(aws, machine) == []
+    [message] = messages(aws, dlq_url, 1)
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert (attributes["ERROR_CODE"], attributes["RETRY_ATTEMPTS"]) == ("NO_PERMISSIONS", "0")
+    assert "states:StartExecution" in attributes["ERROR_MESSAGE"]
+
+
+def test_a_dead_letter_queue_without_a_queue_policy_loses_the_event(aws: EmbeddedAws, events: Any, role: str) -> None:
+    # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-event-delivery.html#eb-rule-dlq: EventBridge sends to the DLQ as
+    # events.amazonaws.com, which the queue's policy must allow.
+    dlq_url, dlq_arn = queue(aws, "no-policy-dlq", policy=False)
+    missing = "arn:aws:states:us-east-1:123456789012:stateMachine:deleted"
+    target = {"Id": "rollout", "Arn": missing, "RoleArn": role, "DeadLetterConfig": {"Arn": dlq_arn}}
+    rule(aws, "model-uploaded", [target], {"source": ["mlrollout.test"]})
+
+    aws.client("events").put_events(Entries=[{"Source": "mlrollout.test", "DetailType": "x", "Detail": "{}"}])
+    assert events.drain(10)
+
+    assert messages(aws, dlq_url, 1, timeout=0.5) == []
+    [delivery] = events.deliveries
+    assert (delivery.outcome, delivery.dead_letter_arn) == (DROPPED, None)
+    assert "sqs:SendMessage" in delivery.context["dead_letter_error"]
 
 
 def test_missing_state_machine_goes_straight_to_the_dead_letter_queue(aws: EmbeddedAws, events: Any, role: str) -> None:

@@ -29,6 +29,8 @@ from mlrollout_sandbox.emulator import sagemaker as sagemaker_emulator
 from mlrollout_sandbox.emulator._patching import Patcher
 from mlrollout_sandbox.emulator.sagemaker import (
     DEFAULT_CREATE_SECONDS,
+    DEFAULT_DELETE_SECONDS,
+    DEFAULT_DURATIONS,
     DEFAULT_SCHEDULE_PENDING_SECONDS,
     DEFAULT_UPDATE_SECONDS,
     DEFAULT_WEIGHTS_SECONDS,
@@ -60,6 +62,7 @@ def service(aws: EmbeddedAws) -> Iterator[SageMakerService]:
     svc.create_seconds = DEFAULT_CREATE_SECONDS
     svc.update_seconds = DEFAULT_UPDATE_SECONDS
     svc.weights_seconds = DEFAULT_WEIGHTS_SECONDS
+    svc.delete_seconds = DEFAULT_DELETE_SECONDS
     svc.schedule_pending_seconds = DEFAULT_SCHEDULE_PENDING_SECONDS
     svc.data_plane = None
     aws.emulator.faults.clear()
@@ -180,8 +183,81 @@ def endpoint_arn(name: str) -> str:
 
 
 def test_durations_default_to_what_sagemaker_typically_takes(service: SageMakerService) -> None:
-    assert (service.create_seconds, service.update_seconds, service.weights_seconds) == (180.0, 120.0, 30.0)
+    durations = (service.create_seconds, service.update_seconds, service.weights_seconds, service.delete_seconds)
+    assert durations == (180.0, 180.0, 30.0, 60.0)
     assert service.data_plane is None
+    # Every figure says what it rests on: an AWS page, or that none was found.
+    for operation, duration in DEFAULT_DURATIONS.items():
+        assert "https://docs.aws.amazon.com/" in duration.source or "no reference found" in duration.source, operation
+    # A client polling as the SDK's EndpointDeleted waiter does (every 30 s) sees Deleting at least once.
+    assert service.delete_seconds > 30
+
+
+def wait_until_gone(sm: Any, endpoint: str) -> tuple[str, str, int]:
+    """Poll DescribeEndpoint (bounded in real time) until it answers that the endpoint does not exist."""
+    deadline = time.monotonic() + POLL_SECONDS
+    while True:
+        try:
+            described = sm.describe_endpoint(EndpointName=endpoint)
+        except ClientError as exc:
+            error = exc.response
+            return error["Error"]["Code"], error["Error"]["Message"], error["ResponseMetadata"]["HTTPStatusCode"]
+        assert described["EndpointStatus"] == "Deleting", described["EndpointStatus"]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{endpoint} still Deleting after {POLL_SECONDS}s real time")
+        time.sleep(0.02)
+
+
+def test_delete_endpoint_is_deleting_then_not_found(
+    aws: EmbeddedAws, sm: Any, strict_sm: Any, runtime: Any, service: SageMakerService
+) -> None:
+    endpoint, config = ready_endpoint(sm, service, {"AllTraffic": 1.0})
+    service.data_plane = lambda _e, variant, _b, _c, _a: (200, b"{}", "application/json", variant or "")
+    with watching(service):
+        deleted_at = aws.clock.now()
+        sm.delete_endpoint(EndpointName=endpoint)
+        described = sm.describe_endpoint(EndpointName=endpoint)
+        assert described["EndpointStatus"] == "Deleting"
+        listed = sm.list_endpoints(StatusEquals="Deleting", NameContains=endpoint)["Endpoints"]
+        assert [e["EndpointName"] for e in listed] == [endpoint]
+        # Deleting is an operation in progress: nothing else can start, and nothing is served any more.
+        in_progress = ("ValidationException", f'Cannot update in-progress endpoint "{endpoint_arn(endpoint)}".', 400)
+        assert error_of(lambda: strict_sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)) == (
+            in_progress
+        )
+        assert error_of(lambda: strict_sm.delete_endpoint(EndpointName=endpoint)) == in_progress
+        code, message, _ = error_of(lambda: strict_sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config))
+        assert (code, message) == (
+            "ValidationException",
+            f'Cannot create already existing endpoint "{endpoint_arn(endpoint)}".',
+        )
+        code, _, _ = error_of(
+            lambda: runtime.invoke_endpoint(EndpointName=endpoint, Body=b"{}", ContentType="application/json")
+        )
+        assert code == "ValidationError"
+
+    assert wait_until_gone(sm, endpoint) == (
+        "ValidationException",
+        f'Could not find endpoint "{endpoint_arn(endpoint)}".',
+        400,
+    )
+    gone_seen_at = aws.clock.now()
+    assert (gone_seen_at - deleted_at).total_seconds() >= DEFAULT_DELETE_SECONDS
+    assert service.endpoint_state(endpoint) is None and service.transitions(endpoint) == []
+    assert sm.list_endpoints(NameContains=endpoint)["Endpoints"] == []
+    # The name is free again once the deletion has finished.
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Creating"
+
+
+def test_the_sdk_waiter_for_a_deleted_endpoint_succeeds_once_it_is_gone(sm: Any, service: SageMakerService) -> None:
+    endpoint, _ = ready_endpoint(sm, service, {"AllTraffic": 1.0})
+    sm.delete_endpoint(EndpointName=endpoint)
+    # botocore's EndpointDeleted waiter succeeds on ValidationException and fails on Failed: the emulated
+    # deletion ends the way the SDK expects a real one to.
+    sm.get_waiter("endpoint_deleted").wait(EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 5})
+    code, _, _ = error_of(lambda: sm.describe_endpoint(EndpointName=endpoint))
+    assert code == "ValidationException"
 
 
 def test_create_endpoint_is_creating_for_180_virtual_seconds_then_in_service(
@@ -271,7 +347,7 @@ def test_update_endpoint_is_updating_then_serves_the_new_config(sm: Any, service
         ("UpdateEndpoint", "Updating", old_config),
         ("UpdateEndpoint", "InService", new_config),
     ]
-    assert history[3].at - history[2].at == timedelta(seconds=120)
+    assert history[3].at - history[2].at == timedelta(seconds=DEFAULT_UPDATE_SECONDS)
     assert abs(done["LastModifiedTime"] - history[3].at) < timedelta(milliseconds=1)  # the wire keeps ms
 
     state = service.endpoint_state(endpoint)
@@ -420,10 +496,12 @@ def test_create_fault_fail_leaves_a_failed_endpoint_that_can_only_be_deleted(
         400,
     )
     sm.delete_endpoint(EndpointName=endpoint)
+    # Deleting, as for any endpoint, then gone; only then is it forgotten.
+    assert [t.status for t in service.transitions(endpoint)] == ["Creating", "Failed", "Deleting"]
+    code, message, _ = wait_until_gone(strict_sm, endpoint)
+    assert (code, message) == ("ValidationException", f'Could not find endpoint "{endpoint_arn(endpoint)}".')
     assert service.endpoint_state(endpoint) is None
     assert service.transitions(endpoint) == []
-    code, message, _ = error_of(lambda: strict_sm.describe_endpoint(EndpointName=endpoint))
-    assert (code, message) == ("ValidationException", f'Could not find endpoint "{endpoint_arn(endpoint)}".')
 
 
 def test_update_fault_fail_fails_the_endpoint_on_its_old_config(
@@ -577,7 +655,21 @@ def endpoint_events_queue(aws: EmbeddedAws, endpoint: str) -> str:
         "detail": {"EndpointName": [endpoint]},
     }
     rule = unique("endpoint-events")
-    events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps(pattern))["RuleArn"]
+    # EventBridge delivers to a queue only when the queue's policy lets the rule send to it.
+    delivery = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(delivery)})
     events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": queue_arn}])
     return str(url)
 
@@ -1076,6 +1168,66 @@ def test_record_execution_feeds_list_and_describe(sm: Any, service: SageMakerSer
         service.record_execution("no-such-schedule", status="Completed", scheduled_time=hour)
     with pytest.raises(ValueError, match="status"):
         service.record_execution(name, status="Done", scheduled_time=hour)
+
+
+# ------------------------------------------------------------------------------------------ models
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "docker.io/library/python:3.12",
+        "ghcr.io/acme/churn:1.4",
+        "public.ecr.aws/acme/churn:1.4",
+        "churn:1.4",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example/churn:1.4",
+    ],
+)
+def test_create_model_refuses_an_image_outside_ecr(sm: Any, strict_sm: Any, image: str) -> None:
+    name = unique("model")
+    code, message, status = error_of(
+        lambda: strict_sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image})
+    )
+    assert (code, message, status) == (
+        "ValidationException",
+        f'Using non-ECR image "{image}" without Vpc repository access mode is not supported.',
+        400,
+    )
+    # Platform is what no ImageConfig means: ECR only, so it is refused the same way; nothing is created.
+    code, _, _ = error_of(
+        lambda: strict_sm.create_model(
+            ModelName=name,
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={"Image": image, "ImageConfig": {"RepositoryAccessMode": "Platform"}},
+        )
+    )
+    assert code == "ValidationException"
+    assert error_of(lambda: sm.describe_model(ModelName=name))[0] == "ValidationException"
+
+
+def test_create_model_checks_every_container_and_accepts_ecr_and_vpc_registries(sm: Any, strict_sm: Any) -> None:
+    ecr = [
+        IMAGE,
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/churn@sha256:" + "a" * 64,
+        "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com/churn:2",
+        "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/churn:2",
+    ]
+    for image in ecr:
+        sm.create_model(ModelName=unique("model"), ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image})
+    private = {"Image": "registry.internal:5000/churn:1.4", "ImageConfig": {"RepositoryAccessMode": "Vpc"}}
+    sm.create_model(ModelName=unique("model"), ExecutionRoleArn=ROLE, PrimaryContainer=private)
+
+    name = unique("pipeline")
+    code, message, _ = error_of(
+        lambda: strict_sm.create_model(
+            ModelName=name, ExecutionRoleArn=ROLE, Containers=[{"Image": IMAGE}, {"Image": "quay.io/acme/post:1"}]
+        )
+    )
+    assert (code, message) == (
+        "ValidationException",
+        'Using non-ECR image "quay.io/acme/post:1" without Vpc repository access mode is not supported.',
+    )
+    assert error_of(lambda: sm.describe_model(ModelName=name))[0] == "ValidationException"
 
 
 # ------------------------------------------------------------------------------------------- drift

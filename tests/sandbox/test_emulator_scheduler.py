@@ -47,9 +47,22 @@ def scheduler(aws: EmbeddedAws) -> Any:
     return aws.emulator.services["scheduler"]
 
 
+def trust(*services: str) -> str:
+    statement = {"Effect": "Allow", "Principal": {"Service": list(services)}, "Action": "sts:AssumeRole"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 @pytest.fixture
 def role(aws: EmbeddedAws) -> str:
-    return str(aws.client("iam").create_role(RoleName="scheduler", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
+    """The schedules' execution role: Scheduler assumes it to call the target (IAM is enforced)."""
+    iam = aws.client("iam")
+    arn = iam.create_role(
+        RoleName="scheduler", AssumeRolePolicyDocument=trust("scheduler.amazonaws.com", "states.amazonaws.com")
+    )
+    targets = ["lambda:InvokeFunction", "states:StartExecution", "sqs:SendMessage", "sns:Publish"]
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": targets, "Resource": "*"}]}
+    iam.put_role_policy(RoleName="scheduler", PolicyName="targets", PolicyDocument=json.dumps(document))
+    return str(arn["Role"]["Arn"])
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -69,7 +82,9 @@ def function(aws: EmbeddedAws, tmp_path: Path, name: str, source: str) -> str:
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("app.py", source)
-    role_arn = aws.client("iam").create_role(RoleName=f"fn-{name}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role_arn = aws.client("iam").create_role(
+        RoleName=f"fn-{name}", AssumeRolePolicyDocument=trust("lambda.amazonaws.com")
+    )["Role"]["Arn"]
     arn = aws.client("lambda").create_function(
         FunctionName=name,
         Runtime="python3.13",
@@ -360,6 +375,36 @@ def test_missing_target_goes_to_the_dead_letter_queue_with_attributes(
     assert attributes["SCHEDULED_TIME"] == firing.context["scheduled_time"]
     assert attributes["ERROR_CODE"] == "NO_RESOURCE"
     assert "StateMachineDoesNotExist" in attributes["ERROR_MESSAGE"]
+    assert (firing.outcome, firing.attempts) == (DEAD_LETTERED, 1)
+
+
+def test_a_role_without_the_targets_permission_is_no_permissions_and_not_retried(
+    aws: EmbeddedAws, scheduler: Any, role: str
+) -> None:
+    # https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html#setting-up-execution-role
+    url, dlq_arn = queue(aws, "scheduler-dlq")
+    machine = state_machine(aws, role)
+    iam = aws.client("iam")
+    iam.create_role(RoleName="cannot-start", AssumeRolePolicyDocument=trust("scheduler.amazonaws.com"))
+    dead_letters = {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": dlq_arn}  # the DLQ, nothing else
+    document = json.dumps({"Version": "2012-10-17", "Statement": [dead_letters]})
+    iam.put_role_policy(RoleName="cannot-start", PolicyName="dlq", PolicyDocument=document)
+    target = {
+        "Arn": machine,
+        "RoleArn": "arn:aws:iam::123456789012:role/cannot-start",
+        "DeadLetterConfig": {"Arn": dlq_arn},
+        "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 600},
+    }
+    schedule(aws, "denied", "rate(1 hour)", target)
+    scheduler.run_due()
+    assert scheduler.drain(10)
+
+    assert aws.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+    [message] = aws.client("sqs").receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attributes["ERROR_CODE"] == "NO_PERMISSIONS"
+    assert "states:StartExecution" in attributes["ERROR_MESSAGE"]
+    [firing] = scheduler.firings
     assert (firing.outcome, firing.attempts) == (DEAD_LETTERED, 1)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from mlrollout_sandbox.clock import SandboxClock
-from mlrollout_sandbox.emulator._delivery import DEAD_LETTERED, DELIVERED, FILTERED
+from mlrollout_sandbox.emulator._delivery import DEAD_LETTERED, DELIVERED, DROPPED, FILTERED
 from mlrollout_sandbox.emulator.lambda_runtime import LocalFunction
 from mlrollout_sandbox.server import EmbeddedAws
 
@@ -73,6 +73,7 @@ def function(
     *,
     dead_letter_arn: str | None = None,
     environment: dict[str, str] | None = None,
+    invokable: bool = True,
 ) -> str:
     code_dir = tmp_path / name
     code_dir.mkdir()
@@ -80,7 +81,10 @@ def function(
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("app.py", source)
-    role_arn = aws.client("iam").create_role(RoleName=f"fn-{name}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    role_arn = aws.client("iam").create_role(
+        RoleName=f"fn-{name}", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]})
+    )["Role"]["Arn"]
     extra: dict[str, Any] = {"DeadLetterConfig": {"TargetArn": dead_letter_arn}} if dead_letter_arn else {}
     arn = aws.client("lambda").create_function(
         FunctionName=name,
@@ -93,6 +97,10 @@ def function(
     aws.emulator.services["lambda_runtime"].register(
         LocalFunction(name=name, code_dir=code_dir, handler="app.lambda_handler", environment=environment or {})
     )
+    if invokable:  # SNS invokes a function through its resource-based policy (IAM is enforced)
+        aws.client("lambda").add_permission(
+            FunctionName=name, StatementId="sns", Action="lambda:InvokeFunction", Principal="sns.amazonaws.com"
+        )
     return str(arn)
 
 
@@ -158,6 +166,20 @@ def test_publish_reaches_a_lambda_with_the_sns_event_and_an_email_outbox(
     assert f"SubscriptionArn={email_subscription}" in mail.body
     assert mail.sender.endswith("<no-reply@sns.amazonaws.com>")
     assert {d.protocol: d.outcome for d in sns.deliveries} == {"lambda": DELIVERED, "email": DELIVERED}
+
+
+def test_a_function_whose_policy_does_not_allow_sns_is_not_invoked(
+    aws: EmbeddedAws, sns: Any, topic: str, tmp_path: Path
+) -> None:
+    # https://docs.aws.amazon.com/lambda/latest/dg/permissions-function-services.html: the function's resource-based policy.
+    function(aws, tmp_path, "no-permission", RECORDER, invokable=False)
+    subscribe(aws, topic, "lambda", "arn:aws:lambda:us-east-1:123456789012:function:no-permission")
+    aws.client("sns").publish(TopicArn=topic, Message="hello")
+    assert sns.drain(10)
+
+    assert invocations(aws, "no-permission") == []
+    [delivery] = sns.deliveries
+    assert (delivery.outcome, delivery.error_code) == (DROPPED, "NO_PERMISSIONS")
 
 
 def test_email_json_and_default_subject(aws: EmbeddedAws, sns: Any, topic: str) -> None:

@@ -222,6 +222,10 @@ def events_queue(aws: EmbeddedAws, pattern: dict[str, Any]) -> str:
     sqs, events = aws.client("sqs"), aws.client("events")
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # EventBridge sends to a queue through the queue's policy (the sandbox enforces IAM).
+    send = {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage"}
+    policy = {"Version": "2012-10-17", "Statement": [{**send, "Resource": queue_arn}]}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
     events.put_rule(Name=name, EventPattern=json.dumps(pattern))
     events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
     return str(url)

@@ -69,3 +69,35 @@ def test_a_vanished_attribute_is_named() -> None:
 
     with pytest.raises(MotoDrift, match="no longer has 'update_endpoint'"):
         Patcher().replace(Fake, "update_endpoint", lambda: None)
+
+
+def test_stock_moto_still_lacks_sagemakers_image_rule_and_deleting_phase() -> None:
+    """The SageMaker emulator refuses non-ECR images at CreateModel and keeps a deleted endpoint Deleting for a
+    while. If moto starts doing either itself, this fails: review whether the emulator's version is still needed."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    role = "arn:aws:iam::123456789012:role/sandbox-sagemaker"
+    with mock_aws():
+        sm = boto3.client("sagemaker", region_name="us-east-1")
+        sm.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer={"Image": "docker.io/library/python:3"})
+        variant = {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large"}
+        sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[{**variant, "InitialInstanceCount": 1}])
+        sm.create_endpoint(EndpointName="e", EndpointConfigName="c")
+        sm.delete_endpoint(EndpointName="e")
+        with pytest.raises(ClientError):
+            sm.describe_endpoint(EndpointName="e")  # gone at once: stock moto has no Deleting phase
+
+
+def test_stock_moto_still_misnames_aws_sdk_task_errors() -> None:
+    """moto names an unmodelled aws-sdk error after the lower-case resource ("sagemaker.sagemakerException");
+    the emulator replaces `_from_error` with Step Functions' names. If moto's naming changes, re-check both."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+        StateTaskServiceAwsSdk,
+    )
+
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "DescribeEndpoint")
+    service = StateTaskServiceAwsSdk._normalise_service_error_name("sagemaker")
+    assert StateTaskServiceAwsSdk._normalise_exception_name(service, throttled) == "sagemaker.sagemakerException"

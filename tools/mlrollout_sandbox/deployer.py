@@ -14,6 +14,7 @@ silent skip. A failed deployment rolls back what it created, as a stack does.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import logging
@@ -1329,8 +1330,8 @@ class _IamRole(_Handler):
     )
 
     def create(self, res: _Creation) -> tuple[str, dict[str, Any]]:
-        # moto records roles and policies but enforces none of them: a handler that lacks a permission in
-        # template.yaml still succeeds in the sandbox. The static IAM tests are what catch that.
+        # The emulator's IAM (emulator/iam.py) enforces these policies: each function, the state machine and
+        # each rule target acts with its role's STS session.
         name = res.name(res.get("RoleName"), max_length=64)
         role = res.call(
             "iam",
@@ -1554,18 +1555,19 @@ class _LambdaFunction(_Handler):
                 FunctionName=name,
                 ReservedConcurrentExecutions=res.get("ReservedConcurrentExecutions"),
             )
+        spec: dict[str, Any] = {
+            "name": name,
+            "code_dir": folder,
+            "handler": handler,
+            "environment": variables,
+            "layer_dirs": layer_dirs,
+            "timeout_seconds": timeout,
+            "memory_mb": memory,
+        }
+        if "credentials" in {f.name for f in dataclasses.fields(LocalFunction)}:
+            spec["credentials"] = _function_credentials(res, str(res.required("Role")))
         try:
-            res.deployment.runtime.register(
-                LocalFunction(
-                    name=name,
-                    code_dir=folder,
-                    handler=handler,
-                    environment=variables,
-                    layer_dirs=layer_dirs,
-                    timeout_seconds=timeout,
-                    memory_mb=memory,
-                )
-            )
+            res.deployment.runtime.register(LocalFunction(**spec))
         except FileNotFoundError as exc:
             raise DeployError(f"{res.where}: {exc}") from exc
         return name, {"Arn": function["FunctionArn"]}
@@ -1573,6 +1575,25 @@ class _LambdaFunction(_Handler):
     def delete(self, deployment: _Deployment, resource: StackResource, *, empty_buckets: bool) -> None:
         deployment.call("lambda", "delete_function", FunctionName=resource.physical_id)
         deployment.runtime.functions.pop(resource.physical_id, None)
+
+
+def _function_credentials(res: _Creation, role_arn: str) -> dict[str, str]:
+    """The function's execution role as Lambda assumes it (lambda.amazonaws.com, trust policy checked): the
+    variables the function's process gets, so IAM decides what the handler may call."""
+    from mlrollout_sandbox.emulator.iam import AccessDenied
+
+    iam = res.deployment.aws.emulator.services.get("iam")
+    if iam is None:
+        raise DeployError(f"{res.where}: the embedded AWS has no IAM emulator to give the function its role")
+    try:
+        session = iam.session(role_arn, "lambda.amazonaws.com")
+    except AccessDenied as exc:
+        raise DeployError(f"{res.where}: Lambda cannot assume the function's role: {exc}") from exc
+    return {
+        "AWS_ACCESS_KEY_ID": session["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": session["aws_secret_access_key"],
+        "AWS_SESSION_TOKEN": session["aws_session_token"],
+    }
 
 
 @_register

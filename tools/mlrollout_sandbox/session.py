@@ -91,8 +91,10 @@ class Sandbox:
         stack_name: str = "mlrollout",
         parameters: dict[str, str] | None = None,
         port: int = 0,
+        template: Path | None = None,
     ) -> None:
         self.clock = SandboxClock(warp=warp)
+        self.template = template or ROOT / "template.yaml"
         self.seed = seed
         self.stack_name = stack_name
         self.parameters = parameters or {}
@@ -112,16 +114,13 @@ class Sandbox:
 
         try:
             self.aws = EmbeddedAws(self.clock, port=self.port).start()
-            self.aws.emulator.services["lambda_runtime"].capture_stdout()
             self.slack = SlackStandIn().start()
             parameters = {
                 "AlertEmail": OPERATOR_EMAIL,
                 "SlackWebhookUrl": self.slack.url,
                 **self.parameters,
             }
-            self.stack = deploy_template(
-                self.aws, ROOT / "template.yaml", stack_name=self.stack_name, parameters=parameters
-            )
+            self.stack = deploy_template(self.aws, self.template, stack_name=self.stack_name, parameters=parameters)
             self.dataplane = DataPlane(self.aws, seed=self.seed).start()
             # Capture is flushed to S3 every 5 sandbox minutes: analyse an hour once its last file is written.
             self.monitor = monitor.install(self.aws.emulator, start_delay_seconds=300)
@@ -132,13 +131,11 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        runtime = self.aws.emulator.services.get("lambda_runtime") if self.aws else None
         for closer in (
             self.dataplane.stop if self.dataplane else None,
             getattr(self.monitor, "close", None),
-            self.aws.stop if self.aws else None,
+            self.aws.stop if self.aws else None,  # ends the Lambda execution environments too
             self.slack.stop if self.slack else None,
-            runtime.release_stdout if runtime else None,
         ):
             if closer is not None:
                 with contextlib.suppress(Exception):

@@ -16,7 +16,9 @@ from typing import Any
 from mlrollout_sandbox.clock import SandboxClock
 from mlrollout_sandbox.emulator._patching import MotoDrift, Patcher, check_moto_version
 
-# The embedded AWS accepts any keys; these are the ones every sandbox client signs with.
+# The access key of the embedded account's administrator (an IAM user with AdministratorAccess, created by
+# emulator/iam.py): every client of the sandbox itself signs with it. Functions, the state machine and the
+# rules' targets sign with their roles' STS sessions instead, and IAM decides what each may do.
 CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 
 __all__ = ["Emulator", "Faults", "MotoDrift", "Ticker"]
@@ -144,8 +146,8 @@ class Emulator:
         self._clients_lock = threading.Lock()
 
     def client(self, service: str) -> Any:
-        """A boto3 client of the embedded AWS for the emulator's own calls (one per service, shared by threads:
-        boto3 clients are thread-safe)."""
+        """A boto3 client of the embedded AWS for the emulator's own calls, as the account's administrator (one
+        per service, shared by threads: boto3 clients are thread-safe)."""
         with self._clients_lock:
             found = self._clients.get(service)
             if found is None:
@@ -170,6 +172,7 @@ class Emulator:
         from mlrollout_sandbox.emulator import (
             cloudwatch,
             events,
+            iam,
             lambda_runtime,
             processing,
             s3,
@@ -184,7 +187,19 @@ class Emulator:
         listed = tuple(moto.backends.list_of_moto_modules())
         self.patcher.replace(moto.backends, "list_of_moto_modules", lambda: listed)
         try:
-            modules = (stepfunctions, lambda_runtime, s3, sagemaker, processing, cloudwatch, events, scheduler, sns)
+            # iam first: the services look it up to act with their roles.
+            modules = (
+                iam,
+                stepfunctions,
+                lambda_runtime,
+                s3,
+                sagemaker,
+                processing,
+                cloudwatch,
+                events,
+                scheduler,
+                sns,
+            )
             for module in modules:
                 self.services[module.__name__.rsplit(".", 1)[-1]] = module.install(self, self.patcher)
         except BaseException:

@@ -241,6 +241,7 @@ class EventsService:
                 raise fault_failure(fault)
             payload = self.target_input(job.rule_arn, job.rule_name, job.target, job.event)
             delivery.payload = payload
+            self._authorize(job, kind, arn)
             if kind == "states":
                 name = delivery.context.setdefault("execution_name", str(uuid.uuid4()))
                 delivery.execution_arn = self.delivery.start_execution(arn, name, payload)
@@ -268,6 +269,47 @@ class EventsService:
             delivery.error_code, delivery.error_message = "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"
             self.delivery.finish(delivery, DROPPED)
 
+    def _authorize(self, job: _Job, kind: str, arn: str) -> None:
+        """IAM decides delivery as on AWS: a Step Functions target with the target's role (assumed by
+        events.amazonaws.com, so its trust policy and its identity policies both count); Lambda, SNS and SQS
+        targets with their resource policies, and an encrypted topic or queue's key policy, granting
+        events.amazonaws.com (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html).
+        A refusal is NO_PERMISSIONS, which EventBridge does not retry."""
+        from mlrollout_sandbox.emulator.iam import AccessDenied, Check
+
+        iam = self.emulator.services.get("iam")
+        if iam is None:
+            return
+        try:
+            if kind == "states":
+                role = str(job.target.get("RoleArn") or "")
+                iam.session(role, "events.amazonaws.com", source_arn=job.rule_arn)
+                iam.authorize_role(role, [Check("states:StartExecution", arn)])
+            else:
+                action = {"lambda": "lambda:InvokeFunction", "sns": "sns:Publish"}.get(kind, "sqs:SendMessage")
+                iam.authorize_service("events.amazonaws.com", iam.delivery_checks(action, arn, job.rule_arn))
+        except AccessDenied as denied:
+            raise DeliveryFailure("NO_PERMISSIONS", str(denied), retriable=False) from denied
+
+    def _dead_letter_allowed(self, job: _Job, queue_arn: str) -> bool:
+        """EventBridge sends to a dead-letter queue as events.amazonaws.com: the queue policy (and the key
+        policy of an encrypted queue) must allow it, or the event is lost
+        (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-event-delivery.html#eb-rule-dlq)."""
+        from mlrollout_sandbox.emulator.iam import AccessDenied
+
+        iam = self.emulator.services.get("iam")
+        if iam is None:
+            return True
+        try:
+            iam.authorize_service(
+                "events.amazonaws.com", iam.delivery_checks("sqs:SendMessage", queue_arn, job.rule_arn)
+            )
+        except AccessDenied as denied:
+            log.error("rule %s: dead-letter queue %s refused the event: %s", job.rule_arn, queue_arn, denied)
+            job.delivery.context["dead_letter_error"] = str(denied)
+            return False
+        return True
+
     def _failed(self, job: _Job, failure: DeliveryFailure) -> None:
         delivery = job.delivery
         delivery.error_code = failure.code
@@ -288,7 +330,7 @@ class EventsService:
                     self.delivery.worker.submit(f"events {job.rule_name} retry", lambda: self._attempt(job), delay)
                     return
         dead_letter = (job.target.get("DeadLetterConfig") or {}).get("Arn")
-        if dead_letter:
+        if dead_letter and self._dead_letter_allowed(job, str(dead_letter)):
             attributes: dict[str, str | int] = {
                 "RULE_ARN": job.rule_arn,
                 "TARGET_ARN": str(job.target["Arn"]),

@@ -2,9 +2,11 @@
 
 moto answers every endpoint call at once and leaves the endpoint "InService"; the rollout control plane is
 mostly about what happens in between. This module makes endpoints move through Creating / Updating /
-InService / Failed on sandbox time, adds what moto lacks (UpdateEndpoint, monitoring schedules and
-executions), routes sagemaker-runtime InvokeEndpoint to a data plane the sandbox supplies, and injects the
-faults armed on `Emulator.faults`:
+InService / Failed / Deleting on sandbox time (durations in DEFAULT_DURATIONS, each with its source; a deleted
+endpoint stays Deleting, then DescribeEndpoint answers "Could not find endpoint"), refuses CreateModel with an
+image outside Amazon ECR unless ImageConfig says Vpc, adds what moto lacks (UpdateEndpoint, monitoring
+schedules and executions), routes sagemaker-runtime InvokeEndpoint to a data plane the sandbox supplies, and
+injects the faults armed on `Emulator.faults`:
 
     operation                          matched on                                  modes
     sagemaker.create_endpoint          endpoint=<name>                             fail
@@ -36,6 +38,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -60,11 +63,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CREATE_SECONDS",
+    "DEFAULT_DELETE_SECONDS",
+    "DEFAULT_DURATIONS",
     "DEFAULT_SCHEDULE_PENDING_SECONDS",
     "DEFAULT_UPDATE_SECONDS",
     "DEFAULT_WEIGHTS_SECONDS",
     "ENDPOINT_STATE_CHANGE",
     "DataPlane",
+    "Duration",
     "EndpointState",
     "SageMakerService",
     "SandboxUnsupported",
@@ -77,9 +83,48 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CREATE_SECONDS = 180.0
-DEFAULT_UPDATE_SECONDS = 120.0
-DEFAULT_WEIGHTS_SECONDS = 30.0
+
+@dataclass(frozen=True)
+class Duration:
+    """How long one endpoint operation takes in virtual seconds, and what that figure rests on."""
+
+    seconds: float
+    source: str
+
+
+# SageMaker publishes no typical durations, only that creation takes minutes; the SDK's waiters bound them
+# (botocore data/sagemaker/2017-07-24/waiters-2.json: EndpointInService polls every 30 s up to 120 times,
+# EndpointDeleted every 30 s up to 60 times). Each default sits inside what its source says; the sandbox's
+# clock warp makes them cheap, so realism costs no wall time. docs/sandbox-fidelity.md repeats this table.
+DEFAULT_DURATIONS: Mapping[str, Duration] = {
+    "create": Duration(
+        180.0,
+        '"it can take a few minutes for the endpoint to become available" '
+        "(https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-create-endpoint.html); "
+        "at most 60 min by the EndpointInService waiter",
+    ),
+    "update": Duration(
+        180.0,
+        "UpdateEndpoint deploys the new configuration to a new fleet of instances, shifts traffic, then deletes "
+        "the old instances (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html, "
+        "https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green.html): it provisions "
+        "what a creation provisions, so it takes at least as long",
+    ),
+    "weights": Duration(
+        30.0,
+        "no reference found: UpdateEndpointWeightsAndCapacities provisions no new fleet for a weight-only "
+        "change; one waiter poll interval (30 s)",
+    ),
+    "delete": Duration(
+        60.0,
+        "no reference found for a typical figure; at most 30 min by the EndpointDeleted waiter; two waiter poll "
+        "intervals, so a client polling as the SDK waiter does sees Deleting before the endpoint is gone",
+    ),
+}
+DEFAULT_CREATE_SECONDS = DEFAULT_DURATIONS["create"].seconds
+DEFAULT_UPDATE_SECONDS = DEFAULT_DURATIONS["update"].seconds
+DEFAULT_WEIGHTS_SECONDS = DEFAULT_DURATIONS["weights"].seconds
+DEFAULT_DELETE_SECONDS = DEFAULT_DURATIONS["delete"].seconds
 DEFAULT_SCHEDULE_PENDING_SECONDS = 60.0
 
 DataPlane = Callable[[str, str | None, bytes, str, str | None], tuple[int, bytes, str, str]]
@@ -95,6 +140,7 @@ Wrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
 CREATE_ENDPOINT = "CreateEndpoint"
 UPDATE_ENDPOINT = "UpdateEndpoint"
 UPDATE_WEIGHTS = "UpdateEndpointWeightsAndCapacities"
+DELETE_ENDPOINT = "DeleteEndpoint"
 
 _SUCCEED = "succeed"
 _FAIL = "fail"
@@ -105,6 +151,8 @@ _IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack
 # Updating endpoints keep serving on their current variants (that is the point of a blue/green update).
 _SERVING = frozenset({"InService", "Updating", "SystemUpdating", "RollingBack"})
 
+# A private Amazon ECR image: <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]/<repository>[:tag|@digest].
+_ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/\S+$")
 _NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _HOUR = r"(?:[01]?\d|2[0-3])"
 # Model Monitor accepts only these cron shapes (hourly, daily at an hour, every N hours from an hour).
@@ -197,6 +245,18 @@ def _config_not_found(backend: SageMakerModelBackend, name: str) -> ValidationEr
     return ValidationError(f'Could not find endpoint configuration "{_config_arn(backend, name)}".')
 
 
+def _image_problem(container: Mapping[str, Any]) -> str | None:
+    """SageMaker pulls a model's image from Amazon ECR unless ImageConfig.RepositoryAccessMode is Vpc (a private
+    registry reached through the model's VPC); any other image is refused at CreateModel, in these words."""
+    image = container.get("Image")
+    if not image:
+        return None  # a container from a model package names no image of its own
+    mode = (container.get("ImageConfig") or {}).get("RepositoryAccessMode", "Platform")
+    if mode == "Vpc" or _ECR_IMAGE.match(str(image)):
+        return None
+    return f'Using non-ECR image "{image}" without Vpc repository access mode is not supported.'
+
+
 def _check_name(value: Any, field_name: str) -> None:
     # botocore checks lengths client-side but never patterns, so only the server can refuse these.
     if not isinstance(value, str) or not _NAME_PATTERN.match(value):
@@ -276,6 +336,8 @@ class _Pending:
     endpoint_config_name: str | None = None
     variants: list[dict[str, Any]] = field(default_factory=list)
     data_capture_config: dict[str, Any] = field(default_factory=dict)
+    # A deletion's last step: removes the endpoint from moto's backend when the Deleting phase ends.
+    finish: Callable[[], None] | None = None
 
 
 @dataclass
@@ -351,6 +413,7 @@ class SageMakerService:
         self.create_seconds = DEFAULT_CREATE_SECONDS
         self.update_seconds = DEFAULT_UPDATE_SECONDS
         self.weights_seconds = DEFAULT_WEIGHTS_SECONDS
+        self.delete_seconds = DEFAULT_DELETE_SECONDS
         self.schedule_pending_seconds = DEFAULT_SCHEDULE_PENDING_SECONDS
         self.data_plane: DataPlane | None = None
         # Where endpoint state change events go (install wires the emulated EventBridge); None sends none.
@@ -369,10 +432,9 @@ class SageMakerService:
         """The endpoint as DescribeEndpoint would show it now, or None when it does not exist."""
         backend = self._backend(account_id, region)
         with self._lock:
-            endpoint = backend.endpoints.get(name)
+            endpoint = self._settled(backend, name)
             if endpoint is None:
                 return None
-            self._settle(endpoint)
             runtime = self._endpoints.get(endpoint.arn) or _EndpointRuntime()
             pending = runtime.pending
             return EndpointState(
@@ -392,10 +454,9 @@ class SageMakerService:
         """Every status change of the endpoint so far, oldest first (empty once it is deleted)."""
         backend = self._backend(account_id, region)
         with self._lock:
-            endpoint = backend.endpoints.get(name)
+            endpoint = self._settled(backend, name)
             if endpoint is None:
                 return []
-            self._settle(endpoint)
             runtime = self._endpoints.get(endpoint.arn)
             return list(runtime.history) if runtime else []
 
@@ -627,12 +688,22 @@ class SageMakerService:
             if endpoint.endpoint_status in _IN_PROGRESS:
                 # SageMaker refuses to delete an endpoint mid-operation, with the same message as updates.
                 raise ValidationError(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            # DescribeEndpoint reports Deleting ("DeleteEndpoint is executing") until the endpoint is gone; then
+            # it answers ValidationException "Could not find endpoint", which is what the SDK's EndpointDeleted
+            # waiter takes for success. moto removes the endpoint at once, so the removal waits for the due time.
             now = self.clock.time()
-            original(backend, endpoint_name)
-            self._endpoints.pop(endpoint.arn, None)
-            # The endpoint is gone from the API at once (moto has no Deleting phase); the event still says
-            # DELETING, as SageMaker's does when deletion starts.
-            self._emit(endpoint, now, status="Deleting", last_modified=now)
+            runtime = self._endpoints.setdefault(endpoint.arn, _EndpointRuntime())
+            runtime.pending = _Pending(
+                operation=DELETE_ENDPOINT,
+                started=now,
+                due=now + self.delete_seconds,
+                outcome=_SUCCEED,
+                failure_reason=None,
+                finish=partial(original, backend, endpoint_name),
+            )
+            endpoint.endpoint_status = "Deleting"
+            endpoint.last_modified_time = _naive(now)
+            self._record(runtime, endpoint, DELETE_ENDPOINT, now)
 
     def _settle_all(self, backend: SageMakerModelBackend) -> None:
         with self._lock:
@@ -677,11 +748,18 @@ class SageMakerService:
         return (backend.account_id, backend.region_name)
 
     def _endpoint(self, backend: SageMakerModelBackend, name: str) -> FakeEndpoint:
-        endpoint = backend.endpoints.get(name)
+        endpoint = self._settled(backend, name)
         if endpoint is None:
             raise _endpoint_not_found(backend, name)
-        self._settle(endpoint)
         return endpoint
+
+    def _settled(self, backend: SageMakerModelBackend, name: str) -> FakeEndpoint | None:
+        """The endpoint after applying its due operation, or None (never existed, or its deletion finished)."""
+        endpoint = backend.endpoints.get(name)
+        if endpoint is None:
+            return None
+        self._settle(endpoint)
+        return backend.endpoints.get(name)
 
     def _require_updatable(self, backend: SageMakerModelBackend, endpoint: FakeEndpoint) -> None:
         if endpoint.endpoint_status in _IN_PROGRESS:
@@ -710,6 +788,12 @@ class SageMakerService:
         if self.clock.time() < pending.due:
             return
         runtime.pending = None
+        if pending.operation == DELETE_ENDPOINT:
+            # Gone: no status to record and no event (SageMaker sends none after DELETING).
+            if pending.finish is not None:
+                pending.finish()
+            self._endpoints.pop(endpoint.arn, None)
+            return
         if pending.outcome == _SUCCEED:
             endpoint.endpoint_status = "InService"
             endpoint.failure_reason = None
@@ -806,9 +890,7 @@ class SageMakerService:
 
     def _route(self, backend: SageMakerModelBackend, name: str, target: str | None) -> str:
         with self._lock:
-            endpoint = backend.endpoints.get(name)
-            if endpoint is not None:
-                self._settle(endpoint)
+            endpoint = self._settled(backend, name)
             if endpoint is None or endpoint.endpoint_status not in _SERVING:
                 # Creating and Failed endpoints have no instances behind them; the runtime answers as if the
                 # endpoint did not exist (observed wording of real SageMaker).
@@ -1373,6 +1455,16 @@ def _patch_backend(service: SageMakerService, patcher: Patcher) -> None:
 
         return patched
 
+    def create_model(moto: Callable[..., Any]) -> Callable[..., Any]:
+        def patched(backend: SageMakerModelBackend, **kwargs: Any) -> Any:
+            for container in [kwargs.get("primary_container") or {}, *(kwargs.get("containers") or [])]:
+                problem = _image_problem(container)
+                if problem is not None:
+                    raise ValidationError(problem)
+            return moto(backend, **kwargs)
+
+        return patched
+
     def describe_endpoint_config(_moto: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
         def patched(backend: SageMakerModelBackend, endpoint_config_name: str) -> dict[str, Any]:
             return dict(service._config(backend, endpoint_config_name).response_object)
@@ -1445,6 +1537,7 @@ def _patch_backend(service: SageMakerService, patcher: Patcher) -> None:
         return patched
 
     for name, make in {
+        "create_model": create_model,
         "create_endpoint_config": create_endpoint_config,
         "describe_endpoint_config": describe_endpoint_config,
         "delete_endpoint_config": delete_endpoint_config,

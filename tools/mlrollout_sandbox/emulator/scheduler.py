@@ -524,6 +524,7 @@ class SchedulerService:
             fault = self.emulator.faults.take("scheduler:Invoke", schedule=firing.schedule_name, group=firing.group)
             if fault is not None:
                 raise fault_failure(fault)
+            self._authorize(firing, delivery.protocol, arn)
             if delivery.protocol == "lambda":
                 try:
                     event = json.loads(payload)
@@ -552,6 +553,45 @@ class SchedulerService:
             delivery.error_code, delivery.error_message = "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"
             self.delivery.finish(delivery, DROPPED)
 
+    def _authorize(self, firing: _Firing, kind: str, arn: str) -> None:
+        """Scheduler calls every target, and sends to the dead-letter queue, with the schedule's execution role,
+        which it assumes as scheduler.amazonaws.com (https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html#setting-up-execution-role).
+        A refusal is not retried."""
+        from mlrollout_sandbox.emulator.iam import AccessDenied, Check
+
+        iam = self.emulator.services.get("iam")
+        if iam is None:
+            return
+        action = {
+            "lambda": "lambda:InvokeFunction",
+            "states": "states:StartExecution",
+            "sns": "sns:Publish",
+        }.get(kind, "sqs:SendMessage")
+        role = str(firing.target.get("RoleArn") or "")
+        try:
+            iam.session(role, "scheduler.amazonaws.com", source_arn=firing.schedule_arn)
+            iam.authorize_role(role, [Check(action, arn)])
+        except AccessDenied as denied:
+            raise DeliveryFailure("NO_PERMISSIONS", str(denied), retriable=False) from denied
+
+    def _dead_letter_allowed(self, firing: _Firing, queue_arn: str) -> bool:
+        """Scheduler sends to the dead-letter queue with the execution role too: it needs sqs:SendMessage (and
+        the key of an encrypted queue), or the invocation is lost
+        (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html)."""
+        from mlrollout_sandbox.emulator.iam import AccessDenied
+
+        iam = self.emulator.services.get("iam")
+        if iam is None:
+            return True
+        role = str(firing.target.get("RoleArn") or "")
+        try:
+            iam.authorize_role(role, iam.delivery_checks("sqs:SendMessage", queue_arn, firing.schedule_arn))
+        except AccessDenied as denied:
+            log.error("schedule %s: dead-letter queue %s refused the event: %s", firing.schedule_arn, queue_arn, denied)
+            firing.delivery.context["dead_letter_error"] = str(denied)
+            return False
+        return True
+
     def _failed(self, firing: _Firing, failure: DeliveryFailure) -> None:
         delivery = firing.delivery
         delivery.error_code = failure.code
@@ -569,7 +609,7 @@ class SchedulerService:
                 )
                 return
         dead_letter = (firing.target.get("DeadLetterConfig") or {}).get("Arn")
-        if dead_letter:
+        if dead_letter and self._dead_letter_allowed(firing, str(dead_letter)):
             attributes: dict[str, str | int] = {
                 "ERROR_CODE": failure.code,
                 "ERROR_MESSAGE": failure.message,

@@ -190,10 +190,26 @@ class SnsService:
         try:
             if fault is not None:
                 raise fault_failure(fault)
+            self._authorize_lambda(subscription)
             self.delivery.invoke_lambda_async(subscription.endpoint, event, record)
         except DeliveryFailure as failure:
             record.attempts += 1
             self._undeliverable(subscription, record, failure, message, message_id, subject, attributes)
+
+    def _authorize_lambda(self, subscription: Any) -> None:
+        """SNS invokes a subscribed function through the function's resource-based policy, which must allow
+        sns.amazonaws.com (https://docs.aws.amazon.com/lambda/latest/dg/permissions-function-services.html)."""
+        from mlrollout_sandbox.emulator.iam import AccessDenied, Check
+
+        iam = self.emulator.services.get("iam")
+        if iam is None:
+            return
+        function_arn = str(subscription.endpoint).split(":$", 1)[0]
+        context = {"aws:SourceArn": subscription.topic.arn, "aws:SourceAccount": self.emulator.account_id}
+        try:
+            iam.authorize_service("sns.amazonaws.com", [Check("lambda:InvokeFunction", function_arn, context)])
+        except AccessDenied as denied:
+            raise DeliveryFailure("NO_PERMISSIONS", str(denied), retriable=False) from denied
 
     # email ----------------------------------------------------------------------------------------------------
     def _to_outbox(

@@ -3,7 +3,12 @@
 moto 5.2.5 interprets ASL (with `stepfunctions.execute_state_machine`) but evaluates JSONata through a JVM
 bridge it does not ship, embeds string variables into JSONata without escaping them, and waits, retries and
 timestamps on the wall clock. Here:
-- JSONata runs on jsonata-python; an evaluation error becomes States.QueryEvaluationError, as in AWS;
+- JSONata runs on jsonata-python; an evaluation error, and a field whose expression evaluates to undefined,
+  fail the state with States.QueryEvaluationError, as in AWS (inside one expression JSONata's own rules hold:
+  an object constructor leaves out a key whose value is undefined);
+- a failed aws-sdk task's Error is named as Step Functions names it (`aws_sdk_error_name`):
+  SageMaker.ResourceNotFoundException for an error SageMaker's model declares, SageMaker.SageMakerException
+  for any other (throttling, validation);
 - variables are embedded as JSON literals (a reason with a quote in it no longer breaks the expression);
 - Wait states, Retry intervals, the machine-level TimeoutSeconds, EnteredTime in the context object and every
   history/execution timestamp follow the sandbox clock;
@@ -105,36 +110,53 @@ class StepFunctionsEmulator:
             raise JSONataException("States.QueryEvaluationError", str(exc)) from exc
 
 
-# How Step Functions names a service in aws-sdk task errors, and the generic exception of its SDK client.
+# The "Exception prefix" of the services this project's workflows call, from the supported-services table of
+# the AWS SDK integrations page (it is the SDK's client name: DynamoDb, not DynamoDB). Other services fall back
+# to botocore's service id without spaces, which matches that table for most of them.
 SDK_SERVICE_NAMES = {
     "sagemaker": "SageMaker",
     "dynamodb": "DynamoDb",
     "s3": "S3",
+    "sfn": "Sfn",
     "sns": "Sns",
     "sqs": "Sqs",
-    "sfn": "Sfn",
+    "lambda": "Lambda",
 }
-SDK_GENERIC_EXCEPTIONS = {"sagemaker": "AmazonSageMakerException"}
 
 
-def aws_sdk_error_name(service: str, operation: str, error: Any) -> str:
-    """Step Functions' Error for a failed aws-sdk task: ServiceName.ExceptionName.
+def sdk_service_name(service: str) -> str:
+    """The ServiceName prefix of an aws-sdk task's errors: SageMaker, S3, DynamoDb, ..."""
+    import botocore.session
 
-    An error code the operation models (e.g. ResourceLimitExceeded) keeps its name, with "Exception" appended
-    as Step Functions does; one it does not model (ThrottlingException, ValidationException for SageMaker)
-    arrives as the SDK's generic service exception, e.g. SageMaker.AmazonSageMakerException, with the code
-    only in the Cause. That is why the state machine retries SageMaker throttling under that generic name.
+    known = SDK_SERVICE_NAMES.get(service.lower())
+    if known is not None:
+        return known
+    model = botocore.session.get_session().get_service_model(service.lower())
+    return str(model.service_id).replace(" ", "")
+
+
+def aws_sdk_error_name(service: str, error: Any) -> str:
+    """Step Functions' Error for a failed aws-sdk task.
+
+    The AWS SDK integrations page
+    (https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html) states the shape:
+    `ServiceName.ErrorName`, both Pascal case, with the "Exception" suffix always present (added when the
+    service's own name lacks it, as in S3.BucketAlreadyExistsException; never doubled). The ErrorName is the
+    SDK exception the integration raises: an error the service's model declares keeps its name
+    (SageMaker.ResourceNotFoundException, SageMaker.ConflictException); any other code (SageMaker's
+    ThrottlingException and ValidationException are not in its model) arrives as the service's base exception,
+    SageMaker.SageMakerException, with the code only in the Cause. That second half is not spelled out on the
+    page; it is what the SDK's generic exception is called and what workflows in the wild retry.
     """
     import botocore.session
 
     code = str(error.response.get("Error", {}).get("Code", "Unknown"))
-    prefix = SDK_SERVICE_NAMES.get(service.lower(), service[:1].upper() + service[1:])
+    prefix = sdk_service_name(service)
     model = botocore.session.get_session().get_service_model(service.lower())
-    pascal = next((name for name in model.operation_names if name.lower() == operation.lower()), operation)
-    modeled = {shape.name for shape in model.operation_model(pascal).error_shapes}
-    if code not in modeled and service.lower() in SDK_GENERIC_EXCEPTIONS:
-        return f"{prefix}.{SDK_GENERIC_EXCEPTIONS[service.lower()]}"
-    return f"{prefix}.{code}" + ("" if code.endswith("Exception") else "Exception")
+    modeled = {shape.metadata.get("error", {}).get("code", shape.name) for shape in model.error_shapes}
+    modeled |= {shape.name for shape in model.error_shapes}
+    name = code if code in modeled else prefix
+    return f"{prefix}.{name}" + ("" if name.endswith("Exception") else "Exception")
 
 
 def _datetime_module(clock: SandboxClock) -> types.ModuleType:
@@ -340,9 +362,9 @@ def install(emulator: Emulator, patcher: Patcher) -> StepFunctionsEmulator:
         if not isinstance(ex, ClientError):
             return original_from_error(self, env, ex)
         service_name = self.resource.api_name
-        error = aws_sdk_error_name(service_name, self.resource.api_action, ex)
+        error = aws_sdk_error_name(service_name, ex)
         meta = ex.response.get("ResponseMetadata", {})
-        prefix = SDK_SERVICE_NAMES.get(service_name.lower(), service_name)
+        prefix = sdk_service_name(service_name)
         cause = (
             f"{ex.response['Error'].get('Message', '')} (Service: {prefix}, Status Code: {meta.get('HTTPStatusCode')}, "
             f"Request ID: {meta.get('RequestId')}, Error Code: {ex.response['Error'].get('Code')})"
