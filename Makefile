@@ -17,7 +17,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup lint format typecheck validate test test-fast demo build sizes coldstart bench-judge bench-drift bench-scale bench-cost bench-status reliability-report lock clean
+.PHONY: help setup lint format typecheck validate test test-fast demo smoke build sizes coldstart bench-judge bench-drift bench-scale bench-cost bench-status reliability-report lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -80,6 +80,14 @@ test-fast: setup ## the tests without the sandbox scenarios
 
 demo: setup ## run the demo scenarios in the embedded sandbox
 	$(BIN)/mlrollout demo
+
+# `make smoke` spends real money in the account the AWS environment points at (see README, "Smoke test in your own
+# account"); SMOKE_ARGS=--sandbox (or AWS_ENDPOINT_URL set) runs the same script in the sandbox, without SAM.
+SMOKE_ARGS ?=
+SMOKE_NEEDS_SAM := $(if $(findstring --sandbox,$(SMOKE_ARGS))$(AWS_ENDPOINT_URL),,$(SAM_VENV)/.installed)
+
+smoke: setup $(SMOKE_NEEDS_SAM) ## one real rollout in your AWS account (promoted, then rolled back), then all deleted
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m mlrollout_dev.smoke $(SMOKE_ARGS)
 
 build: setup $(SAM_VENV)/.installed ## sam build (needs python3.13 on PATH: the venv's)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build
