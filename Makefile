@@ -95,7 +95,7 @@ build: setup $(SAM_VENV)/.installed ## sam build (needs python3.13 on PATH: the 
 sizes: build ## report the size of each function and of the layer, as built
 	$(BIN)/python -m mlrollout_dev.sizes .aws-sam/build
 
-bench-judge: setup ## judge benchmark: simulated canaries, our judge vs a tuned static alarm and Mann-Whitney (bench/results/)
+bench-judge: setup ## judge benchmark: whole rollouts under the product's policy vs an SPRT and a 5-min static rule, issue 11's targets (bench/results/)
 	$(BIN)/python -m mlrollout_bench.run
 
 reliability-report: setup ## run tests/reliability and write docs/reliability.md from what happened

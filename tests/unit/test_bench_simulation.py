@@ -6,29 +6,46 @@ These pin how numbers are made, not what the benchmark finds; `python -m mlrollo
 import math
 import random
 import statistics
+from dataclasses import replace
 from statistics import NormalDist
 
 import pytest
 
-from mlrollout.domain.config import Judge
+from mlrollout.domain.config import Judge, Strategy
 from mlrollout.domain.judge import Period, VariantSeries
 from mlrollout_bench.judges import (
     NO_DECISION,
     PASS,
     ROLLBACK,
     Outcome,
+    SprtDesign,
     StaticSetting,
+    StepResult,
+    WindowSetting,
     breach_mask,
     compare_metric,
+    design_periods_of,
     error_rates,
     first_alarm,
     hodges_lehmann,
     mann_whitney,
     mann_whitney_judge,
     ours,
+    periods_seen,
+    product_step,
+    sprt_step,
     static_threshold,
+    step_periods_needed,
+    window_p99,
+    window_step,
 )
-from mlrollout_bench.run import censored_median, wilson
+from mlrollout_bench.run import (
+    RolloutOutcome,
+    censored_median,
+    rollout_median,
+    run_rollout,
+    wilson,
+)
 from mlrollout_bench.simulate import (
     SCENARIO_BY_NAME,
     SimConfig,
@@ -213,3 +230,129 @@ def test_report_statistics() -> None:
     outcomes = [Outcome(ROLLBACK, 3), Outcome(ROLLBACK, 5), Outcome(PASS, 20), Outcome(NO_DECISION, None)]
     assert censored_median(outcomes) == math.inf
     assert censored_median(outcomes[:3]) == 5
+
+
+# ---------------------------------------------------------------------------------------------------- whole steps
+
+
+def test_steps_use_the_products_design_periods_looks_and_deadline() -> None:
+    strategy = Strategy()
+    assert design_periods_of(strategy) == 10  # the 10-minute bake in 60-second intervals, not 20
+    assert design_periods_of(Strategy(evaluation_interval_seconds=120)) == 5
+    # weights take effect mid-minute: the look 10 minutes in has 9 complete minutes
+    assert periods_seen(60.0) == 0 and periods_seen(600.0) == 9
+    assert step_periods_needed(strategy) == 31  # 30-minute deadline (3 x bake) + 1
+    assert step_periods_needed(Strategy(on_deadline="hold", hold_minutes=10)) == 41
+
+
+def _deadline_config() -> SimConfig:
+    return SimConfig(horizon=step_periods_needed(Strategy()))
+
+
+def test_a_step_that_stays_undecided_is_a_deadline_rollback() -> None:
+    stream = simulate(SCENARIO_BY_NAME["no_traffic"], 50, 0.1, seed=3, config=_deadline_config())
+    result = product_step(stream.baseline, stream.canary, Judge(), Strategy())
+    assert result.decision == ROLLBACK and result.deadline
+    assert result.seconds == 30 * 60
+    assert result.signals == ("canary_traffic",)
+    sprt = sprt_step(stream.baseline, stream.canary, SprtDesign.of(Judge()), Strategy())
+    assert sprt.decision == ROLLBACK and sprt.deadline and sprt.seconds == 30 * 60
+    # under `on_deadline: hold` the step waits out the hold before rolling back
+    hold = Strategy(on_deadline="hold", hold_minutes=5)
+    longer = simulate(
+        SCENARIO_BY_NAME["no_traffic"], 50, 0.1, seed=3, config=SimConfig(horizon=step_periods_needed(hold))
+    )
+    held = product_step(longer.baseline, longer.canary, Judge(), hold)
+    assert held.decision == ROLLBACK and held.deadline and held.seconds == 35 * 60
+    # a stream too short for the step's looks is an error, not a silent pass
+    with pytest.raises(ValueError, match="periods"):
+        product_step(stream.baseline, stream.canary, Judge(), hold)
+
+
+def test_the_product_step_keeps_looking_after_an_early_pass_until_the_bake_ends() -> None:
+    config = _deadline_config()
+    healthy = simulate(SCENARIO_BY_NAME["no_regression"], 500, 0.5, seed=12, config=config)
+    # the old per-stream rule stops at its first PASS, well before the 10-minute bake
+    first = ours(healthy.baseline, healthy.canary, Judge(), horizon=10)
+    assert first.decision == PASS and first.period is not None and first.period < 8
+    assert product_step(healthy.baseline, healthy.canary, Judge(), Strategy()) == StepResult(PASS, 600.0)
+    # the canary breaks from minute 8 on: the product, still baking, rolls back
+    broken = [
+        replace(p, errors_5xx=(p.invocations or 0) * 0.5) if t >= 7 else p for t, p in enumerate(healthy.canary.periods)
+    ]
+    result = product_step(healthy.baseline, VariantSeries("candidate", broken), Judge(), Strategy())
+    assert result.decision == ROLLBACK and not result.deadline and result.seconds <= 600
+    # with advance_early the product stops at the first PASS, as the old rule did
+    early = product_step(healthy.baseline, VariantSeries("candidate", broken), Judge(), Strategy(advance_early=True))
+    assert early.decision == PASS and early.seconds < 600
+
+
+def test_a_rollout_ends_at_its_first_rollback_and_promotes_after_the_last_step() -> None:
+    results = iter([StepResult(PASS, 600.0), StepResult(ROLLBACK, 1800.0, deadline=True, signals=("errors",))])
+    stream = simulate(SCENARIO_BY_NAME["no_regression"], 5, 0.1, seed=1)
+    outcome = run_rollout([stream, stream, stream], lambda s: next(results))
+    assert outcome == RolloutOutcome(ROLLBACK, 40.0, 2, deadline=True, signals=("errors",))
+    promoted = run_rollout([stream, stream], lambda s: StepResult(PASS, 600.0))
+    assert promoted == RolloutOutcome(PASS, 20.0, 2)
+    assert rollout_median([outcome, outcome, promoted], ROLLBACK) == 40.0
+    assert rollout_median([outcome, promoted, promoted], ROLLBACK) == math.inf
+
+
+def test_the_sprt_splits_the_judges_error_budgets_across_its_signals() -> None:
+    design = SprtDesign.of(Judge())
+    assert (design.alpha, design.beta) == pytest.approx((0.01, 0.05))
+    assert sum(design.weight(n) for n in ("errors", "latency_p99", "latency_mean", "overhead_mean")) == pytest.approx(1)
+    assert design.weight("errors") == pytest.approx(0.5)
+    assert design.upper("errors") == pytest.approx(math.log((1 - 0.025) / 0.005))
+    assert design.lower("latency_p99") == pytest.approx(math.log(0.01 / (1 - 0.002)))
+
+
+def test_the_sprt_errors_are_near_its_design_alpha_and_beta() -> None:
+    # A world without shared noise or bursts, so the SPRT's model holds; alpha = beta = 0.1 so that 150 seeds can
+    # see them. Healthy canaries are rolled back at most alpha of the time (Wald: about alpha / (1 - beta)); canaries
+    # at the error tolerance are promoted at most beta_errors = 0.05 of the time.
+    strategy = Strategy(bake_minutes=60)  # a 180-minute deadline: the test decides, the deadline does not
+    config = SimConfig(
+        horizon=step_periods_needed(strategy),
+        burst_probability=0.0,
+        error_noise_sd=0.0,
+        latency_noise_sd=0.0,
+        variant_latency_noise_sd=0.0,
+    )
+    design = replace(SprtDesign.of(Judge()), alpha=0.1, beta=0.1)
+    at_tolerance, _ = boundary_scenarios(error_ratio=1.25, error_slack=0.002, latency_increase=0.25, base_5xx=0.01)
+    seeds = range(150)
+    healthy = [
+        sprt_step(s.baseline, s.canary, design, strategy)
+        for s in (simulate(SCENARIO_BY_NAME["no_regression"], 50, 0.5, seed, config) for seed in seeds)
+    ]
+    boundary = [
+        sprt_step(s.baseline, s.canary, design, strategy)
+        for s in (simulate(at_tolerance, 50, 0.5, seed, config) for seed in seeds)
+    ]
+    false_rollbacks = sum(r.decision == ROLLBACK for r in healthy) / len(healthy)
+    passed_at_tolerance = sum(r.decision == PASS for r in boundary) / len(boundary)
+    assert not any(r.deadline for r in healthy + boundary)
+    # the 95% Wilson upper bound of each measured rate covers its design rate, and the rates are not far above it
+    assert wilson(round(false_rollbacks * 150), 150)[0] <= 0.1 and false_rollbacks <= 0.16
+    assert wilson(round(passed_at_tolerance * 150), 150)[0] <= 0.05 and passed_at_tolerance <= 0.1
+    # and it does decide: most healthy canaries pass, most at-tolerance ones are rolled back
+    assert 1 - false_rollbacks >= 0.84 and sum(r.decision == ROLLBACK for r in boundary) >= 135
+
+
+def test_the_static_window_aggregates_five_minutes_and_passes_a_silent_canary() -> None:
+    setting = WindowSetting(error_rate=0.0145, p99_ms=113.0)
+    quiet = VariantSeries("candidate", [Period()] * 31)
+    assert window_step(quiet, setting, Strategy()) == StepResult(PASS, 600.0)
+    # one bad minute of five: 100 errors in 5 x 2000 requests = 1% < 1.45%, no alarm
+    periods = [Period(invocations=2000.0, errors_5xx=0.0, latency_p99_ms=90.0)] * 31
+    periods[3] = Period(invocations=2000.0, errors_5xx=100.0, latency_p99_ms=90.0)
+    assert window_step(VariantSeries("c", periods), setting, Strategy()).decision == PASS
+    periods[4] = Period(invocations=2000.0, errors_5xx=100.0, latency_p99_ms=90.0)
+    # two: 2% over minutes 1-5, seen at the first look with five complete minutes (6 minutes in)
+    assert window_step(VariantSeries("c", periods), setting, Strategy()) == StepResult(
+        ROLLBACK, 360.0, signals=("error_rate",)
+    )
+    assert window_p99(
+        [Period(invocations=1.0, latency_p99_ms=100.0), Period(invocations=3.0, latency_p99_ms=10.0)]
+    ) == (pytest.approx(10**1.25))

@@ -8,19 +8,38 @@
 - Mann-Whitney (Kayenta's NetflixACAJudge method): at the horizon only, per metric, a two-sided Mann-Whitney U
   test of the canary's per-period values against the baseline's, with a Hodges-Lehmann shift; a metric fails
   when the canary is significantly higher and the shift is beyond a tolerance; any failed metric rolls back.
+
+Those three judge one stream of periods. The rules below run one whole step the way a rollout does, look by look in
+wall-clock time, and end it with advance or rollback (a step never ends undecided):
+- product_step: the product itself, `judge()` and `policy.decide()` imported from the layer, with the step's bake,
+  evaluation interval, deadline and design periods from `Strategy`.
+- sprt_step: Wald's sequential probability ratio test per signal, the statistical reference (see `SprtDesign`).
+- window_step: a static alarm on the canary's own metrics aggregated over the last 5 minutes.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from statistics import NormalDist
 
-from mlrollout.domain.config import Judge
-from mlrollout.domain.judge import Judgement, VariantSeries, Verdict, judge
+from mlrollout.domain.config import Judge, Strategy
+from mlrollout.domain.judge import (
+    LATENCY_LOG_SD_FLOOR,
+    MIN_PERIODS_FOR_VARIANCE,
+    SIGNAL_WEIGHTS,
+    SPARSE_LATENCY_LOG_SD_FLOOR,
+    SPARSE_PERIOD_REQUESTS,
+    Judgement,
+    Period,
+    VariantSeries,
+    Verdict,
+    judge,
+)
+from mlrollout.domain.policy import Action, decide
 
 ROLLBACK = "rollback"
 PASS = "pass"  # noqa: S105  (a decision, not a password)
@@ -55,7 +74,9 @@ def ours(
     horizon: int,
     keep_looking: bool = False,
 ) -> Outcome:
-    """mlrollout's judge at every look k = 1..horizon on periods [0, k), design_periods = horizon."""
+    """mlrollout's judge at every look k = 1..horizon on periods [0, k), design_periods = horizon.
+
+    Not the product's policy (it stops at the first PASS and has no deadline): `product_step` is."""
     decision: Outcome | None = None
     any_fail = False
     last: Judgement | None = None
@@ -251,3 +272,281 @@ def mann_whitney_judge(
         compare_metric("latency_p99", p99s(c), p99s(b), confidence=confidence, tolerance=tolerance),
     )
     return Outcome(ROLLBACK if any(m.failed for m in comparisons) else PASS, horizon)
+
+
+# ---------------------------------------------------------------------------------------------------- whole steps
+
+# The step's weights take effect at some second within a minute, and the judge reads complete minutes only
+# (services/evaluate.py `judged_window`): the look `j` intervals in sees `j * interval / 60 - 1` periods.
+STEP_START_LAG_PERIODS = 1
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """How one step ended: ADVANCE (PASS) or ROLLBACK, after `seconds` at the step's weights.
+
+    `deadline`: rolled back because no verdict came before the step's deadline (not because of a FAIL).
+    `signals`: the failing checks of a FAIL, or those still open at a deadline rollback.
+    """
+
+    decision: str
+    seconds: float
+    deadline: bool = False
+    signals: tuple[str, ...] = ()
+
+
+def design_periods_of(strategy: Strategy) -> int:
+    """The product's design periods for a step: its bake in evaluation intervals (services/evaluate.py)."""
+    return max(1, round(strategy.bake_minutes * 60 / strategy.evaluation_interval_seconds))
+
+
+def periods_seen(elapsed_seconds: float, period_seconds: int = 60) -> int:
+    """Complete periods in the judged window `elapsed_seconds` after the step's weights took effect."""
+    return max(0, int(elapsed_seconds // period_seconds) - STEP_START_LAG_PERIODS)
+
+
+def step_periods_needed(strategy: Strategy, period_seconds: int = 60) -> int:
+    """Periods a stream needs so that every look up to the step's last possible one has its data."""
+    last = strategy.deadline_minutes + (strategy.hold_minutes if strategy.on_deadline == "hold" else 0.0)
+    return math.ceil(last * 60 / period_seconds) + 1
+
+
+def _prefix(series: VariantSeries, k: int) -> VariantSeries:
+    return VariantSeries(series.variant, series.periods[:k])
+
+
+def product_step(baseline: VariantSeries, canary: VariantSeries, limits: Judge, strategy: Strategy) -> StepResult:
+    """One step as the product runs it: a look every `evaluation_interval_seconds`, `judge()` on the complete
+    periods so far with the product's design periods, and `decide()` on its verdict. A PASS before the bake ends
+    keeps looking (a later FAIL still rolls back); an INCONCLUSIVE at the deadline rolls back (or holds)."""
+    interval = strategy.evaluation_interval_seconds
+    design = design_periods_of(strategy)
+    held: float | None = None
+    failing: tuple[str, ...]
+    open_checks: tuple[str, ...]
+    look = 0
+    while True:
+        look += 1
+        elapsed = float(look * interval)
+        k = periods_seen(elapsed)
+        if k > len(canary.periods):
+            raise ValueError(f"the stream has {len(canary.periods)} periods; look {look} needs {k}")
+        if k < 1:
+            verdict, reason, failing, open_checks = Verdict.INCONCLUSIVE, "No complete minute yet.", (), ()
+        else:
+            judgement = judge(_prefix(baseline, k), _prefix(canary, k), limits, design_periods=design)
+            verdict, reason = judgement.verdict, judgement.reason
+            failing, open_checks = _names(judgement, "fail"), _names(judgement, "inconclusive")
+            if judgement.baseline_unhealthy:
+                open_checks = (*open_checks, "baseline_unhealthy")
+        decision = decide(verdict, reason, strategy=strategy, elapsed_seconds=elapsed, held_since_seconds=held)
+        held = decision.held_since_seconds
+        if decision.action is Action.ADVANCE:
+            return StepResult(PASS, elapsed)
+        if decision.action is Action.ROLLBACK:
+            if verdict is Verdict.FAIL:
+                return StepResult(ROLLBACK, elapsed, signals=failing or ("other",))
+            return StepResult(ROLLBACK, elapsed, deadline=True, signals=open_checks or ("other",))
+
+
+@dataclass(frozen=True)
+class SprtDesign:
+    """Wald's SPRT, one per signal, on the judge's own signals and error budgets.
+
+    Hypotheses, per period and per signal, on the same paired differences the judge uses:
+      - errors: d = p_c - p_b; H0 (healthy) E[d] = 0, H1 (at the tolerance) E[d] = (r - 1) p_b + s, with
+        r = `max_error_rate_ratio`, s = `max_error_rate_increase`, p_b the current variant's error rate over the
+        step so far. The model is normal with the period's binomial variance p (1 - p) (1 / n_c + 1 / n_b), p the
+        period's pooled rate of both variants.
+      - latency_p99, latency_mean, overhead_mean: d = ln(canary / current); H0 E[d] = 0, H1 E[d] =
+        ln(1 + `max_latency_increase`); normal with the sample variance of d so far (shrunk toward twice the
+        judge's floor with 2 prior degrees of freedom, never below the floor, and from the third period on).
+    Error rates: alpha = 1 - `confidence` (0.01 by default) is the probability of rolling back a canary under H0,
+    beta = 1 - `pass_confidence` (0.05) of promoting one under H1, each split across signals with the judge's
+    weights (errors 0.5, p99 0.2, mean 0.2, overhead 0.1); Wald's boundaries A_s = ln((1 - beta_s) / alpha_s) and
+    B_s = ln(beta_s / (1 - alpha_s)). Rollback when any signal's log-likelihood ratio reaches A_s; advance when
+    every signal has reached B_s (each signal stops at its first crossing). No bake, no minimum traffic: it stops
+    as soon as the evidence allows, so its times are the reference for how fast a test at these error rates can be.
+
+    The judge controls both its errors at the tolerance itself (a canary at the tolerance fails at most alpha of
+    the time and passes at most beta); a simple-vs-simple SPRT cannot put both hypotheses on one point, so it
+    spends alpha on healthy canaries and beta at the tolerance. It is therefore the faster, less demanding test:
+    canaries between healthy and the tolerance (the `*_at_tolerance` scenarios) are rolled back often by design.
+    """
+
+    alpha: float
+    beta: float
+    error_ratio: float
+    error_slack: float
+    latency_margin: float
+
+    @classmethod
+    def of(cls, limits: Judge) -> SprtDesign:
+        return cls(
+            alpha=1 - limits.confidence,
+            beta=1 - limits.pass_confidence,
+            error_ratio=limits.max_error_rate_ratio,
+            error_slack=limits.max_error_rate_increase,
+            latency_margin=math.log(1 + limits.max_latency_increase),
+        )
+
+    def weight(self, signal: str) -> float:
+        # The judge gives errors the extra-metric share when there are no extra metrics (judge.EXTRA_WEIGHT).
+        return SIGNAL_WEIGHTS[signal] + (1 - sum(SIGNAL_WEIGHTS.values()) if signal == "errors" else 0.0)
+
+    def upper(self, signal: str) -> float:
+        a, b = self.alpha * self.weight(signal), self.beta * self.weight(signal)
+        return math.log((1 - b) / a)
+
+    def lower(self, signal: str) -> float:
+        a, b = self.alpha * self.weight(signal), self.beta * self.weight(signal)
+        return math.log(b / (1 - a))
+
+
+SPRT_PRIOR_DF = 2
+SPRT_SIGNALS = ("errors", "latency_p99", "latency_mean", "overhead_mean")
+_LATENCY_GETTERS: dict[str, Callable[[Period], float | None]] = {
+    "latency_p99": lambda p: p.latency_p99_ms,
+    "latency_mean": lambda p: p.latency_mean_ms,
+    "overhead_mean": lambda p: p.overhead_mean_ms,
+}
+
+
+class _SprtState:
+    """The running log-likelihood ratios of one step, fed one period at a time."""
+
+    def __init__(self, design: SprtDesign) -> None:
+        self.design = design
+        self.llr = dict.fromkeys(SPRT_SIGNALS, 0.0)
+        self.accepted: set[str] = set()
+        self.rejected: list[str] = []
+        self.logs: dict[str, list[float]] = {name: [] for name in _LATENCY_GETTERS}
+        self.median_requests: list[float] = []
+        self.baseline_errors = 0.0
+        self.baseline_requests = 0.0
+
+    def add(self, c: Period, b: Period) -> None:
+        nc, nb = c.invocations or 0.0, b.invocations or 0.0
+        if nc <= 0 or nb <= 0 or c.errors_5xx is None or b.errors_5xx is None:
+            return
+        self.median_requests.append(nc)
+        self.baseline_errors += b.errors_5xx
+        self.baseline_requests += nb
+        if "errors" not in self.accepted:
+            pooled_rate = (c.errors_5xx + b.errors_5xx + 0.5) / (nc + nb + 1)
+            variance = pooled_rate * (1 - pooled_rate) * (1 / nc + 1 / nb)
+            baseline_rate = (self.baseline_errors + 0.5) / (self.baseline_requests + 1)
+            delta = (self.design.error_ratio - 1) * baseline_rate + self.design.error_slack
+            d = c.errors_5xx / nc - b.errors_5xx / nb
+            self.llr["errors"] += delta / variance * (d - delta / 2)
+        typical = sorted(self.median_requests)[len(self.median_requests) // 2]
+        floor = (SPARSE_LATENCY_LOG_SD_FLOOR if typical < SPARSE_PERIOD_REQUESTS else LATENCY_LOG_SD_FLOOR) ** 2
+        delta = self.design.latency_margin
+        for name, getter in _LATENCY_GETTERS.items():
+            cv, bv = getter(c), getter(b)
+            if cv is None or bv is None or cv <= 0 or bv <= 0:
+                continue
+            values = self.logs[name]
+            values.append(math.log(cv / bv))
+            if name in self.accepted:
+                continue
+            k = len(values)
+            if k < MIN_PERIODS_FOR_VARIANCE:
+                continue  # a spread from one or two periods means little (as in the judge)
+            # The plug-in SPRT: the LLR over all periods so far with the current variance estimate, shrunk toward a
+            # prior of SPRT_PRIOR_DF periods at twice the judge's floor (sd), so early looks are not overconfident.
+            deviations = sum((v - statistics.fmean(values)) ** 2 for v in values)
+            variance = max(floor, (deviations + SPRT_PRIOR_DF * 4 * floor) / (k - 1 + SPRT_PRIOR_DF))
+            self.llr[name] = delta / variance * (sum(values) - k * delta / 2)
+
+    def verdict(self) -> Verdict:
+        for name in SPRT_SIGNALS:
+            if name in self.accepted:
+                continue
+            if self.llr[name] >= self.design.upper(name):
+                self.rejected.append(name)
+                return Verdict.FAIL
+            if self.llr[name] <= self.design.lower(name):
+                self.accepted.add(name)
+        # overhead is published only when the variant reports it; without values it is not required (as in judge)
+        required = {n for n in SPRT_SIGNALS if n == "errors" or self.logs.get(n)}
+        return Verdict.PASS if required <= self.accepted else Verdict.INCONCLUSIVE
+
+
+def sprt_step(baseline: VariantSeries, canary: VariantSeries, design: SprtDesign, strategy: Strategy) -> StepResult:
+    """The SPRT on the same looks and the same deadline as the product: it advances at its first PASS, rolls back
+    at its first FAIL, and a step still undecided at the deadline rolls back, as `on_deadline: rollback` does."""
+    state = _SprtState(design)
+    interval = strategy.evaluation_interval_seconds
+    deadline = strategy.deadline_minutes * 60
+    fed = 0
+    look = 0
+    while True:
+        look += 1
+        elapsed = float(look * interval)
+        k = periods_seen(elapsed)
+        if k > len(canary.periods):
+            raise ValueError(f"the stream has {len(canary.periods)} periods; look {look} needs {k}")
+        verdict = Verdict.INCONCLUSIVE
+        while fed < k:
+            state.add(canary.periods[fed], baseline.periods[fed])
+            fed += 1
+            verdict = state.verdict()
+            if verdict is not Verdict.INCONCLUSIVE:
+                break
+        if verdict is Verdict.FAIL:
+            return StepResult(ROLLBACK, elapsed, signals=tuple(state.rejected))
+        if verdict is Verdict.PASS:
+            return StepResult(PASS, elapsed)
+        if elapsed >= deadline:
+            open_checks = tuple(n for n in SPRT_SIGNALS if n not in state.accepted)
+            return StepResult(ROLLBACK, elapsed, deadline=True, signals=open_checks)
+
+
+@dataclass(frozen=True)
+class WindowSetting:
+    """A static alarm on the canary alone over the last `window` complete periods, aggregated: the 5XX rate
+    sum(errors) / sum(requests) above `error_rate`, or the p99 above `p99_ms`."""
+
+    error_rate: float
+    p99_ms: float
+    window: int = 5
+
+    def label(self) -> str:
+        return f"5XX rate > {self.error_rate:.2%} or p99 > {self.p99_ms:.0f} ms over the last {self.window} minutes"
+
+
+def window_p99(periods: Sequence[Period]) -> float | None:
+    """The window's p99 from per-minute p99s: their request-weighted geometric mean.
+
+    CloudWatch computes a 5-minute p99 from the requests themselves; the simulator keeps one p99 per minute, and
+    with equal minutes the weighted log-mean is close to it (a slight underestimate when minutes differ)."""
+    pairs = [(p.invocations, p.latency_p99_ms) for p in periods if p.invocations and p.latency_p99_ms]
+    total = sum(n for n, _ in pairs)
+    if not total:
+        return None
+    return math.exp(sum(n * math.log(v) for n, v in pairs) / total)
+
+
+def window_step(canary: VariantSeries, setting: WindowSetting, strategy: Strategy) -> StepResult:
+    """Look every interval once `window` complete periods exist (a sliding window, as a range query evaluated every
+    minute); roll back at the first breach, advance at the end of the bake without one. Minutes without requests
+    do not breach (CloudWatch's missing-data default), so a silent canary advances."""
+    interval = strategy.evaluation_interval_seconds
+    bake = strategy.bake_minutes * 60
+    look = 0
+    while True:
+        look += 1
+        elapsed = float(look * interval)
+        k = periods_seen(elapsed)
+        if k >= setting.window:
+            recent = canary.periods[k - setting.window : k]
+            requests = sum(p.invocations or 0.0 for p in recent)
+            errors = sum(p.errors_5xx or 0.0 for p in recent if p.invocations)
+            p99 = window_p99(recent)
+            if requests > 0 and errors / requests > setting.error_rate:
+                return StepResult(ROLLBACK, elapsed, signals=("error_rate",))
+            if p99 is not None and p99 > setting.p99_ms:
+                return StepResult(ROLLBACK, elapsed, signals=("p99",))
+        if elapsed >= bake:
+            return StepResult(PASS, elapsed)
