@@ -423,7 +423,9 @@ def test_disabled_and_schedule_only_rules_do_not_match_events(aws: EmbeddedAws, 
     client = aws.client("events")
     rule(aws, "disabled", [{"Id": "q", "Arn": queue_arn}], {"source": ["mlrollout.test"]})
     client.disable_rule(Name="disabled")
-    rule(aws, "nightly", [{"Id": "q", "Arn": queue_arn}], schedule="cron(0 3 * * ? *)")
+    # Twelve hours from sandbox time now: a fixed hour would fire when the test happens to run just before it.
+    hour = (aws.clock.now().hour + 12) % 24
+    rule(aws, "nightly", [{"Id": "q", "Arn": queue_arn}], schedule=f"cron(0 {hour} * * ? *)")
 
     client.put_events(Entries=[{"Source": "mlrollout.test", "DetailType": "x", "Detail": "{}"}])
     assert events.drain(10)
