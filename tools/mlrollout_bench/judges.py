@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from statistics import NormalDist
@@ -305,6 +305,19 @@ def periods_seen(elapsed_seconds: float, period_seconds: int = 60) -> int:
     return max(0, int(elapsed_seconds // period_seconds) - STEP_START_LAG_PERIODS)
 
 
+def looks(interval_seconds: float, available: int) -> Iterator[tuple[float, int]]:
+    """The step's looks, one every `interval_seconds`, while the stream has the periods they see: (seconds since
+    the step's weights, complete periods seen)."""
+    look = 1
+    while (k := periods_seen(look * interval_seconds)) <= available:
+        yield float(look * interval_seconds), k
+        look += 1
+
+
+def stream_ran_out(canary: VariantSeries) -> ValueError:
+    return ValueError(f"the stream's {len(canary.periods)} periods ran out before the step decided")
+
+
 def step_periods_needed(strategy: Strategy, period_seconds: int = 60) -> int:
     """Periods a stream needs so that every look up to the step's last possible one has its data."""
     last = strategy.deadline_minutes + (strategy.hold_minutes if strategy.on_deadline == "hold" else 0.0)
@@ -324,13 +337,7 @@ def product_step(baseline: VariantSeries, canary: VariantSeries, limits: Judge, 
     held: float | None = None
     failing: tuple[str, ...]
     open_checks: tuple[str, ...]
-    look = 0
-    while True:
-        look += 1
-        elapsed = float(look * interval)
-        k = periods_seen(elapsed)
-        if k > len(canary.periods):
-            raise ValueError(f"the stream has {len(canary.periods)} periods; look {look} needs {k}")
+    for elapsed, k in looks(interval, len(canary.periods)):
         if k < 1:
             verdict, reason, failing, open_checks = Verdict.INCONCLUSIVE, "No complete minute yet.", (), ()
         else:
@@ -347,6 +354,7 @@ def product_step(baseline: VariantSeries, canary: VariantSeries, limits: Judge, 
             if verdict is Verdict.FAIL:
                 return StepResult(ROLLBACK, elapsed, signals=failing or ("other",))
             return StepResult(ROLLBACK, elapsed, deadline=True, signals=open_checks or ("other",))
+    raise stream_ran_out(canary)
 
 
 @dataclass(frozen=True)
@@ -480,13 +488,7 @@ def sprt_step(baseline: VariantSeries, canary: VariantSeries, design: SprtDesign
     interval = strategy.evaluation_interval_seconds
     deadline = strategy.deadline_minutes * 60
     fed = 0
-    look = 0
-    while True:
-        look += 1
-        elapsed = float(look * interval)
-        k = periods_seen(elapsed)
-        if k > len(canary.periods):
-            raise ValueError(f"the stream has {len(canary.periods)} periods; look {look} needs {k}")
+    for elapsed, k in looks(interval, len(canary.periods)):
         verdict = Verdict.INCONCLUSIVE
         while fed < k:
             state.add(canary.periods[fed], baseline.periods[fed])
@@ -501,6 +503,7 @@ def sprt_step(baseline: VariantSeries, canary: VariantSeries, design: SprtDesign
         if elapsed >= deadline:
             open_checks = tuple(n for n in SPRT_SIGNALS if n not in state.accepted)
             return StepResult(ROLLBACK, elapsed, deadline=True, signals=open_checks)
+    raise stream_ran_out(canary)
 
 
 @dataclass(frozen=True)
