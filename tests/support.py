@@ -116,3 +116,18 @@ def a_deployment(*, first: bool = False) -> Any:
         current_model="ep-v1",
         expected=Expectation(config_name="ep-v2-canary", weights={"v1": 0.9, "v2": 0.1}),
     )
+
+
+def unreachable_client(service: str) -> Any:
+    """A boto3 client for `service` aimed at the discard port, where nothing answers: one attempt, 1 s to connect."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # a dummy: this client never reaches AWS
+        config=Config(retries={"total_max_attempts": 1}, connect_timeout=1),
+    )

@@ -1,5 +1,5 @@
-"""Plan Deployment: check the rollback alarms, read the endpoint, decide names and the expected end state; changes
-nothing."""
+"""Plan Deployment: check the rollback alarms, read the endpoint, decide names and the expected end state, estimate
+how long the rollout needs at the current traffic; changes nothing on the endpoint."""
 
 from typing import Any
 
@@ -11,6 +11,12 @@ from mlrollout.services.deploy import plan_deployment
 
 @rollout_step
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    deployment = plan_deployment(PlanInput.model_validate(event), endpoints=wiring.endpoints(), alarms=wiring.alarms())
+    deployment = plan_deployment(
+        PlanInput.model_validate(event),
+        endpoints=wiring.endpoints(),
+        alarms=wiring.alarms(),
+        traffic=wiring.traffic(),
+        records=wiring.records(),
+    )
     logger.info("deployment planned", extra={"deployment": deployment.model_dump(mode="json")})
     return deployment.model_dump(mode="json")

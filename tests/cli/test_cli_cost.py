@@ -206,6 +206,33 @@ def test_metrics_decision_records_alarm_checks_and_messages() -> None:
     assert result.notes[1] == "decision records that could not be read: 1 (their metrics are not counted)"
 
 
+def with_plan_estimate(estimate: dict[str, Any], *, include_4xx: bool = False) -> list[dict[str, Any]]:
+    """The hand-built history with Plan Deployment's output carrying `estimate`, and the config's include_4xx."""
+    events = rollout_history()
+    for event in events:
+        details = event.get("taskSucceededEventDetails")
+        if details and '"first_deployment"' in details["output"]:
+            details["output"] = json.dumps({"Payload": {"first_deployment": False, "estimate": estimate}})
+        elif details and '"instance_type"' in details["output"]:
+            config = {"instance_type": "ml.m5.large", "instance_count": 2, "judge": {"include_4xx": include_4xx}}
+            details["output"] = json.dumps({"Payload": {"config": config}})
+    return events
+
+
+@unit
+def test_plans_traffic_read_is_counted_with_the_looks_metrics() -> None:
+    read = {"requests_per_minute": 700.0, "error_rate": 0.001, "traffic_minutes": 60}
+    result = breakdown(inputs(histories={EXECUTION: with_plan_estimate(read)}))
+    # Invocations and 5XX of the current variant, in one GetMetricData call, besides the looks' 24
+    assert (result.plan_metrics_requested, result.metrics_requested) == (2, 24)
+    assert items(result)["CloudWatch GetMetricData metrics requested"] == pytest.approx((26, 26 * 0.01 / 1000))
+    counting = breakdown(inputs(histories={EXECUTION: with_plan_estimate(read, include_4xx=True)}))
+    assert counting.plan_metrics_requested == 3  # and 4XX, when the judge counts them
+    failed = {"unavailable": "CloudWatch GetMetricData failed for the current variant v1: Throttling"}
+    assert breakdown(inputs(histories={EXECUTION: with_plan_estimate(failed)})).plan_metrics_requested == 0
+    assert breakdown(inputs()).plan_metrics_requested == 0  # no estimate at all (a Plan without a traffic read)
+
+
 @unit
 def test_the_total_is_the_sum_of_the_lines_and_names_the_largest() -> None:
     result = breakdown(inputs())
@@ -233,6 +260,34 @@ def test_the_canary_ran_from_deploy_candidate_until_the_endpoint_was_on_one_conf
         (T0 + timedelta(seconds=1812)).isoformat(),
     )
     assert (canary.hours, canary.instance_hours) == (0.5, 1.0)
+
+
+@unit
+def test_the_canary_instances_are_priced_at_the_on_demand_rate_outside_the_total() -> None:
+    result = breakdown(inputs())
+    canary = result.canary
+    # 2 x ml.m5.large for 0.5 h: 1 instance-hour at $0.115
+    assert canary.usd_per_instance_hour == pytest.approx(0.115)
+    assert canary.usd == pytest.approx(0.115)
+    assert result.total_usd == pytest.approx(0.0006074084, abs=1e-10)  # the control-plane total is unchanged
+    console = Console(record=True, width=250)
+    cost.print_breakdown(console, result)
+    assert "= 1.00 instance-hours x $0.115 = $0.1150 at the on-demand price" in " ".join(console.export_text().split())
+
+
+@unit
+def test_an_instance_type_without_a_price_is_reported_in_hours_only() -> None:
+    events = rollout_history()
+    for event in events:
+        details = event.get("taskSucceededEventDetails")
+        if details and "instance_type" in details["output"]:
+            config = {"instance_type": "ml.r7i.48xlarge", "instance_count": 2}
+            details["output"] = json.dumps({"Payload": {"config": config}})
+    result = breakdown(inputs(histories={EXECUTION: events}))
+    assert (result.canary.instance_hours, result.canary.usd_per_instance_hour, result.canary.usd) == (1.0, None, None)
+    console = Console(record=True, width=250)
+    cost.print_breakdown(console, result)
+    assert "(no price for ml.r7i.48xlarge in the table)" in " ".join(console.export_text().split())
 
 
 @unit
@@ -310,6 +365,9 @@ def test_every_line_has_one_price_with_its_source() -> None:
     assert as_json["prices_taken"] == cost.PRICES_TAKEN
     assert {p["source"].split("/")[2] for p in as_json["prices"].values()} == {"aws.amazon.com"}
     assert all(p["confirmed"] for p in as_json["prices"].values())
+    assert {p["source"].split("/")[2] for p in as_json["instance_prices"].values()} == {"aws.amazon.com"}
+    assert all(p["confirmed"] and p["unit"] == "instance-hour" for p in as_json["instance_prices"].values())
+    assert "ml.m5.large" in as_json["instance_prices"]  # the default instance type of a candidate
     json.dumps(as_json, default=str)
 
 
@@ -319,10 +377,6 @@ instance_count: 2
 strategy:
   steps: [50]
   bake_minutes: 3
-  evaluation_interval_seconds: 60
-judge:
-  min_requests: 50
-  max_error_rate_increase: 0.02
 """
 
 
@@ -368,7 +422,8 @@ def test_cost_of_a_real_rollout_in_the_sandbox() -> None:
         assert all(1 <= a["billed_ms"] < 5_000 for a in found["attempts"])
         decisions = record.get("decisions") or []
         assert found["looks"] == len(decisions) == len(outcome.task_results("Judge Canary")) > 0
-        assert found["metrics_requested"] == 12 * found["looks_with_metrics"]  # 6 queries for each of 2 variants
+        # 5 queries for each of 2 variants: Invocation4XXErrors only when judge.include_4xx counts it
+        assert found["metrics_requested"] == 10 * found["looks_with_metrics"]
         assert found["looks_with_metrics"] >= found["looks"] - 1
         messages = {
             result["message_id"]
@@ -384,6 +439,7 @@ def test_cost_of_a_real_rollout_in_the_sandbox() -> None:
         assert (canary["first_deployment"], canary["instance_count"]) == (False, 2)
         assert canary["instance_hours"] == pytest.approx(2 * canary["hours"], abs=1e-3)
         assert 0.05 < canary["hours"] < outcome.virtual_seconds / 3600
+        assert canary["usd"] == pytest.approx(canary["instance_hours"] * cost.INSTANCE_PRICES["ml.m5.large"].each)
 
         runner, wide = CliRunner(), {**sandbox.environment(), "COLUMNS": "200"}
         unknown = runner.invoke(app, ["cost", "no-such-deployment"], env=wide)

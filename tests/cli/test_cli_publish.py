@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -463,14 +464,7 @@ def test_publish_with_framework_and_no_sdk_says_how_to_install_it(
 
 # ---------------------------------------------------------------------------------------------- the sandbox
 
-CONFIG = f"""image: {IMAGE}
-strategy:
-  steps: [50]
-  bake_minutes: 5
-judge:
-  min_requests: 100
-  max_error_rate_increase: 0.02
-"""
+CONFIG = f"image: {IMAGE}\n"  # the shipped defaults
 
 
 @pytest.fixture(scope="module")
@@ -491,7 +485,7 @@ def published(running: Any) -> Iterator[tuple[str, subprocess.CompletedProcess[s
     running.send_traffic(name, TrafficProfile(rps=10))
     first = mlrollout(running, "publish", str(DEMO / "v1"), "--model", name, "--image", IMAGE,
                       "--notes", "first cut", "--interval", "0.2")  # fmt: skip
-    running.put_config(name, CONFIG)  # a canary at 50% for the updates
+    running.put_config(name, CONFIG)  # the default steps, 10% then 50%, for the updates
     yield name, first
     running.dataplane.stop_traffic(name)
 
@@ -545,8 +539,11 @@ def test_an_update_is_followed_decision_by_decision_to_promoted(
     assert document["version"] == "v2"  # the next version folder after v1
     assert document["deployment_id"] == naming.deployment_id(model, sha256)
     assert (document["outcome"], document["record"]["state"]) == ("promoted", "promoted")
-    assert "step 1 at 50%: PASS, advance:" in update.stderr  # each decision as it came, progress on stderr
-    assert len(document["record"]["decisions"]) == update.stderr.count("  step 1 at 50%: ")
+    # each decision as it came, progress on stderr: the first step advances without harm, the second on proof
+    assert re.search(r"step 1 at 10%: (INCONCLUSIVE|PASS), advance:", update.stderr)
+    assert "step 2 at 50%: PASS, advance:" in update.stderr
+    shown = update.stderr.count("  step 1 at 10%: ") + update.stderr.count("  step 2 at 50%: ")
+    assert len(document["record"]["decisions"]) == shown
     assert record(running, document["deployment_id"])["outcome"] == "promoted"
 
 
@@ -577,7 +574,7 @@ def test_a_faulty_version_is_followed_to_its_rollback_and_exits_1(
     faulty = mlrollout(running, "publish", str(DEMO / "v3-faulty"), "--model", model, "--interval", "0.2")
 
     assert faulty.returncode == 1, faulty.stdout + faulty.stderr
-    assert "step 1 at 50%: FAIL, rollback:" in faulty.stdout
+    assert "step 1 at 10%: FAIL, rollback:" in faulty.stdout
     assert ": rolled back: " in faulty.stdout.strip().splitlines()[-1]
 
 

@@ -70,6 +70,10 @@ def test_weights_are_shares_of_traffic_and_instances_come_from_the_config() -> N
             "step 2 at 50% passed",
         ),
         ({"state": "deploying", "decisions": [{"step": 0, "weight": 10.0, "action": "hold"}]}, "held at step 1 (10%)"),
+        (
+            {"state": "deploying", "decisions": [{"step": 0, "weight": 0.0, "shadow": True, "action": "continue"}]},
+            "in shadow: judging the candidate on copies of production requests",
+        ),
         ({"state": "deploying", "restore_execution": "arn"}, "restoring the previous config (the rollout was stopped)"),
         ({"state": "rolled_back", "outcome": "rolled_back"}, "rolled_back"),
     ],
@@ -82,6 +86,8 @@ def test_the_phase_of_a_rollout_in_words(record: dict[str, Any], expected: str) 
 def test_a_decision_in_one_line() -> None:
     decision = {"step": 0, "weight": 12.5, "verdict": "PASS", "action": "advance", "reason": "Canary v2 is healthy."}
     assert decision_line(decision) == "step 1 at 12.5%: PASS, advance: Canary v2 is healthy."
+    shadow = {"step": 0, "weight": 0.0, "shadow": True, "verdict": "PASS", "action": "advance", "reason": "Proven."}
+    assert decision_line(shadow) == "shadow: PASS, advance: Proven."
 
 
 @unit
@@ -125,9 +131,6 @@ def config(bake_minutes: float) -> str:
 strategy:
   steps: [50]
   bake_minutes: {bake_minutes}
-judge:
-  min_requests: 100
-  max_error_rate_increase: 0.02
 """
 
 
@@ -148,7 +151,7 @@ def models(running: Any) -> tuple[str, str, str]:
     suffix = uuid.uuid4().hex[:4]
     names = (f"st-long-{suffix}", f"st-short-{suffix}", f"st-idle-{suffix}")
     uploads = []
-    for model, rps in zip(names, (2, 5, 0), strict=True):
+    for model, rps in zip(names, (2, 15, 0), strict=True):
         running.put_config(model, config(5))
         if rps:
             running.send_traffic(model, TrafficProfile(rps=rps))
@@ -197,6 +200,7 @@ def test_status_during_and_after_a_rollout(running: Any, models: tuple[str, str,
     # most 600 times wall time, and slower when the machine is busy); the other endpoint's rollout ends meanwhile.
     long, short, idle = models
     running.put_config(long, config(720))
+    running.put_config(short, f"image: {IMAGE}\n")  # the shipped defaults: 15 rps decides within them
     v2 = package_model(DEMO / "v2")
     v3 = package_model(DEMO / "v2", extra={"BUILD": b"3"})  # another build: another deployment
     running.upload(long, "v2", v2)

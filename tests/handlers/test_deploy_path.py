@@ -136,6 +136,42 @@ def test_a_new_version_joins_the_current_one_at_weight_zero_then_takes_over(
     assert d1["candidate_model"] not in {m["ModelName"] for m in sm.list_models()["Models"]}
 
 
+SHADOWED = f"image: {IMAGE}\nstrategy:\n  shadow: {{}}\n"
+
+
+def test_a_shadow_phase_deploys_the_candidate_as_the_shadow_of_the_current_variant(
+    stack: Any, rollout_of: Any, handler: Any, model: str
+) -> None:
+    v1, reg1 = rollout_of("v1", SHADOWED)
+    d1 = deploy(handler, v1, reg1)
+    assert d1["shadow_config"] is None  # a first deployment has nothing to shadow
+    wait_in_service(stack, model)
+    promote(stack, handler, v1, reg1, d1)
+
+    v2, reg2 = rollout_of("v2", SHADOWED)
+    d2 = handler("plan_deployment")({"rollout": v2, "registration": reg2, "now": NOW})
+    expected = handler("deploy_candidate")({"rollout": v2, "registration": reg2, "deployment": d2, "now": NOW})
+    assert expected == {"config_name": d2["shadow_config"], "weights": {d2["current_variant"]: 1.0}}
+    sm = stack.client("sagemaker")
+    shadow = sm.describe_endpoint_config(EndpointConfigName=d2["shadow_config"])
+    assert [v["VariantName"] for v in shadow["ProductionVariants"]] == [d2["current_variant"]]
+    [copy] = shadow["ShadowProductionVariants"]
+    # the production variant's weight: every request is copied (AWS documents no other share for these configs)
+    assert (copy["VariantName"], copy["InitialVariantWeight"]) == (d2["candidate_variant"], 1.0)
+    # the canary config the steps use after Leave Shadow is ready beside it
+    canary = sm.describe_endpoint_config(EndpointConfigName=d2["canary_config"])
+    assert {v["VariantName"]: v["InitialVariantWeight"] for v in canary["ProductionVariants"]} == d2["expected"][
+        "weights"
+    ]
+    described = wait_in_service(stack, model)
+    assert described["EndpointConfigName"] == d2["shadow_config"]
+    assert [v["VariantName"] for v in described["ShadowProductionVariants"]] == [d2["candidate_variant"]]
+
+    promote(stack, handler, v2, reg2, d2)
+    remaining = {c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]}
+    assert not {d2["shadow_config"], d2["canary_config"]} & remaining and d2["final_config"] in remaining
+
+
 def test_an_endpoint_in_the_middle_of_a_change_is_not_a_starting_point(
     stack: Any, rollout_of: Any, handler: Any, model: str
 ) -> None:

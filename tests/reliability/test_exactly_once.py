@@ -20,12 +20,6 @@ from support import demo_artifact, run_cli
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
 CONFIG = f"""image: {IMAGE}
-strategy:
-  steps: [50]  # half the traffic each: a healthy canary is bounded within its bake at the traffic sent here
-  bake_minutes: 5
-judge:
-  min_requests: 100
-  max_error_rate_increase: 0.02  # these tests are about concurrency, not the judge's power at 10 rps
 """
 
 

@@ -21,17 +21,13 @@ import pytest
 
 from mlrollout.adapters.ledger import DynamoDeployments
 from mlrollout.domain import naming
+from mlrollout.domain.config import Strategy
 from mlrollout_sandbox.dataplane import TrafficProfile
 from mlrollout_sandbox.session import DEMO_MODELS, TERMINAL, RolloutOutcome, Sandbox, Upload, package_model
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
+# The shipped defaults: steps 10% and 50%, 10-minute bakes, a look every 5 minutes, the default judge.
 FAST = """image: {image}
-strategy:
-  steps: [50]  # half the traffic each: a healthy canary passes its 3-minute bake with the traffic sent here
-  bake_minutes: 3
-judge:
-  min_requests: 100
-  max_error_rate_increase: 0.01  # these tests are about faults, not the judge's power at 5 rps
 {extra}"""
 ROLLBACK_MAX_POLLS = 30
 # Every SageMaker action a second rollout (canary, shift, promote) makes, through a Lambda or an aws-sdk task.
@@ -308,7 +304,8 @@ def test_judge_metrics_that_stay_unavailable_are_never_a_pass(
     assert verdicts == {"INCONCLUSIVE"}
     assert sum("Metrics unavailable" in d["reason"] for d in v2["decisions"]) >= 2
     assert v2["outcome"] == "rolled_back"
-    assert v2["reason"].startswith("No verdict within the 9-minute deadline: Metrics unavailable")
+    deadline = Strategy().deadline_minutes
+    assert v2["reason"].startswith(f"No verdict within the {deadline:g}-minute deadline: Metrics unavailable")
     assert "InternalServiceError" in v2["reason"]
     assert package_status(sandbox, v2) == "Rejected"
     assert_ended_on(sandbox, model, config_before)
@@ -352,7 +349,7 @@ def test_a_rollback_alarm_already_firing_refuses_the_rollout_before_anything_cha
     put_rollback_alarm(sandbox, alarm)
     breach(sandbox, alarm)
 
-    outcome = roll("v2", extra=f"  rollback_alarms: [{alarm}]\n")
+    outcome = roll("v2", extra=f"judge:\n  rollback_alarms: [{alarm}]\n")
 
     assert outcome.outcome == "rejected"
     assert "Deploy Candidate" not in outcome.states_entered()
@@ -381,7 +378,7 @@ def test_a_rollback_alarm_that_fires_during_the_bake_fails_the_canary(
     config_before = promoted_v1(sandbox, model, roll)
     alarm = f"{model}-orders-low"
     put_rollback_alarm(sandbox, alarm)
-    started = upload(sandbox, model, "v2", extra=f"  rollback_alarms: [{alarm}]\n")
+    started = upload(sandbox, model, "v2", extra=f"judge:\n  rollback_alarms: [{alarm}]\n")
     execution = sandbox.find_execution(started)
     wait_for_state(sandbox, execution, "Start Bake")
     breach(sandbox, alarm)
@@ -433,7 +430,7 @@ def test_an_operator_stop_mid_bake_restores_the_endpoint_and_releases_the_lease(
     started = upload(sandbox, model, "v2")
     execution = sandbox.find_execution(started)
     wait_for_state(sandbox, execution, "Start Bake")
-    assert endpoint(sandbox, model)[2] == {"v1": 50.0, "v2": 50.0}
+    assert endpoint(sandbox, model)[2] == {"v1": 90.0, "v2": 10.0}  # the first default step
 
     sandbox.client("stepfunctions").stop_execution(
         executionArn=execution, error="OperatorStop", cause="on-call stopped it: checkout errors"

@@ -21,16 +21,9 @@ from support import demo_artifact, run_cli
 pytestmark = pytest.mark.sandbox
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
-AUTO = f"""image: {IMAGE}
-strategy:
-  steps: [50]
-  bake_minutes: 5
-judge:
-  min_requests: 100
-  max_error_rate_increase: 0.02
-"""
+AUTO = f"image: {IMAGE}\n"  # the shipped defaults
 # A bake long enough that an operator's request always comes before the judge could advance on its own.
-LONG_BAKE = AUTO.replace("bake_minutes: 5", "bake_minutes: 600\n  max_bake_minutes: 700")
+LONG_BAKE = AUTO + "strategy:\n  bake_minutes: 600\n  max_bake_minutes: 700\n"
 # The longest approval wait the config allows (72 s of wall time at warp 600): an operator's CLI call, a new
 # process on a loaded machine, always arrives within it.
 MANUAL = AUTO + "approval: manual\napproval_timeout_minutes: 720\n"
@@ -114,7 +107,7 @@ def test_manual_approval_waits_before_any_traffic_and_approve_lets_it_through(
     ended = record(sandbox, model, "v2")
     assert ended is not None and ended["approval"]["decision"]["approved"] is True
     assert ended["approval"]["decision"]["by"]
-    assert [d["weight"] for d in ended["decisions"]][:1] == [50]  # traffic only after the approval
+    assert [d["weight"] for d in ended["decisions"]][:1] == [10]  # traffic only after the approval
 
 
 def test_reject_undoes_the_waiting_candidate(sandbox: Sandbox, new_model: Callable[[str], str]) -> None:

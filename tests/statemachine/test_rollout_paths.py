@@ -15,13 +15,8 @@ from mlrollout_sandbox.dataplane import TrafficProfile
 from mlrollout_sandbox.session import DEMO_MODELS, RolloutOutcome, Sandbox, package_model
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
+# The shipped defaults: steps 10% and 50%, 10-minute bakes, a look every 5 minutes, the default judge.
 FAST = """image: {image}
-strategy:
-  steps: [20]
-  bake_minutes: 3
-judge:
-  min_requests: 100
-  max_error_rate_increase: 0.01  # these tests are about failure paths, not the judge's power at 2 rps
 {extra}"""
 
 

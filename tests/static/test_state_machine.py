@@ -103,6 +103,7 @@ ENDPOINT_CHANGING = {
     "Deploy Candidate",
     "Shift Traffic",
     "Promote",
+    "Leave Shadow",
     "Check Endpoint",
     "Pre-Traffic Check",
     "Judge Canary",
@@ -134,6 +135,7 @@ def test_single_api_calls_are_native_integrations() -> None:
     assert native == {
         "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
         "arn:aws:states:::aws-sdk:sagemaker:updateEndpointWeightsAndCapacities",
+        "arn:aws:states:::aws-sdk:sagemaker:updateEndpoint",  # Leave Shadow
     }
 
 
@@ -152,3 +154,27 @@ def test_the_reconciler_knows_how_long_an_execution_can_run() -> None:
     from mlrollout.settings import Settings
 
     assert Settings.model_fields["execution_timeout_seconds"].default == ASL["TimeoutSeconds"]
+
+
+def test_leaving_the_shadow_always_passes_the_pre_traffic_check_and_the_approval_gate() -> None:
+    """From the shadow's proof, every forward path to 100% goes through Pre-Traffic Check and First Deployment?
+    (where `approval: manual` waits), even with no canary steps. Leave Shadow sets the phase to 'deploy', so the
+    endpoint check's choices for other phases are not paths from there."""
+    assert STATES["Leave Shadow"]["Assign"]["phase"] == "deploy"
+
+    def forward(name: str) -> list[str]:
+        state = STATES[name]
+        choices = state.get("Choices", [])
+        if name == "Endpoint Ready?":
+            choices = [c for c in choices if "$phase" not in c["Condition"] or "'deploy'" in c["Condition"]]
+        return [state[k] for k in ("Next", "Default") if k in state] + [c["Next"] for c in choices]
+
+    for gate in ("Pre-Traffic Check", "First Deployment?"):
+        seen, todo = set(), ["End Shadow"]
+        while todo:
+            name = todo.pop()
+            if name in seen or name == gate:
+                continue
+            seen.add(name)
+            todo += forward(name)
+        assert "Promote" not in seen, f"Promote is reachable from End Shadow without {gate}"

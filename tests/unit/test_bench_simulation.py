@@ -13,6 +13,7 @@ import pytest
 
 from mlrollout.domain.config import Judge, Strategy
 from mlrollout.domain.judge import Period, VariantSeries
+from mlrollout.domain.policy import design_periods
 from mlrollout_bench.judges import (
     NO_DECISION,
     PASS,
@@ -24,7 +25,6 @@ from mlrollout_bench.judges import (
     WindowSetting,
     breach_mask,
     compare_metric,
-    design_periods_of,
     error_rates,
     first_alarm,
     hodges_lehmann,
@@ -237,12 +237,12 @@ def test_report_statistics() -> None:
 
 def test_steps_use_the_products_design_periods_looks_and_deadline() -> None:
     strategy = Strategy()
-    assert design_periods_of(strategy) == 10  # the 10-minute bake in 60-second intervals, not 20
-    assert design_periods_of(Strategy(evaluation_interval_seconds=120)) == 5
+    # every look judges all minutes since the first step: the bounds are tightest at the end of this step's bake
+    assert design_periods(strategy) == 20
     # weights take effect mid-minute: the look 10 minutes in has 9 complete minutes
     assert periods_seen(60.0) == 0 and periods_seen(600.0) == 9
-    assert step_periods_needed(strategy) == 31  # 30-minute deadline (3 x bake) + 1
-    assert step_periods_needed(Strategy(on_deadline="hold", hold_minutes=10)) == 41
+    assert step_periods_needed(strategy) == 41  # 40-minute deadline (4 x bake) + 1
+    assert step_periods_needed(Strategy(on_deadline="hold", hold_minutes=10)) == 51
 
 
 def _deadline_config() -> SimConfig:
@@ -253,17 +253,17 @@ def test_a_step_that_stays_undecided_is_a_deadline_rollback() -> None:
     stream = simulate(SCENARIO_BY_NAME["no_traffic"], 50, 0.1, seed=3, config=_deadline_config())
     result = product_step(stream.baseline, stream.canary, Judge(), Strategy())
     assert result.decision == ROLLBACK and result.deadline
-    assert result.seconds == 30 * 60
+    assert result.seconds == 40 * 60
     assert result.signals == ("canary_traffic",)
     sprt = sprt_step(stream.baseline, stream.canary, SprtDesign.of(Judge()), Strategy())
-    assert sprt.decision == ROLLBACK and sprt.deadline and sprt.seconds == 30 * 60
+    assert sprt.decision == ROLLBACK and sprt.deadline and sprt.seconds == 40 * 60
     # under `on_deadline: hold` the step waits out the hold before rolling back
     hold = Strategy(on_deadline="hold", hold_minutes=5)
     longer = simulate(
         SCENARIO_BY_NAME["no_traffic"], 50, 0.1, seed=3, config=SimConfig(horizon=step_periods_needed(hold))
     )
     held = product_step(longer.baseline, longer.canary, Judge(), hold)
-    assert held.decision == ROLLBACK and held.deadline and held.seconds == 35 * 60
+    assert held.decision == ROLLBACK and held.deadline and held.seconds == 45 * 60
     # a stream too short for the step's looks is an error, not a silent pass
     with pytest.raises(ValueError, match="periods"):
         product_step(stream.baseline, stream.canary, Judge(), hold)
@@ -275,7 +275,7 @@ def test_the_product_step_keeps_looking_after_an_early_pass_until_the_bake_ends(
     # the old per-stream rule stops at its first PASS, well before the 10-minute bake
     first = ours(healthy.baseline, healthy.canary, Judge(), horizon=10)
     assert first.decision == PASS and first.period is not None and first.period < 8
-    assert product_step(healthy.baseline, healthy.canary, Judge(), Strategy()) == StepResult(PASS, 600.0)
+    assert product_step(healthy.baseline, healthy.canary, Judge(), Strategy()) == StepResult(PASS, 600.0, periods=9)
     # the canary breaks from minute 8 on: the product, still baking, rolls back
     broken = [
         replace(p, errors_5xx=(p.invocations or 0) * 0.5) if t >= 7 else p for t, p in enumerate(healthy.canary.periods)
@@ -290,28 +290,31 @@ def test_the_product_step_keeps_looking_after_an_early_pass_until_the_bake_ends(
 def test_a_rollout_ends_at_its_first_rollback_and_promotes_after_the_last_step() -> None:
     results = iter([StepResult(PASS, 600.0), StepResult(ROLLBACK, 1800.0, deadline=True, signals=("errors",))])
     stream = simulate(SCENARIO_BY_NAME["no_regression"], 5, 0.1, seed=1)
-    outcome = run_rollout([stream, stream, stream], lambda s: next(results))
+    outcome = run_rollout([stream, stream, stream], lambda s, i, final, evidence: next(results))
     assert outcome == RolloutOutcome(ROLLBACK, 40.0, 2, deadline=True, signals=("errors",))
-    promoted = run_rollout([stream, stream], lambda s: StepResult(PASS, 600.0))
+    promoted = run_rollout([stream, stream], lambda s, i, final, evidence: StepResult(PASS, 600.0))
     assert promoted == RolloutOutcome(PASS, 20.0, 2)
     assert rollout_median([outcome, outcome, promoted], ROLLBACK) == 40.0
     assert rollout_median([outcome, promoted, promoted], ROLLBACK) == math.inf
 
 
-def test_the_sprt_splits_the_judges_error_budgets_across_its_signals() -> None:
+def test_the_sprt_splits_alpha_across_its_signals_as_the_judge_does_and_not_beta() -> None:
     design = SprtDesign.of(Judge())
     assert (design.alpha, design.beta) == pytest.approx((0.01, 0.05))
     assert sum(design.weight(n) for n in ("errors", "latency_p99", "latency_mean", "overhead_mean")) == pytest.approx(1)
     assert design.weight("errors") == pytest.approx(0.5)
-    assert design.upper("errors") == pytest.approx(math.log((1 - 0.025) / 0.005))
-    assert design.lower("latency_p99") == pytest.approx(math.log(0.01 / (1 - 0.002)))
+    # a FAIL on any signal rolls back (a union: alpha is split); a PASS needs all (intersection-union: beta is not)
+    assert design.upper("errors") == pytest.approx(math.log((1 - 0.05) / 0.005))
+    assert design.lower("latency_p99") == pytest.approx(math.log(0.05 / (1 - 0.002)))
+    # the judge's hypotheses: the tolerance against twice the tolerated increase
+    assert (design.latency_margin, design.latency_regression) == pytest.approx((math.log(1.25), math.log(1.5)))
 
 
 def test_the_sprt_errors_are_near_its_design_alpha_and_beta() -> None:
     # A world without shared noise or bursts, so the SPRT's model holds; alpha = beta = 0.1 so that 150 seeds can
-    # see them. Healthy canaries are rolled back at most alpha of the time (Wald: about alpha / (1 - beta)); canaries
-    # at the error tolerance are promoted at most beta_errors = 0.05 of the time.
-    strategy = Strategy(bake_minutes=60)  # a 180-minute deadline: the test decides, the deadline does not
+    # see them. Canaries at the error tolerance (H0) are rolled back at most alpha of the time (Wald: about
+    # alpha / (1 - beta)); canaries at the regression (H1: 1% + 2 x the tolerated 0.45 points) promoted at most beta.
+    strategy = Strategy(bake_minutes=60, max_bake_minutes=180)  # the test decides, the deadline does not
     config = SimConfig(
         horizon=step_periods_needed(strategy),
         burst_probability=0.0,
@@ -322,22 +325,23 @@ def test_the_sprt_errors_are_near_its_design_alpha_and_beta() -> None:
     design = replace(SprtDesign.of(Judge()), alpha=0.1, beta=0.1)
     at_tolerance, _ = boundary_scenarios(error_ratio=1.25, error_slack=0.002, latency_increase=0.25, base_5xx=0.01)
     seeds = range(150)
-    healthy = [
-        sprt_step(s.baseline, s.canary, design, strategy)
-        for s in (simulate(SCENARIO_BY_NAME["no_regression"], 50, 0.5, seed, config) for seed in seeds)
-    ]
-    boundary = [
+    at_regression = replace(at_tolerance, name="errors_at_regression", canary_error_factor=1.9)
+    tolerated = [
         sprt_step(s.baseline, s.canary, design, strategy)
         for s in (simulate(at_tolerance, 50, 0.5, seed, config) for seed in seeds)
     ]
-    false_rollbacks = sum(r.decision == ROLLBACK for r in healthy) / len(healthy)
-    passed_at_tolerance = sum(r.decision == PASS for r in boundary) / len(boundary)
-    assert not any(r.deadline for r in healthy + boundary)
-    # the 95% Wilson upper bound of each measured rate covers its design rate, and the rates are not far above it
+    regressed = [
+        sprt_step(s.baseline, s.canary, design, strategy)
+        for s in (simulate(at_regression, 50, 0.5, seed, config) for seed in seeds)
+    ]
+    false_rollbacks = sum(r.decision == ROLLBACK for r in tolerated) / len(tolerated)
+    promoted_regressions = sum(r.decision == PASS for r in regressed) / len(regressed)
+    assert not any(r.deadline for r in tolerated + regressed)
+    # the 95% Wilson lower bound of each measured rate is within its design rate, and the rates are not far above it
     assert wilson(round(false_rollbacks * 150), 150)[0] <= 0.1 and false_rollbacks <= 0.16
-    assert wilson(round(passed_at_tolerance * 150), 150)[0] <= 0.05 and passed_at_tolerance <= 0.1
-    # and it does decide: most healthy canaries pass, most at-tolerance ones are rolled back
-    assert 1 - false_rollbacks >= 0.84 and sum(r.decision == ROLLBACK for r in boundary) >= 135
+    assert wilson(round(promoted_regressions * 150), 150)[0] <= 0.1 and promoted_regressions <= 0.16
+    # and it does decide: most canaries at the tolerance pass, most at the regression are rolled back
+    assert 1 - false_rollbacks >= 0.84 and 1 - promoted_regressions >= 0.84
 
 
 def test_the_static_window_aggregates_five_minutes_and_passes_a_silent_canary() -> None:

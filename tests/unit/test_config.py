@@ -23,7 +23,7 @@ def test_only_image_is_required_and_defaults_fill_the_rest() -> None:
     assert config.endpoint_for("m") == "m"
     assert config.instance_type == "ml.m5.large"
     assert config.strategy.traffic_steps() == [10.0, 50.0]
-    assert config.strategy.deadline_minutes == 30.0
+    assert config.strategy.deadline_minutes == 40.0
     assert config.monitoring is None
 
 
@@ -135,3 +135,12 @@ def test_a_daily_schedule_takes_a_day_long_job() -> None:
     monitoring = {**MODEL_MONITOR, "schedule": "cron(0 3 ? * * *)", "max_runtime_seconds": 86400}
     config = parse_config({"image": IMAGE, "monitoring": monitoring}, model_name="m")
     assert config.monitoring is not None and config.monitoring.period_seconds == 86400
+
+
+def test_a_shadow_copies_every_request_and_says_why_no_other_share() -> None:
+    config = parse_config({"image": IMAGE, "strategy": {"shadow": {}}}, model_name="m")
+    assert config.strategy.shadow is not None and config.strategy.shadow.percent == 100
+    phase = config.strategy.shadow_phase()
+    assert (phase.bake_minutes, phase.deadline_minutes) == (10.0, 40.0)
+    with pytest.raises(ConfigInvalid, match=r"strategy.shadow.percent: .*only 100 is supported: SageMaker documents"):
+        parse_config({"image": IMAGE, "strategy": {"shadow": {"percent": 25}}}, model_name="m")

@@ -4,8 +4,18 @@ import math
 import random
 import time
 
+import pytest
+
 from mlrollout.domain.config import Judge
-from mlrollout.domain.judge import ExtraMetric, Period, VariantSeries, Verdict, cs_radius, judge
+from mlrollout.domain.judge import (
+    ExtraMetric,
+    Period,
+    VariantSeries,
+    Verdict,
+    cs_radius,
+    judge,
+    weighted_error_signal,
+)
 
 LIMITS = Judge()
 
@@ -161,3 +171,67 @@ def test_one_evaluation_is_fast() -> None:
         judge(baseline, canary, LIMITS, design_periods=30)
         timings.append(time.perf_counter() - started)
     assert sorted(timings)[25] < 0.010
+
+
+# --- the two hypotheses: the tolerance (harm) and the regression (proof) --------------------------------------------
+
+
+def test_a_canary_at_the_tolerance_is_promoted_and_one_at_the_regression_is_not() -> None:
+    # tolerated: 1.25 x 1% + 0.2 points = 1.45%; the regression: 1% + 2 x 0.45 points = 1.9%
+    at_tolerance = [first_decision(*streams(400 + seed, 30, rps=500, canary_factor=1.45)) for seed in range(20)]
+    assert sum(v is Verdict.PASS for v, _ in at_tolerance) >= 18
+    assert not [v for v, _ in at_tolerance if v is Verdict.FAIL]
+    at_regression = [first_decision(*streams(500 + seed, 30, rps=500, canary_factor=1.9)) for seed in range(20)]
+    assert not [v for v, _ in at_regression if v is Verdict.PASS]
+    assert sum(v is Verdict.FAIL for v, _ in at_regression) >= 15  # beyond the tolerance: rolled back once clear
+
+
+def test_a_pass_states_what_it_proved() -> None:
+    result = judge(*streams(3, 20, rps=500), LIMITS, design_periods=20)
+    assert result.verdict is Verdict.PASS and result.looked
+    assert "not a regression" in result.reason and "+50%" in result.reason
+    errors = next(b for b in result.bounds if b.name == "errors")
+    assert errors.margin == LIMITS.max_error_rate_increase
+    assert errors.pass_margin == 2 * LIMITS.max_error_rate_increase and errors.upper <= errors.pass_margin
+
+
+def test_looked_says_whether_the_look_could_have_seen_harm() -> None:
+    # enough traffic on both and every signal measured, but not yet bounded: looked, undecided
+    thin = judge(*streams(11, 3, rps=20), LIMITS, design_periods=20)
+    assert thin.verdict is Verdict.INCONCLUSIVE and thin.looked
+    # too few canary requests, or a current variant itself unhealthy: nothing could have been seen
+    assert not judge(*streams(8, 2, rps=5, share=0.05), LIMITS, design_periods=10).looked
+    assert not judge(*streams(6, 20, base_rate=0.03, baseline_factor=3.0), LIMITS, design_periods=20).looked
+    # a required signal without data (no ModelLatency published)
+    baseline, canary = streams(12, 10, rps=500)
+    silent = VariantSeries("v2", [Period(**{**p.__dict__, "latency_p99_ms": None}) for p in canary.periods])
+    result = judge(baseline, silent, LIMITS, design_periods=10)
+    assert result.verdict is Verdict.INCONCLUSIVE and not result.looked and "no data" in result.reason
+
+
+def test_minutes_weigh_by_their_evidence_and_never_by_their_own_errors() -> None:
+    # one minute at a 50% share holds five times the requests of one at 10%: the weighted signal follows it
+    small = [(0.0, 300.0, 27.0, 2700.0)]
+    large = [(30.0, 1500.0, 15.0, 1500.0)]  # 2% against 1%
+    signal = weighted_error_signal(small + large, 1.0, 10)
+    assert not isinstance(signal, list)
+    unweighted = (0 - 0.01 + 0.02 - 0.01) / 2
+    assert unweighted == 0.0 and 0.005 < signal.mean < 0.01  # the 50% minute carries over three quarters
+    # two minutes with the same requests and different errors get the same weight: the plain mean
+    same = weighted_error_signal([(0.0, 1000.0, 10.0, 1000.0), (20.0, 1000.0, 10.0, 1000.0)], 1.0, 10)
+    assert not isinstance(same, list) and same.mean == pytest.approx(0.0)
+    assert same.dispersion >= 1.0  # never narrower than binomial
+
+
+def test_evidence_from_an_earlier_smaller_step_adds_to_a_later_one() -> None:
+    first_b, first_c = streams(13, 10, rps=50, share=0.1)
+    second_b, second_c = streams(14, 6, rps=50, share=0.5)
+    alone = judge(second_b, second_c, LIMITS, design_periods=20)
+    pooled = judge(
+        VariantSeries("v1", first_b.periods + second_b.periods),
+        VariantSeries("v2", first_c.periods + second_c.periods),
+        LIMITS,
+        design_periods=20,
+    )
+    alone_errors, pooled_errors = (next(b for b in r.bounds if b.name == "errors") for r in (alone, pooled))
+    assert pooled_errors.estimate - pooled_errors.lower < alone_errors.estimate - alone_errors.lower

@@ -1,15 +1,19 @@
 """Cost run: what one judged rollout costs the control plane, measured by `mlrollout cost` in the sandbox.
 
-The bar: a rollout with a 10-minute bake, 3 traffic steps and 60-second evaluations costs at most $0.002 in
-control-plane charges. A benchmark, not a test: it reports what it measured and whether the bar was met.
+The bar: the reference rollout (3 traffic steps with 10-minute bakes, the shipped judge and evaluation interval,
+SageMaker taking as long as the sandbox's cited durations say) costs at most $0.002 in control-plane charges. A
+benchmark, not a test: it reports what it measured and whether the bar was met.
 
 In the sandbox, v1 of a model is rolled out (a first deployment), then v2 with
-`strategy: {steps: [10, 25, 50], bake_minutes: 10, evaluation_interval_seconds: 60}` under 12 requests a
-second; `mlrollout cost <v2's deployment> --json` is run against it as an operator would. The report gives
-the breakdown, splits it into the judge's loop (one look: Wait Evaluation Interval, Judge Canary, Canary
-Verdict?, its Lambda, its GetMetricData metrics and its decision record) and everything else, and from that
-split projects the cost on AWS, where a step makes up to bake / interval looks (in the sandbox the judge's own
-run time passes on the warped clock, so its steps end after fewer looks), at this and other intervals.
+`strategy: {steps: [10, 25, 50], bake_minutes: 10}` (every other setting the shipped default) under 12 requests
+a second; `mlrollout cost <v2's deployment> --json` is run against it as an operator would. The report gives the
+breakdown and splits the state transitions into the judge's loop (one look: Wait Evaluation Interval, Judge
+Canary, Canary Verdict?, its Lambda, its GetMetricData metrics and its decision record), the endpoint waits
+(Wait For Endpoint, Check Endpoint, Endpoint Ready?: 3 transitions a poll) and everything else. From that split
+it projects the cost on AWS, where a step makes up to bake / interval looks and each endpoint change is polled
+until it completes (in the sandbox each handler's own run time passes on the warped clock, so steps end after
+fewer looks and endpoint changes finish during fewer polls), at several intervals, with polling and with the
+event-driven wait that would replace it.
 
     python -m mlrollout_bench.cost [--seed 7] [--warp 600]
 """
@@ -18,34 +22,42 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from mlrollout.domain.config import Strategy
 from mlrollout_cli.cost import PRICES, PRICES_TAKEN, unit_price
 from mlrollout_sandbox.dataplane import TrafficProfile
-from mlrollout_sandbox.session import DEMO_MODELS, Sandbox, package_model
+from mlrollout_sandbox.emulator.sagemaker import DEFAULT_DURATIONS
+from mlrollout_sandbox.session import DEMO_MODELS, ROOT, Sandbox, package_model
+from mlrollout_sandbox.template import load_template
 
 MODEL = "fraud-scorer"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
-STEPS, BAKE_MINUTES, INTERVAL_SECONDS = (10, 25, 50), 10, 60
+STEPS, BAKE_MINUTES = (10, 25, 50), 10
+INTERVAL_SECONDS = int(Strategy.model_fields["evaluation_interval_seconds"].default)  # the shipped default
 CONFIG = f"""image: {IMAGE}
 instance_count: 1
 strategy:
   steps: [{", ".join(str(s) for s in STEPS)}]
   bake_minutes: {BAKE_MINUTES}
-  evaluation_interval_seconds: {INTERVAL_SECONDS}
-judge:
-  min_requests: 200
-  max_error_rate: 0.05
-  max_p99_latency_ms: 500
-  max_error_rate_increase: 0.01  # the demo's slack: a 10% canary sees ~70 requests a minute at 12 rps
 """
 BAR_USD = 0.002
+PROJECTED_INTERVALS = (60, 120, 180, 300)
 LOOK_STATES = ("Wait Evaluation Interval", "Judge Canary", "Canary Verdict?")
+WAIT_STATES = ("Wait For Endpoint", "Check Endpoint", "Endpoint Ready?")
+# An event-driven wait (a callback task whose token an EventBridge rule on "SageMaker Endpoint State Change"
+# returns, with a slow poll as its fallback) enters 2 states per endpoint change: the callback task and the
+# Choice on its result. Two Lambda invocations per change: the task's (stores the token, then checks once, so a
+# change that completed first is not missed) and the rule target's (returns the token).
+EVENT_WAIT_TRANSITIONS = 2
+EVENT_WAIT_LAMBDAS = 2
 BIN = Path(sys.executable).parent
 
 
@@ -71,7 +83,7 @@ def run(seed: int, warp: float) -> dict[str, Any]:
         if shown.returncode != 0:
             raise SystemExit(f"mlrollout cost failed: {shown.stdout}{shown.stderr}")
         cost = json.loads(shown.stdout)
-        look_entries = sum(1 for name in second.states_entered() if name in LOOK_STATES)
+        states = Counter(second.states_entered())
         return {
             "deployment": deployment,
             "warp": warp,
@@ -79,7 +91,10 @@ def run(seed: int, warp: float) -> dict[str, Any]:
             "outcome": second.outcome,
             "virtual_minutes": round(second.virtual_seconds / 60, 1),
             "wall_seconds": round(time.monotonic() - began, 1),
-            "look_state_entries": look_entries,
+            "interval_seconds": INTERVAL_SECONDS,
+            "states": dict(states),
+            "look_state_entries": sum(states[name] for name in LOOK_STATES),
+            "wait_state_entries": sum(states[name] for name in WAIT_STATES),
             "judge_gb_seconds": sum(
                 a["billed_ms"] / 1000 * a["memory_mb"] / 1024 for a in cost["attempts"] if a["state"] == "Judge Canary"
             ),
@@ -95,79 +110,164 @@ def _deployment(sandbox: Sandbox) -> str:
     return str(next(r for r in records.by_model(MODEL) if r.get("version_label") == "v2")["deployment_id"])
 
 
+def endpoint_changes() -> list[tuple[str, float]]:
+    """The reference rollout's endpoint changes on AWS and how long each takes (the sandbox's cited durations)."""
+    return [
+        ("Deploy Candidate (UpdateEndpoint)", DEFAULT_DURATIONS["update"].seconds),
+        *((f"Shift Traffic to {w}% (UpdateEndpointWeightsAndCapacities)", DEFAULT_DURATIONS["weights"].seconds)
+          for w in STEPS),
+        ("Promote (UpdateEndpoint)", DEFAULT_DURATIONS["update"].seconds),
+    ]  # fmt: skip
+
+
+def poll_seconds() -> int:
+    """The template's default EndpointPollSeconds: how long Wait For Endpoint waits before each check."""
+    return int(load_template(ROOT / "template.yaml")["Parameters"]["EndpointPollSeconds"]["Default"])
+
+
 def analyse(measured: dict[str, Any]) -> dict[str, Any]:
-    """The judge's loop against the rest of the rollout, and the same rollout with AWS's number of looks."""
+    """The judge's loop, the endpoint waits and the rest of the rollout; the same rollout as AWS would run it."""
     cost = measured["cost"]
+    transition = PRICES["sfn_transition"].each
     looks = max(int(cost["looks"]), 1)
     fetching = int(cost["looks_with_metrics"])
     items = {(i["service"], i["item"]): i for i in cost["items"]}
-    metrics = items[("CloudWatch", "GetMetricData metrics requested")]["cost"]
+    # The judge's own metrics; Plan Deployment's traffic read is part of everything else.
+    metrics = cost["metrics_requested"] * PRICES["cw_metrics_requested"].each
     s3 = items[("S3", "PUT requests (decision records)")]["cost"]
     alarms = items[("CloudWatch", "API requests (DescribeAlarms)")]["cost"]
-    transitions = measured["look_state_entries"] * PRICES["sfn_transition"].each
+    loop_transitions = measured["look_state_entries"] * transition
     judge_lambda = (
         looks * PRICES["lambda_request"].each + measured["judge_gb_seconds"] * PRICES["lambda_gb_second_x86_64"].each
     )
-    loop = transitions + metrics + s3 + alarms + judge_lambda
-    rest = cost["total_usd"] - loop
+    loop = loop_transitions + metrics + s3 + alarms + judge_lambda
+    waits = measured["wait_state_entries"] * transition
+    rest = cost["total_usd"] - loop - waits
     # One look without metrics (before the step's first complete minute) and one with, at the measured rates.
-    empty_look = (transitions + s3 + alarms + judge_lambda) / looks
+    empty_look = (loop_transitions + s3 + alarms + judge_lambda) / looks
+    metrics_per_look = cost["metrics_requested"] / max(fetching, 1)
     full_look = empty_look + metrics / max(fetching, 1)
-    # On AWS the judge's Lambda takes a fraction of a second against the interval, so a step makes up to
-    # bake / interval looks; the first of them precedes a complete minute when the interval is under two.
+    # On AWS a handler takes a fraction of a second, so each endpoint change is checked every poll interval until
+    # it completes, and a step makes up to bake / interval looks (all with a complete minute from 120 s on).
+    poll = poll_seconds()
+    # A Lambda invocation as the judge's measured: one request and its compute.
+    lambda_each = judge_lambda / looks
+    changes = [(name, seconds, max(1, math.ceil(seconds / poll))) for name, seconds in endpoint_changes()]
+    aws_polls = sum(polls for _, _, polls in changes)
+    aws_waits = 3 * aws_polls * transition
+    event_waits = len(changes) * (EVENT_WAIT_TRANSITIONS * transition + EVENT_WAIT_LAMBDAS * lambda_each)
     projected = []
-    for interval in (60, 120, 180, 300, 600):
+    for interval in sorted({*PROJECTED_INTERVALS, measured["interval_seconds"]}):
         planned = len(STEPS) * max(1, round(BAKE_MINUTES * 60 / interval))
         empty = len(STEPS) if interval < 120 else 0
-        usd = rest + empty * empty_look + (planned - empty) * full_look
-        projected.append({"interval_seconds": interval, "looks": planned, "usd": usd, "met": usd <= BAR_USD})
+        looks_usd = empty * empty_look + (planned - empty) * full_look
+        polled = rest + aws_waits + looks_usd
+        evented = rest + event_waits + looks_usd
+        projected.append(
+            {
+                "interval_seconds": interval,
+                "looks": planned,
+                "usd": polled,
+                "met": polled <= BAR_USD,
+                "usd_event_waits": evented,
+                "met_event_waits": evented <= BAR_USD,
+            }
+        )
     ranked = sorted(cost["items"], key=lambda i: -i["cost"])
     judge_ms = measured["judge_ms"] or [0]
+    shipped = next(p for p in projected if p["interval_seconds"] == measured["interval_seconds"])
+    levers = _levers(shipped, metrics_per_look, aws_waits - event_waits, len(changes))
     return {
         "looks": looks,
         "loop_usd": loop,
         "loop_parts": {
-            f"state transitions ({measured['look_state_entries']}: 3 per look)": transitions,
+            f"state transitions ({measured['look_state_entries']}: 3 per look)": loop_transitions,
             f"GetMetricData ({cost['metrics_requested']} metrics)": metrics,
             f"decision records (S3 PUT, {looks})": s3,
             "DescribeAlarms (no rollback alarms configured)": alarms,
             f"Judge Canary Lambda ({looks} invocations)": judge_lambda,
         },
+        "waits_usd": waits,
+        "checks": measured["states"].get("Check Endpoint", 0),
         "rest_usd": rest,
+        "rest_transitions": cost["state_transitions"] - measured["look_state_entries"] - measured["wait_state_entries"],
         "empty_look_usd": empty_look,
         "full_look_usd": full_look,
-        "metrics_per_fetching_look": cost["metrics_requested"] / max(fetching, 1),
+        "metrics_per_fetching_look": metrics_per_look,
         "judge_median_ms": judge_ms[len(judge_ms) // 2],
         "ranked": [(f"{i['service']} {i['item']}", i["cost"]) for i in ranked],
-        "aws": projected[0],
+        "poll_seconds": poll,
+        "changes": changes,
+        "aws_polls": aws_polls,
+        "aws_waits_usd": aws_waits,
+        "event_waits_usd": event_waits,
+        "aws": shipped,
         "projected": projected,
+        "levers": levers,
         "bar_usd": BAR_USD,
         "met": cost["total_usd"] <= BAR_USD,
     }
+
+
+def _levers(shipped: dict[str, Any], metrics_per_look: float, waits_saved: float, changes: int) -> list[dict[str, Any]]:
+    """The projected AWS cost at the shipped interval, one lever after another (cumulative)."""
+    metric, transition = PRICES["cw_metrics_requested"].each, PRICES["sfn_transition"].each
+    looks = shipped["looks"]
+    steps = [
+        ("polling, as measured", 0.0),
+        (
+            "4XX requested only when `judge.include_4xx` (2 metrics a look; the adapter's `include_4xx`)",
+            2 * looks * metric if metrics_per_look >= 12 else 0.0,
+        ),
+        ("event-driven endpoint waits (planned)", waits_saved),
+        (
+            f"one callback state per phase, each with its own Next, and a failed change sent back as a task "
+            f"failure: no Endpoint Ready? choice ({changes} transitions)",
+            changes * transition,
+        ),
+        (
+            f"Start Bake merged into Announce Step's Assign, Next Step into a Canary Verdict? rule's Assign "
+            f"({2 * len(STEPS) - 1} transitions)",
+            (2 * len(STEPS) - 1) * transition,
+        ),
+        ("OverheadLatency no longer judged (2 metrics a look; changes the judge)", 2 * looks * metric),
+    ]
+    usd, rows = shipped["usd"], []
+    for name, saved in steps:
+        usd -= saved
+        rows.append({"lever": name, "saved_usd": saved, "usd": usd, "met": usd <= BAR_USD})
+    return rows
 
 
 def render(measured: dict[str, Any], analysis: dict[str, Any], command: str) -> str:
     cost = measured["cost"]
     total = cost["total_usd"]
     aws = analysis["aws"]
+    transition = PRICES["sfn_transition"].each
     (first, first_usd), (second, second_usd) = analysis["ranked"][:2]
     others = total - first_usd - second_usd
     verdict = "met" if analysis["met"] and aws["met"] else "NOT met"
+    per_look = analysis["metrics_per_fetching_look"]
+    shipped = " (shipped)"
     lines = [
         "# Control-plane cost of one rollout",
         "",
         f"Generated by `{command}`: in the sandbox, v1 then v2 of `{MODEL}`; v2 rolled out with "
-        f"`strategy: {{steps: [{', '.join(map(str, STEPS))}], bake_minutes: {BAKE_MINUTES}, "
-        f"evaluation_interval_seconds: {INTERVAL_SECONDS}}}` under 12 requests a second, then "
-        f"`mlrollout cost {measured['deployment']} --json` read what it left behind. us-east-1 list prices read "
-        f"{PRICES_TAKEN}, without free tiers (table at the end).",
+        f"`strategy: {{steps: [{', '.join(map(str, STEPS))}], bake_minutes: {BAKE_MINUTES}}}` and every other "
+        f"setting the shipped default (evaluation every {measured['interval_seconds']} s, the default judge) under "
+        f"12 requests a second, then `mlrollout cost {measured['deployment']} --json` read what it left behind. "
+        f"SageMaker's endpoint changes take the sandbox's cited durations (create and update "
+        f"{DEFAULT_DURATIONS['update'].seconds:g} s, weight change {DEFAULT_DURATIONS['weights'].seconds:g} s). "
+        f"us-east-1 list prices read {PRICES_TAKEN}, without free tiers (table at the end).",
         "",
         f"**Bar: at most ${BAR_USD:.3f} in control-plane charges. Measured in the sandbox: ${total:.6f} "
-        f"({total / BAR_USD:.1f} times the bar) over {cost['looks']} judge looks; the same rollout on AWS makes up to "
-        f"{aws['looks']} looks: ${aws['usd']:.6f} ({aws['usd'] / BAR_USD:.1f} times). The bar is {verdict}.**",
+        f"({total / BAR_USD:.1f} times the bar) over {cost['looks']} judge looks. The same rollout on AWS, with its "
+        f"{aws['looks']} looks and {analysis['aws_polls']} endpoint checks: ${aws['usd']:.6f} "
+        f"({aws['usd'] / BAR_USD:.1f} times); with event-driven endpoint waits instead of polling (not built): "
+        f"${aws['usd_event_waits']:.6f} ({aws['usd_event_waits'] / BAR_USD:.1f} times). The bar is {verdict}.**",
         "",
         f"v2 {measured['outcome']} after {measured['virtual_minutes']} sandbox minutes: {cost['looks']} judge looks "
-        f"({cost['looks_with_metrics']} requested metrics), {cost['state_transitions']} state transitions "
+        f"({cost['looks_with_metrics']} of them with metrics), {cost['state_transitions']} state transitions "
         f"({cost['states_entered']} states entered, {cost['retries']} retries), {cost['lambda_requests']} Lambda "
         f"invocations. Wall time of the whole run: {measured['wall_seconds']} s.",
         "",
@@ -185,76 +285,119 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], command: str) -> 
         )
     lines.append(f"| | **total** | | | **{total:.8f}** | |")
     canary = cost["canary"]
+    priced = (
+        f" x ${canary['usd_per_instance_hour']:g} an instance-hour (on-demand, real-time inference) = "
+        f"${canary['usd']:.4f}, {canary['usd'] / total:,.0f} times the control plane's total"
+        if canary.get("usd") is not None
+        else " (no on-demand price for this type in the table)"
+    )
     lines += [
         "",
-        f"Extra instance-hours (not in the total, not priced): {canary['instance_hours']:.3f} of "
-        f"{canary['instance_type']} ({canary['instance_count']} instance for {canary['hours']:.3f} sandbox hours, "
-        f"from the end of Deploy Candidate {canary['note']}).",
+        f"The candidate's instances (SageMaker hosting, not in the total): {canary['instance_hours']:.3f} "
+        f"instance-hours of {canary['instance_type']}{priced} ({canary['instance_count']} instance for "
+        f"{canary['hours']:.3f} sandbox hours, from the end of Deploy Candidate {canary['note']}). That is the "
+        "cost a faster decision saves: every minute the rollout waits keeps the candidate's fleet running.",
         "",
         f"Lambda durations: {cost['lambda_billed_from']['report']} of {cost['lambda_requests']} attempts billed from "
         "Lambda's own REPORT line (the handler's real time on this machine, rounded up to the next ms), "
         f"{cost['lambda_billed_from']['history']} from history spans; {cost['lambda_gb_seconds']:.3f} GB-s in all.",
         "",
-        "## What dominates",
+        "## Where it goes",
         "",
         f"{first}: ${first_usd:.6f} ({first_usd / total:.0%}), and {second}: ${second_usd:.6f} "
         f"({second_usd / total:.0%}). Lambda, S3 and SNS together: ${others:.6f} ({others / total:.0%}).",
         "",
-        f"Most of both is the judge's loop. Each look enters 3 states (Wait Evaluation Interval, Judge Canary, "
-        f"Canary Verdict?), runs one Lambda, writes one decision record and, once the step has a complete minute, "
-        f"requests {analysis['metrics_per_fetching_look']:g} metrics in one GetMetricData call (invocations, 5XX, "
-        f"4XX, p99 and mean model latency, overhead latency, for each of the 2 variants): "
-        f"${analysis['full_look_usd']:.6f} a look (${analysis['empty_look_usd']:.6f} without metrics), "
-        f"${analysis['loop_usd']:.6f} over the {analysis['looks']} looks, {analysis['loop_usd'] / total:.0%} of the "
-        f"total. The rest of the rollout (validation, registration, lease, deployment and endpoint polling, 3 "
-        f"shifts, promotion, monitoring, notifications) is ${analysis['rest_usd']:.6f}: "
-        f"{analysis['rest_usd'] / BAR_USD:.0%} of the bar before the first look.",
+        "| part of the rollout | states entered | cost (USD) | share |",
+        "|---|---:|---:|---:|",
+        f"| the judge's loop ({analysis['looks']} looks, with their metrics, records and Lambda) | "
+        f"{measured['look_state_entries']} | {analysis['loop_usd']:.6f} | {analysis['loop_usd'] / total:.0%} |",
+        f"| endpoint waits ({analysis['checks']} checks of DescribeEndpoint, 3 states each) | "
+        f"{measured['wait_state_entries']} | {analysis['waits_usd']:.6f} | {analysis['waits_usd'] / total:.0%} |",
+        f"| everything else (validation, registration, lease, deployment, 3 shifts, promotion, monitoring, "
+        f"notifications) | {analysis['rest_transitions']} | {analysis['rest_usd']:.6f} | "
+        f"{analysis['rest_usd'] / total:.0%} |",
+        "",
+        f"Each look enters 3 states (Wait Evaluation Interval, Judge Canary, Canary Verdict?), runs one Lambda, "
+        f"writes one decision record and, once the step has a complete minute, requests {per_look:g} metrics in one "
+        "GetMetricData call (invocations, 5XX, p99 and mean model latency and overhead latency for each of the 2 "
+        + (
+            "variants; 4XX only when `judge.include_4xx` counts them)"
+            if per_look < 12
+            else "variants, and 4XX, which the default judge does not count)"
+        )
+        + f": ${analysis['full_look_usd']:.6f} a look (${analysis['empty_look_usd']:.6f} without metrics).",
         "",
         "| the judge's loop | cost (USD) |",
         "|---|---:|",
         *(f"| {name} | {usd:.6f} |" for name, usd in analysis["loop_parts"].items()),
         "",
-        "## The sandbox makes fewer looks than AWS would",
+        "## The same rollout on AWS",
         "",
-        f"The handlers run in-process on the sandbox clock, so the judge's own run time (median "
+        f"The handlers run in-process on the sandbox clock, so each one's own run time (the judge's median "
         f"{analysis['judge_median_ms']} ms here, on a shared 2-core machine) passes at warp {measured['warp']:g}: "
-        f"about {analysis['judge_median_ms'] * measured['warp'] / 60_000:.0f} sandbox minutes per look, on top of "
-        f"the 60-second wait. The sandbox's steps therefore end after {cost['looks']} looks instead of up to "
-        f"{aws['looks']} (bake / interval per step), and its canary hours are stretched the same way. On AWS the "
-        "judge takes a fraction of a second against a 60-second interval, so the projection below, which uses the "
-        "measured cost of the rest and of one look, is the better estimate of what this configuration costs there "
-        "(an upper bound: the wait for each shift's weights also counts against the bake).",
+        f"about {analysis['judge_median_ms'] * measured['warp'] / 1000:.0f} sandbox seconds per Lambda. Steps "
+        "therefore end after fewer looks than bake / interval, and endpoint changes finish during fewer checks "
+        "(much of an update passes while Deploy Candidate or Promote runs). On AWS a handler takes a fraction of a "
+        f"second, so each change is checked every {analysis['poll_seconds']} s (the template's EndpointPollSeconds) "
+        "until it completes:",
         "",
-        "| evaluation interval | looks on AWS (at most) | projected USD | within the bar |",
-        "|---:|---:|---:|---|",
+        "| endpoint change | takes (s) | checks | state transitions |",
+        "|---|---:|---:|---:|",
+        *(f"| {name} | {seconds:g} | {polls} | {3 * polls} |" for name, seconds, polls in analysis["changes"]),
+        f"| **the rollout** | | **{analysis['aws_polls']}** | **{3 * analysis['aws_polls']}** "
+        f"(${analysis['aws_waits_usd']:.6f}) |",
+        "",
+        f"The projection below uses the measured cost of everything else (${analysis['rest_usd']:.6f}) and of one "
+        f"look, at most bake / interval looks a step, and those checks; the last columns replace polling with an "
+        f"event-driven wait ({EVENT_WAIT_TRANSITIONS} transitions and {EVENT_WAIT_LAMBDAS} Lambda invocations per "
+        "change: "
+        f"${analysis['event_waits_usd']:.6f} for the rollout), which is planned, not built.",
+        "",
+        "| evaluation interval | looks on AWS (at most) | polling: USD | within the bar | event waits: USD | "
+        "within the bar |",
+        "|---:|---:|---:|---|---:|---|",
         *(
-            f"| {p['interval_seconds']} s | {p['looks']} | {p['usd']:.6f} | {'yes' if p['met'] else 'no'} |"
+            f"| {p['interval_seconds']} s{shipped if p['interval_seconds'] == measured['interval_seconds'] else ''}"
+            f" | {p['looks']} | {p['usd']:.6f} | {'yes' if p['met'] else 'no'} | {p['usd_event_waits']:.6f} | "
+            f"{'yes' if p['met_event_waits'] else 'no'} |"
             for p in analysis["projected"]
         ),
         "",
     ]
+    lines += [
+        f"What each remaining lever would save on AWS at the shipped {aws['interval_seconds']} s interval, one after "
+        "another:",
+        "",
+        "| lever (cumulative) | saves (USD) | rollout on AWS (USD) | within the bar |",
+        "|---|---:|---:|---|",
+        *(
+            f"| {row['lever']} | {row['saved_usd']:.6f} | {row['usd']:.6f} | {'yes' if row['met'] else 'no'} |"
+            for row in analysis["levers"]
+        ),
+        "",
+    ]
     if verdict != "met":
+        rest_states = analysis["rest_transitions"]
         lines += [
-            f"Our design cannot reach ${BAR_USD:.3f} with a 10-minute bake over 3 steps judged every 60 seconds. The "
-            f"floor is two list prices: $0.025 per 1,000 state transitions and $0.01 per 1,000 metrics requested. "
-            f"Each look costs 3 transitions (${3 * PRICES['sfn_transition'].each:.6f}) and 12 metrics "
-            f"(${12 * PRICES['cw_metrics_requested'].each:.6f}), so {aws['looks']} looks alone are about "
-            f"${aws['looks'] * (3 * PRICES['sfn_transition'].each + 12 * PRICES['cw_metrics_requested'].each):.4f}, "
-            f"and the {cost['state_transitions'] - measured['look_state_entries']} transitions outside the loop add "
-            f"${(cost['state_transitions'] - measured['look_state_entries']) * PRICES['sfn_transition'].each:.6f}. "
-            f"Lambda, S3 and SNS are {others / total:.0%} of the total. {_what_meets(analysis['projected'])}",
+            f"The floor is two list prices: ${PRICES['sfn_transition'].usd:g} per 1,000 state transitions and "
+            f"${PRICES['cw_metrics_requested'].usd:g} per 1,000 metrics requested. At {aws['interval_seconds']} s a "
+            f"rollout makes {aws['looks']} looks (${aws['looks'] * analysis['full_look_usd']:.6f}); the "
+            f"{rest_states} transitions outside the loop and the endpoint waits cost "
+            f"${rest_states * transition:.6f}, and polling the endpoint adds {3 * analysis['aws_polls']} more "
+            f"(${analysis['aws_waits_usd']:.6f}). {_what_meets(analysis['projected'])}",
             "",
         ]
     lines += [
         "## Prices",
         "",
         f"us-east-1 list prices, read {PRICES_TAKEN} from stored copies of AWS's pricing pages and secondary sources "
-        "(the `confirmed` column says which); one table, `PRICES` in `tools/mlrollout_cli/cost.py`.",
+        "(the `confirmed` column says which); one table, `PRICES` in `tools/mlrollout_cli/cost.py`, and the "
+        "candidate's instance-hour prices in `INSTANCE_PRICES` beside it.",
         "",
         "| service | item | price | source | confirmed |",
         "|---|---|---:|---|---|",
     ]
-    for price in cost["prices"].values():
+    for price in [*cost["prices"].values(), *cost.get("instance_prices", {}).values()]:
         lines.append(
             f"| {price['service']} | {price['item']} | {unit_price(price['usd'], price['per'], price['unit'])} | "
             f"{price['source']} | {price['confirmed']} |"
@@ -266,17 +409,21 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], command: str) -> 
 
 
 def _what_meets(projected: list[dict[str, Any]]) -> str:
-    meeting = [p for p in projected if p["met"]]
-    if meeting:
-        first = meeting[0]
+    polled = [p for p in projected if p["met"]]
+    evented = [p for p in projected if p["met_event_waits"]]
+    if polled:
+        return f"With polling, the bar is met from {polled[0]['interval_seconds']} s ({polled[0]['looks']} looks) on."
+    if evented:
+        first = evented[0]
         return (
-            f"Of the projected intervals, the bar is met from {first['interval_seconds']} s ({first['looks']} looks) "
-            "on: within this design it takes far fewer looks, or fewer metrics and transitions per look."
+            "No projected interval meets it while the endpoint waits poll; with event-driven waits it is met from "
+            f"{first['interval_seconds']} s ({first['looks']} looks) on."
         )
     last = projected[-1]
     return (
-        f"None of the projected intervals meets it: even {last['looks']} looks ({last['interval_seconds']} s) "
-        f"cost ${last['usd']:.6f}, because the transitions outside the judge's loop already use most of the bar."
+        f"None of the projected intervals meets it, even with event-driven waits: {last['looks']} looks "
+        f"({last['interval_seconds']} s) cost ${last['usd_event_waits']:.6f}, so it also takes fewer transitions "
+        "outside the loop (merged states) or fewer metrics a look (the table above)."
     )
 
 

@@ -11,10 +11,13 @@
 
 Those three judge one stream of periods. The rules below run one whole step the way a rollout does, look by look in
 wall-clock time, and end it with advance or rollback (a step never ends undecided):
-- product_step: the product itself, `judge()` and `policy.decide()` imported from the layer, with the step's bake,
-  evaluation interval, deadline and design periods from `Strategy`.
-- sprt_step: Wald's sequential probability ratio test per signal, the statistical reference (see `SprtDesign`).
-- window_step: a static alarm on the canary's own metrics aggregated over the last 5 minutes.
+- product_step: the product itself, `judge()`, `policy.decide()` and `policy.design_periods()` imported from the
+  layer, with the step's bake, evaluation interval and deadline from `Strategy`, judging the evidence of the earlier
+  steps together with this one's as the product does.
+- sprt_step: Wald's sequential probability ratio test per signal on the same hypotheses (the tolerance against the
+  regression), under the same policy (`decide()`: bakes, early steps advancing without harm, proof before 100%,
+  deadlines): the statistical reference (see `SprtDesign`).
+- window_step: a static alarm on the canary's own metrics aggregated over the last 5 minutes, evaluated every minute.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from mlrollout.domain.judge import (
     Verdict,
     judge,
 )
-from mlrollout.domain.policy import Action, decide
+from mlrollout.domain.policy import Action, decide, design_periods
 
 ROLLBACK = "rollback"
 PASS = "pass"  # noqa: S105  (a decision, not a password)
@@ -293,11 +296,23 @@ class StepResult:
     seconds: float
     deadline: bool = False
     signals: tuple[str, ...] = ()
+    periods: int = 0  # complete periods of this step seen at the decision (the evidence later steps build on)
 
 
-def design_periods_of(strategy: Strategy) -> int:
-    """The product's design periods for a step: its bake in evaluation intervals (services/evaluate.py)."""
-    return max(1, round(strategy.bake_minutes * 60 / strategy.evaluation_interval_seconds))
+@dataclass(frozen=True)
+class Evidence:
+    """The complete periods the rollout's earlier steps saw, in order: every look of the product judges them with
+    the current step's (the transition minutes between steps are left out, a slight understatement)."""
+
+    baseline: tuple[Period, ...] = ()
+    canary: tuple[Period, ...] = ()
+
+    def then(self, baseline: VariantSeries, canary: VariantSeries, k: int) -> Evidence:
+        return Evidence((*self.baseline, *baseline.periods[:k]), (*self.canary, *canary.periods[:k]))
+
+    def with_prefix(self, series: VariantSeries, k: int, *, canary: bool) -> VariantSeries:
+        earlier = self.canary if canary else self.baseline
+        return VariantSeries(series.variant, [*earlier, *series.periods[:k]])
 
 
 def periods_seen(elapsed_seconds: float, period_seconds: int = 60) -> int:
@@ -328,58 +343,81 @@ def _prefix(series: VariantSeries, k: int) -> VariantSeries:
     return VariantSeries(series.variant, series.periods[:k])
 
 
-def product_step(baseline: VariantSeries, canary: VariantSeries, limits: Judge, strategy: Strategy) -> StepResult:
-    """One step as the product runs it: a look every `evaluation_interval_seconds`, `judge()` on the complete
-    periods so far with the product's design periods, and `decide()` on its verdict. A PASS before the bake ends
-    keeps looking (a later FAIL still rolls back); an INCONCLUSIVE at the deadline rolls back (or holds)."""
+def product_step(
+    baseline: VariantSeries,
+    canary: VariantSeries,
+    limits: Judge,
+    strategy: Strategy,
+    *,
+    final: bool = True,
+    evidence: Evidence = Evidence(),
+    shadow: bool = False,
+) -> StepResult:
+    """One step (or the shadow phase, before the steps) as the product runs it: a look every
+    `evaluation_interval_seconds`, `judge()` on the earlier phases' evidence and this one's complete periods so far,
+    and `decide()` on its verdict (an early step advances at its bake's end without harm, the final one and the
+    shadow phase on a PASS; a PASS before the bake keeps looking; an undecided step rolls back or holds at its
+    deadline)."""
+    design = design_periods(strategy)
+    if shadow:  # services/evaluate.py: the shadow phase ends on proof, with its own bake and deadline
+        strategy, final = strategy.shadow_phase(), True
     interval = strategy.evaluation_interval_seconds
-    design = design_periods_of(strategy)
     held: float | None = None
     failing: tuple[str, ...]
     open_checks: tuple[str, ...]
     for elapsed, k in looks(interval, len(canary.periods)):
-        if k < 1:
+        looked = False
+        if k + len(evidence.canary) < 1:
             verdict, reason, failing, open_checks = Verdict.INCONCLUSIVE, "No complete minute yet.", (), ()
         else:
-            judgement = judge(_prefix(baseline, k), _prefix(canary, k), limits, design_periods=design)
-            verdict, reason = judgement.verdict, judgement.reason
+            judgement = judge(
+                evidence.with_prefix(baseline, k, canary=False),
+                evidence.with_prefix(canary, k, canary=True),
+                limits,
+                design_periods=design,
+            )
+            verdict, reason, looked = judgement.verdict, judgement.reason, judgement.looked
             failing, open_checks = _names(judgement, "fail"), _names(judgement, "inconclusive")
             if judgement.baseline_unhealthy:
                 open_checks = (*open_checks, "baseline_unhealthy")
-        decision = decide(verdict, reason, strategy=strategy, elapsed_seconds=elapsed, held_since_seconds=held)
+        decision = decide(
+            verdict,
+            reason,
+            strategy=strategy,
+            elapsed_seconds=elapsed,
+            held_since_seconds=held,
+            final=final,
+            looked=looked,
+        )
         held = decision.held_since_seconds
         if decision.action is Action.ADVANCE:
-            return StepResult(PASS, elapsed)
+            return StepResult(PASS, elapsed, periods=k)
         if decision.action is Action.ROLLBACK:
             if verdict is Verdict.FAIL:
-                return StepResult(ROLLBACK, elapsed, signals=failing or ("other",))
-            return StepResult(ROLLBACK, elapsed, deadline=True, signals=open_checks or ("other",))
+                return StepResult(ROLLBACK, elapsed, signals=failing or ("other",), periods=k)
+            return StepResult(ROLLBACK, elapsed, deadline=True, signals=open_checks or ("other",), periods=k)
     raise stream_ran_out(canary)
 
 
 @dataclass(frozen=True)
 class SprtDesign:
-    """Wald's SPRT, one per signal, on the judge's own signals and error budgets.
+    """Wald's SPRT, one per signal, on the judge's own signals, hypotheses and error budgets.
 
-    Hypotheses, per period and per signal, on the same paired differences the judge uses:
-      - errors: d = p_c - p_b; H0 (healthy) E[d] = 0, H1 (at the tolerance) E[d] = (r - 1) p_b + s, with
-        r = `max_error_rate_ratio`, s = `max_error_rate_increase`, p_b the current variant's error rate over the
-        step so far. The model is normal with the period's binomial variance p (1 - p) (1 / n_c + 1 / n_b), p the
-        period's pooled rate of both variants.
-      - latency_p99, latency_mean, overhead_mean: d = ln(canary / current); H0 E[d] = 0, H1 E[d] =
-        ln(1 + `max_latency_increase`); normal with the sample variance of d so far (shrunk toward twice the
-        judge's floor with 2 prior degrees of freedom, never below the floor, and from the third period on).
-    Error rates: alpha = 1 - `confidence` (0.01 by default) is the probability of rolling back a canary under H0,
-    beta = 1 - `pass_confidence` (0.05) of promoting one under H1, each split across signals with the judge's
-    weights (errors 0.5, p99 0.2, mean 0.2, overhead 0.1); Wald's boundaries A_s = ln((1 - beta_s) / alpha_s) and
-    B_s = ln(beta_s / (1 - alpha_s)). Rollback when any signal's log-likelihood ratio reaches A_s; advance when
-    every signal has reached B_s (each signal stops at its first crossing). No bake, no minimum traffic: it stops
-    as soon as the evidence allows, so its times are the reference for how fast a test at these error rates can be.
-
-    The judge controls both its errors at the tolerance itself (a canary at the tolerance fails at most alpha of
-    the time and passes at most beta); a simple-vs-simple SPRT cannot put both hypotheses on one point, so it
-    spends alpha on healthy canaries and beta at the tolerance. It is therefore the faster, less demanding test:
-    canaries between healthy and the tolerance (the `*_at_tolerance` scenarios) are rolled back often by design.
+    Hypotheses, per period and per signal, on the paired differences the judge uses, with m = `regression_multiple`:
+      - errors: d = p_c - p_b; H0 (at the tolerance) E[d] = (r - 1) p_b + s, H1 (the regression) m times that,
+        with r = `max_error_rate_ratio`, s = `max_error_rate_increase`, p_b the current variant's error rate over
+        the rollout so far. The model is normal with the period's binomial variance p (1 - p) (1 / n_c + 1 / n_b),
+        p the period's pooled rate of both variants.
+      - latency_p99, latency_mean, overhead_mean: d = ln(canary / current); H0 E[d] = ln(1 + i), H1 E[d] =
+        ln(1 + m i), i = `max_latency_increase`; normal with the sample variance of d so far (shrunk toward twice
+        the judge's floor with 2 prior degrees of freedom, never below the floor, and from the third period on).
+    Error rates: alpha = 1 - `confidence` (0.01 by default) is the probability of a FAIL under H0, beta = 1 -
+    `pass_confidence` (0.05) of a PASS under H1; alpha is split across signals with the judge's weights (errors
+    0.5, p99 0.2, mean 0.2, overhead 0.1), beta is not (a PASS needs every signal, an intersection-union test, as
+    in the judge); Wald's boundaries A_s = ln((1 - beta) / alpha_s) and B_s = ln(beta / (1 - alpha_s)). FAIL when
+    any signal's log-likelihood ratio reaches A_s; PASS when every signal has reached B_s (each signal stops at its
+    first crossing). Its verdicts go through the product's `decide()`, so the two differ
+    only in the test: the confidence sequences against the SPRT, the most efficient test of two simple hypotheses.
     """
 
     alpha: float
@@ -387,6 +425,8 @@ class SprtDesign:
     error_ratio: float
     error_slack: float
     latency_margin: float
+    latency_regression: float
+    multiple: float
 
     @classmethod
     def of(cls, limits: Judge) -> SprtDesign:
@@ -396,6 +436,8 @@ class SprtDesign:
             error_ratio=limits.max_error_rate_ratio,
             error_slack=limits.max_error_rate_increase,
             latency_margin=math.log(1 + limits.max_latency_increase),
+            latency_regression=math.log(1 + limits.regression_multiple * limits.max_latency_increase),
+            multiple=limits.regression_multiple,
         )
 
     def weight(self, signal: str) -> float:
@@ -403,11 +445,11 @@ class SprtDesign:
         return SIGNAL_WEIGHTS[signal] + (1 - sum(SIGNAL_WEIGHTS.values()) if signal == "errors" else 0.0)
 
     def upper(self, signal: str) -> float:
-        a, b = self.alpha * self.weight(signal), self.beta * self.weight(signal)
+        a, b = self.alpha * self.weight(signal), self.beta
         return math.log((1 - b) / a)
 
     def lower(self, signal: str) -> float:
-        a, b = self.alpha * self.weight(signal), self.beta * self.weight(signal)
+        a, b = self.alpha * self.weight(signal), self.beta
         return math.log(b / (1 - a))
 
 
@@ -432,24 +474,27 @@ class _SprtState:
         self.median_requests: list[float] = []
         self.baseline_errors = 0.0
         self.baseline_requests = 0.0
+        self.seen = 0
 
     def add(self, c: Period, b: Period) -> None:
         nc, nb = c.invocations or 0.0, b.invocations or 0.0
         if nc <= 0 or nb <= 0 or c.errors_5xx is None or b.errors_5xx is None:
             return
         self.median_requests.append(nc)
+        self.seen += 1
         self.baseline_errors += b.errors_5xx
         self.baseline_requests += nb
         if "errors" not in self.accepted:
             pooled_rate = (c.errors_5xx + b.errors_5xx + 0.5) / (nc + nb + 1)
             variance = pooled_rate * (1 - pooled_rate) * (1 / nc + 1 / nb)
             baseline_rate = (self.baseline_errors + 0.5) / (self.baseline_requests + 1)
-            delta = (self.design.error_ratio - 1) * baseline_rate + self.design.error_slack
+            mu0 = (self.design.error_ratio - 1) * baseline_rate + self.design.error_slack
+            mu1 = self.design.multiple * mu0
             d = c.errors_5xx / nc - b.errors_5xx / nb
-            self.llr["errors"] += delta / variance * (d - delta / 2)
+            self.llr["errors"] += (mu1 - mu0) / variance * (d - (mu0 + mu1) / 2)
         typical = sorted(self.median_requests)[len(self.median_requests) // 2]
         floor = (SPARSE_LATENCY_LOG_SD_FLOOR if typical < SPARSE_PERIOD_REQUESTS else LATENCY_LOG_SD_FLOOR) ** 2
-        delta = self.design.latency_margin
+        mu0, mu1 = self.design.latency_margin, self.design.latency_regression
         for name, getter in _LATENCY_GETTERS.items():
             cv, bv = getter(c), getter(b)
             if cv is None or bv is None or cv <= 0 or bv <= 0:
@@ -465,7 +510,7 @@ class _SprtState:
             # prior of SPRT_PRIOR_DF periods at twice the judge's floor (sd), so early looks are not overconfident.
             deviations = sum((v - statistics.fmean(values)) ** 2 for v in values)
             variance = max(floor, (deviations + SPRT_PRIOR_DF * 4 * floor) / (k - 1 + SPRT_PRIOR_DF))
-            self.llr[name] = delta / variance * (sum(values) - k * delta / 2)
+            self.llr[name] = (mu1 - mu0) / variance * (sum(values) - k * (mu0 + mu1) / 2)
 
     def verdict(self) -> Verdict:
         for name in SPRT_SIGNALS:
@@ -481,28 +526,47 @@ class _SprtState:
         return Verdict.PASS if required <= self.accepted else Verdict.INCONCLUSIVE
 
 
-def sprt_step(baseline: VariantSeries, canary: VariantSeries, design: SprtDesign, strategy: Strategy) -> StepResult:
-    """The SPRT on the same looks and the same deadline as the product: it advances at its first PASS, rolls back
-    at its first FAIL, and a step still undecided at the deadline rolls back, as `on_deadline: rollback` does."""
+def sprt_step(
+    baseline: VariantSeries,
+    canary: VariantSeries,
+    design: SprtDesign,
+    strategy: Strategy,
+    *,
+    final: bool = True,
+    evidence: Evidence = Evidence(),
+) -> StepResult:
+    """The SPRT on the same looks, with the earlier steps' evidence, its verdicts through the product's `decide()`."""
     state = _SprtState(design)
+    for b, c in zip(evidence.baseline, evidence.canary, strict=True):
+        state.add(c, b)
+        if state.verdict() is Verdict.FAIL:  # the earlier step would have rolled back: not reached
+            break
     interval = strategy.evaluation_interval_seconds
-    deadline = strategy.deadline_minutes * 60
+    held: float | None = None
     fed = 0
     for elapsed, k in looks(interval, len(canary.periods)):
-        verdict = Verdict.INCONCLUSIVE
-        while fed < k:
+        verdict = state.verdict()
+        while fed < k and verdict is Verdict.INCONCLUSIVE:
             state.add(canary.periods[fed], baseline.periods[fed])
             fed += 1
             verdict = state.verdict()
-            if verdict is not Verdict.INCONCLUSIVE:
-                break
-        if verdict is Verdict.FAIL:
-            return StepResult(ROLLBACK, elapsed, signals=tuple(state.rejected))
-        if verdict is Verdict.PASS:
-            return StepResult(PASS, elapsed)
-        if elapsed >= deadline:
+        decision = decide(
+            verdict,
+            "sprt",
+            strategy=strategy,
+            elapsed_seconds=elapsed,
+            held_since_seconds=held,
+            final=final,
+            looked=state.seen > 0,
+        )
+        held = decision.held_since_seconds
+        if decision.action is Action.ADVANCE:
+            return StepResult(PASS, elapsed, periods=k)
+        if decision.action is Action.ROLLBACK:
+            if verdict is Verdict.FAIL:
+                return StepResult(ROLLBACK, elapsed, signals=tuple(state.rejected), periods=k)
             open_checks = tuple(n for n in SPRT_SIGNALS if n not in state.accepted)
-            return StepResult(ROLLBACK, elapsed, deadline=True, signals=open_checks)
+            return StepResult(ROLLBACK, elapsed, deadline=True, signals=open_checks, periods=k)
     raise stream_ran_out(canary)
 
 
@@ -531,11 +595,14 @@ def window_p99(periods: Sequence[Period]) -> float | None:
     return math.exp(sum(n * math.log(v) for n, v in pairs) / total)
 
 
+ALARM_PERIOD_SECONDS = 60  # a CloudWatch alarm on per-minute metrics evaluates every minute, whatever the judge does
+
+
 def window_step(canary: VariantSeries, setting: WindowSetting, strategy: Strategy) -> StepResult:
-    """Look every interval once `window` complete periods exist (a sliding window, as a range query evaluated every
+    """Look every minute once `window` complete periods exist (a sliding window, as a range query evaluated every
     minute); roll back at the first breach, advance at the end of the bake without one. Minutes without requests
     do not breach (CloudWatch's missing-data default), so a silent canary advances."""
-    interval = strategy.evaluation_interval_seconds
+    interval = ALARM_PERIOD_SECONDS
     bake = strategy.bake_minutes * 60
     look = 0
     while True:

@@ -207,15 +207,20 @@ def variant_period(
     )
 
 
-def simulate(scenario: Scenario, rps: float, share: float, seed: int, config: SimConfig | None = None) -> Stream:
+def simulate(
+    scenario: Scenario, rps: float, share: float, seed: int, config: SimConfig | None = None, *, shadow: bool = False
+) -> Stream:
     """One step of `config.horizon` periods for (scenario, traffic, share, seed).
+
+    `shadow`: the candidate is a shadow variant: the current variant serves every request and the candidate gets a
+    copy of `share` of them (SageMaker discards its answers), so both see the same minutes' requests.
 
     The shared world (traffic, bursts, noise, the degradation start) and the baseline's draws depend only on
     (seed, rps, share), not on the scenario: every scenario sees the same minutes (common random numbers), so
     differences between scenarios come from the scenario alone.
     """
     config = config or SimConfig()
-    key = f"mlrollout-bench:{seed}:{rps:g}:{share:g}"
+    key = f"mlrollout-bench:{seed}:{rps:g}:{share:g}" + (":shadow" if shadow else "")
     world = random.Random(f"{key}:world")
     baseline_rng = random.Random(f"{key}:baseline")
     canary_rng = random.Random(f"{key}:canary")
@@ -241,7 +246,7 @@ def simulate(scenario: Scenario, rps: float, share: float, seed: int, config: Si
         canary_requests = world.binomialvariate(total, share)
         if not scenario.canary_traffic:
             canary_requests = 0
-        baseline_requests = total - canary_requests
+        baseline_requests = total if shadow else total - canary_requests
 
         degraded = degrade_from is not None and t >= degrade_from
         b_error = error_factor * (config.degrade_error_factor if degraded else 1.0)

@@ -9,13 +9,16 @@ Everything is counted from what the rollout left behind, never estimated from it
   written while that task ran; memory and architecture come from the function's configuration. An attempt
   with no REPORT line is billed for its history span (TaskStarted to its end): an upper bound, and in the
   sandbox a span on the warped clock, so the output says how many attempts were billed that way.
-- CloudWatch: the metrics each judge look requested with GetMetricData (its decision record's `queries`), and
-  one DescribeAlarms request for each look that checked rollback alarms.
+- CloudWatch: the metrics each judge look requested with GetMetricData (its decision record's `queries`), those
+  Plan Deployment requested to estimate the rollout's duration (when its estimate carries the traffic it read),
+  and one DescribeAlarms request for each look that checked rollback alarms.
 - S3: one PUT per decision record; SNS: one publish per distinct message the Notify steps sent.
 - The canary: from the end of Deploy Candidate until the endpoint was verified on one config again (Finalize
   Promotion after the promotion's update, or Reject Version after the rollback), times the configured
-  instance count. Zero for a first deployment: there is no current variant to run beside. Reported in
-  instance-hours of the configured type, not priced.
+  instance count (what Deploy Candidate puts in the endpoint config's candidate variant). Zero for a first
+  deployment: there is no current variant to run beside. Reported in instance-hours of the configured type and
+  priced at SageMaker's on-demand real-time inference rate (`INSTANCE_PRICES`); SageMaker hosting, so never in
+  the control-plane total.
 
 Prices are us-east-1 list prices without free tiers, in one table (`PRICES`) with where and when they were
 read. The computation is pure (`breakdown`); `gather` reads its inputs from AWS through injected clients.
@@ -99,6 +102,27 @@ PRICES: dict[str, Price] = {
     ),
 }  # fmt: skip
 
+# SageMaker real-time inference, on-demand, us-east-1, per instance-hour (billed per second), read on
+# PRICES_TAKEN. What the candidate's instances cost while it ran beside the current variant: not a control-plane
+# charge, so never in the total, but the larger cost a faster decision saves. A type missing here is reported in
+# instance-hours only.
+SAGEMAKER_PRICING = "https://aws.amazon.com/sagemaker-ai/pricing/"
+_QUOTED = (
+    "secondary sources quoting the pricing page's Real-Time Inference table for US East (N. Virginia), not the page "
+    "itself"
+)
+INSTANCE_PRICES: dict[str, Price] = {
+    name: Price("SageMaker", f"real-time inference, {name}", usd, 1, "instance-hour", SAGEMAKER_PRICING, confirmed)
+    for name, usd, confirmed in (
+        ("ml.t2.medium", 0.056, f"confirmed by {_QUOTED}; the figure `make smoke` falls back to"),
+        ("ml.m5.large", 0.115, f"confirmed by several {_QUOTED}; one lists $0.112"),
+        ("ml.m5.xlarge", 0.23, f"confirmed by several {_QUOTED}; one lists $0.224"),
+        ("ml.c5.large", 0.102, f"confirmed by {_QUOTED}"),
+        ("ml.c5.xlarge", 0.204, f"confirmed by {_QUOTED}"),
+        ("ml.g4dn.xlarge", 0.736, f"confirmed by several {_QUOTED}; one lists $0.752"),
+    )
+}
+
 NOT_COUNTED = (
     "DynamoDB request units for the deployment record, lease and idempotency writes (on-demand; a few dozen per "
     "rollout, well under $0.0001)",
@@ -180,6 +204,8 @@ class CanaryTime:
     hours: float
     instance_hours: float
     note: str
+    usd_per_instance_hour: float | None = None  # None: the type has no price in INSTANCE_PRICES
+    usd: float | None = None  # instance-hours x that price; not part of the control-plane total
 
 
 @dataclass(frozen=True)
@@ -194,7 +220,8 @@ class Breakdown:
     lambda_billed_from: dict[str, int]
     looks: int
     looks_with_metrics: int  # a look before the step's first complete minute requests nothing
-    metrics_requested: int
+    metrics_requested: int  # by the judge's looks
+    plan_metrics_requested: int  # by Plan Deployment's read of the current variant's recent traffic
     items: list[LineItem]
     total_usd: float
     dominant: str
@@ -207,6 +234,7 @@ class Breakdown:
             **asdict(self),
             "prices_taken": PRICES_TAKEN,
             "prices": {key: asdict(price) for key, price in PRICES.items()},
+            "instance_prices": {key: asdict(price) for key, price in INSTANCE_PRICES.items()},
             "not_counted": list(NOT_COUNTED),
         }
 
@@ -227,6 +255,7 @@ def breakdown(inputs: Inputs) -> Breakdown:
             attempts.append(replace(attempt, memory_mb=memory))
     records = [r for r in inputs.looks if r is not None]
     metrics = sum(len(r.get("queries") or []) for r in records)
+    plan_metrics = plan_metrics_requested(events)
     alarm_checks = sum(1 for r in records if "rollback_alarms" in r or "rollback_alarms_error" in r)
     publishes = len(sns_messages(events))
 
@@ -238,7 +267,7 @@ def breakdown(inputs: Inputs) -> Breakdown:
         item("sfn_transition", entered + retries),
         item("lambda_request", len(attempts)),
         *(item(f"lambda_gb_second_{arch}", round(gbs, 6)) for arch, gbs in sorted(gb_seconds.items())),
-        item("cw_metrics_requested", metrics),
+        item("cw_metrics_requested", metrics + plan_metrics),
         item("cw_requests", alarm_checks),
         item("s3_put", len(records)),
         item("sns_publish", publishes),
@@ -272,6 +301,7 @@ def breakdown(inputs: Inputs) -> Breakdown:
         looks=len(inputs.looks),
         looks_with_metrics=sum(1 for r in records if r.get("queries")),
         metrics_requested=metrics,
+        plan_metrics_requested=plan_metrics,
         items=items,
         total_usd=total,
         dominant=f"{top.service} {top.item}" if total else "nothing",
@@ -353,18 +383,46 @@ def canary_time(histories: dict[str, list[dict[str, Any]]]) -> CanaryTime:
                 started, ended = event["timestamp"], None
     instance_type = config.get("instance_type")
     count = int(config.get("instance_count") or 1)
+    price = INSTANCE_PRICES.get(str(instance_type))
+    each = price.each if price else None
     if first or started is None:
         why = "a first deployment: no current variant ran beside it" if first else "no candidate was deployed"
-        return CanaryTime(bool(first), instance_type, count, None, None, 0.0, 0.0, why)
+        return CanaryTime(bool(first), instance_type, count, None, None, 0.0, 0.0, why, each, 0.0 if price else None)
     note = "until the endpoint was verified on one config again"
     if ended is None:
         ended = events[-1]["timestamp"]
         note = "the endpoint was never seen back on one config: counted until the execution's last event"
     hours = (ended - started).total_seconds() / 3600
+    instance_hours = round(hours * count, 4)
     return CanaryTime(
-        False, instance_type, count, started.isoformat(), ended.isoformat(), round(hours, 4), round(hours * count, 4),
-        note,
+        False, instance_type, count, started.isoformat(), ended.isoformat(), round(hours, 4), instance_hours,
+        note, each, instance_hours * each if each is not None else None,
     )  # fmt: skip
+
+
+# What Plan Deployment's read of the current variant's recent traffic requests (adapters/traffic.py): Invocations
+# and 5XX, and 4XX when the judge counts them.
+PLAN_TRAFFIC_METRICS = 2
+
+
+def plan_metrics_requested(events: list[dict[str, Any]]) -> int:
+    """Metrics Plan Deployment requested: an estimate that carries the traffic it read made one GetMetricData call
+    (a first deployment, or a read that failed, made none that was billed)."""
+    requested = 0
+    include_4xx = False
+    state = ""
+    for event in events:
+        if "stateEnteredEventDetails" in event:
+            state = event["stateEnteredEventDetails"]["name"]
+        elif event["type"] == "TaskSucceeded":
+            payload = _payload(event)
+            config = payload.get("config")
+            if isinstance(config, dict):
+                include_4xx = bool((config.get("judge") or {}).get("include_4xx"))
+            estimate = payload.get("estimate")
+            if state == "Plan Deployment" and isinstance(estimate, dict) and estimate.get("traffic_minutes"):
+                requested += PLAN_TRAFFIC_METRICS + (1 if include_4xx else 0)
+    return requested
 
 
 def sns_messages(events: list[dict[str, Any]]) -> set[str]:
@@ -572,16 +630,24 @@ def print_breakdown(console: Console, result: Breakdown) -> None:
     console.print(listing)
     console.print(
         f"{result.state_transitions} state transitions ({result.states_entered} states entered, {result.retries} "
-        f"retries); {result.looks} judge looks requesting {result.metrics_requested} metrics; Lambda durations "
+        f"retries); {result.looks} judge looks requesting {result.metrics_requested} metrics"
+        + (f" and Plan's traffic read {result.plan_metrics_requested}" if result.plan_metrics_requested else "")
+        + "; Lambda durations "
         f"from {result.lambda_billed_from['report']} REPORT lines and {result.lambda_billed_from['history']} history "
         f"spans. Largest: {result.dominant}.",
         soft_wrap=True,
     )
     canary = result.canary
     if canary.instance_hours:
+        priced = (
+            f" x ${canary.usd_per_instance_hour:g} = ${canary.usd:.4f} at the on-demand price"
+            if canary.usd is not None
+            else f" (no price for {canary.instance_type} in the table)"
+        )
         console.print(
             f"canary: {canary.instance_count} x {canary.instance_type} beside the current variant for "
-            f"{canary.hours:.2f} h = {canary.instance_hours:.2f} instance-hours ({canary.note}; not priced)",
+            f"{canary.hours:.2f} h = {canary.instance_hours:.2f} instance-hours{priced} ({canary.note}; SageMaker "
+            "hosting, not part of the control-plane total)",
             soft_wrap=True,
         )
     else:

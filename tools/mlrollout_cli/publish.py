@@ -7,6 +7,7 @@
    model has none), and whether these bytes were uploaded before (then it says which deployment they were).
 3. Upload to s3://<bucket>/models/<model>/<version>/model.tar.gz with metadata (git sha, user, notes, sha256).
 4. Follow the deployment record (the id is the pipeline's, from the model and the sha256) until it ends, printing
+   Plan's estimate of how long each phase needs (and its warning when the rollout cannot decide in time) and
    each decision of the judge; exit 0 when promoted, 1 otherwise. Refusals before the upload exit 2.
 """
 
@@ -36,7 +37,7 @@ from mlrollout_cli import init as init_command
 from mlrollout_cli.context import Aws, from_context
 from mlrollout_cli.extras import aws_call, fail, spinner
 from mlrollout_cli.package import Package, PackageInvalid, write_package
-from mlrollout_cli.records import clip, decision_line, decisions_since, decisions_total, phase
+from mlrollout_cli.records import clip, decision_line, decisions_since, decisions_total, estimate_lines, phase
 
 if TYPE_CHECKING:
     from mlrollout.domain.config import RolloutConfig
@@ -396,6 +397,7 @@ def follow(
     shown_state: str | None = None
     shown_phase = "not recorded yet"
     shown_decisions = 0
+    shown_estimate = False
     hint = f"mlrollout history {published.model} --deployment {published.deployment_id}"
     try:
         with spinner(console, "waiting for the pipeline to pick the upload up") as show:
@@ -416,6 +418,10 @@ def follow(
                         console.print(f"{published.deployment_id}: {phase(record)}")
                         if shown_state == "awaiting_approval":
                             console.print(f"  answer with: mlrollout approve {published.deployment_id} (or reject)")
+                    if not shown_estimate and record.get("estimate"):
+                        shown_estimate = True
+                        for line in estimate_lines(record):
+                            console.print(f"  {line}")
                     for decision in decisions_since(record, shown_decisions):
                         console.print(f"  {decision_line(decision)}")
                     shown_decisions = decisions_total(record)

@@ -14,6 +14,12 @@ ACTIONS = {
     "hold": "held at step {step} ({weight})",
     "rollback": "rolling back after step {step} ({weight})",
 }
+SHADOW_ACTIONS = {
+    "continue": "in shadow: judging the candidate on copies of production requests",
+    "advance": "shadow passed: leaving the shadow for the canary steps",
+    "hold": "held in shadow",
+    "rollback": "rolling back from the shadow (no user request reached the candidate)",
+}
 
 
 def clip(text: Any, length: int) -> str:
@@ -57,13 +63,37 @@ def phase(record: dict[str, Any]) -> str:
     decision = last_decision(record)
     if decision is None:
         return "deploying the candidate"
+    if decision.get("shadow"):
+        return SHADOW_ACTIONS.get(str(decision.get("action")), "in shadow")
     template = ACTIONS.get(str(decision.get("action")), "step {step} at {weight}")
     return template.format(step=int(decision.get("step") or 0) + 1, weight=percent(decision.get("weight") or 0))
 
 
+def where(decision: dict[str, Any]) -> str:
+    """`step 1 at 10%`, or `shadow` for a look of the shadow phase."""
+    if decision.get("shadow"):
+        return "shadow"
+    return f"step {int(decision.get('step') or 0) + 1} at {percent(decision.get('weight') or 0)}"
+
+
 def decision_line(decision: dict[str, Any], *, reason_length: int = 240) -> str:
-    """`step 1 at 10%: PASS, advance: <reason>`."""
-    step = int(decision.get("step") or 0) + 1
-    head = f"step {step} at {percent(decision.get('weight') or 0)}: {decision.get('verdict')}, {decision.get('action')}"
+    """`step 1 at 10%: PASS, advance: <reason>` (or `shadow: ...`)."""
+    head = f"{where(decision)}: {decision.get('verdict')}, {decision.get('action')}"
     reason = clip(decision.get("reason"), reason_length)
     return f"{head}: {reason}" if reason else head
+
+
+def estimate_lines(record: dict[str, Any]) -> list[str]:
+    """Plan's estimate on the record (services/deploy.plan_estimate): how long each phase should take, and the
+    warning when the rollout cannot decide in time; nothing for a record without one (a first deployment)."""
+    from pydantic import ValidationError
+
+    from mlrollout.contracts import PlanEstimate
+
+    if not record.get("estimate"):
+        return []
+    try:
+        first, *rest = PlanEstimate.model_validate(record["estimate"]).lines()
+    except ValidationError:
+        return ["expected: the record's estimate is unreadable by this version of the CLI"]
+    return [f"expected: {first}", *(f"  {line}" for line in rest)]

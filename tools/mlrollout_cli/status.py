@@ -31,7 +31,7 @@ from mlrollout.adapters.ledger import DynamoDeployments, DynamoLeases
 from mlrollout.domain.ledger import Lease, Waiter
 from mlrollout_cli.context import Aws, from_context
 from mlrollout_cli.extras import fail, spinner
-from mlrollout_cli.records import clip, decisions_total, last_decision, percent, phase
+from mlrollout_cli.records import clip, decisions_total, estimate_lines, last_decision, percent, phase
 
 WORKERS = 8  # concurrent SageMaker reads: well inside botocore's 10 pooled connections and SageMaker's rate
 NOT_CREATED = "NotCreated"  # a first rollout holds or waits for an endpoint it has not created yet
@@ -159,6 +159,8 @@ def _rollout(lease: Lease, deployments: dict[str, dict[str, Any]], now: datetime
         "lease_expires_at": lease.expires_at.isoformat(),
         "lease_expired": lease.expired(now),
         "uploaded_at": record.get("uploaded_at"),
+        "estimate": record.get("estimate"),
+        "expected": estimate_lines(record),
     }
 
 
@@ -242,6 +244,7 @@ def _rollout_cell(rollout: dict[str, Any] | None) -> str:
     lines = [f"{rollout['deployment_id']} ({rollout['version'] or '?'})", str(rollout["phase"])]
     if rollout["verdict"]:
         lines.append(f"last: {rollout['verdict']}, {rollout['action']}: {clip(rollout['reason'], 100)}")
+    lines += [clip(line, 300) for line in rollout.get("expected") or []]
     lines = [escape(line) for line in lines]
     if rollout["lease_expired"]:
         lines.append("[yellow]lease expired[/]")

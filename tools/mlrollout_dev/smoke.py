@@ -45,7 +45,7 @@ from typing import Any, NoReturn, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlrollout_cli.cost import Breakdown
+from mlrollout_cli.cost import INSTANCE_PRICES, Breakdown
 from mlrollout_dev.smoke_teardown import Resource, Teardown, TeardownResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,15 +140,13 @@ class InstancePrice:
     source: str
 
 
-# Used when the Price List API cannot be asked (no pricing:GetProducts permission, the sandbox). us-east-1.
-LISTED_PRICES = {
-    "ml.t2.medium": InstancePrice(
-        "ml.t2.medium",
-        0.056,
-        "us-east-1 on-demand real-time inference price, https://aws.amazon.com/sagemaker/pricing/ (as quoted by "
-        "several secondary sources in 2024-2025; not read from the page itself)",
-    ),
-}
+def _listed_in_us_east_1(instance_type: str) -> InstancePrice | None:
+    """The us-east-1 list price from `mlrollout cost`'s table (one definition), used when the Price List API cannot
+    be asked (no pricing:GetProducts permission, the sandbox)."""
+    listed = INSTANCE_PRICES.get(instance_type)
+    if listed is None:
+        return None
+    return InstancePrice(instance_type, listed.each, f"{listed.source} ({listed.confirmed})")
 
 
 def price_from_price_list(pricing: Any, instance_type: str, region: str) -> InstancePrice | None:
@@ -488,7 +486,7 @@ class SandboxTarget:
 
 
 def listed_price(instance_type: str, region: str) -> InstancePrice:
-    listed = LISTED_PRICES.get(instance_type)
+    listed = _listed_in_us_east_1(instance_type)
     if listed is None:
         return InstancePrice(instance_type, 0.0, "no price known for this instance type: not priced")
     if region != "us-east-1":

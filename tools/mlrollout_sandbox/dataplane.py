@@ -4,11 +4,14 @@ For each endpoint with traffic, requests arrive (Poisson, at the profile's rate 
 a variant in proportion to the endpoint's current weights (read from the emulated SageMaker), and are served
 by the model of that variant: its artifact is fetched from S3, unpacked, and its `code/inference.py` runs the
 SageMaker inference-toolkit contract (model_fn, input_fn, predict_fn, output_fn). An exception in the model is
-a 500, as a SageMaker container answers. Latency comes from the artifact's own `serving` profile.
+a 500, as a SageMaker container answers. Latency comes from the artifact's own `serving` profile. An endpoint
+with a shadow variant also serves a copy of each request on the shadow's model, at the shadow's sampling
+fraction (`shadow_sampling` in the SageMaker emulator), and discards that answer.
 
 What SageMaker would write, the data plane writes: per-variant `AWS/SageMaker` metrics every minute
 (Invocations, Invocation4XXErrors, Invocation5XXErrors, ModelLatency, OverheadLatency, in microseconds with
-Values/Counts so percentiles work) and data-capture JSONL under the endpoint config's capture destination.
+Values/Counts so percentiles work; a shadow variant's under its own VariantName) and data-capture JSONL under
+the endpoint config's capture destination.
 """
 
 from __future__ import annotations
@@ -145,7 +148,8 @@ class MinuteStats:
     errors_5xx: int = 0
     latency_us: Counter[float] = field(default_factory=Counter)
     overhead_us: Counter[float] = field(default_factory=Counter)
-    weight_share: float = 0.0
+    weight_share: float = 0.0  # of the endpoint's requests; for a shadow variant, the fraction copied to it
+    shadow: bool = False  # a shadow variant's copies: not part of the endpoint's traffic split
 
     def percentile(self, p: float) -> float | None:
         total = sum(self.latency_us.values())
@@ -291,13 +295,17 @@ class DataPlane:
         """The emulated SageMaker's InvokeEndpoint hook: a real request, counted like any other."""
         state = self.aws.emulator.services["sagemaker"].endpoint_state(endpoint)
         chosen = variant or next(iter(state.weights))
+        shadow = chosen in state.shadow_sampling
         with self._lock:
-            status, output = self._serve(endpoint, chosen, body, content_type, accept, self.clock.now(), record=True)
+            status, output = self._serve(
+                endpoint, chosen, body, content_type, accept, self.clock.now(), record=True, shadow=shadow
+            )
         return status, output, accept, chosen
 
     def _container(self, endpoint: str, variant: str) -> ModelContainer:
         state = self.aws.emulator.services["sagemaker"].endpoint_state(endpoint)
-        model_name = next((v.model_name for v in state.variants if v.name == variant), None) if state else None
+        hosted = (*state.variants, *state.shadow_variants) if state else ()
+        model_name = next((v.model_name for v in hosted if v.name == variant), None)
         if model_name is None:
             raise ModelServingError(f"endpoint {endpoint} has no variant {variant}")
         container = self.containers.get(model_name)
@@ -323,6 +331,7 @@ class DataPlane:
         record: bool,
         container: ModelContainer | None = None,
         capture: dict[str, Any] | object | None = _LOOK_UP,
+        shadow: bool = False,
     ) -> tuple[int, bytes]:
         rng = self._rngs.get(endpoint) or self._rngs.setdefault(endpoint, random.Random(f"{self.seed}:{endpoint}"))
         container = container or self._container(endpoint, variant)
@@ -330,6 +339,7 @@ class DataPlane:
         if record:
             minute = when.replace(second=0, microsecond=0)
             stats = self.minutes.setdefault((endpoint, variant, minute), MinuteStats(endpoint, variant, minute))
+            stats.shadow = stats.shadow or shadow
             stats.invocations += 1
             if 400 <= status < 500:
                 stats.errors_4xx += 1
@@ -449,29 +459,37 @@ class DataPlane:
             return
         rng = self._rngs[endpoint]
         variants, shares = list(weights), [w / total for w in weights.values()]
+        sampling = {name: chance for name, chance in state.shadow_sampling.items() if chance > 0}
         span = (now - start).total_seconds()
-        containers = {variant: self._container(endpoint, variant) for variant in variants}
+        containers = {variant: self._container(endpoint, variant) for variant in [*variants, *sampling]}
         capture = self._capture_config(endpoint)  # one endpoint config serves the whole span
         for _ in range(_poisson(rng, profile.rps * span)):
             when = start + timedelta(seconds=rng.random() * span)
             variant = rng.choices(variants, weights=shares)[0]
             body = json.dumps(profile.profile_at(when).request(rng)).encode()
-            self._serve(
-                endpoint,
-                variant,
-                body,
-                "application/json",
-                "application/json",
-                when,
-                record=True,
-                container=containers[variant],
-                capture=capture,
-            )
+            # The production variant answers the caller; each shadow gets a copy whose answer nobody sees.
+            copies = [shadow for shadow, chance in sampling.items() if chance >= 1.0 or rng.random() < chance]
+            for target in (variant, *copies):
+                self._serve(
+                    endpoint,
+                    target,
+                    body,
+                    "application/json",
+                    "application/json",
+                    when,
+                    record=True,
+                    container=containers[target],
+                    capture=capture,
+                    shadow=target in sampling,
+                )
+        minute = now.replace(second=0, microsecond=0)
         for variant, share in zip(variants, shares, strict=True):
-            minute = now.replace(second=0, microsecond=0)
             self.minutes.setdefault(
                 (endpoint, variant, minute), MinuteStats(endpoint, variant, minute)
             ).weight_share = share
+        for variant, share in sampling.items():
+            stats = self.minutes.setdefault((endpoint, variant, minute), MinuteStats(endpoint, variant, minute))
+            stats.weight_share, stats.shadow = share, True
 
     # publishing ----------------------------------------------------------------------------------------------
     def flush(self, *, final: bool = False, now: datetime | None = None) -> None:

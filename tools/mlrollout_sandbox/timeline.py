@@ -32,13 +32,15 @@ def render(
     variants = sorted({m.variant for m in minutes})
     totals: dict[datetime, int] = {}
     for m in minutes:
-        totals[m.minute] = totals.get(m.minute, 0) + m.invocations
+        # A shadow variant's copies are extra requests: its line shows the share of requests copied to it.
+        if not m.shadow:
+            totals[m.minute] = totals.get(m.minute, 0) + m.invocations
     figure, (traffic, errors, latency) = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
     colours = dict(zip(variants, ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"], strict=False))
     for variant in variants:
         rows = sorted((m for m in minutes if m.variant == variant), key=lambda m: m.minute)
         x = [(m.minute - started).total_seconds() / 60 for m in rows]
-        share = [100 * m.invocations / totals[m.minute] if totals[m.minute] else 0 for m in rows]
+        share = [100 * m.invocations / totals[m.minute] if totals.get(m.minute) else 0 for m in rows]
         traffic.step(x, share, where="post", label=variant, color=colours[variant])
         served = [(xi, m) for xi, m in zip(x, rows, strict=True) if m.invocations]
         errors.plot(

@@ -94,6 +94,59 @@ class Expectation(Contract):
     weights: dict[str, float]
 
 
+class PhasePlan(Contract):
+    """One phase of the plan's estimate (domain/estimate.py): expected minutes to its decision for a healthy
+    candidate, None if not within a day."""
+
+    phase: str
+    kind: Literal["shadow", "step"]
+    percent: float
+    minutes: float | None
+    deadline_minutes: float
+    within_deadline: bool
+    why: str
+
+    def describe(self) -> str:
+        took = f"~{self.minutes:g} min" if self.minutes is not None else "more than a day"
+        late = "" if self.within_deadline else f", past its {self.deadline_minutes:g}-minute deadline"
+        return f"{took} ({self.why}{late})"
+
+
+class EstimateOption(Contract):
+    change: str
+    total_minutes: float | None
+    decides_in_time: bool
+
+
+class PlanEstimate(Contract):
+    """How long Plan expects the rollout to take at the current variant's recent traffic, or why it could not say
+    (`unavailable`: the rollout goes on without an estimate)."""
+
+    requests_per_minute: float | None = None
+    error_rate: float | None = None
+    traffic_minutes: int | None = None
+    phases: list[PhasePlan] = Field(default_factory=list)
+    total_minutes: float | None = None
+    decides_in_time: bool | None = None
+    warning: str | None = None
+    options: list[EstimateOption] = Field(default_factory=list)
+    unavailable: str | None = None
+
+    def summary(self) -> str:
+        if self.unavailable:
+            return f"no estimate: {self.unavailable}"
+        total = f"~{self.total_minutes:g} min" if self.total_minutes is not None else "no promotion expected"
+        return (
+            f"{total} to promote a healthy candidate at {self.requests_per_minute or 0:.0f} requests/minute "
+            f"({self.error_rate or 0:.2%} errors, last {self.traffic_minutes} min)"
+        )
+
+    def lines(self) -> list[str]:
+        """The estimate in a few lines, as the CLI shows it: the summary, each phase, the warning."""
+        lines = [self.summary()] + [f"{phase.phase}: {phase.describe()}" for phase in self.phases]
+        return lines + ([f"WARNING: {self.warning}"] if self.warning else [])
+
+
 class Deployment(Contract):
     endpoint_name: str
     first_deployment: bool
@@ -101,10 +154,18 @@ class Deployment(Contract):
     candidate_model: str
     canary_config: str
     final_config: str
+    # The config of the shadow phase (the current variant serving, the candidate as its shadow), when there is one.
+    shadow_config: str | None = None
     previous_config: str | None = None
     current_variant: str | None = None
     current_model: str | None = None
     expected: Expectation
+    estimate: PlanEstimate | None = None
+
+    @property
+    def rollout_configs(self) -> tuple[str, ...]:
+        """Every endpoint config this rollout creates."""
+        return tuple(c for c in (self.canary_config, self.final_config, self.shadow_config) if c)
 
 
 class Failure(Contract):
@@ -178,13 +239,18 @@ class JudgeOutput(Contract):
     looks: int = 1
     checks: list[dict[str, Any]] = Field(default_factory=list)
     record_uri: str | None = None
+    shadow: bool = False  # a look of the shadow phase (step_index 0, weight 0: the candidate serves no user)
 
 
 class JudgeInput(Contract):
     rollout: Rollout
     deployment: Deployment
     step_index: int
+    shadow: bool = False  # the shadow phase, before step 0
     step_started_at: datetime
+    # When the evidence began (the shadow phase's start, or the first step's): every look judges all of it since
+    # (None: this step's own).
+    evidence_started_at: datetime | None = None
     previous: JudgeOutput | None = None
     now: datetime
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # types only: a service imports the adapters it builds values
     from mlrollout.adapters.scheduler import DriftSchedule
     from mlrollout.domain.alerts import Alert
     from mlrollout.domain.config import ExtraMetric
+    from mlrollout.domain.estimate import Traffic
     from mlrollout.domain.rollback import EndpointObservation
     from mlrollout.domain.rollback_alarms import AlarmStatus
 
@@ -55,7 +56,13 @@ class Endpoints(Protocol):
         tags: dict[str, str],
     ) -> None: ...
     def create_config(
-        self, name: str, variants: list[dict[str, Any]], capture: dict[str, Any], tags: dict[str, str]
+        self,
+        name: str,
+        variants: list[dict[str, Any]],
+        capture: dict[str, Any],
+        tags: dict[str, str],
+        *,
+        shadow_variants: list[dict[str, Any]] | None = None,
     ) -> None: ...
     def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None: ...
     def update_endpoint(self, name: str, config_name: str) -> None: ...
@@ -77,6 +84,8 @@ class Metrics(Protocol):
         start: datetime,
         end: datetime,
         extras: list[ExtraMetric] | None = None,
+        *,
+        include_4xx: bool = True,
     ) -> MetricsFetch: ...
 
 
@@ -124,3 +133,10 @@ class Alarms(Protocol):
 
 class Notifier(Protocol):
     def publish(self, alert: Alert) -> str: ...
+
+
+class TrafficReader(Protocol):
+    # Raises MetricsUnavailable when CloudWatch does not answer; Plan then goes on without an estimate.
+    def recent(
+        self, endpoint: str, variant: str, now: datetime, *, minutes: int = 60, include_4xx: bool = False
+    ) -> Traffic: ...

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mlrollout.adapters.registry import SageMakerRegistry
     from mlrollout.adapters.scheduler import EventBridgeScheduler
     from mlrollout.adapters.slack import SlackWebhook
+    from mlrollout.adapters.traffic import CloudWatchTraffic
     from mlrollout.contracts import Rollout
     from mlrollout.services.ledger import LeaseKeeper
 
@@ -145,3 +146,10 @@ def executions() -> StepFunctionsExecutions:
     from mlrollout.settings import get_settings
 
     return StepFunctionsExecutions(client("stepfunctions"), get_settings().require("rollout_state_machine_arn"))
+
+
+@lru_cache(maxsize=1)
+def traffic() -> CloudWatchTraffic:
+    from mlrollout.adapters.traffic import CloudWatchTraffic
+
+    return CloudWatchTraffic(client("cloudwatch"))

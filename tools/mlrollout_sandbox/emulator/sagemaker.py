@@ -4,9 +4,10 @@ moto answers every endpoint call at once and leaves the endpoint "InService"; th
 mostly about what happens in between. This module makes endpoints move through Creating / Updating /
 InService / Failed / Deleting on sandbox time (durations in DEFAULT_DURATIONS, each with its source; a deleted
 endpoint stays Deleting, then DescribeEndpoint answers "Could not find endpoint"), refuses CreateModel with an
-image outside Amazon ECR unless ImageConfig says Vpc, adds what moto lacks (UpdateEndpoint, monitoring
-schedules and executions), routes sagemaker-runtime InvokeEndpoint to a data plane the sandbox supplies, and
-injects the faults armed on `Emulator.faults`:
+image outside Amazon ECR unless ImageConfig says Vpc, adds what moto lacks (UpdateEndpoint, shadow variants,
+monitoring schedules and executions), routes sagemaker-runtime InvokeEndpoint to a data plane the sandbox
+supplies (a shadow variant gets a copy of the request, its answer discarded), and injects the faults armed on
+`Emulator.faults`:
 
     operation                          matched on                                  modes
     sagemaker.create_endpoint          endpoint=<name>                             fail
@@ -79,6 +80,7 @@ __all__ = [
     "endpoint_state_change_event",
     "event_status",
     "install",
+    "shadow_sampling",
 ]
 
 log = logging.getLogger(__name__)
@@ -320,10 +322,36 @@ class EndpointState:
     pending_endpoint_config_name: str | None
     creation_time: datetime
     last_modified_time: datetime
+    shadow_variants: tuple[VariantState, ...] = ()
 
     @property
     def weights(self) -> dict[str, float]:
+        """Production variants only: the callers' requests are split across these."""
         return {v.name: v.current_weight or 0.0 for v in self.variants}
+
+    @property
+    def shadow_sampling(self) -> dict[str, float]:
+        """Each shadow variant's chance of receiving a copy of a production request (see `shadow_sampling`)."""
+        return {
+            v.name: shadow_sampling(sum(self.weights.values()), v.current_weight or 0.0) for v in self.shadow_variants
+        }
+
+
+def shadow_sampling(production_weight: float, shadow_weight: float) -> float:
+    """The fraction of production requests SageMaker copies to a shadow variant, from the two variants' weights.
+
+    A shadow variant receives "a percentage of the incoming requests, replicated from the production variant",
+    which "receives and responds to 100 percent" of them (https://docs.aws.amazon.com/sagemaker/latest/dg/
+    shadow-tests-create.html); ShadowModelVariantConfig.SamplingPercentage is that percentage, at most 100
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ShadowModelVariantConfig.html). No AWS page
+    states how a ShadowProductionVariants entry's weight maps to it; AWS's own shadow example gives both variants
+    weight 1 (https://docs.aws.amazon.com/sagemaker/latest/dg/model-shadow-deployment.html). The sandbox emulates
+    only that case (CreateEndpointConfig refuses other weights, UpdateEndpointWeightsAndCapacities a new weight on
+    a shadow) and reads it as every request copied; the ratio below is how that reading would extend, unused.
+    """
+    if production_weight <= 0 or shadow_weight <= 0:
+        return 0.0
+    return min(1.0, shadow_weight / production_weight)
 
 
 @dataclass
@@ -335,6 +363,7 @@ class _Pending:
     failure_reason: str | None
     endpoint_config_name: str | None = None
     variants: list[dict[str, Any]] = field(default_factory=list)
+    shadow_variants: list[dict[str, Any]] = field(default_factory=list)
     data_capture_config: dict[str, Any] = field(default_factory=dict)
     # A deletion's last step: removes the endpoint from moto's backend when the Deleting phase ends.
     finish: Callable[[], None] | None = None
@@ -448,6 +477,7 @@ class SageMakerService:
                 pending_endpoint_config_name=pending.endpoint_config_name if pending else None,
                 creation_time=_aware(endpoint.creation_time),
                 last_modified_time=_aware(endpoint.last_modified_time),
+                shadow_variants=tuple(_variant_state(v) for v in _shadows(endpoint)),
             )
 
     def transitions(self, name: str, *, account_id: str | None = None, region: str | None = None) -> list[Transition]:
@@ -529,7 +559,8 @@ class SageMakerService:
             config = self._config(backend, endpoint_config_name)
             now = self.clock.time()
             due = now + self.create_seconds
-            variants = self._variants_from_config(backend, config, due)
+            variants = self._variants_from_config(backend, config.production_variants, due)
+            shadows = self._variants_from_config(backend, _config_shadows(config), due)
             outcome, reason = self._outcome(
                 "sagemaker.create_endpoint",
                 {_FAIL},
@@ -543,6 +574,7 @@ class SageMakerService:
             endpoint.endpoint_status = "Creating"
             endpoint.failure_reason = None
             endpoint.production_variants = variants
+            endpoint.shadow_production_variants = shadows  # type: ignore[attr-defined]
             endpoint.data_capture_config = copy.deepcopy(config.data_capture_config)
             runtime = _EndpointRuntime()
             runtime.pending = _Pending(
@@ -588,7 +620,8 @@ class SageMakerService:
             self._require_updatable(backend, endpoint)
             now = self.clock.time()
             due = now + self.update_seconds
-            variants = self._variants_from_config(backend, config, due)
+            variants = self._variants_from_config(backend, config.production_variants, due)
+            shadows = self._variants_from_config(backend, _config_shadows(config), due)
             outcome, reason = self._outcome(
                 "sagemaker.update_endpoint",
                 {_FAIL, _SILENT_ROLLBACK},
@@ -609,6 +642,7 @@ class SageMakerService:
                 failure_reason=reason or _health_check_reason(variants),
                 endpoint_config_name=endpoint_config_name,
                 variants=variants,
+                shadow_variants=shadows,
                 data_capture_config=copy.deepcopy(config.data_capture_config),
             )
             endpoint.endpoint_status = "Updating"
@@ -630,7 +664,10 @@ class SageMakerService:
                 "sagemaker.update_endpoint_weights", {_FAIL, _SILENT_ROLLBACK}, endpoint=endpoint_name
             )
             now = self.clock.time()
-            for variant in endpoint.production_variants:
+            # A shadow variant's capacity is scaled like any variant's ("configure autoscaling on your shadow
+            # variants", https://docs.aws.amazon.com/sagemaker/latest/dg/shadow-tests-best-practices.html); what a
+            # new weight on it would mean, no AWS page says, so the sandbox refuses that (`_validate_desired`).
+            for variant in [*endpoint.production_variants, *_shadows(endpoint)]:
                 change = changes.get(variant["VariantName"])
                 if change is None:
                     continue
@@ -663,13 +700,13 @@ class SageMakerService:
                 "EndpointName": endpoint.endpoint_name,
                 "EndpointArn": endpoint.arn,
                 "EndpointConfigName": endpoint.endpoint_config_name,
-                "ProductionVariants": [
-                    {k: copy.deepcopy(v[k]) for k in keys if v.get(k) is not None} for v in endpoint.production_variants
-                ],
+                "ProductionVariants": [_summary(v, keys) for v in endpoint.production_variants],
                 "EndpointStatus": endpoint.endpoint_status,
                 "CreationTime": endpoint.creation_time,
                 "LastModifiedTime": endpoint.last_modified_time,
             }
+            if _shadows(endpoint):
+                out["ShadowProductionVariants"] = [_summary(v, keys) for v in _shadows(endpoint)]
             if endpoint.failure_reason:
                 out["FailureReason"] = endpoint.failure_reason
             capture = _data_capture_summary(endpoint.data_capture_config)
@@ -723,12 +760,26 @@ class SageMakerService:
         self, backend: SageMakerModelBackend, original: Callable[..., FakeEndpointConfig], **kwargs: Any
     ) -> FakeEndpointConfig:
         name = kwargs["endpoint_config_name"]
+        shadows = kwargs.pop("shadow_production_variants", None)
         with self._lock:
             if name in backend.endpoint_configs:
                 raise ValidationError(
                     f'Cannot create already existing endpoint configuration "{_config_arn(backend, name)}".'
                 )
+            if shadows is not None:
+                _check_shadow_config(kwargs.get("production_variants") or [], shadows, kwargs)
             config = original(backend, **kwargs)
+            if shadows is not None:
+                try:
+                    # The shadow variants are ProductionVariant objects: held to the same rules moto applies to
+                    # the production ones (an instance type or a serverless config; a model that exists).
+                    config.validate_production_variants(shadows)
+                    backend.validate_production_variants(shadows)
+                except Exception:
+                    del backend.endpoint_configs[name]
+                    raise
+                # moto's response object is built from the attributes, so DescribeEndpointConfig shows it.
+                config.shadow_production_variants = copy.deepcopy(shadows)  # type: ignore[attr-defined]
             config.creation_time = _naive(self.clock.time())
             return config
 
@@ -800,16 +851,17 @@ class SageMakerService:
             if pending.operation == UPDATE_ENDPOINT:
                 endpoint.endpoint_config_name = pending.endpoint_config_name or endpoint.endpoint_config_name
                 endpoint.production_variants = pending.variants
+                endpoint.shadow_production_variants = pending.shadow_variants
                 endpoint.data_capture_config = pending.data_capture_config
             elif pending.operation == UPDATE_WEIGHTS:
-                _apply_desired(endpoint.production_variants)
+                _apply_desired([*endpoint.production_variants, *_shadows(endpoint)])
         else:
             # silent_rollback is what SageMaker does when an update fails its health checks: the endpoint is
             # back InService on the old configuration and only FailureReason says the update did not happen.
             endpoint.endpoint_status = "Failed" if pending.outcome == _FAIL else "InService"
             endpoint.failure_reason = pending.failure_reason
             if pending.operation == UPDATE_WEIGHTS:
-                _revert_desired(endpoint.production_variants)
+                _revert_desired([*endpoint.production_variants, *_shadows(endpoint)])
         endpoint.last_modified_time = _naive(pending.due)
         self._record(runtime, endpoint, pending.operation, pending.due)
 
@@ -841,10 +893,10 @@ class SageMakerService:
             log.exception("endpoint state change event for %s not sent to EventBridge", endpoint.endpoint_name)
 
     def _variants_from_config(
-        self, backend: SageMakerModelBackend, config: FakeEndpointConfig, ready_at: float
+        self, backend: SageMakerModelBackend, specs: list[dict[str, Any]], ready_at: float
     ) -> list[dict[str, Any]]:
         variants = []
-        for spec in config.production_variants:
+        for spec in specs:
             weight = float(spec.get("InitialVariantWeight", 1.0))
             variant: dict[str, Any] = {
                 "VariantName": spec["VariantName"],
@@ -884,9 +936,30 @@ class SageMakerService:
             log.exception("sandbox data plane failed for endpoint %s", name)
             raise _RuntimeInternalFailure(f"sandbox data plane raised {type(exc).__name__}: {exc}") from exc
         invoked = invoked or variant
+        for shadow in self._shadow_copies(backend, name):
+            # The shadow's answer is discarded and never fails the caller's request: only the production
+            # variant "receives and responds to" it (https://docs.aws.amazon.com/sagemaker/latest/dg/
+            # shadow-tests-create.html). Its own metrics record how it fared.
+            try:
+                data_plane(name, shadow, body, content_type, accept)
+            except Exception:
+                log.exception("sandbox data plane failed for shadow variant %s of endpoint %s", shadow, name)
         if status >= 400:
             raise _model_error(backend, name, status, out_body)
         return 200, {"Content-Type": out_type, "x-Amzn-Invoked-Production-Variant": invoked}, out_body
+
+    def _shadow_copies(self, backend: SageMakerModelBackend, name: str) -> list[str]:
+        """The shadow variants that receive a copy of this request, each drawn at its sampling fraction."""
+        with self._lock:
+            endpoint = self._settled(backend, name)
+            if endpoint is None or not _shadows(endpoint):
+                return []
+            production = sum(float(v.get("CurrentWeight") or 0.0) for v in endpoint.production_variants)
+            chances = [
+                (v["VariantName"], shadow_sampling(production, float(v.get("CurrentWeight") or 0.0)))
+                for v in _shadows(endpoint)
+            ]
+            return [shadow for shadow, chance in chances if chance >= 1.0 or self.rng.random() < chance]
 
     def _route(self, backend: SageMakerModelBackend, name: str, target: str | None) -> str:
         with self._lock:
@@ -1173,7 +1246,7 @@ def _variant_state(variant: Mapping[str, Any]) -> VariantState:
 def _validate_desired(endpoint: FakeEndpoint, desired: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     if not desired:
         raise ValidationError("DesiredWeightsAndCapacities must name at least one variant.")
-    known = {v["VariantName"] for v in endpoint.production_variants}
+    known = {v["VariantName"] for v in [*endpoint.production_variants, *_shadows(endpoint)]}
     changes: dict[str, dict[str, Any]] = {}
     for item in desired:
         name = str(item.get("VariantName"))
@@ -1189,6 +1262,12 @@ def _validate_desired(endpoint: FakeEndpoint, desired: list[dict[str, Any]]) -> 
             raise SandboxUnsupported("the sandbox does not emulate ServerlessUpdateConfig")
         if weight is None and count is None:
             raise ValidationError(f'Variant "{name}" must specify DesiredWeight or DesiredInstanceCount.')
+        if weight is not None and name in {str(v["VariantName"]) for v in _shadows(endpoint)}:
+            raise SandboxUnsupported(
+                f'a new weight for shadow variant "{name}" is not emulated: no AWS page says what a shadow '
+                "variant's weight does once set (the share of requests copied is documented only for shadow tests, "
+                f"InferenceExperiment; {_SHADOW_DEPLOYMENT_PAGE}). Change its DesiredInstanceCount only."
+            )
         if weight is not None and float(weight) < 0:
             raise ValidationError(
                 f"Value '{weight}' at 'desiredWeightsAndCapacities.{name}.desiredWeight' failed to satisfy "
@@ -1266,18 +1345,84 @@ def _data_capture_summary(config: Mapping[str, Any] | None) -> dict[str, Any] | 
 
 def _pending_deployment(pending: _Pending) -> dict[str, Any]:
     started = _naive(pending.started)
-    variants = []
-    for variant in pending.variants:
-        summary = {k: copy.deepcopy(variant[k]) for k in _CREATING_VARIANT_KEYS if variant.get(k) is not None}
+
+    def pending_summary(variant: Mapping[str, Any]) -> dict[str, Any]:
+        summary = _summary(variant, _CREATING_VARIANT_KEYS)
         if variant.get("InstanceType"):
             summary["InstanceType"] = variant["InstanceType"]
         summary["VariantStatus"] = [{"Status": "Creating", "StartTime": started}]
-        variants.append(summary)
-    return {
+        return summary
+
+    out: dict[str, Any] = {
         "EndpointConfigName": pending.endpoint_config_name,
-        "ProductionVariants": variants,
+        "ProductionVariants": [pending_summary(v) for v in pending.variants],
         "StartTime": started,
     }
+    if pending.shadow_variants:
+        out["ShadowProductionVariants"] = [pending_summary(v) for v in pending.shadow_variants]
+    return out
+
+
+def _summary(variant: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: copy.deepcopy(variant[k]) for k in keys if variant.get(k) is not None}
+
+
+def _shadows(endpoint: FakeEndpoint) -> list[dict[str, Any]]:
+    """The endpoint's shadow variants (moto's FakeEndpoint has no such attribute; the emulator adds it)."""
+    shadows: list[dict[str, Any]] = getattr(endpoint, "shadow_production_variants", None) or []
+    return shadows
+
+
+def _config_shadows(config: FakeEndpointConfig) -> list[dict[str, Any]]:
+    shadows: list[dict[str, Any]] = getattr(config, "shadow_production_variants", None) or []
+    return shadows
+
+
+_SHADOW_TESTS_PAGE = "https://docs.aws.amazon.com/sagemaker/latest/dg/shadow-tests-create.html"
+_SHADOW_DEPLOYMENT_PAGE = "https://docs.aws.amazon.com/sagemaker/latest/dg/model-shadow-deployment.html"
+
+
+def _check_shadow_config(
+    production: list[dict[str, Any]], shadows: list[dict[str, Any]], kwargs: Mapping[str, Any]
+) -> None:
+    """CreateEndpointConfig's rules for ShadowProductionVariants, before anything is stored."""
+    if not shadows:
+        # botocore checks the list's minimum length client-side; a client that skips validation hears it here.
+        raise ValidationError(
+            "1 validation error detected: Value '[]' at 'shadowProductionVariants' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 1"
+        )
+    # "If you use this field, you can only specify one variant for ProductionVariants and one variant for
+    # ShadowProductionVariants." (CreateEndpointConfig, ShadowProductionVariants). The wording of the refusal:
+    # no reference found.
+    if len(production) != 1 or len(shadows) != 1:
+        raise ValidationError(
+            f"An endpoint configuration with ShadowProductionVariants must have exactly one production variant and "
+            f"one shadow variant; got {len(production)} production and {len(shadows)} shadow variants."
+        )
+    names = [str(v.get("VariantName")) for v in [*production, *shadows]]
+    if len(set(names)) != len(names):
+        raise SandboxUnsupported(
+            f'variant name "{names[0]}" is used by both the production and the shadow variant. No AWS page states '
+            "how SageMaker answers; the sandbox refuses because CloudWatch metrics and "
+            "UpdateEndpointWeightsAndCapacities address a variant by its name. Give the shadow variant its own name."
+        )
+    production_weight = float(production[0].get("InitialVariantWeight", 1.0))
+    shadow_weight = float(shadows[0].get("InitialVariantWeight", 1.0))
+    if shadow_weight != production_weight:
+        raise SandboxUnsupported(
+            f"a shadow variant weighted {shadow_weight:g} beside a production variant weighted {production_weight:g} "
+            "is not emulated: AWS documents the share of requests copied to a shadow (SamplingPercentage) only for "
+            "shadow tests (InferenceExperiment), and its own ShadowProductionVariants example gives both variants the "
+            f"same weight ({_SHADOW_DEPLOYMENT_PAGE}). Give the shadow the production variant's weight: every "
+            "request is then copied to it."
+        )
+    if kwargs.get("async_inference_config") or any(v.get("ServerlessConfig") for v in [*production, *shadows]):
+        raise SandboxUnsupported(
+            "shadow variants with serverless or asynchronous inference are not emulated: AWS lists both among the "
+            f"endpoint features incompatible with shadow tests ({_SHADOW_TESTS_PAGE}) but the CreateEndpointConfig "
+            "reference does not say how it refuses them. Use instance-backed real-time variants for a shadow."
+        )
 
 
 def _model_error(backend: SageMakerModelBackend, name: str, status: int, body: bytes) -> _ModelError:
@@ -1573,6 +1718,24 @@ def _patch_dispatch(service: SageMakerService, patcher: Patcher) -> None:
 
         return make
 
+    def create_endpoint_config(_moto: Callable[..., ActionResult]) -> Callable[..., ActionResult]:
+        # moto 5.2.5 reads every CreateEndpointConfig parameter except ShadowProductionVariants, which it drops.
+        def patched(response: SageMakerResponse) -> ActionResult:
+            backend: Any = response.sagemaker_backend  # typed as moto's, whose signature lacks the shadows
+            config = backend.create_endpoint_config(
+                endpoint_config_name=response._get_param("EndpointConfigName"),
+                async_inference_config=response._get_param("AsyncInferenceConfig"),
+                production_variants=response._get_param("ProductionVariants"),
+                data_capture_config=response._get_param("DataCaptureConfig"),
+                tags=response._get_param("Tags"),
+                kms_key_id=response._get_param("KmsKeyId"),
+                shadow_production_variants=response._get_param("ShadowProductionVariants"),
+            )
+            return ActionResult({"EndpointConfigArn": config.endpoint_config_arn})
+
+        return patched
+
+    _wrap(patcher, SageMakerResponse, "create_endpoint_config", create_endpoint_config)
     _wrap(patcher, SageMakerResponse, "call_action", hook("sagemaker", "application/x-amz-json-1.1"))
     _wrap(patcher, SageMakerRuntimeResponse, "call_action", hook("sagemaker-runtime", "application/json"))
 

@@ -132,12 +132,19 @@ class SageMakerEndpoints:
         )
 
     def create_config(
-        self, name: str, variants: list[dict[str, Any]], capture: dict[str, Any], tags: dict[str, str]
+        self,
+        name: str,
+        variants: list[dict[str, Any]],
+        capture: dict[str, Any],
+        tags: dict[str, str],
+        *,
+        shadow_variants: list[dict[str, Any]] | None = None,
     ) -> None:
         if self.config_exists(name):
             return
+        shadow = {"ShadowProductionVariants": shadow_variants} if shadow_variants else {}
         self.sm.create_endpoint_config(
-            EndpointConfigName=name, ProductionVariants=variants, DataCaptureConfig=capture, Tags=_tags(tags)
+            EndpointConfigName=name, ProductionVariants=variants, DataCaptureConfig=capture, Tags=_tags(tags), **shadow
         )
 
     def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:

@@ -27,6 +27,8 @@ _QUERIES = (
     ("avg", "ModelLatency", "Average", 1 / MICROSECONDS_PER_MS),
     ("ovh", "OverheadLatency", "Average", 1 / MICROSECONDS_PER_MS),
 )
+# GetMetricData is billed per metric requested, and the judge reads 4XX only when `judge.include_4xx` counts them.
+_ONLY_WITH_4XX = frozenset({"e4"})
 
 
 @dataclass
@@ -76,17 +78,23 @@ class CloudWatchMetrics:
         start: datetime,
         end: datetime,
         extras: list[ExtraMetric] | None = None,
+        *,
+        include_4xx: bool = True,
     ) -> MetricsFetch:
         """Every complete period of [start, end) for each variant, aligned; a period CloudWatch has nothing for
-        is kept with None values (missing data is reported, never read as zero)."""
+        is kept with None values (missing data is reported, never read as zero).
+
+        `include_4xx=False` leaves Invocation4XXErrors out of the request (pass the judge's `include_4xx`): its
+        periods then carry None for 4XX, which the judge ignores unless it counts 4XX."""
         window = int((end - start).total_seconds())
         if window < PERIOD or window % PERIOD:
             raise ValueError(f"the window must be whole minutes, got {window} s")
         extras = extras or []
+        wanted = [q for q in _QUERIES if include_4xx or q[0] not in _ONLY_WITH_4XX]
         queries: list[dict[str, Any]] = []
         for index, variant in enumerate(variants):
             dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
-            for key, metric, stat, _ in _QUERIES:
+            for key, metric, stat, _ in wanted:
                 queries.append(
                     _query(f"{key}{index}", f"{variant} {metric} {stat}", NAMESPACE, metric, dimensions, stat)
                 )
@@ -130,7 +138,7 @@ class CloudWatchMetrics:
         raw: dict[str, dict[str, list[float | None]]] = {}
         for index, variant in enumerate(variants):
             columns: dict[str, list[float | None]] = {}
-            for key, _, _, scale in _QUERIES:
+            for key, _, _, scale in wanted:
                 by_time = {at.timestamp(): v for at, v in values.get(f"{key}{index}", {}).items()}
                 columns[key] = [_scaled(by_time.get(slot), scale) for slot in slots]
             for number, extra in enumerate(extras):
@@ -145,20 +153,25 @@ class CloudWatchMetrics:
 def series_from_columns(
     variant: str, columns: dict[str, list[float | None]], extras: list[ExtraMetric] | None = None
 ) -> VariantSeries:
-    """A variant's periods from the per-query value columns (as decision records store them)."""
+    """A variant's periods from the per-query value columns (as decision records store them); a metric that was
+    not requested (no column) is None in every period, as CloudWatch's missing data is."""
     extras = extras or []
     length = len(columns.get("inv", []))
+
+    def column(key: str) -> list[float | None]:
+        return columns.get(key) or [None] * length
+
     return VariantSeries(
         variant,
         [
             Period(
-                invocations=columns["inv"][i],
-                errors_5xx=columns["e5"][i],
-                errors_4xx=columns["e4"][i],
-                latency_p99_ms=columns["p99"][i],
-                latency_mean_ms=columns["avg"][i],
-                overhead_mean_ms=columns["ovh"][i],
-                extra={extra.name: columns.get(extra.name, [None] * length)[i] for extra in extras},
+                invocations=column("inv")[i],
+                errors_5xx=column("e5")[i],
+                errors_4xx=column("e4")[i],
+                latency_p99_ms=column("p99")[i],
+                latency_mean_ms=column("avg")[i],
+                overhead_mean_ms=column("ovh")[i],
+                extra={extra.name: column(extra.name)[i] for extra in extras},
             )
             for i in range(length)
         ],

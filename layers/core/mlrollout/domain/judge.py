@@ -7,10 +7,16 @@ each signal the judge keeps a confidence sequence for its mean: an interval that
 look at once with probability at least 1 - alpha (the normal-mixture boundary of Robbins, in the asymptotic
 form of Waudby-Smith et al.), so looking every minute does not inflate the false-rollback rate.
 
-FAIL when a signal's lower bound clears its tolerance (the canary is worse, beyond doubt), or at once when the
-canary breaks an absolute guard the current variant keeps. PASS when every signal's upper bound is inside its
-tolerance. Anything else, including missing data, NaN and too little traffic, is INCONCLUSIVE: never a zero,
-never a pass. docs/judge.md gives the method, its assumptions and its parameters.
+Two hypotheses per signal, as in a sequential test with an indifference zone: the tolerance (what the canary may
+be worse by) and the regression (`regression_multiple` times the tolerated increase). FAIL when a signal's lower
+bound clears its tolerance (the canary is worse than tolerated, beyond doubt), or at once when the canary breaks an
+absolute guard the current variant keeps. PASS when every signal's upper bound is below the regression: the canary
+is proven not to be a regression. A canary between the two may end either way; one at the tolerance is rolled
+back at most 1 - confidence of the time, one at the regression promoted at most 1 - pass_confidence. Anything else,
+including missing data, NaN and too little traffic, is INCONCLUSIVE: never a zero, never a pass. `looked` says
+whether the look could have seen harm (enough traffic on both variants, a healthy current variant, every required
+signal measured): the rollout policy lets an early step advance on that, never on a look that saw nothing.
+docs/judge.md gives the method, its assumptions and its parameters.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from mlrollout.domain.config import Judge as Thresholds
 # A floor on a signal's per-period variance so two or three early periods that happen to agree cannot
 # produce a confidently narrow interval.
 MIN_PERIODS_FOR_VARIANCE = 3
+PRIOR_PERIODS = 4
 LATENCY_LOG_SD_FLOOR = 0.05
 # Below ~100 canary requests a period, a period's p99 is nearly its maximum: skewed, and its spread over a few
 # periods underestimates the truth. There the floor doubles: with 0.05 throughout, a canary exactly at the latency
@@ -85,12 +92,17 @@ class Check:
 
 @dataclass(frozen=True)
 class SignalBound:
+    """`lower` against `margin` (the tolerance) is the harm test; `upper` against `pass_margin` (the regression) the
+    promotion test. For errors the two are different paired differences (each against its own multiple of the
+    current variant's rate), so `estimate` is the harm test's."""
+
     name: str
     estimate: float
     lower: float
     upper: float
     margin: float
     periods: int
+    pass_margin: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,7 @@ class Judgement:
     baseline_unhealthy: bool = False
     usable_periods: int = 0
     skipped_periods: int = 0
+    looked: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -130,7 +143,7 @@ def _sample_variance(values: list[float]) -> float:
     return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
-def cs_radius(sd: float, n: int, alpha: float, design_n: float) -> float:
+def cs_radius(sd: float, n: float, alpha: float, design_n: float) -> float:
     """Half-width of the two-sided asymptotic confidence sequence for a mean after n observations.
 
     sd * sqrt(2 (n r^2 + 1) / (n^2 r^2) * log(sqrt(n r^2 + 1) / alpha)), with r^2 tuned so the sequence is
@@ -139,6 +152,52 @@ def cs_radius(sd: float, n: int, alpha: float, design_n: float) -> float:
     log_term = -2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)
     r2 = log_term / max(design_n, 1.0)
     return sd * math.sqrt(2 * (n * r2 + 1) / (n * n * r2) * math.log(math.sqrt(n * r2 + 1) / alpha))
+
+
+@dataclass(frozen=True)
+class WeightedSignal:
+    """A per-period paired difference averaged with inverse-variance weights, and what its bound needs: the
+    information (the sum of the weights), the information at the design point, and the overdispersion."""
+
+    mean: float
+    information: float
+    design: float
+    dispersion: float
+    periods: int
+
+    def __len__(self) -> int:
+        return self.periods
+
+
+Signal = list[float] | WeightedSignal
+
+
+def weighted_error_signal(
+    counted: list[tuple[float, float, float, float]], ratio: float, design_periods: int
+) -> WeightedSignal | list[float]:
+    """The error signal d = p_c - ratio * p_b per period, averaged with weights 1 / Var(d): minutes at a 50% share
+    carry five times the evidence of minutes at 10%, which an unweighted mean over periods would throw away. The
+    variances use the pooled rates of the whole window, never the period's own counts (weights that depend on a
+    period's errors would bias the mean toward the quiet minutes). The bound is the normal-mixture confidence
+    sequence on the weighted sum in information time (the sum of the weights), so it stays anytime-valid; extra-
+    binomial variation (bursts, drifting rates) widens it through the Pearson dispersion, never below 1, and
+    doubled while fewer than MIN_PERIODS_FOR_VARIANCE periods exist."""
+    usable = [(ec, nc, eb, nb) for ec, nc, eb, nb in counted if nc > 0 and nb > 0]
+    if not usable:
+        return []
+    total_c, total_b = sum(nc for _, nc, _, _ in usable), sum(nb for _, _, _, nb in usable)
+    rate_c = (sum(ec for ec, _, _, _ in usable) + 0.5) / (total_c + 1)
+    rate_b = (sum(eb for _, _, eb, _ in usable) + 0.5) / (total_b + 1)
+    diffs, weights = [], []
+    for ec, nc, eb, nb in usable:
+        diffs.append(ec / nc - ratio * eb / nb)
+        weights.append(1 / (rate_c * (1 - rate_c) / nc + ratio * ratio * rate_b * (1 - rate_b) / nb))
+    information = sum(weights)
+    mean = sum(w * d for w, d in zip(weights, diffs, strict=True)) / information
+    k = len(diffs)
+    pearson = sum(w * (d - mean) ** 2 for w, d in zip(weights, diffs, strict=True)) / (k - 1) if k > 1 else 1.0
+    dispersion = max(1.0, pearson) * (2.0 if k < MIN_PERIODS_FOR_VARIANCE else 1.0)
+    return WeightedSignal(mean, information, information / k * design_periods, dispersion, k)
 
 
 def _pooled_rate_bound(errors: float, n: float, alpha: float, design_n: float) -> tuple[float, float]:
@@ -178,7 +237,10 @@ def judge(
     else:
         weights["errors"] += EXTRA_WEIGHT
     alpha_of = {name: alpha * weight for name, weight in weights.items()}
-    beta_of = {name: (1 - limits.pass_confidence) * weight for name, weight in weights.items()}
+    # The promotion test needs no split: a PASS needs every signal's bound below its regression (an
+    # intersection-union test), so a canary that regresses on any one signal passes only if that signal's bound
+    # errs, at most 1 - pass_confidence of the time.
+    beta_of = dict.fromkeys(weights, 1 - limits.pass_confidence)
     alpha_each = alpha_of["errors"]
 
     pairs: list[_Pair] = []
@@ -269,61 +331,100 @@ def judge(
     # Relative signals: paired per-period differences with a confidence sequence each.
     bounds: list[SignalBound] = []
     undecided: list[str] = []
+    unmeasured: list[str] = []
     failing: list[str] = []
+    multiple = limits.regression_multiple
 
-    def assess(
-        name: str, values: list[float], variance_floor: float, margin: float, describe: str, *, required: bool = True
-    ) -> None:
-        if not values:
-            if required:
-                undecided.append(f"{describe} has no data")
-            checks.append(Check(name, None, None, margin, "inconclusive" if required else "not published", describe))
-            return
+    def bounded(values: Signal, variance_floor: float, level: float, side: int) -> tuple[float, float]:
+        """(mean, its one-sided anytime bound at `level` on `side`: -1 lower, +1 upper)."""
+        if isinstance(values, WeightedSignal):
+            spread = math.sqrt(values.dispersion)
+            radius = spread * cs_radius(1.0, values.information, min(0.5, 2 * level), values.design)
+            return values.mean, values.mean + side * radius
         k = len(values)
-        variance = max(_sample_variance(values), variance_floor)
+        # The sample variance, shrunk toward twice the floor's standard deviation with PRIOR_PERIODS periods of
+        # weight: four or nine minutes of p99 ratios can agree by chance, and then a bare sample variance let a
+        # candidate exactly at the latency tolerance fail 1.5% of the time in a 5 rps shadow (bench), against the
+        # p99 signal's 0.2% share of alpha; with the prior, 0.2%.
+        deviations = _sample_variance(values) * (k - 1)
+        variance = max(variance_floor, (deviations + PRIOR_PERIODS * 4 * variance_floor) / (k - 1 + PRIOR_PERIODS))
         if k < MIN_PERIODS_FOR_VARIANCE:  # a sample variance of one or two periods means little
             variance = max(variance, 2 * variance_floor)
         mean = _mean(values)
-        sd = math.sqrt(variance)
-        # One-sided bounds, each at its own level: the two-sided formula at twice that level. The lower bound
-        # (rollback) spends the signal's share of alpha, the upper bound (pass) its share of 1 - pass_confidence.
-        lower = mean - cs_radius(sd, k, min(0.5, 2 * alpha_of[name]), design_periods)
-        upper = mean + cs_radius(sd, k, min(0.5, 2 * beta_of[name]), design_periods)
-        bound = SignalBound(name, mean, lower, upper, margin, k)
+        # One-sided, so the two-sided formula at twice the level.
+        return mean, mean + side * cs_radius(math.sqrt(variance), k, min(0.5, 2 * level), design_periods)
+
+    def assess(
+        name: str,
+        values: Signal,
+        variance_floor: float,
+        margin: float,
+        pass_margin: float,
+        describe: str,
+        *,
+        required: bool = True,
+        pass_values: tuple[Signal, float] | None = None,
+    ) -> None:
+        """The harm test (lower bound over `margin`, spending the signal's share of alpha) and the promotion test
+        (upper bound of `pass_values`, default the same values, under `pass_margin`, spending its share of
+        1 - pass_confidence)."""
+        if not len(values):
+            if required:
+                unmeasured.append(f"{describe} has no data")
+            checks.append(Check(name, None, None, margin, "inconclusive" if required else "not published", describe))
+            return
+        mean, lower = bounded(values, variance_floor, alpha_of[name], -1)
+        promote_values, promote_floor = pass_values or (values, variance_floor)
+        _, upper = bounded(promote_values, promote_floor, beta_of[name], +1)
+        bound = SignalBound(name, mean, lower, upper, margin, len(values), pass_margin)
         bounds.append(bound)
         if bound.lower > margin:
             failing.append(name)
             checks.append(
                 Check(name, mean, None, margin, "fail", f"{describe}: lower bound {bound.lower:.4f} > {margin:.4f}")
             )
-        elif bound.upper <= margin:
+        elif bound.upper <= pass_margin:
             checks.append(
-                Check(name, mean, None, margin, "pass", f"{describe}: upper bound {bound.upper:.4f} <= {margin:.4f}")
+                Check(
+                    name,
+                    mean,
+                    None,
+                    margin,
+                    "pass",
+                    f"{describe}: upper bound {bound.upper:.4f} <= {pass_margin:.4f} (regression)",
+                )
             )
         else:
             undecided.append(describe)
             checks.append(
-                Check(name, mean, None, margin, "inconclusive", f"{describe}: [{bound.lower:.4f}, {bound.upper:.4f}]")
+                Check(
+                    name,
+                    mean,
+                    None,
+                    margin,
+                    "inconclusive",
+                    f"{describe}: harm bound {bound.lower:.4f} (tolerance {margin:.4f}), promotion bound "
+                    f"{bound.upper:.4f} (regression {pass_margin:.4f})",
+                )
             )
 
-    # Errors: d = canary rate - ratio * baseline rate per period; tolerated up to the absolute slack.
+    # Errors: d = canary rate - ratio * baseline rate per period, tolerated up to the absolute slack. The regression
+    # is the same form with `multiple` times the tolerated excess: ratio' = 1 + m (ratio - 1), slack' = m slack.
     ratio = limits.max_error_rate_ratio
-    error_diffs, error_variances = [], []
-    for pair in pairs:
-        nc, nb = pair.canary.invocations or 0.0, pair.baseline.invocations or 0.0
-        if nc <= 0 or nb <= 0:
-            continue
-        pc, pb = errors_of(pair.canary) / nc, errors_of(pair.baseline) / nb
-        error_diffs.append(pc - ratio * pb)
-        sc = (errors_of(pair.canary) + 0.5) / (nc + 1)
-        sb = (errors_of(pair.baseline) + 0.5) / (nb + 1)
-        error_variances.append(sc * (1 - sc) / nc + ratio * ratio * sb * (1 - sb) / nb)
+    regression_ratio = 1 + multiple * (ratio - 1)
+
+    counted = [
+        (errors_of(p.canary), p.canary.invocations or 0.0, errors_of(p.baseline), p.baseline.invocations or 0.0)
+        for p in pairs
+    ]
     assess(
         "errors",
-        error_diffs,
-        _mean(error_variances) if error_variances else 0.0,
+        weighted_error_signal(counted, ratio, design_periods),
+        0.0,
         limits.max_error_rate_increase,
+        multiple * limits.max_error_rate_increase,
         f"{label} error rate vs {ratio:g}x the current variant's",
+        pass_values=(weighted_error_signal(counted, regression_ratio, design_periods), 0.0),
     )
 
     def log_ratios(getter: Any) -> list[float]:
@@ -335,16 +436,21 @@ def judge(
         return values
 
     latency_margin = math.log(1 + limits.max_latency_increase)
+    latency_regression = math.log(1 + multiple * limits.max_latency_increase)
     typical = sorted(p.canary.invocations or 0.0 for p in pairs)[len(pairs) // 2]
     floor = (SPARSE_LATENCY_LOG_SD_FLOOR if typical < SPARSE_PERIOD_REQUESTS else LATENCY_LOG_SD_FLOOR) ** 2
-    assess("latency_p99", log_ratios(lambda p: p.latency_p99_ms), floor, latency_margin, "ModelLatency p99 ratio")
-    assess("latency_mean", log_ratios(lambda p: p.latency_mean_ms), floor, latency_margin, "ModelLatency mean ratio")
+    for name, getter, describe in (
+        ("latency_p99", lambda p: p.latency_p99_ms, "ModelLatency p99 ratio"),
+        ("latency_mean", lambda p: p.latency_mean_ms, "ModelLatency mean ratio"),
+    ):
+        assess(name, log_ratios(getter), floor, latency_margin, latency_regression, describe)
     # OverheadLatency is secondary: judged when published, not required for a pass.
     assess(
         "overhead_mean",
         log_ratios(lambda p: p.overhead_mean_ms),
         floor,
         latency_margin,
+        latency_regression,
         "OverheadLatency mean ratio",
         required=False,
     )
@@ -352,10 +458,18 @@ def judge(
         values = log_ratios(lambda p, n=extra.name: p.extra.get(n))
         if not extra.higher_is_worse:
             values = [-v for v in values]
-        assess(extra.name, values, floor, math.log(1 + extra.tolerance), f"{extra.name} ratio")
+        tolerance = extra.tolerance
+        assess(
+            extra.name,
+            values,
+            floor,
+            math.log(1 + tolerance),
+            math.log(1 + multiple * tolerance),
+            f"{extra.name} ratio",
+        )
 
-    def verdict(outcome: Verdict, reason: str, *, unhealthy: bool = baseline_unhealthy) -> Judgement:
-        return Judgement(outcome, reason, checks, bounds, unhealthy, len(pairs), skipped)
+    def verdict(outcome: Verdict, reason: str, *, looked: bool = False) -> Judgement:
+        return Judgement(outcome, reason, checks, bounds, baseline_unhealthy, len(pairs), skipped, looked)
 
     if breaches and not baseline_unhealthy:
         return verdict(Verdict.FAIL, f"Canary {canary.variant}: " + "; ".join(breaches) + ".")
@@ -377,20 +491,23 @@ def judge(
             f"The current variant {baseline.variant} has {baseline_n:.0f} requests; the canary cannot be compared "
             f"with it until both have {limits.min_requests}.",
         )
-    if undecided or len(pairs) < limits.min_periods:
-        missing = undecided or [f"only {len(pairs)} of {limits.min_periods} periods"]
+    looked = not unmeasured and len(pairs) >= limits.min_periods
+    if unmeasured or undecided or len(pairs) < limits.min_periods:
+        missing = unmeasured + undecided or [f"only {len(pairs)} of {limits.min_periods} periods"]
         return verdict(
             Verdict.INCONCLUSIVE,
             f"Canary {canary.variant} is not worse so far ({_pct(canary_rate)} vs {_pct(baseline_rate or 0.0)} errors "
-            f"over {canary_n:.0f} and {baseline_n:.0f} requests) but the evidence does not yet bound: "
+            f"over {canary_n:.0f} and {baseline_n:.0f} requests) but the evidence does not yet rule out a regression: "
             + ", ".join(missing)
             + ".",
+            looked=looked,
         )
     return verdict(
         Verdict.PASS,
-        f"Canary {canary.variant} is healthy: {_pct(canary_rate)} errors vs {_pct(baseline_rate or 0.0)} and latency "
-        f"within +{limits.max_latency_increase:.0%} of {baseline.variant}, bounded over {len(pairs)} periods "
-        f"({canary_n:.0f} and {baseline_n:.0f} requests).",
+        f"Canary {canary.variant} is not a regression: {_pct(canary_rate)} errors vs {_pct(baseline_rate or 0.0)}, "
+        f"and latency below +{multiple * limits.max_latency_increase:.0%} of {baseline.variant}, bounded over "
+        f"{len(pairs)} periods ({canary_n:.0f} and {baseline_n:.0f} requests).",
+        looked=True,
     )
 
 

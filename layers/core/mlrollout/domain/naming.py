@@ -158,6 +158,7 @@ class RolloutNames:
     model: str
     canary_config: str
     final_config: str
+    shadow_config: str
 
     @classmethod
     def for_deployment(cls, endpoint: str, model_name: str, package_version: int, deployment: str) -> RolloutNames:
@@ -166,6 +167,7 @@ class RolloutNames:
             model=fit(model_name, f"v{package_version}", token),
             canary_config=fit(endpoint, f"v{package_version}", token, "canary"),
             final_config=fit(endpoint, f"v{package_version}", token),
+            shadow_config=fit(endpoint, f"v{package_version}", token, "shadow"),
         )
 
 

@@ -23,6 +23,14 @@ class Decision:
     held_since_seconds: float | None = None
 
 
+def design_periods(strategy: Strategy) -> int:
+    """Where a look's bounds are tightest: the end of the last bake, in minutes (periods) since the evidence began
+    (the shadow phase's bake, then every step's). One point for the whole rollout: every look judges all of the
+    evidence, and a confidence sequence keeps its guarantee over all looks only with one mixture throughout."""
+    shadowed = strategy.shadow_phase().bake_minutes if strategy.shadow is not None else 0.0
+    return max(1, round(shadowed + len(strategy.traffic_steps()) * strategy.bake_minutes))
+
+
 def decide(
     verdict: Verdict,
     verdict_reason: str,
@@ -30,15 +38,31 @@ def decide(
     strategy: Strategy,
     elapsed_seconds: float,
     held_since_seconds: float | None,
+    final: bool,
+    looked: bool,
 ) -> Decision:
-    """`elapsed_seconds` counts from the moment the step's weights were in service."""
+    """How evidence flows through a rollout (docs/judge.md, "The rollout policy"):
+    - every look, every step: a FAIL (the canary is worse than tolerated, beyond doubt) rolls back at once;
+    - an early step (`final` False) advances at the end of its bake when the look saw no harm and could have
+      (`looked`: enough traffic, a healthy current variant, every required signal measured);
+    - the final step advances to 100% only on a PASS (proof, from the evidence of all steps together, that the
+      canary is not a regression), not before its bake unless `advance_early`;
+    - a step that cannot advance by its deadline rolls back or holds (`on_deadline`).
+    `elapsed_seconds` counts from the moment the step's weights were in service."""
     bake = strategy.bake_minutes * 60
     deadline = strategy.deadline_minutes * 60
     if verdict is Verdict.FAIL:
         return Decision(Action.ROLLBACK, verdict_reason)
+    baked = elapsed_seconds >= bake
+    if verdict is Verdict.PASS and (baked or strategy.advance_early):
+        return Decision(Action.ADVANCE, verdict_reason)
+    if not final and baked and (looked or verdict is Verdict.PASS):
+        return Decision(
+            Action.ADVANCE,
+            f"No evidence of harm after the {strategy.bake_minutes:g}-minute bake, so on to the next step (proof "
+            f"is needed only before 100%): {verdict_reason}",
+        )
     if verdict is Verdict.PASS:
-        if elapsed_seconds >= bake or strategy.advance_early:
-            return Decision(Action.ADVANCE, verdict_reason)
         return Decision(Action.CONTINUE, f"{verdict_reason} Baking until {strategy.bake_minutes:g} minutes.")
     if elapsed_seconds < deadline:
         return Decision(Action.CONTINUE, verdict_reason, held_since_seconds)

@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
+from datetime import datetime
 from typing import Any
 
-from mlrollout.contracts import DeployInput, Deployment, Expectation, PlanInput, PromoteInput, Rollout
-from mlrollout.domain import naming, rollback_alarms
-from mlrollout.domain.errors import EndpointNotReady
-from mlrollout.ports import AlarmStates, Endpoints
-from mlrollout.services.ledger import LeaseKeeper
+from mlrollout.contracts import (
+    DeployInput,
+    Deployment,
+    EstimateOption,
+    Expectation,
+    PhasePlan,
+    PlanEstimate,
+    PlanInput,
+    PromoteInput,
+    Rollout,
+)
+from mlrollout.domain import estimate, naming, rollback_alarms
+from mlrollout.domain.errors import EndpointNotReady, MetricsUnavailable
+from mlrollout.domain.ledger import State
+from mlrollout.ports import AlarmStates, Endpoints, TrafficReader
+from mlrollout.services.ledger import LeaseKeeper, Records
 from mlrollout.settings import Settings
 
 
-def plan_deployment(request: PlanInput, *, endpoints: Endpoints, alarms: AlarmStates | None = None) -> Deployment:
-    """Read-only: decide every name and the expected end state before anything changes.
+def plan_deployment(
+    request: PlanInput,
+    *,
+    endpoints: Endpoints,
+    alarms: AlarmStates | None = None,
+    traffic: TrafficReader | None = None,
+    records: Records | None = None,
+) -> Deployment:
+    """Read-only on the endpoint: decide every name and the expected end state before anything changes.
 
-    Pre-flight: every rollback alarm the config names exists and none is in ALARM (`alarms` reads them)."""
+    Pre-flight: every rollback alarm the config names exists and none is in ALARM (`alarms` reads them).
+    Expectations: with `traffic`, the current variant's recent traffic gives the estimate of how long each phase
+    needs to decide (`Deployment.estimate`, also put on the deployment record when `records` is given, for the CLI);
+    an estimate that cannot be made says why and never stops the rollout."""
     rollout, registration = request.rollout, request.registration
     endpoint = rollout.endpoint_name
     watched = list(rollout.config.judge.rollback_alarms)
@@ -55,6 +78,9 @@ def plan_deployment(request: PlanInput, *, endpoints: Endpoints, alarms: AlarmSt
         )
     current = variants[0]
     candidate = naming.variant_name(registration.package_version, frozenset({current["VariantName"]}))
+    planned = plan_estimate(rollout, current["VariantName"], traffic, request.now) if traffic is not None else None
+    if planned is not None and records is not None:
+        _record_estimate(records, rollout, planned, request)
     return Deployment(
         endpoint_name=endpoint,
         first_deployment=False,
@@ -62,11 +88,60 @@ def plan_deployment(request: PlanInput, *, endpoints: Endpoints, alarms: AlarmSt
         candidate_model=names.model,
         canary_config=names.canary_config,
         final_config=names.final_config,
+        shadow_config=names.shadow_config if rollout.config.strategy.shadow is not None else None,
         previous_config=seen.config_name,
         current_variant=current["VariantName"],
         current_model=current.get("ModelName"),
         expected=Expectation(config_name=names.canary_config, weights={current["VariantName"]: 1.0, candidate: 0.0}),
+        estimate=planned,
     )
+
+
+def plan_estimate(rollout: Rollout, current_variant: str, traffic: TrafficReader, now: datetime) -> PlanEstimate:
+    """The estimate at the current variant's last hour of traffic, or why there is none."""
+    limits, strategy = rollout.config.judge, rollout.config.strategy
+    try:
+        recent = traffic.recent(rollout.endpoint_name, current_variant, now, include_4xx=limits.include_4xx)
+    except MetricsUnavailable as exc:
+        return PlanEstimate(unavailable=exc.reason)
+    try:
+        expected = estimate.estimate(recent, limits, strategy)
+    except Exception as exc:  # an estimate is advice: a defect in it must not stop a rollout
+        return PlanEstimate(unavailable=f"the estimate failed ({type(exc).__name__}: {exc})")
+    return PlanEstimate(
+        requests_per_minute=round(recent.requests_per_minute, 3),
+        error_rate=round(recent.error_rate, 6),
+        traffic_minutes=recent.minutes,
+        phases=[
+            PhasePlan(
+                phase=p.phase.label(),
+                kind=p.phase.kind,
+                percent=p.phase.percent,
+                minutes=p.minutes,
+                deadline_minutes=p.deadline_minutes,
+                within_deadline=p.within_deadline,
+                why=p.why,
+            )
+            for p in expected.phases
+        ],
+        total_minutes=expected.total_minutes,
+        decides_in_time=expected.decides_in_time,
+        warning=expected.warning(),
+        options=[
+            EstimateOption(change=o.change, total_minutes=o.total_minutes, decides_in_time=o.decides_in_time)
+            for o in expected.options
+        ],
+    )
+
+
+def _record_estimate(records: Records, rollout: Rollout, planned: PlanEstimate, request: PlanInput) -> None:
+    """The estimate on the deployment record, where `mlrollout publish` and `status` read it. Plan runs once the
+    lease is held, so the record is `deploying`; the alert and the state carry the estimate anyway, so a failed
+    write costs only the CLI's line."""
+    with contextlib.suppress(Exception):  # bookkeeping for display: never a reason to stop the rollout
+        records.advance(
+            rollout.deployment_id, State.DEPLOYING.value, request.now, estimate=planned.model_dump(mode="json")
+        )
 
 
 def capture_config(rollout: Rollout, bucket: str) -> dict[str, Any]:
@@ -134,6 +209,19 @@ def deploy_candidate(
         capture,
         tags,
     )
+    if deployment.shadow_config and rollout.config.strategy.shadow is not None:
+        # The shadow phase first; the canary config waits for Leave Shadow (an UpdateEndpoint in the ASL). Equal
+        # weights, as in AWS's only ShadowProductionVariants example: every request is copied to the shadow
+        # (https://docs.aws.amazon.com/sagemaker/latest/dg/model-shadow-deployment.html).
+        endpoints.create_config(
+            deployment.shadow_config,
+            [{**current_spec, "InitialVariantWeight": 1.0}],
+            capture,
+            tags,
+            shadow_variants=[_candidate_variant(rollout, deployment, 1.0)],
+        )
+        endpoints.update_endpoint(deployment.endpoint_name, deployment.shadow_config)
+        return Expectation(config_name=deployment.shadow_config, weights={deployment.current_variant or "": 1.0})
     endpoints.update_endpoint(deployment.endpoint_name, deployment.canary_config)
     return deployment.expected
 

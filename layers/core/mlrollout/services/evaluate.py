@@ -10,7 +10,7 @@ from mlrollout.contracts import JudgeInput, JudgeOutput
 from mlrollout.domain import naming
 from mlrollout.domain.errors import MetricsUnavailable
 from mlrollout.domain.judge import ExtraMetric, Judgement, Verdict, judge
-from mlrollout.domain.policy import decide
+from mlrollout.domain.policy import decide, design_periods
 from mlrollout.domain.rollback_alarms import firing, missing
 from mlrollout.ports import AlarmStates, ArtifactStore, Metrics
 
@@ -29,8 +29,9 @@ def judged_window(step_started_at: datetime, now: datetime) -> tuple[datetime, d
     return start, _floor_minute(now)
 
 
-def record_key(deployment_id: str, step_index: int, look: int) -> str:
-    return f"{naming.DECISIONS_PREFIX}{deployment_id}/step-{step_index + 1:02d}/look-{look:03d}.json"
+def record_key(deployment_id: str, step_index: int, look: int, *, shadow: bool = False) -> str:
+    phase = "shadow" if shadow else f"step-{step_index + 1:02d}"
+    return f"{naming.DECISIONS_PREFIX}{deployment_id}/{phase}/look-{look:03d}.json"
 
 
 def _rollback_alarms(
@@ -75,13 +76,20 @@ def evaluate_canary(
     deadline (strategy.max_bake_minutes, then on_deadline) ends a bake whose data stays unavailable.
     """
     rollout, deployment = request.rollout, request.deployment
-    strategy = rollout.config.strategy
+    # The shadow phase is judged like a final step (it ends on proof), with its own bake and deadline.
+    strategy = rollout.config.strategy.shadow_phase() if request.shadow else rollout.config.strategy
     limits = rollout.config.judge
-    start, end = judged_window(request.step_started_at, request.now)
+    # Every look judges the evidence of all steps so far: the error and latency signals are per-request rates and
+    # ratios, paired minute by minute, so minutes at different weights estimate the same difference.
+    start, end = judged_window(request.evidence_started_at or request.step_started_at, request.now)
     elapsed = (request.now - request.step_started_at).total_seconds()
-    previous = request.previous if request.previous and request.previous.step_index == request.step_index else None
+    previous = request.previous
+    if previous is not None and (previous.step_index, previous.shadow) != (request.step_index, request.shadow):
+        previous = None
     look = (previous.looks + 1) if previous else 1
-    design_periods = max(1, round(strategy.bake_minutes * 60 / strategy.evaluation_interval_seconds))
+    final = request.shadow or request.step_index == len(rollout.steps) - 1
+    weight = 0.0 if request.shadow else rollout.steps[request.step_index]
+    design = design_periods(rollout.config.strategy)
     extras = [ExtraMetric(e.name, e.direction == "higher_is_worse", e.tolerance) for e in limits.extra_metrics]
     record: dict[str, Any] = {
         "schema_version": "1",
@@ -90,12 +98,13 @@ def evaluate_canary(
         "baseline_variant": deployment.current_variant,
         "canary_variant": deployment.candidate_variant,
         "step_index": request.step_index,
-        "weight": rollout.steps[request.step_index],
+        "shadow": request.shadow,
+        "weight": weight,
         "look": look,
         "now": request.now.isoformat(),
         "window": {"start": start.isoformat(), "end": end.isoformat()},
         "thresholds": limits.model_dump(mode="json"),
-        "design_periods": design_periods,
+        "design_periods": design,
     }
     alarm_fail, alarm_doubt = _rollback_alarms(list(limits.rollback_alarms), alarms, record)
     if alarm_fail is not None:
@@ -114,6 +123,7 @@ def evaluate_canary(
                 start,
                 end,
                 list(limits.extra_metrics),
+                include_4xx=limits.include_4xx,
             )
         except MetricsUnavailable as exc:
             record["metrics_error"] = exc.reason
@@ -128,7 +138,7 @@ def evaluate_canary(
                 fetched.series[baseline_variant],
                 fetched.series[deployment.candidate_variant],
                 limits,
-                design_periods=design_periods,
+                design_periods=design,
                 extras=extras,
             )
     if alarm_doubt is not None and judgement.verdict is Verdict.PASS:
@@ -139,6 +149,8 @@ def evaluate_canary(
         strategy=strategy,
         elapsed_seconds=elapsed,
         held_since_seconds=previous.held_since_seconds if previous else None,
+        final=final,
+        looked=judgement.looked,
     )
     record.update(
         {
@@ -149,6 +161,8 @@ def evaluate_canary(
             "checks": [check.__dict__ for check in judgement.checks],
             "bounds": [bound.__dict__ for bound in judgement.bounds],
             "baseline_unhealthy": judgement.baseline_unhealthy,
+            "looked": judgement.looked,
+            "final_step": final,
             "usable_periods": judgement.usable_periods,
             "skipped_periods": judgement.skipped_periods,
             "elapsed_seconds": round(elapsed, 1),
@@ -156,13 +170,15 @@ def evaluate_canary(
     )
     record_uri = None
     if records is not None and bucket:
-        record_uri = records.put_json(bucket, record_key(rollout.deployment_id, request.step_index, look), record)
+        key = record_key(rollout.deployment_id, request.step_index, look, shadow=request.shadow)
+        record_uri = records.put_json(bucket, key, record)
     output = JudgeOutput(
         verdict=judgement.verdict.value,
         action=decision.action.value,
         reason=decision.reason,
         step_index=request.step_index,
-        weight=rollout.steps[request.step_index],
+        shadow=request.shadow,
+        weight=weight,
         elapsed_seconds=round(elapsed, 1),
         held_since_seconds=decision.held_since_seconds,
         window_start=start,

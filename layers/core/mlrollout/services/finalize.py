@@ -32,7 +32,7 @@ def finalize_promotion(request: FinalizeInput, *, endpoints: Endpoints, registry
         )
     deleted: list[str] = []
     if not deployment.first_deployment:
-        for config in (deployment.canary_config, deployment.previous_config):
+        for config in (*deployment.rollout_configs, deployment.previous_config):
             if config and config != deployment.final_config and endpoints.delete_config(config):
                 deleted.append(f"endpoint-config/{config}")
         superseded = deployment.current_model

@@ -211,7 +211,7 @@ def note_look(
     if not kept and judgement.action not in {"rollback", "abort"}:
         reason = f"the endpoint lease was lost to another rollout, so no {judgement.action}: {judgement.reason}"
         judgement = judgement.model_copy(update={"action": "rollback", "reason": reason})
-    decision = {
+    decision: dict[str, Any] = {
         "at": now.isoformat(),
         "step": judgement.step_index,
         "weight": judgement.weight,
@@ -221,6 +221,8 @@ def note_look(
         "reason": judgement.reason,
         "record": judgement.record_uri,
     }
+    if judgement.shadow:
+        decision["shadow"] = True
     if request is not None:
         decision["operator"] = request.as_record()
     records.append(rollout.deployment_id, "decisions", decision, now)

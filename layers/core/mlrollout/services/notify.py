@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from mlrollout.contracts import NotifyInput, NotifyResult, Upload
+from mlrollout.contracts import NotifyInput, NotifyResult, PlanEstimate, Upload
 from mlrollout.domain import naming
 from mlrollout.domain.alerts import Alert, EventType, Evidence
 from mlrollout.ports import Notifier
@@ -98,6 +98,15 @@ def _plan_evidence(request: NotifyInput) -> list[Evidence]:
     if deployment is not None:
         current = deployment.current_variant or "none (first deployment)"
         evidence += [Evidence("candidate variant", deployment.candidate_variant), Evidence("current variant", current)]
+        if request.event is EventType.STARTED and deployment.estimate is not None:
+            evidence += _estimate_evidence(deployment.estimate)
+    return evidence
+
+
+def _estimate_evidence(estimate: PlanEstimate) -> list[Evidence]:
+    """Plan's expectations: the summary and one line per phase (the warning itself goes in the reason)."""
+    evidence = [Evidence("expected duration", estimate.summary())]
+    evidence += [Evidence(f"expected {phase.phase}", phase.describe()) for phase in estimate.phases]
     return evidence
 
 
@@ -107,10 +116,20 @@ def _reason(request: NotifyInput) -> str:
     if event is EventType.STARTED and rollout is not None:
         if deployment is not None and deployment.first_deployment:
             return f"First version of {rollout.model_name}: endpoint {rollout.endpoint_name} is being created."
-        return (
-            f"{rollout.model_name} {rollout.version_label} is being deployed as a canary beside the current version "
-            f"of endpoint {rollout.endpoint_name}."
-        )
+        shadow = rollout.config.strategy.shadow
+        if deployment is not None and deployment.shadow_config and shadow is not None:
+            started = (
+                f"{rollout.model_name} {rollout.version_label} is being deployed as the shadow of the current version "
+                f"of endpoint {rollout.endpoint_name}: it gets a copy of {shadow.percent:g}% of the requests, its "
+                "answers discarded, until the judge proves it is not a regression; then the canary steps."
+            )
+        else:
+            started = (
+                f"{rollout.model_name} {rollout.version_label} is being deployed as a canary beside the current "
+                f"version of endpoint {rollout.endpoint_name}."
+            )
+        warning = deployment.estimate.warning if deployment is not None and deployment.estimate else None
+        return f"{started} Warning: {warning}" if warning else started
     if event is EventType.STEP_SHIFTED and rollout is not None and request.step is not None:
         weight = rollout.steps[request.step] if request.step < len(rollout.steps) else None
         share = f"{weight:g}%" if weight is not None else "its next share"

@@ -22,7 +22,7 @@ def roll_back(request: RollbackInput, *, endpoints: Endpoints, lease: LeaseKeepe
         previous_config=deployment.previous_config,
         current_variant=deployment.current_variant,
         candidate_variant=deployment.candidate_variant,
-        rollout_configs=(deployment.canary_config, deployment.final_config),
+        rollout_configs=deployment.rollout_configs,
     )
     seen = endpoints.observe(deployment.endpoint_name)
     earlier = request.previous.step if request.previous else None
@@ -58,7 +58,7 @@ def roll_back(request: RollbackInput, *, endpoints: Endpoints, lease: LeaseKeepe
         return RollbackResult(status="waiting", step=step.kind.value, reason=step.reason, observed=observed)
 
     # Verified: remove what the failed rollout created and nothing serves any more.
-    for config in (deployment.canary_config, deployment.final_config):
+    for config in deployment.rollout_configs:
         if config != seen.config_name:
             endpoints.delete_config(config)
     if deployment.candidate_model != deployment.current_model:

@@ -1,0 +1,74 @@
+"""CloudWatch: the current variant's recent traffic, for the plan's estimate (domain/estimate.py), in one
+GetMetricData call.
+
+SageMaker publishes Invocations and Invocation5XXErrors (Invocation4XXErrors) per variant in AWS/SageMaker with the
+dimensions EndpointName and VariantName, one datapoint a minute with requests; the Sum is the count
+(https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html). A minute without requests has no
+datapoint, so it counts as zero here: a quiet hour is a quiet hour, not a missing one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mlrollout.adapters.aws import error_code, error_message
+from mlrollout.domain.errors import MetricsUnavailable
+from mlrollout.domain.estimate import Traffic
+
+NAMESPACE = "AWS/SageMaker"
+PERIOD = 60
+# The newest minute may still be filling (SageMaker publishes each minute with a delay), so the window ends a minute
+# before the last whole minute: counting a half-published minute would understate the traffic.
+SETTLING = timedelta(minutes=1)
+
+
+class CloudWatchTraffic:
+    def __init__(self, cloudwatch: Any) -> None:
+        self.cw = cloudwatch
+
+    def recent(
+        self, endpoint: str, variant: str, now: datetime, *, minutes: int = 60, include_4xx: bool = False
+    ) -> Traffic:
+        """Requests per minute and error rate of `variant` over the `minutes` whole minutes before `now` (less the
+        settling minute); errors are 5XX, plus 4XX when `include_4xx` (as the judge counts them)."""
+        end = now.replace(second=0, microsecond=0) - SETTLING
+        start = end - timedelta(minutes=minutes)
+        dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+        metrics = {"inv": "Invocations", "e5": "Invocation5XXErrors"}
+        if include_4xx:
+            metrics["e4"] = "Invocation4XXErrors"
+        queries = [
+            {
+                "Id": key,
+                "MetricStat": {
+                    "Metric": {"Namespace": NAMESPACE, "MetricName": name, "Dimensions": dimensions},
+                    "Period": PERIOD,
+                    "Stat": "Sum",
+                },
+                "ReturnData": True,
+            }
+            for key, name in metrics.items()
+        ]
+        try:
+            # 60 datapoints a metric are far below one response's 100,800, so there is no NextToken to follow.
+            response = self.cw.get_metric_data(MetricDataQueries=queries, StartTime=start, EndTime=end)
+        except (ClientError, BotoCoreError) as exc:
+            detail = f"{error_code(exc)}: {error_message(exc)}" if isinstance(exc, ClientError) else str(exc)
+            raise MetricsUnavailable(
+                f"CloudWatch GetMetricData failed for the current variant {variant} of endpoint {endpoint}: {detail}",
+                fix="nothing to do: the rollout goes on without an estimate of how long it will take",
+            ) from exc
+        sums = dict.fromkeys(metrics, 0.0)
+        for result in response.get("MetricDataResults", []):
+            if result.get("Id") in sums:
+                sums[result["Id"]] = float(sum(result.get("Values") or []))
+        requests = sums["inv"]
+        errors = sums["e5"] + sums.get("e4", 0.0)
+        return Traffic(
+            requests_per_minute=requests / minutes,
+            error_rate=min(1.0, errors / requests) if requests else 0.0,
+            minutes=minutes,
+        )

@@ -1,0 +1,216 @@
+"""The plan's estimate: how long each phase needs to decide for a healthy candidate, from the judge and the policy
+themselves, and what would make a late rollout decide in time."""
+
+import math
+
+import pytest
+
+from mlrollout.contracts import PlanEstimate
+from mlrollout.domain import estimate as estimate_module
+from mlrollout.domain.config import DEADLINE_BAKES, Judge, Shadow, Strategy
+from mlrollout.domain.estimate import Traffic, estimate, phases_of
+from mlrollout.domain.policy import design_periods
+from mlrollout_bench.estimate_check import TARGET_WITHIN, check
+
+LIMITS, STRATEGY = Judge(), Strategy()  # the shipped defaults: steps 10% and 50%, 10-minute bakes, 40-minute deadline
+SHADOWED = STRATEGY.model_copy(update={"shadow": Shadow(percent=100)})
+
+
+def rps(value: float, error_rate: float = 0.01) -> Traffic:
+    return Traffic(requests_per_minute=value * 60, error_rate=error_rate)
+
+
+def test_at_ordinary_traffic_every_phase_takes_its_bake() -> None:
+    planned = estimate(rps(50), LIMITS, STRATEGY)
+    assert [p.minutes for p in planned.phases] == [10.0, 10.0]
+    assert [p.why for p in planned.phases] == ["its 10-minute bake"] * 2
+    assert planned.total_minutes == 20.0
+    assert planned.decides_in_time
+    assert planned.warning() is None
+    assert planned.options == []
+
+
+def test_at_low_traffic_the_final_step_waits_for_the_proof_from_all_phases() -> None:
+    """5 rps: the 10% step advances after its bake, but the 50% step needs more than its bake to bound the errors."""
+    planned = estimate(rps(5), LIMITS, STRATEGY)
+    first, final = planned.phases
+    assert first.minutes == 10.0
+    assert final.minutes is not None and STRATEGY.bake_minutes < final.minutes <= STRATEGY.deadline_minutes
+    assert "not a regression" in final.why
+    assert planned.decides_in_time
+
+
+def test_a_rollout_that_cannot_decide_in_time_says_so_with_options_that_would() -> None:
+    planned = estimate(rps(2), LIMITS, STRATEGY)
+    late = planned.phases[-1]
+    assert late.minutes is not None and late.minutes > STRATEGY.deadline_minutes
+    assert not planned.decides_in_time
+    warning = planned.warning()
+    assert warning is not None and "50% phase" in warning and f"deadline is {STRATEGY.deadline_minutes:g}" in warning
+    assert planned.options and all(o.decides_in_time for o in planned.options)
+    kinds = " ".join(o.change for o in planned.options)
+    assert "shadow" in kinds and "max_bake_minutes" in kinds and "max_error_rate_increase" in kinds
+    for option in planned.options:
+        assert option.change in warning
+
+
+def test_each_option_gives_the_estimate_it_claims() -> None:
+    """An option's numbers are the estimate of the changed plan itself."""
+    planned = estimate(rps(2), LIMITS, STRATEGY)
+    by_kind = {o.change.split("(")[-1].rstrip(")"): o for o in planned.options}
+    longer = by_kind["strategy.max_bake_minutes"]
+    deadline = planned.phases[-1].minutes
+    relaxed = estimate(rps(2), LIMITS, STRATEGY.model_copy(update={"max_bake_minutes": deadline}))
+    assert relaxed.decides_in_time and longer.total_minutes == relaxed.total_minutes == planned.total_minutes
+    shadowed = estimate(rps(2), LIMITS, SHADOWED)
+    shadow = next(o for o in planned.options if "shadow" in o.change)
+    assert shadow.total_minutes == shadowed.total_minutes and shadowed.decides_in_time
+
+
+def test_an_early_step_waits_for_min_requests() -> None:
+    """1 rps at 10%: 6 candidate requests a minute reach the judge's 200 only after about 35 minutes."""
+    planned = estimate(rps(1), LIMITS, STRATEGY)
+    first = planned.phases[0]
+    assert first.minutes == 35.0
+    assert f"{LIMITS.min_requests} candidate requests" in first.why
+    assert first.within_deadline  # the 40-minute deadline
+    assert not estimate(rps(0.8), LIMITS, STRATEGY).phases[0].within_deadline
+
+
+def test_no_traffic_never_decides() -> None:
+    planned = estimate(Traffic(requests_per_minute=0.0, error_rate=0.0), LIMITS, STRATEGY)
+    assert planned.phases[0].minutes is None
+    assert len(planned.phases) == 1  # the rollout ends at the first phase; later ones never start
+    assert planned.total_minutes is None
+    assert "no requests in the last 60 minutes" in (planned.warning() or "")
+    assert planned.options == []  # nothing to offer: no change of the plan makes evidence out of no traffic
+
+
+def test_an_unhealthy_current_variant_is_named_as_the_reason() -> None:
+    planned = estimate(rps(10, error_rate=0.2), LIMITS, STRATEGY)
+    assert planned.phases[0].minutes is None
+    assert "judge.max_error_rate" in planned.phases[0].why
+    assert planned.options == []  # no option gets anywhere
+
+
+def test_a_shadow_phase_is_a_phase_that_needs_a_pass_and_feeds_the_later_ones() -> None:
+    """strategy.shadow: the product's own shadow policy (its bake, a deadline of 3 bakes, its design point)."""
+    phases = phases_of(SHADOWED)
+    assert [(p.kind, p.percent, p.needs_pass) for p in phases] == [
+        ("shadow", 100, True),
+        ("step", 10.0, False),
+        ("step", 50.0, True),
+    ]
+    assert phases[0].policy == SHADOWED.shadow_phase()
+    assert [p.design for p in phases] == [design_periods(SHADOWED)] * 3
+    without, shadowed = estimate(rps(2), LIMITS, STRATEGY), estimate(rps(2), LIMITS, SHADOWED)
+    assert not without.decides_in_time
+    assert shadowed.decides_in_time
+    assert shadowed.phases[0].phase.label() == "shadow 100%"
+    # the shadow phase's evidence is pooled: the final step then needs no more than its bake
+    assert shadowed.phases[-1].minutes == STRATEGY.bake_minutes
+
+
+def test_a_late_shadow_phase_is_offered_a_longer_shadow_bake() -> None:
+    strategy = STRATEGY.model_copy(update={"shadow": Shadow(bake_minutes=5)})  # deadline 20 minutes
+    planned = estimate(rps(2), LIMITS, strategy)
+    assert planned.phases[0].phase.kind == "shadow" and not planned.phases[0].within_deadline
+    assert planned.phases[0].deadline_minutes == 5 * DEADLINE_BAKES
+    longer = next(o for o in planned.options if "strategy.shadow.bake_minutes" in o.change)
+    bake = math.ceil((planned.phases[0].minutes or 0) / DEADLINE_BAKES)
+    changed = strategy.model_copy(update={"shadow": Shadow(bake_minutes=bake)})
+    assert longer.total_minutes == estimate(rps(2), LIMITS, changed, with_options=False).total_minutes
+
+
+def test_the_estimate_follows_the_judges_tolerances() -> None:
+    """A wider tolerance, a higher error rate (more variance) or a stricter pass confidence move the estimate the way
+    the judge's bounds move: it is computed by the judge, not beside it."""
+
+    def final(limits: Judge = LIMITS, error_rate: float = 0.01) -> float:
+        minutes = estimate(rps(3, error_rate), limits, STRATEGY, with_options=False).phases[-1].minutes
+        assert minutes is not None
+        return minutes
+
+    assert final(LIMITS.model_copy(update={"max_error_rate_increase": 0.005})) < final()
+    assert final(LIMITS.model_copy(update={"pass_confidence": 0.99})) > final()
+    assert final(error_rate=0.001) < final()
+
+
+@pytest.mark.parametrize("traffic", [rps(1), rps(2), rps(5), rps(50), rps(0.5, 0.05)])
+def test_the_bisection_finds_the_first_look_a_scan_of_every_look_finds(traffic: Traffic) -> None:
+    """The estimate bisects over the looks (advancing is monotone on the expected stream); every look in turn,
+    with the judge and the policy, finds the same first look for every phase."""
+    planned = estimate(traffic, LIMITS, STRATEGY, with_options=False)
+    interval = STRATEGY.evaluation_interval_seconds / 60
+    earlier: tuple[list, list] = ([], [])
+    for phase in planned.phases:
+        scanned = next(
+            (
+                look * interval
+                for look in range(1, int(estimate_module.HORIZON_MINUTES / interval) + 1)
+                if estimate_module._advances(traffic, LIMITS, earlier, phase.phase, look * interval)[0]
+            ),
+            None,
+        )
+        assert phase.minutes == scanned
+        if scanned is None:
+            break
+        seen = estimate_module._periods(traffic, phase.phase, int(scanned) - estimate_module.START_LAG_PERIODS)
+        earlier = (earlier[0] + seen[0], earlier[1] + seen[1])
+
+
+def test_the_contract_renders_each_phase_and_the_warning() -> None:
+    planned = estimate(rps(2), LIMITS, STRATEGY)
+    contract = PlanEstimate(
+        requests_per_minute=120,
+        error_rate=0.01,
+        traffic_minutes=60,
+        phases=[],
+        total_minutes=planned.total_minutes,
+        decides_in_time=planned.decides_in_time,
+        warning=planned.warning(),
+    )
+    lines = contract.lines()
+    assert lines[0].startswith(f"~{planned.total_minutes:g} min to promote a healthy candidate at 120 requests/minute")
+    assert lines[-1] == f"WARNING: {planned.warning()}"
+    assert PlanEstimate(unavailable="CloudWatch did not answer").lines() == ["no estimate: CloudWatch did not answer"]
+
+
+def test_at_5_rps_the_estimate_is_within_30_percent_of_the_simulated_median() -> None:
+    """Issue 11's target, on the benchmark's simulator and the product's own rollout loop (200 rollouts)."""
+    result = check(5.0, range(200))
+    assert result.simulated_median_minutes is not None
+    assert result.within_target, (result.estimated_minutes, result.simulated_median_minutes, TARGET_WITHIN)
+
+
+def test_a_rollout_in_time_only_on_the_expected_path_warns_of_its_slow_path() -> None:
+    """The benchmark's simulator at the defaults promotes healthy candidates in 89% of runs at 5 rps, 97% at 8 and
+    99.7% at 10 and 12: the plan warns where that falls short of 99%, though the expected path is in time at all."""
+    for level in (5, 8):
+        planned = estimate(rps(level), LIMITS, STRATEGY)
+        assert planned.decides_in_time and planned.tight, level
+        warning = planned.warning()
+        assert warning is not None and "with little margin" in warning and "1 run in 100" in warning
+        assert planned.slow is not None and planned.slow.total_minutes is not None
+        assert planned.total_minutes is not None and planned.slow.total_minutes > planned.total_minutes
+    for level in (10, 12, 50):
+        planned = estimate(rps(level), LIMITS, STRATEGY)
+        assert not planned.tight and planned.warning() is None, level
+
+
+def test_the_slow_path_options_keep_it_in_time() -> None:
+    planned = estimate(rps(5), LIMITS, STRATEGY)
+    assert planned.options and all(o.decides_in_time for o in planned.options)
+    for option in planned.options:
+        assert option.change in (planned.warning() or "")
+    # the longer deadline it offers is one under which the slow path itself decides in time
+    longer = next(o for o in planned.options if "max_bake_minutes" in o.change)
+    minutes = float(longer.change.split("deadline of ")[1].split(" minutes")[0])
+    slow = estimate_module.estimate(
+        rps(5),
+        LIMITS,
+        STRATEGY.model_copy(update={"max_bake_minutes": minutes}),
+        with_options=False,
+        unlucky=estimate_module.UNLUCKY_Z,
+    )
+    assert slow.decides_in_time and slow.total_minutes == longer.total_minutes
