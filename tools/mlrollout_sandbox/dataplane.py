@@ -482,14 +482,18 @@ class DataPlane:
                     capture=capture,
                     shadow=target in sampling,
                 )
-        minute = now.replace(second=0, microsecond=0)
-        for variant, share in zip(variants, shares, strict=True):
-            self.minutes.setdefault(
-                (endpoint, variant, minute), MinuteStats(endpoint, variant, minute)
-            ).weight_share = share
-        for variant, share in sampling.items():
-            stats = self.minutes.setdefault((endpoint, variant, minute), MinuteStats(endpoint, variant, minute))
-            stats.weight_share, stats.shadow = share, True
+        # The split held over the whole span, which on a loaded machine can cross a minute boundary: every minute it
+        # touched records it, not only the last.
+        minute, last = start.replace(second=0, microsecond=0), now.replace(second=0, microsecond=0)
+        while minute <= last:
+            for variant, share in zip(variants, shares, strict=True):
+                self.minutes.setdefault(
+                    (endpoint, variant, minute), MinuteStats(endpoint, variant, minute)
+                ).weight_share = share
+            for variant, share in sampling.items():
+                stats = self.minutes.setdefault((endpoint, variant, minute), MinuteStats(endpoint, variant, minute))
+                stats.weight_share, stats.shadow = share, True
+            minute += timedelta(minutes=1)
 
     # publishing ----------------------------------------------------------------------------------------------
     def flush(self, *, final: bool = False, now: datetime | None = None) -> None:
