@@ -17,9 +17,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
@@ -36,7 +34,7 @@ from mlrollout_sandbox.emulator.sagemaker import (
     DEFAULT_WEIGHTS_SECONDS,
     SageMakerService,
 )
-from mlrollout_sandbox.server import CREDENTIALS, EmbeddedAws
+from mlrollout_sandbox.server import EmbeddedAws
 
 pytestmark = pytest.mark.sandbox
 
@@ -66,34 +64,6 @@ def service(aws: EmbeddedAws) -> Iterator[SageMakerService]:
     svc.schedule_pending_seconds = DEFAULT_SCHEDULE_PENDING_SECONDS
     svc.data_plane = None
     aws.emulator.faults.clear()
-
-
-@pytest.fixture
-def sm(aws: EmbeddedAws) -> Any:
-    return aws.client("sagemaker")
-
-
-@pytest.fixture
-def strict_sm(aws: EmbeddedAws) -> Any:
-    """One attempt and no client-side validation: shows exactly what the server answered."""
-    return boto3.client(
-        "sagemaker",
-        endpoint_url=aws.url,
-        region_name=aws.region,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, parameter_validation=False),
-        **CREDENTIALS,  # type: ignore[call-overload]
-    )
-
-
-@pytest.fixture
-def runtime(aws: EmbeddedAws) -> Any:
-    return boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=aws.url,
-        region_name=aws.region,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-        **CREDENTIALS,  # type: ignore[call-overload]
-    )
 
 
 # ------------------------------------------------------------------------------------------- helpers

@@ -19,10 +19,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import moto.sagemaker.responses
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig
 
@@ -34,7 +32,7 @@ from mlrollout_sandbox.emulator.sagemaker import (
     DEFAULT_WEIGHTS_SECONDS,
     SageMakerService,
 )
-from mlrollout_sandbox.server import CREDENTIALS, EmbeddedAws
+from mlrollout_sandbox.server import EmbeddedAws
 
 pytestmark = pytest.mark.sandbox
 
@@ -62,34 +60,6 @@ def service(aws: EmbeddedAws) -> Iterator[SageMakerService]:
     svc.update_seconds = DEFAULT_UPDATE_SECONDS
     svc.weights_seconds = DEFAULT_WEIGHTS_SECONDS
     svc.data_plane = None
-
-
-@pytest.fixture
-def sm(aws: EmbeddedAws) -> Any:
-    return aws.client("sagemaker")
-
-
-@pytest.fixture
-def strict_sm(aws: EmbeddedAws) -> Any:
-    """One attempt and no client-side validation: shows exactly what the server answered."""
-    return boto3.client(
-        "sagemaker",
-        endpoint_url=aws.url,
-        region_name=aws.region,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, parameter_validation=False),
-        **CREDENTIALS,  # type: ignore[call-overload]
-    )
-
-
-@pytest.fixture
-def runtime(aws: EmbeddedAws) -> Any:
-    return boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=aws.url,
-        region_name=aws.region,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-        **CREDENTIALS,  # type: ignore[call-overload]
-    )
 
 
 # ------------------------------------------------------------------------------------------- helpers

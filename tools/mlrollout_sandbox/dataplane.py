@@ -6,7 +6,7 @@ by the model of that variant: its artifact is fetched from S3, unpacked, and its
 SageMaker inference-toolkit contract (model_fn, input_fn, predict_fn, output_fn). An exception in the model is
 a 500, as a SageMaker container answers. Latency comes from the artifact's own `serving` profile. An endpoint
 with a shadow variant also serves a copy of each request on the shadow's model, at the shadow's sampling
-fraction (`shadow_sampling` in the SageMaker emulator), and discards that answer.
+share (`shadow_sampling` in the SageMaker emulator: every request), and discards that answer.
 
 What SageMaker would write, the data plane writes: per-variant `AWS/SageMaker` metrics every minute
 (Invocations, Invocation4XXErrors, Invocation5XXErrors, ModelLatency, OverheadLatency, in microseconds with
@@ -468,7 +468,7 @@ class DataPlane:
             variant = rng.choices(variants, weights=shares)[0]
             body = json.dumps(profile.profile_at(when).request(rng)).encode()
             # The production variant answers the caller; each shadow gets a copy whose answer nobody sees.
-            copies = [shadow for shadow, chance in sampling.items() if chance >= 1.0 or rng.random() < chance]
+            copies = list(sampling)  # every request (the only case the emulator accepts)
             for target in (variant, *copies):
                 self._serve(
                     endpoint,

@@ -80,7 +80,6 @@ __all__ = [
     "endpoint_state_change_event",
     "event_status",
     "install",
-    "shadow_sampling",
 ]
 
 log = logging.getLogger(__name__)
@@ -331,27 +330,17 @@ class EndpointState:
 
     @property
     def shadow_sampling(self) -> dict[str, float]:
-        """Each shadow variant's chance of receiving a copy of a production request (see `shadow_sampling`)."""
-        return {
-            v.name: shadow_sampling(sum(self.weights.values()), v.current_weight or 0.0) for v in self.shadow_variants
-        }
+        """Each shadow variant's share of production requests copied to it: every request.
 
-
-def shadow_sampling(production_weight: float, shadow_weight: float) -> float:
-    """The fraction of production requests SageMaker copies to a shadow variant, from the two variants' weights.
-
-    A shadow variant receives "a percentage of the incoming requests, replicated from the production variant",
-    which "receives and responds to 100 percent" of them (https://docs.aws.amazon.com/sagemaker/latest/dg/
-    shadow-tests-create.html); ShadowModelVariantConfig.SamplingPercentage is that percentage, at most 100
-    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ShadowModelVariantConfig.html). No AWS page
-    states how a ShadowProductionVariants entry's weight maps to it; AWS's own shadow example gives both variants
-    weight 1 (https://docs.aws.amazon.com/sagemaker/latest/dg/model-shadow-deployment.html). The sandbox emulates
-    only that case (CreateEndpointConfig refuses other weights, UpdateEndpointWeightsAndCapacities a new weight on
-    a shadow) and reads it as every request copied; the ratio below is how that reading would extend, unused.
-    """
-    if production_weight <= 0 or shadow_weight <= 0:
-        return 0.0
-    return min(1.0, shadow_weight / production_weight)
+        A shadow variant receives "a percentage of the incoming requests, replicated from the production variant",
+        which "receives and responds to 100 percent" of them (https://docs.aws.amazon.com/sagemaker/latest/dg/
+        shadow-tests-create.html), but that percentage (ShadowModelVariantConfig.SamplingPercentage) belongs to
+        shadow tests. For ShadowProductionVariants no AWS page says how a weight maps to it; AWS's own example gives
+        both variants weight 1 (https://docs.aws.amazon.com/sagemaker/latest/dg/model-shadow-deployment.html). The
+        sandbox emulates only that case (CreateEndpointConfig refuses other weights, UpdateEndpointWeightsAndCapacities
+        a new weight on a shadow), read as every request copied.
+        """
+        return dict.fromkeys((v.name for v in self.shadow_variants), 1.0)
 
 
 @dataclass
@@ -949,17 +938,10 @@ class SageMakerService:
         return 200, {"Content-Type": out_type, "x-Amzn-Invoked-Production-Variant": invoked}, out_body
 
     def _shadow_copies(self, backend: SageMakerModelBackend, name: str) -> list[str]:
-        """The shadow variants that receive a copy of this request, each drawn at its sampling fraction."""
+        """The shadow variants that receive a copy of this request: each of them (`EndpointState.shadow_sampling`)."""
         with self._lock:
             endpoint = self._settled(backend, name)
-            if endpoint is None or not _shadows(endpoint):
-                return []
-            production = sum(float(v.get("CurrentWeight") or 0.0) for v in endpoint.production_variants)
-            chances = [
-                (v["VariantName"], shadow_sampling(production, float(v.get("CurrentWeight") or 0.0)))
-                for v in _shadows(endpoint)
-            ]
-            return [shadow for shadow, chance in chances if chance >= 1.0 or self.rng.random() < chance]
+            return [str(v["VariantName"]) for v in _shadows(endpoint)] if endpoint is not None else []
 
     def _route(self, backend: SageMakerModelBackend, name: str, target: str | None) -> str:
         with self._lock:

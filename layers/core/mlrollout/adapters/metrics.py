@@ -56,7 +56,9 @@ class CloudWatchMetrics:
     ) -> dict[str, float]:
         """The newest Maximum of each metric in [start, end); metrics without data are left out."""
         queries = [
-            _query(f"m{i}", name, namespace, name, [{"Name": k, "Value": v} for k, v in dimensions.items()], "Maximum")
+            metric_query(
+                f"m{i}", name, namespace, name, [{"Name": k, "Value": v} for k, v in dimensions.items()], "Maximum"
+            )
             for i, name in enumerate(metrics)
         ]
         for query in queries:
@@ -96,12 +98,12 @@ class CloudWatchMetrics:
             dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
             for key, metric, stat, _ in wanted:
                 queries.append(
-                    _query(f"{key}{index}", f"{variant} {metric} {stat}", NAMESPACE, metric, dimensions, stat)
+                    metric_query(f"{key}{index}", f"{variant} {metric} {stat}", NAMESPACE, metric, dimensions, stat)
                 )
             for number, extra in enumerate(extras):
                 extra_dimensions = dimensions + [{"Name": k, "Value": v} for k, v in sorted(extra.dimensions.items())]
                 queries.append(
-                    _query(
+                    metric_query(
                         f"x{number}v{index}",
                         f"{variant} {extra.name}",
                         extra.namespace,
@@ -122,7 +124,7 @@ class CloudWatchMetrics:
                 response = self.cw.get_metric_data(**kwargs)
             except (ClientError, BotoCoreError) as exc:  # raised once the client's retries are spent
                 raise MetricsUnavailable(
-                    f"CloudWatch GetMetricData failed for endpoint {endpoint}: {_describe(exc)}",
+                    f"CloudWatch GetMetricData failed for endpoint {endpoint}: {describe_error(exc)}",
                     fix="nothing to do if CloudWatch recovers: the judge looks again after the next interval",
                 ) from exc
             for result in response.get("MetricDataResults", []):
@@ -178,7 +180,7 @@ def series_from_columns(
     )
 
 
-def _query(
+def metric_query(
     query_id: str, label: str, namespace: str, metric: str, dimensions: list[dict[str, str]], stat: str
 ) -> dict[str, Any]:
     return {
@@ -199,7 +201,7 @@ def _scaled(value: float | None, scale: float) -> float | None:
     return value * scale
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         return f"{error_code(exc)}: {error_message(exc)}"
     return str(exc)

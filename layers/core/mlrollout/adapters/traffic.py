@@ -14,12 +14,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlrollout.adapters.aws import error_code, error_message
+from mlrollout.adapters.metrics import NAMESPACE, describe_error, metric_query
 from mlrollout.domain.errors import MetricsUnavailable
 from mlrollout.domain.estimate import Traffic
 
-NAMESPACE = "AWS/SageMaker"
-PERIOD = 60
 # The newest minute may still be filling (SageMaker publishes each minute with a delay), so the window ends a minute
 # before the last whole minute: counting a half-published minute would understate the traffic.
 SETTLING = timedelta(minutes=1)
@@ -41,24 +39,15 @@ class CloudWatchTraffic:
         if include_4xx:
             metrics["e4"] = "Invocation4XXErrors"
         queries = [
-            {
-                "Id": key,
-                "MetricStat": {
-                    "Metric": {"Namespace": NAMESPACE, "MetricName": name, "Dimensions": dimensions},
-                    "Period": PERIOD,
-                    "Stat": "Sum",
-                },
-                "ReturnData": True,
-            }
-            for key, name in metrics.items()
+            metric_query(key, f"{variant} {name}", NAMESPACE, name, dimensions, "Sum") for key, name in metrics.items()
         ]
         try:
             # 60 datapoints a metric are far below one response's 100,800, so there is no NextToken to follow.
             response = self.cw.get_metric_data(MetricDataQueries=queries, StartTime=start, EndTime=end)
         except (ClientError, BotoCoreError) as exc:
-            detail = f"{error_code(exc)}: {error_message(exc)}" if isinstance(exc, ClientError) else str(exc)
             raise MetricsUnavailable(
-                f"CloudWatch GetMetricData failed for the current variant {variant} of endpoint {endpoint}: {detail}",
+                f"CloudWatch GetMetricData failed for the current variant {variant} of endpoint {endpoint}: "
+                f"{describe_error(exc)}",
                 fix="nothing to do: the rollout goes on without an estimate of how long it will take",
             ) from exc
         sums = dict.fromkeys(metrics, 0.0)

@@ -21,7 +21,15 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from mlrollout.domain.config import DEADLINE_BAKES, Judge, Shadow, Strategy
-from mlrollout.domain.judge import Judgement, Period, VariantSeries, WeightedSignal, judge, weighted_error_signal
+from mlrollout.domain.judge import (
+    Judgement,
+    Period,
+    VariantSeries,
+    WeightedSignal,
+    judge,
+    regression_error_ratio,
+    weighted_error_signal,
+)
 from mlrollout.domain.policy import Action, decide, design_periods
 
 # A phase's weights take effect within some minute and the judge reads complete minutes only
@@ -224,12 +232,11 @@ def _advances(
     if not earlier[0] and not baseline:
         return False, "no complete minute yet"
     if unlucky > 0:
-        regression_ratio = 1 + limits.regression_multiple * (limits.max_error_rate_ratio - 1)
         counted = [
             (c.errors_5xx or 0.0, c.invocations or 0.0, b.errors_5xx or 0.0, b.invocations or 0.0)
             for b, c in zip(earlier[0] + baseline, earlier[1] + canary, strict=True)
         ]
-        signal = weighted_error_signal(counted, regression_ratio, phase.design)
+        signal = weighted_error_signal(counted, regression_error_ratio(limits), phase.design)
         if isinstance(signal, WeightedSignal) and signal.information > 0:
             excess = unlucky / math.sqrt(signal.information)
             earlier, canary = (earlier[0], _raised(earlier[1], excess)), _raised(canary, excess)

@@ -154,6 +154,12 @@ def cs_radius(sd: float, n: float, alpha: float, design_n: float) -> float:
     return sd * math.sqrt(2 * (n * r2 + 1) / (n * n * r2) * math.log(math.sqrt(n * r2 + 1) / alpha))
 
 
+def regression_error_ratio(limits: Thresholds) -> float:
+    """The promotion test's multiple of the current error rate: the tolerated excess ratio - 1, `regression_multiple`
+    times over (with `regression_multiple` times the slack on top)."""
+    return 1 + limits.regression_multiple * (limits.max_error_rate_ratio - 1)
+
+
 @dataclass(frozen=True)
 class WeightedSignal:
     """A per-period paired difference averaged with inverse-variance weights, and what its bound needs: the
@@ -411,7 +417,7 @@ def judge(
     # Errors: d = canary rate - ratio * baseline rate per period, tolerated up to the absolute slack. The regression
     # is the same form with `multiple` times the tolerated excess: ratio' = 1 + m (ratio - 1), slack' = m slack.
     ratio = limits.max_error_rate_ratio
-    regression_ratio = 1 + multiple * (ratio - 1)
+    regression_ratio = regression_error_ratio(limits)
 
     counted = [
         (errors_of(p.canary), p.canary.invocations or 0.0, errors_of(p.baseline), p.baseline.invocations or 0.0)
