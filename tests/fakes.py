@@ -58,3 +58,62 @@ class FakeRecords:
             return None
         request["taken_at"] = now.isoformat()
         return request
+
+
+class FakeEndpointWaits:
+    """The change each endpoint's rollout waits for (adapters/endpoint_waits.DynamoEndpointWaits): one per endpoint,
+    forgotten only by the token that registered it."""
+
+    def __init__(self) -> None:
+        self.changes: dict[str, Any] = {}
+
+    def register(self, change: Any) -> None:
+        self.changes[change.endpoint] = change
+
+    def pending(self, endpoint: str) -> Any:
+        return self.changes.get(endpoint)
+
+    def forget(self, endpoint: str, token: str) -> None:
+        if endpoint in self.changes and self.changes[endpoint].token == token:
+            del self.changes[endpoint]
+
+
+class FakeTaskTokens:
+    """Step Functions' answers to waiting tasks (adapters/executions.TaskTokens): a token is answered once; an
+    answer to a token no task waits on raises TokenExpired, as SendTaskSuccess's TaskTimedOut/InvalidToken do."""
+
+    def __init__(self) -> None:
+        self.waiting: set[str] = set()
+        self.answers: dict[str, tuple[str, Any]] = {}
+
+    def issue(self, token: str) -> str:
+        self.waiting.add(token)
+        return token
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None:
+        self._answer(token, ("success", output))
+
+    def fail(self, token: str, error: str, cause: str) -> None:
+        self._answer(token, (error, cause))
+
+    def _answer(self, token: str, answer: tuple[str, Any]) -> None:
+        from mlrollout.domain.errors import TokenExpired
+
+        if token not in self.waiting:
+            raise TokenExpired(f"Task Timed Out: '{token}'")
+        self.waiting.discard(token)
+        self.answers[token] = answer
+
+
+class FakeEndpointViews:
+    """What DescribeEndpoint shows (the Endpoints port's observe), set by the test as SageMaker would change it."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, Any] = {}
+        self.looks = 0
+
+    def observe(self, endpoint: str) -> Any:
+        from mlrollout.domain.rollback import EndpointObservation
+
+        self.looks += 1
+        return self.seen.get(endpoint, EndpointObservation(exists=False))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,36 @@ def unreachable_client(service: str) -> Any:
         aws_secret_access_key="testing",  # a dummy: this client never reaches AWS
         config=Config(retries={"total_max_attempts": 1}, connect_timeout=1),
     )
+
+
+# ------------------------------------------------------------------------------- the embedded SageMaker's endpoints
+ENDPOINT_POLL_SECONDS = 5.0  # real time a test waits for an endpoint to leave a status
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_while(sm: Any, endpoint: str, status: str) -> dict[str, Any]:
+    """Poll DescribeEndpoint (bounded in real time) until the endpoint leaves `status`."""
+    deadline = time.monotonic() + ENDPOINT_POLL_SECONDS
+    while True:
+        described: dict[str, Any] = sm.describe_endpoint(EndpointName=endpoint)
+        if described["EndpointStatus"] != status:
+            return described
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{endpoint} still {status} after {ENDPOINT_POLL_SECONDS}s real time")
+        time.sleep(0.02)
+
+
+def ready_endpoint(sm: Any, service: Any, config: str) -> str:
+    """A new endpoint on `config`, InService (created in 10 sandbox seconds; the service's duration restored)."""
+    created = service.create_seconds
+    service.create_seconds = 10
+    try:
+        endpoint = unique("ep")
+        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+        assert wait_while(sm, endpoint, "Creating")["EndpointStatus"] == "InService"
+    finally:
+        service.create_seconds = created
+    return endpoint

@@ -12,7 +12,10 @@ from mlrollout.settings import get_settings
 @rollout_step
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rollout = validate_upload(
-        ValidateInput.model_validate(event), artifacts=wiring.artifacts(), settings=get_settings()
+        ValidateInput.model_validate(event),
+        artifacts=wiring.artifacts(),
+        settings=get_settings(),
+        network=wiring.network(),
     )
     logger.info("artifact accepted", extra={"deployment_id": rollout.deployment_id, "sha256": rollout.artifact.sha256})
     return rollout.model_dump(mode="json")

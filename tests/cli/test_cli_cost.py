@@ -92,11 +92,11 @@ def rollout_history() -> list[dict[str, Any]]:
     h.task("plan", 7, 8, output={"Payload": {"first_deployment": False}})  # retry 1: REPORT 20.01 ms -> 21 ms
     h.enter("Task", "Deploy Candidate", 10)  # state 3
     h.task("deploy", 10, 12, output={"Payload": {"config_name": "c"}})  # no REPORT line: 2000 ms; canary starts
-    h.enter("Wait", "Wait For Endpoint", 12)  # state 4
-    h.enter("Task", "Check Endpoint", 60)  # state 5
-    h.task(None, 60, 61, resource=("aws-sdk:sagemaker", "describeEndpoint"))  # not a Lambda
-    h.task(None, 62, 63, resource=("aws-sdk:sagemaker", "describeEndpoint"))  # retry 2 (a transition, no request)
-    h.enter("Choice", "Endpoint Ready?", 64)  # state 6
+    h.enter("Wait", "Wait Evaluation Interval", 12)  # state 4
+    h.enter("Task", "Shift Traffic", 60)  # state 5
+    h.task(None, 60, 61, resource=("aws-sdk:sagemaker", "updateEndpointWeightsAndCapacities"))  # not a Lambda
+    h.task(None, 62, 63, resource=("aws-sdk:sagemaker", "updateEndpointWeightsAndCapacities"))  # retry 2 (a transition)
+    h.enter("Choice", "Canary Verdict?", 64)  # state 6
     h.enter("Task", "Announce Rollout", 130)  # state 7
     h.task("notify", 130, 131, output={"Payload": {"message_id": "m-1", "subject": "started"}})
     h.enter("Task", "Judge Canary", 140)  # state 8
@@ -192,6 +192,24 @@ def test_each_lambda_attempt_is_billed_from_its_report_line_or_its_history_span(
     assert found["Lambda requests"] == pytest.approx((8, 8 * 0.20 / 1_000_000))
     assert result.lambda_gb_seconds == pytest.approx(0.89)
     assert "2 of 8 Lambda attempts had no REPORT line" in result.notes[0]
+
+
+@unit
+def test_endpoint_changed_invocations_outside_the_execution_are_billed_with_the_rest() -> None:
+    def line(request: str, text: str) -> Report:
+        found = parse_report("changed", f"REPORT RequestId: {request}\t{text}", int(T0.timestamp() * 1000) + 70_000)
+        assert found is not None
+        return found
+
+    events = [line("r-e1", "Duration: 30.20 ms"), line("r-e2", "Duration: 11.00 ms\tBilled Duration: 12 ms")]
+    functions = {**FUNCTIONS, "changed": FunctionInfo("changed", 512)}
+    without, result = breakdown(inputs()), breakdown(inputs(functions=functions, event_reports=events))
+
+    billed = [(a.state, a.function, a.billed_ms, a.memory_mb) for a in result.attempts[len(without.attempts) :]]
+    assert billed == [(cost.EVENT_STATE, "changed", 31, 512), (cost.EVENT_STATE, "changed", 12, 512)]
+    assert result.lambda_requests == without.lambda_requests + 2
+    assert result.lambda_gb_seconds == pytest.approx(without.lambda_gb_seconds + 0.043 * 0.5)
+    assert result.state_transitions == without.state_transitions  # no state was entered for them
 
 
 @unit
@@ -415,10 +433,16 @@ def test_cost_of_a_real_rollout_in_the_sandbox() -> None:
         assert found["executions"] == [outcome.execution_arn]
         assert found["states_entered"] == entered
         assert found["state_transitions"] == entered + found["retries"]
-        assert found["lambda_requests"] == len(lambdas)
+        # Every Lambda task attempt, and the Endpoint Changed invocations SageMaker's state-change events made for
+        # this endpoint (outside the execution): at least one for each of the changes it awaited.
+        events = [a for a in found["attempts"] if a["state"] == cost.EVENT_STATE]
+        awaited = sum(1 for name in outcome.states_entered() if name.startswith("Await "))
+        assert awaited == 3 and len(events) >= awaited  # deploy, the one shift, promote
+        assert {a["function"] for a in events} == {sandbox.stack.physical("EndpointChangedFunction")}
+        assert found["lambda_requests"] == len(lambdas) + len(events)
         # The sandbox's Lambda logs carry a REPORT line for every invocation: no duration comes from the warped
         # clock of the history.
-        assert found["lambda_billed_from"] == {"report": len(lambdas), "history": 0}
+        assert found["lambda_billed_from"] == {"report": len(lambdas) + len(events), "history": 0}
         assert all(1 <= a["billed_ms"] < 5_000 for a in found["attempts"])
         decisions = record.get("decisions") or []
         assert found["looks"] == len(decisions) == len(outcome.task_results("Judge Canary")) > 0

@@ -87,6 +87,7 @@ def test_first_deployment_creates_the_endpoint_with_data_capture(
     assert deployment["expected"] == {
         "config_name": deployment["final_config"],
         "weights": {deployment["candidate_variant"]: 1.0},
+        "wait_seconds": None,  # an ordinary model: the stack's EndpointWaitMinutes
     }
     described = wait_in_service(stack, model)
     assert described["EndpointStatus"] == "InService"
@@ -119,7 +120,7 @@ def test_a_new_version_joins_the_current_one_at_weight_zero_then_takes_over(
     assert d2["previous_config"] == d1["final_config"]
     expected = handler("deploy_candidate")({"rollout": v2, "registration": reg2, "deployment": d2, "now": NOW})
     weights = {d2["current_variant"]: 1.0, d2["candidate_variant"]: 0.0}
-    assert expected == {"config_name": d2["canary_config"], "weights": weights}
+    assert expected == {"config_name": d2["canary_config"], "weights": weights, "wait_seconds": None}
     described = wait_in_service(stack, model)
     assert described["EndpointConfigName"] == d2["canary_config"]
     assert {v["VariantName"]: v["CurrentWeight"] for v in described["ProductionVariants"]} == weights
@@ -151,7 +152,11 @@ def test_a_shadow_phase_deploys_the_candidate_as_the_shadow_of_the_current_varia
     v2, reg2 = rollout_of("v2", SHADOWED)
     d2 = handler("plan_deployment")({"rollout": v2, "registration": reg2, "now": NOW})
     expected = handler("deploy_candidate")({"rollout": v2, "registration": reg2, "deployment": d2, "now": NOW})
-    assert expected == {"config_name": d2["shadow_config"], "weights": {d2["current_variant"]: 1.0}}
+    assert expected == {
+        "config_name": d2["shadow_config"],
+        "weights": {d2["current_variant"]: 1.0},
+        "wait_seconds": None,
+    }
     sm = stack.client("sagemaker")
     shadow = sm.describe_endpoint_config(EndpointConfigName=d2["shadow_config"])
     assert [v["VariantName"] for v in shadow["ProductionVariants"]] == [d2["current_variant"]]

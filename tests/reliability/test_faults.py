@@ -211,7 +211,10 @@ def test_an_endpoint_update_that_fails_is_rolled_back_to_the_previous_config(
 
     assert outcome.outcome == "rolled back"
     entered = outcome.states_entered()
-    assert entered.index(failed_state) < entered.index("Endpoint Update Failed") < entered.index("Roll Back")
+    awaited = {"Deploy Candidate": "Await Deployed", "Shift Traffic": "Await Shift"}[failed_state]
+    assert entered.index(failed_state) < entered.index(awaited) < entered.index("Roll Back")
+    # The failure's event ended the wait: SageMaker's FAILED state change, not a re-check.
+    assert not [e for e in outcome.history if e["type"] == "TaskTimedOut"]
     steps = [r["step"] for r in outcome.task_results("Roll Back")]
     assert "delete_endpoint" in steps and "recreate_endpoint" in steps and steps[-1] == "done"
     v2 = record(sandbox, model, "v2")
@@ -372,6 +375,32 @@ def test_a_rollback_alarm_already_firing_refuses_the_rollout_before_anything_cha
     observed(what_happened(sandbox, model, "v2"))
 
 
+def test_endpoint_changes_whose_events_never_come_are_seen_by_the_slow_re_check(
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
+) -> None:
+    """EventBridge may not deliver (a disabled rule, an outage): each Await state's TimeoutSeconds
+    (EndpointRecheckSeconds) makes Step Functions run Await Endpoint again, which looks and answers itself."""
+    promoted_v1(sandbox, model, roll)
+    events, rule = sandbox.client("events"), sandbox.stack.physical("EndpointChangedFunctionEndpointStateChanged")
+    events.disable_rule(Name=rule)
+    try:
+        outcome = roll("v2")
+    finally:
+        events.enable_rule(Name=rule)
+
+    assert outcome.outcome == "promoted", outcome.cause
+    awaited = [n for n in outcome.states_entered() if n.startswith("Await ")]
+    assert awaited == ["Await Deployed", "Await Shift", "Await Shift", "Await Promoted"]
+    # Each change was still in progress at Await Endpoint's first look (right after the request), so each wait
+    # ended at a re-check: one timed-out attempt or more per change, and nothing else failed.
+    timed_out = [e for e in outcome.history if e["type"] == "TaskTimedOut"]
+    assert len(timed_out) >= len(awaited)
+    assert not [e for e in outcome.history if e["type"] == "TaskFailed"]
+    [plan] = outcome.task_results("Plan Deployment")
+    assert endpoint(sandbox, model) == ("InService", plan["final_config"], {"v2": 1.0})
+    observed(what_happened(sandbox, model, "v2"))
+
+
 def test_a_rollback_alarm_that_fires_during_the_bake_fails_the_canary(
     sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
 ) -> None:
@@ -380,7 +409,7 @@ def test_a_rollback_alarm_that_fires_during_the_bake_fails_the_canary(
     put_rollback_alarm(sandbox, alarm)
     started = upload(sandbox, model, "v2", extra=f"judge:\n  rollback_alarms: [{alarm}]\n")
     execution = sandbox.find_execution(started)
-    wait_for_state(sandbox, execution, "Start Bake")
+    wait_for_state(sandbox, execution, "Wait Evaluation Interval")
     breach(sandbox, alarm)
 
     outcome = sandbox.wait_for_rollout(started, timeout=180)
@@ -439,7 +468,7 @@ def test_an_operator_stop_mid_bake_restores_the_endpoint_and_releases_the_lease(
     config_before = promoted_v1(sandbox, model, roll)
     started = upload(sandbox, model, "v2")
     execution = sandbox.find_execution(started)
-    wait_for_state(sandbox, execution, "Start Bake")
+    wait_for_state(sandbox, execution, "Wait Evaluation Interval")
     assert endpoint(sandbox, model)[2] == {"v1": 90.0, "v2": 10.0}  # the first default step
 
     sandbox.client("stepfunctions").stop_execution(

@@ -29,12 +29,11 @@ from mlrollout_sandbox.emulator.sagemaker import (
     DEFAULT_CREATE_SECONDS,
     DEFAULT_DELETE_SECONDS,
     DEFAULT_DURATIONS,
-    DEFAULT_SCHEDULE_PENDING_SECONDS,
     DEFAULT_UPDATE_SECONDS,
-    DEFAULT_WEIGHTS_SECONDS,
     SageMakerService,
 )
 from mlrollout_sandbox.server import EmbeddedAws
+from support import wait_while
 
 pytestmark = pytest.mark.sandbox
 
@@ -51,19 +50,6 @@ POLL_SECONDS = 5.0
 def aws() -> Iterator[EmbeddedAws]:
     with EmbeddedAws(SandboxClock(warp=WARP)) as embedded:
         yield embedded
-
-
-@pytest.fixture
-def service(aws: EmbeddedAws) -> Iterator[SageMakerService]:
-    svc: SageMakerService = aws.emulator.services["sagemaker"]
-    yield svc
-    svc.create_seconds = DEFAULT_CREATE_SECONDS
-    svc.update_seconds = DEFAULT_UPDATE_SECONDS
-    svc.weights_seconds = DEFAULT_WEIGHTS_SECONDS
-    svc.delete_seconds = DEFAULT_DELETE_SECONDS
-    svc.schedule_pending_seconds = DEFAULT_SCHEDULE_PENDING_SECONDS
-    svc.data_plane = None
-    aws.emulator.faults.clear()
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -109,18 +95,6 @@ def watching(service: SageMakerService) -> Iterator[None]:
         yield
     finally:
         service.clock.set_warp(WARP)
-
-
-def wait_while(sm: Any, endpoint: str, status: str) -> dict[str, Any]:
-    """Poll DescribeEndpoint (bounded in real time) until the endpoint leaves `status`."""
-    deadline = time.monotonic() + POLL_SECONDS
-    while True:
-        described: dict[str, Any] = sm.describe_endpoint(EndpointName=endpoint)
-        if described["EndpointStatus"] != status:
-            return described
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{endpoint} still {status} after {POLL_SECONDS}s real time")
-        time.sleep(0.02)
 
 
 def ready_endpoint(sm: Any, service: SageMakerService, weights: dict[str, float], **config: Any) -> tuple[str, str]:
@@ -375,7 +349,6 @@ def test_update_options_the_sandbox_does_not_emulate_are_refused_not_ignored(
     endpoint, config = ready_endpoint(sm, service, {"AllTraffic": 1.0})
     options: dict[str, Any]
     for options in (
-        {"RetainAllVariantProperties": True},
         {"ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredWeight"}]},
         {"DeploymentConfig": {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE"}}}},
     ):
@@ -1185,7 +1158,8 @@ def test_create_model_checks_every_container_and_accepts_ecr_and_vpc_registries(
     for image in ecr:
         sm.create_model(ModelName=unique("model"), ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image})
     private = {"Image": "registry.internal:5000/churn:1.4", "ImageConfig": {"RepositoryAccessMode": "Vpc"}}
-    sm.create_model(ModelName=unique("model"), ExecutionRoleArn=ROLE, PrimaryContainer=private)
+    vpc = {"Subnets": ["subnet-0123456789abcdef0"], "SecurityGroupIds": ["sg-0123456789abcdef0"]}
+    sm.create_model(ModelName=unique("model"), ExecutionRoleArn=ROLE, PrimaryContainer=private, VpcConfig=vpc)
 
     name = unique("pipeline")
     code, message, _ = error_of(

@@ -65,10 +65,12 @@ MUTATIONS = {
         "              Resource: !GetAtt DataKey.Arn\n\n  AcquireLeaseFunction:",
         "              Resource: !GetAtt StateTable.Arn\n\n  AcquireLeaseFunction:",
     ),
-    # The state machine's Check Endpoint (an aws-sdk task, signed with the state machine's role).
-    "state-machine-without-describe-endpoint": (
-        "Action: [sagemaker:DescribeEndpoint, sagemaker:UpdateEndpointWeightsAndCapacities]",
-        "Action: [sagemaker:UpdateEndpointWeightsAndCapacities]",
+    # Await Endpoint looks at the endpoint it waits for (the state-change handler's own permission does not help it).
+    "await-without-describe-endpoint": (
+        'CodeUri: functions/await_endpoint/\n      Policies:\n        - Version: "2012-10-17"\n          Statement:\n'
+        "            - Sid: LookAtTheEndpoint\n              Effect: Allow\n              Action: [sagemaker:DescribeEndpoint]",
+        'CodeUri: functions/await_endpoint/\n      Policies:\n        - Version: "2012-10-17"\n          Statement:\n'
+        "            - Sid: LookAtTheEndpoint\n              Effect: Allow\n              Action: [sagemaker:ListEndpoints]",
     ),
 }
 

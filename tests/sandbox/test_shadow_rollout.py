@@ -58,8 +58,15 @@ def test_a_healthy_candidate_proves_itself_in_shadow_then_takes_the_steps(sandbo
 
     assert outcome.outcome == "promoted", outcome.cause
     entered = outcome.states_entered()
-    assert entered.index("Start Shadow") < entered.index("End Shadow") < entered.index("Leave Shadow")
+    # Shadow First? starts the shadow's bake: its looks come before the endpoint leaves the shadow config.
+    shadow_starts = entered.index("Shadow First?")
+    assert shadow_starts < entered.index("Wait Evaluation Interval") < entered.index("End Shadow")
+    assert entered.index("End Shadow") < entered.index("Leave Shadow")
     assert entered.index("Leave Shadow") < entered.index("Pre-Traffic Check") < entered.index("Shift Traffic")
+    # Every endpoint change (the shadow config, the canary config, each shift, the promotion) ended by its
+    # state-change event: no Await state had to re-check.
+    assert entered.count("Await Deployed") == 2 and entered.count("Await Promoted") == 1
+    assert not [e for e in outcome.history if e["type"] == "TaskTimedOut"]
     [plan] = outcome.task_results("Plan Deployment")
     [deployed] = outcome.task_results("Deploy Candidate")
     assert deployed["config_name"] == plan["shadow_config"]
@@ -96,7 +103,7 @@ def test_a_faulty_candidate_is_rolled_back_from_the_shadow_before_any_user_reque
 
     assert outcome.outcome == "rolled back"
     entered = outcome.states_entered()
-    assert "Start Shadow" in entered
+    assert entered.index("Shadow First?") < entered.index("Wait Evaluation Interval")
     assert not {"Leave Shadow", "Pre-Traffic Check", "Shift Traffic"} & set(entered)
     [failed] = [j for j in outcome.task_results("Judge Canary") if j["verdict"] == "FAIL"]
     assert failed["shadow"] and "error rate" in failed["reason"]
@@ -111,7 +118,7 @@ def test_shadow_then_all_at_once_switches_after_the_proof(sandbox: Sandbox, mode
 
     assert outcome.outcome == "promoted", outcome.cause
     entered = outcome.states_entered()
-    assert entered.index("Start Shadow") < entered.index("End Shadow") < entered.index("Leave Shadow")
+    assert entered.index("Shadow First?") < entered.index("End Shadow") < entered.index("Leave Shadow")
     # the pre-traffic check (and manual approval, when configured) still come before the switch
     assert entered.index("Leave Shadow") < entered.index("Pre-Traffic Check") < entered.index("Promote")
     assert "Shift Traffic" not in entered

@@ -13,7 +13,6 @@ import io
 import json
 import tarfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -27,12 +26,10 @@ from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig
 from mlrollout_sandbox.clock import SandboxClock
 from mlrollout_sandbox.dataplane import DataPlane, FeatureProfile, TrafficProfile
 from mlrollout_sandbox.emulator.sagemaker import (
-    DEFAULT_CREATE_SECONDS,
-    DEFAULT_UPDATE_SECONDS,
-    DEFAULT_WEIGHTS_SECONDS,
     SageMakerService,
 )
 from mlrollout_sandbox.server import EmbeddedAws
+from support import ready_endpoint, unique, wait_while
 
 pytestmark = pytest.mark.sandbox
 
@@ -52,21 +49,7 @@ def aws() -> Iterator[EmbeddedAws]:
         yield embedded
 
 
-@pytest.fixture
-def service(aws: EmbeddedAws) -> Iterator[SageMakerService]:
-    svc: SageMakerService = aws.emulator.services["sagemaker"]
-    yield svc
-    svc.create_seconds = DEFAULT_CREATE_SECONDS
-    svc.update_seconds = DEFAULT_UPDATE_SECONDS
-    svc.weights_seconds = DEFAULT_WEIGHTS_SECONDS
-    svc.data_plane = None
-
-
 # ------------------------------------------------------------------------------------------- helpers
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def model(sm: Any, data_url: str | None = None) -> str:
@@ -104,26 +87,6 @@ def plain_config(sm: Any) -> str:
     name = unique("cfg")
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant("champion", model(sm))])
     return name
-
-
-def wait_while(sm: Any, endpoint: str, status: str) -> dict[str, Any]:
-    deadline = time.monotonic() + POLL_SECONDS
-    while True:
-        described: dict[str, Any] = sm.describe_endpoint(EndpointName=endpoint)
-        if described["EndpointStatus"] != status:
-            return described
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{endpoint} still {status} after {POLL_SECONDS}s real time")
-        time.sleep(0.02)
-
-
-def ready_endpoint(sm: Any, service: SageMakerService, config: str) -> str:
-    service.create_seconds = 10
-    endpoint = unique("ep")
-    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-    assert wait_while(sm, endpoint, "Creating")["EndpointStatus"] == "InService"
-    service.create_seconds = DEFAULT_CREATE_SECONDS
-    return endpoint
 
 
 @contextmanager

@@ -190,11 +190,16 @@ def test_cfn_lint_checks_the_definition_with_e3601(tmp_path: Path, translated: T
 
     assert any(m.rule.id == "E3601" and "No Such State" in m.message for m in matches)
     assert not [m for m in clean if m.rule.id.startswith("E") and not known_schema_gap(m.rule.id, m.message)]
-    # The one finding accepted: a JSONata TimeoutSeconds (Request Approval), which the schema does not know yet.
-    assert [m.message for m in clean if m.rule.id.startswith("E")] == [
-        "'{% $round($rollout.config.approval_timeout_minutes * 60) %}' is not of type 'number' at "
-        "'States/Request Approval/TimeoutSeconds'"
-    ]
+    # The findings accepted: JSONata TimeoutSeconds (Request Approval's, and the Await states' re-check), which the
+    # schema does not know yet.
+    recheck = "'{% ${EndpointRecheckSeconds} %}' is not of type 'number' at 'States/{}/TimeoutSeconds'"
+    assert sorted(m.message for m in clean if m.rule.id.startswith("E")) == sorted(
+        [
+            "'{% $round($rollout.config.approval_timeout_minutes * 60) %}' is not of type 'number' at "
+            "'States/Request Approval/TimeoutSeconds'",
+            *(recheck.replace("{}", state) for state in ("Await Deployed", "Await Shift", "Await Promoted")),
+        ]
+    )
 
 
 def test_main_prints_the_json_and_reports_errors_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -88,6 +88,10 @@ def test_every_task_retries_only_transient_errors_and_catches_everything(name: s
         assert retry.get("BackoffRate", 1) >= 1
     if state["Resource"] == "arn:aws:states:::lambda:invoke":
         assert retried == TRANSIENT_LAMBDA, name
+    if state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken":
+        # An Await state's TimeoutSeconds is its re-check interval: the timeout is retried (a new look, a new
+        # token); approval's timeout is the operator's deadline and is caught.
+        assert retried - {"States.Timeout"} == TRANSIENT_LAMBDA, name
     if state["Resource"].startswith("arn:aws:states:::aws-sdk:sagemaker:"):
         assert retried == TRANSIENT_SAGEMAKER, name
     catches = state.get("Catch", [])
@@ -104,7 +108,9 @@ ENDPOINT_CHANGING = {
     "Shift Traffic",
     "Promote",
     "Leave Shadow",
-    "Check Endpoint",
+    "Await Deployed",
+    "Await Shift",
+    "Await Promoted",
     "Pre-Traffic Check",
     "Judge Canary",
     "Finalize Promotion",
@@ -133,15 +139,13 @@ def test_no_arn_or_account_is_hard_coded() -> None:
 def test_single_api_calls_are_native_integrations() -> None:
     native = {s["Resource"] for s in STATES.values() if s["Type"] == "Task" and "aws-sdk" in s["Resource"]}
     assert native == {
-        "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
         "arn:aws:states:::aws-sdk:sagemaker:updateEndpointWeightsAndCapacities",
         "arn:aws:states:::aws-sdk:sagemaker:updateEndpoint",  # Leave Shadow
     }
 
 
-def test_waiting_is_done_by_wait_states() -> None:
+def test_waiting_is_done_by_wait_states_and_task_tokens() -> None:
     assert {n for n, s in STATES.items() if s["Type"] == "Wait"} == {
-        "Wait For Endpoint",
         "Wait Evaluation Interval",
         "Wait Before Rollback Step",
         "Wait For Lease",
@@ -158,15 +162,15 @@ def test_the_reconciler_knows_how_long_an_execution_can_run() -> None:
 
 def test_leaving_the_shadow_always_passes_the_pre_traffic_check_and_the_approval_gate() -> None:
     """From the shadow's proof, every forward path to 100% goes through Pre-Traffic Check and First Deployment?
-    (where `approval: manual` waits), even with no canary steps. Leave Shadow sets the phase to 'deploy', so the
-    endpoint check's choices for other phases are not paths from there."""
+    (where `approval: manual` waits), even with no canary steps. Leave Shadow sets the phase to 'deploy', so
+    Shadow First?'s choice for the shadow phase is not a path from there."""
     assert STATES["Leave Shadow"]["Assign"]["phase"] == "deploy"
 
     def forward(name: str) -> list[str]:
         state = STATES[name]
         choices = state.get("Choices", [])
-        if name == "Endpoint Ready?":
-            choices = [c for c in choices if "$phase" not in c["Condition"] or "'deploy'" in c["Condition"]]
+        if name == "Shadow First?":
+            choices = [c for c in choices if "$phase = 'shadow'" not in c["Condition"]]
         return [state[k] for k in ("Next", "Default") if k in state] + [c["Next"] for c in choices]
 
     for gate in ("Pre-Traffic Check", "First Deployment?"):
@@ -178,3 +182,33 @@ def test_leaving_the_shadow_always_passes_the_pre_traffic_check_and_the_approval
             seen.add(name)
             todo += forward(name)
         assert "Promote" not in seen, f"Promote is reachable from End Shadow without {gate}"
+
+
+AWAITS = {"Await Deployed": "Shadow First?", "Await Shift": "Announce Step", "Await Promoted": "Finalize Promotion"}
+
+
+def test_every_endpoint_change_is_awaited_by_the_same_task_token_wait() -> None:
+    """Each state that changes the endpoint goes to an Await state; the Await states differ only in where they go
+    next and the name their failures carry (one per phase saves a Choice transition per change)."""
+    changes = {"Deploy Candidate": "Await Deployed", "Leave Shadow": "Await Deployed"}
+    changes |= {"Shift Traffic": "Await Shift", "Promote": "Await Promoted"}
+    for change, awaited in changes.items():
+        assert STATES[change]["Next"] == awaited, change
+        assert STATES[change]["Assign"]["changedAt"] == "{% $states.context.State.EnteredTime %}", change
+
+    def shape(name: str) -> str:
+        state = {k: v for k, v in STATES[name].items() if k not in {"Next", "Comment"}}
+        return json.dumps(state, sort_keys=True).replace(name, "<name>")
+
+    assert len({shape(name) for name in AWAITS}) == 1
+    for name, following in AWAITS.items():
+        state = STATES[name]
+        assert state["Next"] == following
+        assert state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+        assert state["Arguments"]["Payload"]["task_token"] == "{% $states.context.Task.Token %}"
+        assert state["TimeoutSeconds"] == "{% ${EndpointRecheckSeconds} %}"
+        timeouts = [r for r in state["Retry"] if r["ErrorEquals"] == ["States.Timeout"]]
+        # The re-checks outlast the execution's own TimeoutSeconds at the smallest EndpointRecheckSeconds allowed:
+        # the Lambda's time limit (EndpointWaitMinutes, or the model's) decides when a change is stuck, not Retry.
+        minimum = TEMPLATE["Parameters"]["EndpointRecheckSeconds"]["MinValue"]
+        assert timeouts and timeouts[0]["MaxAttempts"] * minimum >= ASL["TimeoutSeconds"]

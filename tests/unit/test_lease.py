@@ -30,17 +30,18 @@ def a_judgement(action: str) -> JudgeOutput:
 
 
 def test_the_lease_outlasts_the_longest_stretch_between_two_renewals() -> None:
-    # Defaults: a 60-s evaluation interval and the stack's bounded endpoint wait (120 polls of 30 s). After a look
-    # renews the lease, Shift Traffic and the endpoint wait (up to an hour) and the next interval pass before the
+    # Defaults: the shipped evaluation interval and the stack's re-check of an endpoint change (600 s). Await
+    # Endpoint renews the lease at each of its looks; after the last, the rest of the wait (at most one re-check
+    # interval: a state-change event or the re-check ends it) and the next step's first interval pass before the
     # next renewal.
     rollout = rollout_of()
     minutes = lease_minutes(Settings(), rollout)
     interval = rollout.config.strategy.evaluation_interval_seconds
-    assert minutes == pytest.approx((120 * 30 + interval) / 60 + LEASE_MARGIN_MINUTES)
-    assert minutes * 60 > 120 * 30 + interval
-    # A stack with a longer endpoint wait gets a longer lease; LEASE_MINUTES overrides the sizing.
-    slow = Settings(endpoint_poll_seconds=60, endpoint_max_polls=240)
-    assert lease_minutes(slow, rollout) == minutes + (240 * 60 - 120 * 30) / 60
+    assert minutes == pytest.approx((600 + interval) / 60 + LEASE_MARGIN_MINUTES)
+    assert minutes * 60 > 600 + interval
+    # A stack that re-checks less often gets a longer lease; LEASE_MINUTES overrides the sizing.
+    slow = Settings(endpoint_recheck_seconds=900)
+    assert lease_minutes(slow, rollout) == pytest.approx(minutes + (900 - 600) / 60)
     assert lease_minutes(Settings(lease_minutes=500), rollout) == 500
 
 

@@ -140,7 +140,7 @@ class DeletingEndpoints:
 
 def rollback_input(previous: RollbackResult | None) -> RollbackInput:
     rollout, deployment = a_rollout(), a_deployment()
-    failure = Failure(error="EndpointFailed", state="Check Endpoint")
+    failure = Failure(error="EndpointUpdateFailed", state="Await Shift")
     return RollbackInput(
         rollout=rollout, deployment=deployment, failure=failure, previous=previous, now=rollout.started_at
     )

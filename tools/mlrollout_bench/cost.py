@@ -8,12 +8,12 @@ In the sandbox, v1 of a model is rolled out (a first deployment), then v2 with
 `strategy: {steps: [10, 25, 50], bake_minutes: 10}` (every other setting the shipped default) under 12 requests
 a second; `mlrollout cost <v2's deployment> --json` is run against it as an operator would. The report gives the
 breakdown and splits the state transitions into the judge's loop (one look: Wait Evaluation Interval, Judge
-Canary, Canary Verdict?, its Lambda, its GetMetricData metrics and its decision record), the endpoint waits
-(Wait For Endpoint, Check Endpoint, Endpoint Ready?: 3 transitions a poll) and everything else. From that split
-it projects the cost on AWS, where a step makes up to bake / interval looks and each endpoint change is polled
-until it completes (in the sandbox each handler's own run time passes on the warped clock, so steps end after
-fewer looks and endpoint changes finish during fewer polls), at several intervals, with polling and with the
-event-driven wait that would replace it.
+Canary, Canary Verdict?, its Lambda, its GetMetricData metrics and its decision record), the endpoint waits (an Await
+state per change, the Shadow First? choice after a deployment, any re-check, and their Lambdas: Await Endpoint
+and the Endpoint Changed function SageMaker's state-change events invoke) and everything else. From that split
+it projects the cost on AWS, where a step makes up to bake / interval looks (in the sandbox each handler's own
+run time passes on the warped clock, so steps end after fewer looks) and each endpoint change takes SageMaker's
+cited duration, at several intervals; beside it, what the polling this wait replaced would cost.
 
     python -m mlrollout_bench.cost [--seed 7] [--warp 600]
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrollout.domain.config import Strategy
-from mlrollout_cli.cost import PRICES, PRICES_TAKEN, unit_price
+from mlrollout_cli.cost import EVENT_STATE, PRICES, PRICES_TAKEN, unit_price
 from mlrollout_sandbox.dataplane import TrafficProfile
 from mlrollout_sandbox.emulator.sagemaker import DEFAULT_DURATIONS
 from mlrollout_sandbox.session import DEMO_MODELS, ROOT, Sandbox, package_model
@@ -51,13 +51,13 @@ strategy:
 BAR_USD = 0.002
 PROJECTED_INTERVALS = (60, 120, 180, 300)
 LOOK_STATES = ("Wait Evaluation Interval", "Judge Canary", "Canary Verdict?")
-WAIT_STATES = ("Wait For Endpoint", "Check Endpoint", "Endpoint Ready?")
-# An event-driven wait (a callback task whose token an EventBridge rule on "SageMaker Endpoint State Change"
-# returns, with a slow poll as its fallback) enters 2 states per endpoint change: the callback task and the
-# Choice on its result. Two Lambda invocations per change: the task's (stores the token, then checks once, so a
-# change that completed first is not missed) and the rule target's (returns the token).
-EVENT_WAIT_TRANSITIONS = 2
-EVENT_WAIT_LAMBDAS = 2
+AWAIT_STATES = ("Await Deployed", "Await Shift", "Await Promoted")
+WAIT_STATES = (*AWAIT_STATES, "Shadow First?")
+# The polling wait this replaced (until 2026-12): Wait For Endpoint, Check Endpoint, Endpoint Ready? per check,
+# every 30 s (the template's EndpointPollSeconds then), for the comparison only.
+POLLED_TRANSITIONS, POLLED_SECONDS = 3, 30
+# UpdateEndpoint durations (deployment and promotion) for the sensitivity of the AWS projection.
+SLOWER_UPDATES = (180, 600, 900, 1200, 1800)
 BIN = Path(sys.executable).parent
 
 
@@ -95,6 +95,9 @@ def run(seed: int, warp: float) -> dict[str, Any]:
             "states": dict(states),
             "look_state_entries": sum(states[name] for name in LOOK_STATES),
             "wait_state_entries": sum(states[name] for name in WAIT_STATES),
+            # A re-check is a retry of the Await state after its TimeoutSeconds: a billed transition too.
+            "rechecks": sum(1 for e in second.history if e["type"] == "TaskTimedOut"),
+            "wait_lambda": [a for a in cost["attempts"] if a["state"] in {*AWAIT_STATES, EVENT_STATE}],
             "judge_gb_seconds": sum(
                 a["billed_ms"] / 1000 * a["memory_mb"] / 1024 for a in cost["attempts"] if a["state"] == "Judge Canary"
             ),
@@ -120,9 +123,16 @@ def endpoint_changes() -> list[tuple[str, float]]:
     ]  # fmt: skip
 
 
-def poll_seconds() -> int:
-    """The template's default EndpointPollSeconds: how long Wait For Endpoint waits before each check."""
-    return int(load_template(ROOT / "template.yaml")["Parameters"]["EndpointPollSeconds"]["Default"])
+def recheck_seconds() -> int:
+    """The template's default EndpointRecheckSeconds: how long an Await state waits for an event before it looks
+    again on its own."""
+    return int(load_template(ROOT / "template.yaml")["Parameters"]["EndpointRecheckSeconds"]["Default"])
+
+
+def lambda_usd(attempts: list[dict[str, Any]]) -> float:
+    """Requests and compute of some of the measured Lambda attempts."""
+    gb_seconds = sum(a["billed_ms"] / 1000 * a["memory_mb"] / 1024 for a in attempts)
+    return len(attempts) * PRICES["lambda_request"].each + gb_seconds * PRICES["lambda_gb_second_x86_64"].each
 
 
 def analyse(measured: dict[str, Any]) -> dict[str, Any]:
@@ -141,42 +151,58 @@ def analyse(measured: dict[str, Any]) -> dict[str, Any]:
         looks * PRICES["lambda_request"].each + measured["judge_gb_seconds"] * PRICES["lambda_gb_second_x86_64"].each
     )
     loop = loop_transitions + metrics + s3 + alarms + judge_lambda
-    waits = measured["wait_state_entries"] * transition
+    wait_transitions = measured["wait_state_entries"] + measured["rechecks"]
+    wait_lambdas = measured["wait_lambda"]
+    waits = wait_transitions * transition + lambda_usd(wait_lambdas)
     rest = cost["total_usd"] - loop - waits
     # One look without metrics (before the step's first complete minute) and one with, at the measured rates.
     empty_look = (loop_transitions + s3 + alarms + judge_lambda) / looks
     metrics_per_look = cost["metrics_requested"] / max(fetching, 1)
     full_look = empty_look + metrics / max(fetching, 1)
-    # On AWS a handler takes a fraction of a second, so each endpoint change is checked every poll interval until
-    # it completes, and a step makes up to bake / interval looks (all with a complete minute from 120 s on).
-    poll = poll_seconds()
-    # A Lambda invocation as the judge's measured: one request and its compute.
-    lambda_each = judge_lambda / looks
-    changes = [(name, seconds, max(1, math.ceil(seconds / poll))) for name, seconds in endpoint_changes()]
-    aws_polls = sum(polls for _, _, polls in changes)
-    aws_waits = 3 * aws_polls * transition
-    event_waits = len(changes) * (EVENT_WAIT_TRANSITIONS * transition + EVENT_WAIT_LAMBDAS * lambda_each)
+    # On AWS each change takes SageMaker's time: an Await state re-checks once for every EndpointRecheckSeconds it
+    # lasts beyond the first; each change costs its Await state (and Shadow First? after a deployment), Await
+    # Endpoint's Lambda once per look, and the Endpoint Changed invocations measured per change here (SageMaker may
+    # send several events for one change).
+    recheck = recheck_seconds()
+    changes = endpoint_changes()
+    awaits = [a for a in wait_lambdas if a["state"] in AWAIT_STATES]
+    events = [a for a in wait_lambdas if a["state"] == EVENT_STATE]
+    await_each = lambda_usd(awaits) / max(len(awaits), 1)
+    events_each_change = lambda_usd(events) / len(changes)
+
+    def waited(durations: list[tuple[str, float]]) -> list[dict[str, Any]]:
+        rows = []
+        for name, seconds in durations:
+            rechecks = max(0, math.ceil(seconds / recheck) - 1)
+            states = 1 + rechecks + (1 if name.startswith("Deploy") else 0)
+            usd = states * transition + (1 + rechecks) * await_each + events_each_change
+            polled = POLLED_TRANSITIONS * max(1, math.ceil(seconds / POLLED_SECONDS))
+            rows.append({"change": name, "seconds": seconds, "rechecks": rechecks, "transitions": states, "usd": usd,
+                         "polled_transitions": polled})  # fmt: skip
+        return rows
+
+    rows = waited(changes)
+    aws_waits = sum(r["usd"] for r in rows)
+    polled_usd = sum(r["polled_transitions"] for r in rows) * transition
     projected = []
     for interval in sorted({*PROJECTED_INTERVALS, measured["interval_seconds"]}):
         planned = len(STEPS) * max(1, round(BAKE_MINUTES * 60 / interval))
         empty = len(STEPS) if interval < 120 else 0
         looks_usd = empty * empty_look + (planned - empty) * full_look
-        polled = rest + aws_waits + looks_usd
-        evented = rest + event_waits + looks_usd
-        projected.append(
-            {
-                "interval_seconds": interval,
-                "looks": planned,
-                "usd": polled,
-                "met": polled <= BAR_USD,
-                "usd_event_waits": evented,
-                "met_event_waits": evented <= BAR_USD,
-            }
-        )
+        usd = rest + aws_waits + looks_usd
+        projected.append({"interval_seconds": interval, "looks": planned, "usd": usd, "met": usd <= BAR_USD})
+    shipped_looks = next(p for p in projected if p["interval_seconds"] == measured["interval_seconds"])
+    # If SageMaker's updates take longer than the cited 180 s (they vary with the instance type and the model),
+    # each Await state re-checks once for every EndpointRecheckSeconds beyond the first.
+    slower = []
+    for seconds in SLOWER_UPDATES:
+        longer = [(n, seconds if "UpdateEndpoint)" in n else d) for n, d in changes]
+        usd = shipped_looks["usd"] - aws_waits + sum(r["usd"] for r in waited(longer))
+        slower.append({"update_seconds": seconds, "usd": usd, "met": usd <= BAR_USD})
     ranked = sorted(cost["items"], key=lambda i: -i["cost"])
     judge_ms = measured["judge_ms"] or [0]
     shipped = next(p for p in projected if p["interval_seconds"] == measured["interval_seconds"])
-    levers = _levers(shipped, metrics_per_look, aws_waits - event_waits, len(changes))
+    levers = _levers(shipped)
     return {
         "looks": looks,
         "loop_usd": loop,
@@ -188,19 +214,21 @@ def analyse(measured: dict[str, Any]) -> dict[str, Any]:
             f"Judge Canary Lambda ({looks} invocations)": judge_lambda,
         },
         "waits_usd": waits,
-        "checks": measured["states"].get("Check Endpoint", 0),
+        "wait_transitions": wait_transitions,
+        "wait_lambdas": len(wait_lambdas),
+        "event_invocations": len(events),
         "rest_usd": rest,
-        "rest_transitions": cost["state_transitions"] - measured["look_state_entries"] - measured["wait_state_entries"],
+        "rest_transitions": cost["state_transitions"] - measured["look_state_entries"] - wait_transitions,
         "empty_look_usd": empty_look,
         "full_look_usd": full_look,
         "metrics_per_fetching_look": metrics_per_look,
         "judge_median_ms": judge_ms[len(judge_ms) // 2],
         "ranked": [(f"{i['service']} {i['item']}", i["cost"]) for i in ranked],
-        "poll_seconds": poll,
-        "changes": changes,
-        "aws_polls": aws_polls,
+        "recheck_seconds": recheck,
+        "changes": rows,
         "aws_waits_usd": aws_waits,
-        "event_waits_usd": event_waits,
+        "polled_usd": polled_usd,
+        "slower_updates": slower,
         "aws": shipped,
         "projected": projected,
         "levers": levers,
@@ -209,28 +237,12 @@ def analyse(measured: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _levers(shipped: dict[str, Any], metrics_per_look: float, waits_saved: float, changes: int) -> list[dict[str, Any]]:
-    """The projected AWS cost at the shipped interval, one lever after another (cumulative)."""
-    metric, transition = PRICES["cw_metrics_requested"].each, PRICES["sfn_transition"].each
-    looks = shipped["looks"]
+def _levers(shipped: dict[str, Any]) -> list[dict[str, Any]]:
+    """The projected AWS cost at the shipped interval, and what the lever left would save (cumulative)."""
+    metric = PRICES["cw_metrics_requested"].each
     steps = [
-        ("polling, as measured", 0.0),
-        (
-            "4XX requested only when `judge.include_4xx` (2 metrics a look; the adapter's `include_4xx`)",
-            2 * looks * metric if metrics_per_look >= 12 else 0.0,
-        ),
-        ("event-driven endpoint waits (planned)", waits_saved),
-        (
-            f"one callback state per phase, each with its own Next, and a failed change sent back as a task "
-            f"failure: no Endpoint Ready? choice ({changes} transitions)",
-            changes * transition,
-        ),
-        (
-            f"Start Bake merged into Announce Step's Assign, Next Step into a Canary Verdict? rule's Assign "
-            f"({2 * len(STEPS) - 1} transitions)",
-            (2 * len(STEPS) - 1) * transition,
-        ),
-        ("OverheadLatency no longer judged (2 metrics a look; changes the judge)", 2 * looks * metric),
+        ("as built: event-driven endpoint waits, one Await state per change, merged bake and step states", 0.0),
+        ("OverheadLatency no longer judged (2 metrics a look; changes the judge)", 2 * shipped["looks"] * metric),
     ]
     usd, rows = shipped["usd"], []
     for name, saved in steps:
@@ -261,10 +273,9 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], command: str) -> 
         f"us-east-1 list prices read {PRICES_TAKEN}, without free tiers (table at the end).",
         "",
         f"**Bar: at most ${BAR_USD:.3f} in control-plane charges. Measured in the sandbox: ${total:.6f} "
-        f"({total / BAR_USD:.1f} times the bar) over {cost['looks']} judge looks. The same rollout on AWS, with its "
-        f"{aws['looks']} looks and {analysis['aws_polls']} endpoint checks: ${aws['usd']:.6f} "
-        f"({aws['usd'] / BAR_USD:.1f} times); with event-driven endpoint waits instead of polling (not built): "
-        f"${aws['usd_event_waits']:.6f} ({aws['usd_event_waits'] / BAR_USD:.1f} times). The bar is {verdict}.**",
+        f"({total / BAR_USD:.2f} times the bar) over {cost['looks']} judge looks. The same rollout on AWS, with its "
+        f"{aws['looks']} looks and SageMaker's cited durations: ${aws['usd']:.6f} ({aws['usd'] / BAR_USD:.2f} times). "
+        f"The bar is {verdict}.**",
         "",
         f"v2 {measured['outcome']} after {measured['virtual_minutes']} sandbox minutes: {cost['looks']} judge looks "
         f"({cost['looks_with_metrics']} of them with metrics), {cost['state_transitions']} state transitions "
@@ -311,8 +322,10 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], command: str) -> 
         "|---|---:|---:|---:|",
         f"| the judge's loop ({analysis['looks']} looks, with their metrics, records and Lambda) | "
         f"{measured['look_state_entries']} | {analysis['loop_usd']:.6f} | {analysis['loop_usd'] / total:.0%} |",
-        f"| endpoint waits ({analysis['checks']} checks of DescribeEndpoint, 3 states each) | "
-        f"{measured['wait_state_entries']} | {analysis['waits_usd']:.6f} | {analysis['waits_usd'] / total:.0%} |",
+        f"| endpoint waits (5 changes: an Await state each, Shadow First? after the deployment, "
+        f"{measured['rechecks']} re-checks; {analysis['wait_lambdas']} Lambda invocations, "
+        f"{analysis['event_invocations']} of them Endpoint Changed's) | {analysis['wait_transitions']} | "
+        f"{analysis['waits_usd']:.6f} | {analysis['waits_usd'] / total:.0%} |",
         f"| everything else (validation, registration, lease, deployment, 3 shifts, promotion, monitoring, "
         f"notifications) | {analysis['rest_transitions']} | {analysis['rest_usd']:.6f} | "
         f"{analysis['rest_usd'] / total:.0%} |",
@@ -336,37 +349,48 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], command: str) -> 
         f"The handlers run in-process on the sandbox clock, so each one's own run time (the judge's median "
         f"{analysis['judge_median_ms']} ms here, on a shared 2-core machine) passes at warp {measured['warp']:g}: "
         f"about {analysis['judge_median_ms'] * measured['warp'] / 1000:.0f} sandbox seconds per Lambda. Steps "
-        "therefore end after fewer looks than bake / interval, and endpoint changes finish during fewer checks "
-        "(much of an update passes while Deploy Candidate or Promote runs). On AWS a handler takes a fraction of a "
-        f"second, so each change is checked every {analysis['poll_seconds']} s (the template's EndpointPollSeconds) "
-        "until it completes:",
+        "therefore end after fewer looks than bake / interval. On AWS a step makes up to bake / interval looks. Each "
+        "endpoint change ends on SageMaker's state-change event (Endpoint Changed answers the Await state's task "
+        f"token); an Await state re-checks on its own only after {analysis['recheck_seconds']} s without one (the "
+        "template's EndpointRecheckSeconds), so a change costs the same whatever its length up to that:",
         "",
-        "| endpoint change | takes (s) | checks | state transitions |",
-        "|---|---:|---:|---:|",
-        *(f"| {name} | {seconds:g} | {polls} | {3 * polls} |" for name, seconds, polls in analysis["changes"]),
-        f"| **the rollout** | | **{analysis['aws_polls']}** | **{3 * analysis['aws_polls']}** "
-        f"(${analysis['aws_waits_usd']:.6f}) |",
+        "| endpoint change | takes (s) | re-checks | state transitions | USD (with its Lambdas) | polling every 30 s "
+        "(replaced): transitions |",
+        "|---|---:|---:|---:|---:|---:|",
+        *(
+            f"| {r['change']} | {r['seconds']:g} | {r['rechecks']} | {r['transitions']} | {r['usd']:.6f} | "
+            f"{r['polled_transitions']} |"
+            for r in analysis["changes"]
+        ),
+        f"| **the rollout** | | | **{sum(r['transitions'] for r in analysis['changes'])}** | "
+        f"**{analysis['aws_waits_usd']:.6f}** | {sum(r['polled_transitions'] for r in analysis['changes'])} "
+        f"(${analysis['polled_usd']:.6f}) |",
         "",
-        f"The projection below uses the measured cost of everything else (${analysis['rest_usd']:.6f}) and of one "
-        f"look, at most bake / interval looks a step, and those checks; the last columns replace polling with an "
-        f"event-driven wait ({EVENT_WAIT_TRANSITIONS} transitions and {EVENT_WAIT_LAMBDAS} Lambda invocations per "
-        "change: "
-        f"${analysis['event_waits_usd']:.6f} for the rollout), which is planned, not built.",
+        f"The projection below uses the measured cost of everything else (${analysis['rest_usd']:.6f}), of one look, "
+        "at most bake / interval looks a step, and those waits.",
         "",
-        "| evaluation interval | looks on AWS (at most) | polling: USD | within the bar | event waits: USD | "
-        "within the bar |",
-        "|---:|---:|---:|---|---:|---|",
+        "| evaluation interval | looks on AWS (at most) | USD | within the bar |",
+        "|---:|---:|---:|---|",
         *(
             f"| {p['interval_seconds']} s{shipped if p['interval_seconds'] == measured['interval_seconds'] else ''}"
-            f" | {p['looks']} | {p['usd']:.6f} | {'yes' if p['met'] else 'no'} | {p['usd_event_waits']:.6f} | "
-            f"{'yes' if p['met_event_waits'] else 'no'} |"
+            f" | {p['looks']} | {p['usd']:.6f} | {'yes' if p['met'] else 'no'} |"
             for p in analysis["projected"]
         ),
         "",
     ]
     lines += [
-        f"What each remaining lever would save on AWS at the shipped {aws['interval_seconds']} s interval, one after "
-        "another:",
+        f"If SageMaker's UpdateEndpoint (the deployment and the promotion) takes longer than the cited "
+        f"{DEFAULT_DURATIONS['update'].seconds:g} s, each re-check of its Await state adds a transition and a Lambda "
+        f"invocation (at the shipped {aws['interval_seconds']} s interval):",
+        "",
+        "| UpdateEndpoint takes | rollout on AWS (USD) | within the bar |",
+        "|---:|---:|---|",
+        *(
+            f"| {row['update_seconds'] / 60:g} min | {row['usd']:.6f} | {'yes' if row['met'] else 'no'} |"
+            for row in analysis["slower_updates"]
+        ),
+        "",
+        f"The rollout on AWS at the shipped {aws['interval_seconds']} s interval, and what the lever left would save:",
         "",
         "| lever (cumulative) | saves (USD) | rollout on AWS (USD) | within the bar |",
         "|---|---:|---:|---|",
@@ -377,14 +401,12 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], command: str) -> 
         "",
     ]
     if verdict != "met":
-        rest_states = analysis["rest_transitions"]
         lines += [
             f"The floor is two list prices: ${PRICES['sfn_transition'].usd:g} per 1,000 state transitions and "
             f"${PRICES['cw_metrics_requested'].usd:g} per 1,000 metrics requested. At {aws['interval_seconds']} s a "
             f"rollout makes {aws['looks']} looks (${aws['looks'] * analysis['full_look_usd']:.6f}); the "
-            f"{rest_states} transitions outside the loop and the endpoint waits cost "
-            f"${rest_states * transition:.6f}, and polling the endpoint adds {3 * analysis['aws_polls']} more "
-            f"(${analysis['aws_waits_usd']:.6f}). {_what_meets(analysis['projected'])}",
+            f"{analysis['rest_transitions']} transitions outside the loop and the waits cost "
+            f"${analysis['rest_transitions'] * transition:.6f}. {_what_meets(analysis['projected'])}",
             "",
         ]
     lines += [
@@ -409,21 +431,13 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], command: str) -> 
 
 
 def _what_meets(projected: list[dict[str, Any]]) -> str:
-    polled = [p for p in projected if p["met"]]
-    evented = [p for p in projected if p["met_event_waits"]]
-    if polled:
-        return f"With polling, the bar is met from {polled[0]['interval_seconds']} s ({polled[0]['looks']} looks) on."
-    if evented:
-        first = evented[0]
-        return (
-            "No projected interval meets it while the endpoint waits poll; with event-driven waits it is met from "
-            f"{first['interval_seconds']} s ({first['looks']} looks) on."
-        )
+    met = [p for p in projected if p["met"]]
+    if met:
+        return f"The bar is met on AWS from {met[0]['interval_seconds']} s ({met[0]['looks']} looks) on."
     last = projected[-1]
     return (
-        f"None of the projected intervals meets it, even with event-driven waits: {last['looks']} looks "
-        f"({last['interval_seconds']} s) cost ${last['usd_event_waits']:.6f}, so it also takes fewer transitions "
-        "outside the loop (merged states) or fewer metrics a look (the table above)."
+        f"None of the projected intervals meets it: {last['looks']} looks ({last['interval_seconds']} s) cost "
+        f"${last['usd']:.6f}."
     )
 
 

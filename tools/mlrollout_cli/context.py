@@ -49,6 +49,10 @@ class Aws:
             )
         return found
 
+    def optional(self, output: str) -> str | None:
+        """One of the stack's resources if it can be found (its MLROLLOUT_* variable, else the stack output)."""
+        return os.environ.get(RESOURCES[output][0]) or self.outputs.get(output) or None
+
     def bucket(self, explicit: str | None = None) -> str:
         return self.resource("ArtifactBucketName", explicit)
 
@@ -68,6 +72,11 @@ RESOURCES = {
     "DeploymentsTableName": ("MLROLLOUT_DEPLOYMENTS_TABLE", "--table", "deployments table"),
     "StateTableName": ("MLROLLOUT_STATE_TABLE", "--state-table", "state table (leases and waiting uploads)"),
     "RolloutStateMachineArn": ("MLROLLOUT_STATE_MACHINE", "--state-machine", "rollout state machine"),
+    "EndpointChangedFunctionName": (
+        "MLROLLOUT_ENDPOINT_CHANGED_FUNCTION",
+        "--endpoint-changed-function",
+        "Endpoint Changed function (its invocations are part of a rollout's cost)",
+    ),
 }
 
 

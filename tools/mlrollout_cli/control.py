@@ -103,7 +103,8 @@ def _ended(console: Console, record: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------------------------- approve / reject
 def _answer(ctx: typer.Context, deployment: str, approved: bool, note: str, table: str | None) -> tuple[Any, Any]:
-    from mlrollout.adapters.executions import TaskTokens, TokenExpired
+    from mlrollout.adapters.executions import TaskTokens
+    from mlrollout.domain.errors import TokenExpired
 
     aws = from_context(ctx)
     records = _records(aws, table)

@@ -3,7 +3,9 @@
 Everything is counted from what the rollout left behind, never estimated from its configuration:
 - Step Functions: every state the execution (and a restore execution, if one ran) entered, plus every retried
   task attempt; both are billed state transitions (Standard workflows).
-- Lambda: one request per `lambda:invoke` attempt in the history; each attempt's billed duration is the
+- Lambda: one request per `lambda:invoke` attempt in the history, plus each invocation of the Endpoint Changed
+  function (SageMaker's state-change events, outside the execution) whose log lines name this rollout's endpoint
+  within the execution's time; each attempt's billed duration is the
   function's own REPORT log line (Billed Duration, else Duration rounded up to the next millisecond), found by
   the request id the history carries or, when it carries none (the sandbox), as the function's REPORT line
   written while that task ran; memory and architecture come from the function's configuration. An attempt
@@ -26,6 +28,7 @@ read. The computation is pure (`breakdown`); `gather` reads its inputs from AWS 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -126,11 +129,15 @@ INSTANCE_PRICES: dict[str, Price] = {
 NOT_COUNTED = (
     "DynamoDB request units for the deployment record, lease and idempotency writes (on-demand; a few dozen per "
     "rollout, well under $0.0001)",
-    "Lambda invocations outside the execution: the execution-ended settle check and the Slack notifier (one per "
-    "message), and deliveries to email",
+    "Lambda invocations outside the execution other than Endpoint Changed's: the execution-ended settle check and "
+    "the Slack notifier (one per message), and deliveries to email",
+    "EventBridge: SageMaker's state-change events on the default bus are AWS service events (no charge)",
     "S3 GETs of the artifact and configuration, CloudWatch Logs ingestion, the embedded-format metrics and the "
     "drift alarms (monthly charges, not per rollout); EventBridge delivers S3 events at no charge",
 )
+
+# What the Endpoint Changed function's invocations are listed as among the attempts (they are in no state).
+EVENT_STATE = "Endpoint Changed (event)"
 
 # States the candidate variant stops running beside the current one at (the endpoint is on one config again).
 CANARY_ENDS = ("Finalize Promotion", "Reject Version", "Rollback Failed", "Settle Stopped")
@@ -169,6 +176,8 @@ class Inputs:
     functions: dict[str, FunctionInfo] = field(default_factory=dict)
     reports: list[Report] = field(default_factory=list)
     looks: list[dict[str, Any] | None] = field(default_factory=list)  # each decision's record (None: unreadable)
+    # Invocations outside the execution that worked for it: the Endpoint Changed function's, for this endpoint.
+    event_reports: list[Report] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -253,6 +262,12 @@ def breakdown(inputs: Inputs) -> Breakdown:
             architecture = info.architecture if info and info.architecture == "arm64" else "x86_64"
             gb_seconds[architecture] = gb_seconds.get(architecture, 0.0) + attempt.billed_ms / 1000 * memory / 1024
             attempts.append(replace(attempt, memory_mb=memory))
+    for report in inputs.event_reports:
+        info = inputs.functions.get(report.function)
+        memory = info.memory_mb if info else 128
+        architecture = info.architecture if info and info.architecture == "arm64" else "x86_64"
+        gb_seconds[architecture] = gb_seconds.get(architecture, 0.0) + report.billed_ms / 1000 * memory / 1024
+        attempts.append(Attempt(EVENT_STATE, report.function, report.billed_ms, "report", report.request_id, memory))
     records = [r for r in inputs.looks if r is not None]
     metrics = sum(len(r.get("queries") or []) for r in records)
     plan_metrics = plan_metrics_requested(events)
@@ -347,8 +362,12 @@ def lambda_attempts(events: list[dict[str, Any]], reports: list[Report], used: s
                 task = {"function": function_name(str(parameters.get("FunctionName", ""))), "started": at}
         elif kind == "TaskStarted" and task is not None:
             task["started"] = at
+        elif kind == "TaskSubmitted" and task is not None:
+            # A callback task (waitForTaskToken): the invocation ended here; the task then waits for its token.
+            task["submitted"], task["request_id"] = at, _request_id(event, "taskSubmittedEventDetails")
         elif kind in _ENDED and task is not None:
-            request_id = _request_id(event) if kind == "TaskSucceeded" else None
+            request_id = task.get("request_id") or (_request_id(event) if kind == "TaskSucceeded" else None)
+            at = task.get("submitted", at)
             found = _match(by_function.get(task["function"], []), request_id, task["started"], at, used)
             if found is not None:
                 used.add(found.request_id)
@@ -472,8 +491,8 @@ def _match(
     return max(during, key=lambda r: r.billed_ms) if during else None
 
 
-def _request_id(event: dict[str, Any]) -> str | None:
-    output = _json(event["taskSucceededEventDetails"].get("output"))
+def _request_id(event: dict[str, Any], details: str = "taskSucceededEventDetails") -> str | None:
+    output = _json(event[details].get("output"))
     metadata = output.get("SdkResponseMetadata") or {}
     if metadata.get("RequestId"):
         return str(metadata["RequestId"])
@@ -503,8 +522,9 @@ class CostUnavailable(Exception):
     """The deployment cannot be costed; the message says why."""
 
 
-def gather(client: Callable[[str], Any], record: dict[str, Any]) -> Inputs:
-    """Read a deployment's executions, functions, REPORT lines and decision records through `client(service)`."""
+def gather(client: Callable[[str], Any], record: dict[str, Any], endpoint_changed: str | None = None) -> Inputs:
+    """Read a deployment's executions, functions, REPORT lines and decision records through `client(service)`;
+    `endpoint_changed` names the stack's Endpoint Changed function (its invocations for this endpoint count too)."""
     from botocore.exceptions import ClientError
 
     from mlrollout.adapters.artifacts import S3Artifacts
@@ -561,6 +581,14 @@ def gather(client: Callable[[str], Any], record: dict[str, Any]) -> Inputs:
         except ClientError:
             continue  # no log group or no access: these attempts are billed from the history, and said so
 
+    event_reports = _endpoint_changed_reports(logs, endpoint_changed, str(record.get("endpoint") or ""), start, end)
+    for function in {r.function for r in event_reports} - set(functions):
+        with contextlib.suppress(ClientError):
+            found = lam.get_function_configuration(FunctionName=function)
+            functions[function] = FunctionInfo(
+                function, int(found.get("MemorySize") or 128), (found.get("Architectures") or ["x86_64"])[0]
+            )
+
     artifacts = S3Artifacts(client("s3"))
     looks: list[dict[str, Any] | None] = []
     for uri in _look_records(artifacts, record):
@@ -568,7 +596,37 @@ def gather(client: Callable[[str], Any], record: dict[str, Any]) -> Inputs:
             looks.append(artifacts.read_json(uri) if uri else None)
         except (ClientError, ValueError):
             looks.append(None)
-    return Inputs(deployment_id, histories, functions, reports, looks)
+    return Inputs(deployment_id, histories, functions, reports, looks, event_reports)
+
+
+def _endpoint_changed_reports(
+    logs: Any, function: str | None, endpoint: str, start: datetime, end: datetime
+) -> list[Report]:
+    """The Endpoint Changed function's invocations for `endpoint` between start and end: their log lines name the
+    endpoint (Powertools' JSON lines carry the invocation's request id), their REPORT lines what Lambda billed."""
+    from botocore.exceptions import ClientError
+
+    if not endpoint or not function:
+        return []
+    window = {"logGroupName": f"/aws/lambda/{function}", "startTime": int(start.timestamp() * 1000)}
+    window["endTime"] = int(end.timestamp() * 1000)
+    requests: set[str] = set()
+    reports: list[Report] = []
+    try:
+        paginator = logs.get_paginator("filter_log_events")
+        for page in paginator.paginate(**window, filterPattern=f'"{endpoint}"'):
+            for line in page.get("events", []):
+                entry = _json(line["message"])
+                if entry.get("endpoint") == endpoint and entry.get("function_request_id"):
+                    requests.add(str(entry["function_request_id"]))
+        for page in paginator.paginate(**window, filterPattern='"REPORT RequestId"'):
+            for line in page.get("events", []):
+                report = parse_report(function, line["message"], line["timestamp"])
+                if report is not None and report.request_id in requests:
+                    reports.append(report)
+    except ClientError:
+        return []
+    return reports
 
 
 def _look_records(artifacts: Any, record: dict[str, Any]) -> list[str | None]:
@@ -604,11 +662,17 @@ def cost(
     if record is None:
         console.print(f"no deployment {deployment} is recorded (see `mlrollout history MODEL` for the ids)")
         raise typer.Exit(1)
+    endpoint_changed = aws.optional("EndpointChangedFunctionName")
     try:
-        result = breakdown(gather(aws.client, record))
+        result = breakdown(gather(aws.client, record, endpoint_changed))
     except CostUnavailable as exc:
         console.print(str(exc))
         raise typer.Exit(1) from None
+    if endpoint_changed is None:
+        result.notes.append(
+            "the Endpoint Changed function's invocations are not counted: the stack's EndpointChangedFunctionName "
+            "output was not found (set MLROLLOUT_ENDPOINT_CHANGED_FUNCTION)"
+        )
     if as_json:
         print(json.dumps(result.as_dict(), indent=2, default=str))
         return

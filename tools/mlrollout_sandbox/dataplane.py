@@ -9,9 +9,10 @@ with a shadow variant also serves a copy of each request on the shadow's model, 
 share (`shadow_sampling` in the SageMaker emulator: every request), and discards that answer.
 
 What SageMaker would write, the data plane writes: per-variant `AWS/SageMaker` metrics every minute
-(Invocations, Invocation4XXErrors, Invocation5XXErrors, ModelLatency, OverheadLatency, in microseconds with
-Values/Counts so percentiles work; a shadow variant's under its own VariantName) and data-capture JSONL under
-the endpoint config's capture destination.
+(Invocations, InvocationsPerInstance, Invocation4XXErrors, Invocation5XXErrors, ModelLatency, OverheadLatency, in
+microseconds with Values/Counts so percentiles work; a shadow variant's under its own VariantName) and
+data-capture JSONL under the endpoint config's capture destination. Latency does not depend on a variant's
+instance count (no per-instance capacity model): auto scaling changes InvocationsPerInstance, not latency.
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ class MinuteStats:
     overhead_us: Counter[float] = field(default_factory=Counter)
     weight_share: float = 0.0  # of the endpoint's requests; for a shadow variant, the fraction copied to it
     shadow: bool = False  # a shadow variant's copies: not part of the endpoint's traffic split
+    instances: int | None = None  # the variant's CurrentInstanceCount while it served this minute
 
     def percentile(self, p: float) -> float | None:
         total = sum(self.latency_us.values())
@@ -296,10 +298,13 @@ class DataPlane:
         state = self.aws.emulator.services["sagemaker"].endpoint_state(endpoint)
         chosen = variant or next(iter(state.weights))
         shadow = chosen in state.shadow_sampling
+        when = self.clock.now()
         with self._lock:
-            status, output = self._serve(
-                endpoint, chosen, body, content_type, accept, self.clock.now(), record=True, shadow=shadow
-            )
+            status, output = self._serve(endpoint, chosen, body, content_type, accept, when, record=True, shadow=shadow)
+            stats = self.minutes.get((endpoint, chosen, when.replace(second=0, microsecond=0)))
+            if stats is not None and stats.instances is None:
+                hosted = (*state.variants, *state.shadow_variants)
+                stats.instances = next((v.current_instance_count for v in hosted if v.name == chosen), None)
         return status, output, accept, chosen
 
     def _container(self, endpoint: str, variant: str) -> ModelContainer:
@@ -460,6 +465,7 @@ class DataPlane:
         rng = self._rngs[endpoint]
         variants, shares = list(weights), [w / total for w in weights.values()]
         sampling = {name: chance for name, chance in state.shadow_sampling.items() if chance > 0}
+        instances = {v.name: v.current_instance_count for v in (*state.variants, *state.shadow_variants)}
         span = (now - start).total_seconds()
         containers = {variant: self._container(endpoint, variant) for variant in [*variants, *sampling]}
         capture = self._capture_config(endpoint)  # one endpoint config serves the whole span
@@ -487,12 +493,11 @@ class DataPlane:
         minute, last = start.replace(second=0, microsecond=0), now.replace(second=0, microsecond=0)
         while minute <= last:
             for variant, share in zip(variants, shares, strict=True):
-                self.minutes.setdefault(
-                    (endpoint, variant, minute), MinuteStats(endpoint, variant, minute)
-                ).weight_share = share
+                stats = self.minutes.setdefault((endpoint, variant, minute), MinuteStats(endpoint, variant, minute))
+                stats.weight_share, stats.instances = share, instances.get(variant)
             for variant, share in sampling.items():
                 stats = self.minutes.setdefault((endpoint, variant, minute), MinuteStats(endpoint, variant, minute))
-                stats.weight_share, stats.shadow = share, True
+                stats.weight_share, stats.shadow, stats.instances = share, True, instances.get(variant)
             minute += timedelta(minutes=1)
 
     # publishing ----------------------------------------------------------------------------------------------
@@ -536,6 +541,19 @@ class DataPlane:
                 ("Invocation5XXErrors", stats.errors_5xx),
             )
         ]
+        if stats.instances:
+            # "normalized by InstanceCount ... 1/numberOfInstances is sent as the value on each request"
+            # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ScalingPolicyMetric.html); the
+            # count is the one the minute's traffic saw, so the minute's sum is invocations / instances.
+            data.append(
+                {
+                    "MetricName": "InvocationsPerInstance",
+                    "Dimensions": dimensions,
+                    "Timestamp": stats.minute,
+                    "Value": stats.invocations / stats.instances,
+                    "Unit": "None",
+                }
+            )
         for name, histogram in (("ModelLatency", stats.latency_us), ("OverheadLatency", stats.overhead_us)):
             items = sorted(histogram.items())
             for start in range(0, len(items), 150):

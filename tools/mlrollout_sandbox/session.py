@@ -286,4 +286,5 @@ class Sandbox:
             "MLROLLOUT_STATE_MACHINE": self.state_machine_arn,
             "MLROLLOUT_DEPLOYMENTS_TABLE": self.stack.physical("DeploymentsTable"),
             "MLROLLOUT_STATE_TABLE": self.stack.physical("StateTable"),
+            "MLROLLOUT_ENDPOINT_CHANGED_FUNCTION": self.stack.physical("EndpointChangedFunction"),
         }

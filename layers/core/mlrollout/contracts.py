@@ -92,6 +92,8 @@ class Expectation(Contract):
 
     config_name: str
     weights: dict[str, float]
+    # The longest the change may take before it counts as stuck; None: the stack's EndpointWaitMinutes.
+    wait_seconds: int | None = None
 
 
 class PhasePlan(Contract):
@@ -264,6 +266,26 @@ class ApprovalInput(Contract):
     task_token: str = Field(min_length=1)
     execution_id: str
     now: datetime
+
+
+class AwaitInput(Contract):
+    """An Await state (lambda:invoke.waitForTaskToken): the change it waits for and the token that ends the wait.
+
+    `changed_at` is when the change was requested: the wait's time limit runs from there, across the re-checks."""
+
+    rollout: Rollout
+    deployment: Deployment
+    expected: Expectation
+    task_token: str = Field(min_length=1)
+    changed_at: datetime
+
+
+class AwaitResult(Contract):
+    endpoint: str
+    state: Literal["ready", "waiting", "failed"]
+    cause: str = ""
+    # False when the task no longer waited for this token (a re-check or an event answered it first).
+    answered: bool = False
 
 
 class ApprovalRequest(Contract):

@@ -10,13 +10,15 @@ if TYPE_CHECKING:  # types only: a service imports the adapters it builds values
 
     from mlrollout.adapters.alert_state import AlarmMemory
     from mlrollout.adapters.artifacts import ObjectHead
-    from mlrollout.adapters.endpoints import InvokeResult
+    from mlrollout.adapters.endpoints import InvokeResult, ModelNetwork
     from mlrollout.adapters.metrics import MetricsFetch
     from mlrollout.adapters.monitoring import DataQualityJob, DriftAlarm
+    from mlrollout.adapters.network import SecurityGroup, Subnet
     from mlrollout.adapters.registry import Package, PackageSpec
     from mlrollout.adapters.scheduler import DriftSchedule
     from mlrollout.domain.alerts import Alert
     from mlrollout.domain.config import ExtraMetric
+    from mlrollout.domain.endpoint_change import PendingChange
     from mlrollout.domain.estimate import Traffic
     from mlrollout.domain.rollback import EndpointObservation
     from mlrollout.domain.rollback_alarms import AlarmStatus
@@ -54,6 +56,8 @@ class Endpoints(Protocol):
         environment: dict[str, str],
         role_arn: str,
         tags: dict[str, str],
+        *,
+        network: ModelNetwork | None = None,
     ) -> None: ...
     def create_config(
         self,
@@ -63,6 +67,7 @@ class Endpoints(Protocol):
         tags: dict[str, str],
         *,
         shadow_variants: list[dict[str, Any]] | None = None,
+        kms_key: str | None = None,
     ) -> None: ...
     def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None: ...
     def update_endpoint(self, name: str, config_name: str) -> None: ...
@@ -73,6 +78,31 @@ class Endpoints(Protocol):
     def invoke_variant(
         self, endpoint: str, variant: str, body: str, content_type: str, accept: str
     ) -> InvokeResult: ...
+
+
+class EndpointWaits(Protocol):
+    """The change each endpoint's rollout waits for, with its task token (adapters/endpoint_waits.py)."""
+
+    def register(self, change: PendingChange) -> None: ...
+    def pending(self, endpoint: str) -> PendingChange | None: ...
+    def forget(self, endpoint: str, token: str) -> None: ...
+
+
+class TaskTokens(Protocol):
+    """Answers to a task that waits for its token; both raise domain.errors.TokenExpired when it no longer waits."""
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None: ...
+    def fail(self, token: str, error: str, cause: str) -> None: ...
+
+
+class Network(Protocol):
+    def subnets(self, ids: list[str]) -> dict[str, Subnet]:
+        """The named subnets that exist, by id."""
+        ...
+
+    def security_groups(self, ids: list[str]) -> dict[str, SecurityGroup]:
+        """The named security groups that exist, by id."""
+        ...
 
 
 class Metrics(Protocol):

@@ -41,16 +41,28 @@ class Settings(BaseModel):
         description="LEASE_MINUTES: an endpoint lease's life between renewals; unset, it is sized from the endpoint "
         "wait and the evaluation interval (domain/ledger.lease_minutes).",
     )
-    endpoint_poll_seconds: int = Field(
-        30, ge=1, description="ENDPOINT_POLL_SECONDS: the EndpointPollSeconds parameter."
+    endpoint_recheck_seconds: int = Field(
+        600, ge=1, description="ENDPOINT_RECHECK_SECONDS: the EndpointRecheckSeconds parameter."
     )
-    endpoint_max_polls: int = Field(120, ge=1, description="ENDPOINT_MAX_POLLS: the EndpointMaxPolls parameter.")
+    endpoint_wait_minutes: int = Field(
+        60, ge=1, description="ENDPOINT_WAIT_MINUTES: the EndpointWaitMinutes parameter."
+    )
     max_artifact_mib: int = Field(10240, ge=1, description="MAX_ARTIFACT_MIB: largest artifact accepted.")
     reconcile_lookback_minutes: float = Field(
         60, gt=0, description="RECONCILE_LOOKBACK_MINUTES: how far back the reconciler looks for ended executions."
     )
     execution_timeout_seconds: int = Field(
         86400, gt=0, description="EXECUTION_TIMEOUT_SECONDS: the state machine's TimeoutSeconds (its longest run)."
+    )
+    model_vpc_ids: list[str] | None = Field(
+        None,
+        description="MODEL_VPC_IDS: the ModelVpcIds parameter, the VPCs the SageMaker role may place models in "
+        "(empty: none); unset, validation does not check.",
+    )
+    model_kms_key_arns: list[str] | None = Field(
+        None,
+        description="MODEL_KMS_KEY_ARNS: the ModelKmsKeyArns parameter, the KMS keys the SageMaker role may use "
+        "(empty: none); unset, validation does not check.",
     )
     default_bake_minutes: float | None = None
     default_canary_steps: list[float] | None = None
@@ -63,6 +75,13 @@ class Settings(BaseModel):
     def _steps(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [float(part) for part in value.split(",") if part.strip()] or None
+        return value
+
+    @field_validator("model_vpc_ids", "model_kms_key_arns", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # a CommaDelimitedList parameter, joined with commas ("" when empty)
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator(

@@ -14,12 +14,14 @@ from mlrollout.adapters.aws import client
 if TYPE_CHECKING:
     from mlrollout.adapters.alert_state import DynamoAlertState
     from mlrollout.adapters.artifacts import S3Artifacts
+    from mlrollout.adapters.endpoint_waits import DynamoEndpointWaits
     from mlrollout.adapters.endpoints import SageMakerEndpoints
-    from mlrollout.adapters.executions import StepFunctionsExecutions
+    from mlrollout.adapters.executions import StepFunctionsExecutions, TaskTokens
     from mlrollout.adapters.idempotency import Once
     from mlrollout.adapters.ledger import DynamoDeployments, DynamoLeases
     from mlrollout.adapters.metrics import CloudWatchMetrics
     from mlrollout.adapters.monitoring import CloudWatchAlarms, SageMakerMonitoring
+    from mlrollout.adapters.network import Ec2Network
     from mlrollout.adapters.notifications import SnsNotifier
     from mlrollout.adapters.registry import SageMakerRegistry
     from mlrollout.adapters.scheduler import EventBridgeScheduler
@@ -133,6 +135,20 @@ def leases() -> DynamoLeases:
     return DynamoLeases(client("dynamodb"), get_settings().require("state_table"))
 
 
+def endpoint_waits() -> DynamoEndpointWaits:
+    from mlrollout.adapters.endpoint_waits import DynamoEndpointWaits
+    from mlrollout.settings import get_settings
+
+    return DynamoEndpointWaits(client("dynamodb"), get_settings().require("state_table"))
+
+
+@lru_cache(maxsize=1)
+def task_tokens() -> TaskTokens:
+    from mlrollout.adapters.executions import TaskTokens
+
+    return TaskTokens(client("stepfunctions"))
+
+
 def lease_keeper(rollout: Rollout) -> LeaseKeeper:
     """The endpoint's lease, renewed for this rollout's span (services/ledger.lease_minutes)."""
     from mlrollout.services.ledger import LeaseKeeper, lease_minutes
@@ -153,3 +169,10 @@ def traffic() -> CloudWatchTraffic:
     from mlrollout.adapters.traffic import CloudWatchTraffic
 
     return CloudWatchTraffic(client("cloudwatch"))
+
+
+@lru_cache(maxsize=1)
+def network() -> Ec2Network:
+    from mlrollout.adapters.network import Ec2Network
+
+    return Ec2Network(client("ec2"))

@@ -170,6 +170,7 @@ class Emulator:
         import moto.backends
 
         from mlrollout_sandbox.emulator import (
+            autoscaling,
             cloudwatch,
             events,
             iam,
@@ -199,6 +200,7 @@ class Emulator:
                 events,
                 scheduler,
                 sns,
+                autoscaling,  # last: it hooks into SageMaker and CloudWatch
             )
             for module in modules:
                 self.services[module.__name__.rsplit(".", 1)[-1]] = module.install(self, self.patcher)

@@ -35,8 +35,9 @@ Not implemented, and said so rather than approximated: trimmed/winsorized means 
 besides percentiles (InvalidParameterValue naming them); Metrics Insights (SELECT) queries and the math
 functions in _UNSUPPORTED_FUNCTIONS (ValidationError naming the function); anomaly-detection alarms (left in
 INSUFFICIENT_DATA with the reason, and listed in `evaluation_errors`); composite alarms (not evaluated);
-"CloudWatch Alarm Configuration Change" events; alarm actions other than SNS topics (recorded as undelivered
-notifications and failed-action history); dynamic labels and LabelOptions. PutMetricData accepts AWS/
+"CloudWatch Alarm Configuration Change" events; alarm actions other than SNS topics and those another emulated
+service handles (`action_handlers`: Application Auto Scaling policies), recorded as undelivered notifications
+and failed-action history; dynamic labels and LabelOptions. PutMetricData accepts AWS/
 namespaces, unlike CloudWatch, because the sandbox publishes the AWS services' own metrics through it. moto's
 S3 bucket metrics (its CloudWatchMetricProvider) are no longer listed or queried.
 """
@@ -1972,6 +1973,9 @@ class CloudWatchService:
         # in the sandbox (the data plane) catches up with the clock here, as a real-time producer would be.
         self.before_read: list[Callable[[], None]] = []
         self._last_evaluation: float | None = None  # the ticker's, see evaluate_each_minute
+        # Alarm actions another emulated service runs, by the service in the action's ARN ("autoscaling": a
+        # scaling policy, see emulator/autoscaling.py): (action ARN, notification message) -> an id for history.
+        self.action_handlers: dict[str, Callable[[str, dict[str, Any]], str]] = {}
 
     def _catch_up(self) -> None:
         for hook in list(self.before_read):
@@ -2341,8 +2345,12 @@ class CloudWatchService:
                 pending.message,
                 pending.subject,
             )
+            handler = self.action_handlers.get(action.split(":")[2] if action.count(":") >= 2 else "")
             try:
-                notification.message_id = _publish_to_sns(action, body, pending.subject)
+                if handler is not None:
+                    notification.message_id = handler(action, pending.message)
+                else:
+                    notification.message_id = _publish_to_sns(action, body, pending.subject)
             except Exception as exc:  # a broken action is recorded, like CloudWatch's failed-action history
                 notification.error = f"{type(exc).__name__}: {exc}"
             with self._records_lock:

@@ -4,7 +4,8 @@ moto answers every endpoint call at once and leaves the endpoint "InService"; th
 mostly about what happens in between. This module makes endpoints move through Creating / Updating /
 InService / Failed / Deleting on sandbox time (durations in DEFAULT_DURATIONS, each with its source; a deleted
 endpoint stays Deleting, then DescribeEndpoint answers "Could not find endpoint"), refuses CreateModel with an
-image outside Amazon ECR unless ImageConfig says Vpc, adds what moto lacks (UpdateEndpoint, shadow variants,
+image outside Amazon ECR unless ImageConfig says Vpc (and Vpc without a VpcConfig), holds endpoint configs to
+ProductionVariant's ranges and current instance types, adds what moto lacks (UpdateEndpoint, shadow variants,
 monitoring schedules and executions), routes sagemaker-runtime InvokeEndpoint to a data plane the sandbox
 supplies (a shadow variant gets a copy of the request, its answer discarded), and injects the faults armed on
 `Emulator.faults`:
@@ -39,7 +40,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -258,6 +259,56 @@ def _image_problem(container: Mapping[str, Any]) -> str | None:
     return f'Using non-ECR image "{image}" without Vpc repository access mode is not supported.'
 
 
+def _vpc_access_problem(container: Mapping[str, Any], vpc_config: Mapping[str, Any] | None) -> str | None:
+    """A private registry is reached through the model's VPC: "Models that you create based on the images stored in
+    your private Docker registry must be configured to connect to the same VPC where the private Docker registry is
+    accessible" (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-containers-inference-private.html).
+    AWS does not document the refusal's wording; this is ours."""
+    mode = (container.get("ImageConfig") or {}).get("RepositoryAccessMode")
+    if mode == "Vpc" and not (vpc_config or {}).get("Subnets"):
+        return (
+            f'Image "{container.get("Image")}" uses Vpc repository access mode, which requires a VpcConfig on the '
+            "model to reach the private registry."
+        )
+    return None
+
+
+# ProductionVariant's integer ranges (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html).
+# botocore checks only the minimum on the client; SageMaker answers the rest.
+_VARIANT_LIMITS = {
+    "VolumeSizeInGB": (1, 512),
+    "ModelDataDownloadTimeoutInSeconds": (60, 3600),
+    "ContainerStartupHealthCheckTimeoutInSeconds": (60, 3600),
+}
+
+
+def _check_variant_limits(variants: list[dict[str, Any]], member: str = "productionVariants") -> list[str]:
+    """One AWS-style constraint message per out-of-range value (members are numbered from 1, as AWS does)."""
+    found = []
+    for index, variant in enumerate(variants, start=1):
+        for key, (low, high) in _VARIANT_LIMITS.items():
+            value = variant.get(key)
+            if value is None:
+                continue
+            field = f"{member}.{index}.member.{key[0].lower()}{key[1:]}"
+            if value > high:
+                found.append(
+                    f"Value '{value}' at '{field}' failed to satisfy constraint: Member must have value less than or "
+                    f"equal to {high}"
+                )
+            elif value < low:
+                found.append(
+                    f"Value '{value}' at '{field}' failed to satisfy constraint: Member must have value greater than "
+                    f"or equal to {low}"
+                )
+    return found
+
+
+def _constraint_error(messages: list[str]) -> ValidationError:
+    count = len(messages)
+    return ValidationError(f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(messages))
+
+
 def _check_name(value: Any, field_name: str) -> None:
     # botocore checks lengths client-side but never patterns, so only the server can refuse these.
     if not isinstance(value, str) or not _NAME_PATTERN.match(value):
@@ -437,6 +488,10 @@ class SageMakerService:
         # Where endpoint state change events go (install wires the emulated EventBridge); None sends none.
         self.events: EventSink | None = None
         self.rng = random.Random()
+        # What another emulated service checks before UpdateEndpoint and DeleteEndpoint (Application Auto
+        # Scaling's rules, emulator/autoscaling.py): (operation, endpoint, the new variants, shadows too, or None),
+        # called under this service's lock; a check refuses the operation by raising.
+        self.endpoint_checks: list[Callable[[str, FakeEndpoint, list[dict[str, Any]] | None], None]] = []
         self._lock = threading.RLock()
         self._endpoints: dict[str, _EndpointRuntime] = {}  # by endpoint ARN (carries account and region)
         self._schedules: dict[tuple[str, str], dict[str, _Schedule]] = {}
@@ -588,15 +643,16 @@ class SageMakerService:
         deployment_config: dict[str, Any] | None = None,
         retain_deployment_config: bool | None = None,
     ) -> str:
-        if retain_all_variant_properties:
+        excluded = {str(p.get("VariantPropertyType")) for p in exclude_retained_variant_properties or []}
+        if excluded and not retain_all_variant_properties:
             raise SandboxUnsupported(
-                "the sandbox emulates UpdateEndpoint with RetainAllVariantProperties=false only; "
-                "put the weights and instance counts you want into the new endpoint configuration"
+                "ExcludeRetainedVariantProperties applies with RetainAllVariantProperties=true only; what SageMaker "
+                "does with it alone is not documented, so the sandbox refuses it"
             )
-        if exclude_retained_variant_properties:
+        if "DataCaptureConfig" in excluded:
             raise SandboxUnsupported(
-                "ExcludeRetainedVariantProperties only applies with RetainAllVariantProperties=true, "
-                "which the sandbox does not emulate"
+                "ExcludeRetainedVariantProperties DataCaptureConfig is '(Not currently supported.)' by SageMaker "
+                "(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_VariantProperty.html)"
             )
         if deployment_config or retain_deployment_config:
             raise SandboxUnsupported(
@@ -611,6 +667,10 @@ class SageMakerService:
             due = now + self.update_seconds
             variants = self._variants_from_config(backend, config.production_variants, due)
             shadows = self._variants_from_config(backend, _config_shadows(config), due)
+            if retain_all_variant_properties:
+                _retain_variant_properties(endpoint, [*variants, *shadows], excluded)
+            for check in self.endpoint_checks:
+                check(UPDATE_ENDPOINT, endpoint, [*variants, *shadows])
             outcome, reason = self._outcome(
                 "sagemaker.update_endpoint",
                 {_FAIL, _SILENT_ROLLBACK},
@@ -714,6 +774,8 @@ class SageMakerService:
             if endpoint.endpoint_status in _IN_PROGRESS:
                 # SageMaker refuses to delete an endpoint mid-operation, with the same message as updates.
                 raise ValidationError(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            for check in self.endpoint_checks:
+                check(DELETE_ENDPOINT, endpoint, None)
             # DescribeEndpoint reports Deleting ("DeleteEndpoint is executing") until the endpoint is gone; then
             # it answers ValidationException "Could not find endpoint", which is what the SDK's EndpointDeleted
             # waiter takes for success. moto removes the endpoint at once, so the removal waits for the due time.
@@ -757,6 +819,11 @@ class SageMakerService:
                 )
             if shadows is not None:
                 _check_shadow_config(kwargs.get("production_variants") or [], shadows, kwargs)
+            out_of_range = _check_variant_limits(kwargs.get("production_variants") or []) + _check_variant_limits(
+                shadows or [], "shadowProductionVariants"
+            )
+            if out_of_range:
+                raise _constraint_error(out_of_range)
             config = original(backend, **kwargs)
             if shadows is not None:
                 try:
@@ -1264,6 +1331,24 @@ def _validate_desired(endpoint: FakeEndpoint, desired: list[dict[str, Any]]) -> 
     return changes
 
 
+def _retain_variant_properties(endpoint: FakeEndpoint, variants: list[dict[str, Any]], excluded: set[str]) -> None:
+    """UpdateEndpoint with RetainAllVariantProperties: a variant of the new configuration named like a running one
+    keeps that one's DesiredInstanceCount and DesiredWeight (from DescribeEndpoint), "regardless of the value of
+    the InitialInstanceCount field in the new EndpointConfig", except the properties ExcludeRetainedVariantProperties
+    names, which come from the configuration (https://docs.aws.amazon.com/sagemaker/latest/dg/
+    endpoint-scaling-update.html, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_VariantProperty.html).
+    """
+    running = {v["VariantName"]: v for v in [*endpoint.production_variants, *_shadows(endpoint)]}
+    for variant in variants:
+        old = running.get(variant["VariantName"])
+        if old is None:
+            continue
+        if "DesiredInstanceCount" not in excluded and old.get("DesiredInstanceCount") is not None:
+            variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"] = int(old["DesiredInstanceCount"])
+        if "DesiredWeight" not in excluded and old.get("DesiredWeight") is not None:
+            variant["CurrentWeight"] = variant["DesiredWeight"] = float(old["DesiredWeight"])
+
+
 def _apply_desired(variants: list[dict[str, Any]]) -> None:
     for variant in variants:
         if "DesiredWeight" in variant:
@@ -1552,6 +1637,7 @@ def install(emulator: Emulator, patcher: Patcher) -> SageMakerService:
     _patch_backend(service, patcher)
     _patch_dispatch(service, patcher)
     _add_actions(service, patcher)
+    _patch_instance_types(patcher)
 
     def to_eventbridge(event: dict[str, Any], account: str, region: str) -> None:
         # Looked up per event: the EventBridge emulator is installed after this module.
@@ -1562,6 +1648,34 @@ def install(emulator: Emulator, patcher: Patcher) -> SageMakerService:
     service.events = to_eventbridge
     emulator.ticker.every(SETTLE_JOB, 1.0, service.settle_due)
     return service
+
+
+@cache
+def hosting_instance_types() -> tuple[str, ...]:
+    """ProductionVariant.InstanceType's valid values as the API reference lists them, from botocore's copy of the
+    SageMaker API model (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html)."""
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("ProductionVariantInstanceType")
+    return tuple(shape.enum)
+
+
+def _patch_instance_types(patcher: Patcher) -> None:
+    """moto 5.2.5 checks an endpoint config's instance types against a list that predates ml.g5, ml.p4d, ml.inf2 and
+    ml.trn1 (and the other accelerated families), so it refuses them; SageMaker accepts every value of the enum."""
+
+    def validate_instance_type(_moto: Callable[..., None]) -> Callable[..., None]:
+        def patched(config: FakeEndpointConfig, instance_type: str) -> None:
+            allowed = hosting_instance_types()
+            if instance_type not in allowed:
+                raise ValidationError(
+                    f"Value '{instance_type}' at 'instanceType' failed to satisfy constraint: Member must satisfy "
+                    f"enum value set: [{', '.join(allowed)}]"
+                )
+
+        return patched
+
+    _wrap(patcher, FakeEndpointConfig, "validate_instance_type", validate_instance_type)
 
 
 def _wrap(patcher: Patcher, owner: Any, name: str, make: Wrapper) -> None:
@@ -1585,7 +1699,7 @@ def _patch_backend(service: SageMakerService, patcher: Patcher) -> None:
     def create_model(moto: Callable[..., Any]) -> Callable[..., Any]:
         def patched(backend: SageMakerModelBackend, **kwargs: Any) -> Any:
             for container in [kwargs.get("primary_container") or {}, *(kwargs.get("containers") or [])]:
-                problem = _image_problem(container)
+                problem = _image_problem(container) or _vpc_access_problem(container, kwargs.get("vpc_config"))
                 if problem is not None:
                     raise ValidationError(problem)
             return moto(backend, **kwargs)
@@ -1718,6 +1832,22 @@ def _patch_dispatch(service: SageMakerService, patcher: Patcher) -> None:
         return patched
 
     _wrap(patcher, SageMakerResponse, "create_endpoint_config", create_endpoint_config)
+
+    def create_model(moto: Callable[..., ActionResult]) -> Callable[..., ActionResult]:
+        # moto 5.2.5 drops CreateModel's EnableNetworkIsolation; DescribeModel returns the model's setting
+        # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeModel.html). Kept as given: AWS does
+        # not document what DescribeModel shows for a model created without it.
+        def patched(response: SageMakerResponse) -> ActionResult:
+            result = moto(response)
+            isolated = response._get_param("EnableNetworkIsolation")
+            if isolated is not None:
+                model: Any = response.sagemaker_backend.describe_model(response._get_param("ModelName"))
+                model.enable_network_isolation = bool(isolated)
+            return result
+
+        return patched
+
+    _wrap(patcher, SageMakerResponse, "create_model", create_model)
     _wrap(patcher, SageMakerResponse, "call_action", hook("sagemaker", "application/x-amz-json-1.1"))
     _wrap(patcher, SageMakerRuntimeResponse, "call_action", hook("sagemaker-runtime", "application/json"))
 

@@ -31,6 +31,29 @@ class VariantSpec:
 
 
 @dataclass(frozen=True)
+class ModelNetwork:
+    """Where a model's containers run and where its image comes from (CreateModel VpcConfig,
+    EnableNetworkIsolation, PrimaryContainer.ImageConfig)."""
+
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+    isolated: bool = False
+    private_registry: bool = False
+
+    def model_fields(self) -> dict[str, Any]:
+        """The CreateModel parameters beside the container; none for a model in SageMaker's own network."""
+        fields: dict[str, Any] = {}
+        if self.subnets:
+            fields["VpcConfig"] = {"Subnets": list(self.subnets), "SecurityGroupIds": list(self.security_groups)}
+        if self.isolated:
+            fields["EnableNetworkIsolation"] = True
+        return fields
+
+    def container_fields(self) -> dict[str, Any]:
+        return {"ImageConfig": {"RepositoryAccessMode": "Vpc"}} if self.private_registry else {}
+
+
+@dataclass(frozen=True)
 class InvokeResult:
     ok: bool
     status: int
@@ -121,14 +144,23 @@ class SageMakerEndpoints:
         environment: dict[str, str],
         role_arn: str,
         tags: dict[str, str],
+        *,
+        network: ModelNetwork | None = None,
     ) -> None:
         if self.model_exists(name):
             return
+        network = network or ModelNetwork()
         self.sm.create_model(
             ModelName=name,
-            PrimaryContainer={"Image": image, "ModelDataUrl": model_data_url, "Environment": environment},
+            PrimaryContainer={
+                "Image": image,
+                "ModelDataUrl": model_data_url,
+                "Environment": environment,
+                **network.container_fields(),
+            },
             ExecutionRoleArn=role_arn,
             Tags=_tags(tags),
+            **network.model_fields(),
         )
 
     def create_config(
@@ -139,12 +171,19 @@ class SageMakerEndpoints:
         tags: dict[str, str],
         *,
         shadow_variants: list[dict[str, Any]] | None = None,
+        kms_key: str | None = None,
     ) -> None:
         if self.config_exists(name):
             return
-        shadow = {"ShadowProductionVariants": shadow_variants} if shadow_variants else {}
+        optional: dict[str, Any] = {"ShadowProductionVariants": shadow_variants} if shadow_variants else {}
+        if kms_key:
+            optional["KmsKeyId"] = kms_key
         self.sm.create_endpoint_config(
-            EndpointConfigName=name, ProductionVariants=variants, DataCaptureConfig=capture, Tags=_tags(tags), **shadow
+            EndpointConfigName=name,
+            ProductionVariants=variants,
+            DataCaptureConfig=capture,
+            Tags=_tags(tags),
+            **optional,
         )
 
     def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlrollout.adapters.aws import error_code
+from mlrollout.domain.errors import TokenExpired
 
 
 class StepFunctionsExecutions:
@@ -77,12 +78,9 @@ class StepFunctionsExecutions:
         return found
 
 
-class TokenExpired(Exception):
-    """The task the token belonged to no longer waits (it timed out, or its execution ended)."""
-
-
 class TaskTokens:
-    """Answers to a task that waits for its token (manual approval: `mlrollout approve|reject`)."""
+    """Answers to a task that waits for its token (manual approval: `mlrollout approve|reject`; the end of an
+    endpoint change: Await Endpoint and the state-change handler)."""
 
     def __init__(self, stepfunctions: Any) -> None:
         self.sfn = stepfunctions

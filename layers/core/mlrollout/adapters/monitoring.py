@@ -28,6 +28,19 @@ class DataQualityJob:
     instance_type: str
     max_runtime_seconds: int
     tags: dict[str, str]
+    # The endpoint's network and volume key, so the job runs where the model does (NetworkConfig, VolumeKmsKeyId).
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+    network_isolation: bool = False
+    volume_kms_key: str | None = None
+
+    def network_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {}
+        if self.subnets:
+            config["VpcConfig"] = {"Subnets": list(self.subnets), "SecurityGroupIds": list(self.security_groups)}
+        if self.network_isolation:
+            config["EnableNetworkIsolation"] = True
+        return config
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,8 @@ class SageMakerMonitoring:
         except ClientError as exc:
             if error_code(exc) not in {"ResourceNotFound", "ValidationException"}:
                 raise
+        network = {"NetworkConfig": job.network_config()} if job.network_config() else {}
+        volume_key = {"VolumeKmsKeyId": job.volume_kms_key} if job.volume_kms_key else {}
         self.sm.create_data_quality_job_definition(
             JobDefinitionName=job.name,
             DataQualityBaselineConfig={
@@ -86,11 +101,17 @@ class SageMakerMonitoring:
                 ]
             },
             JobResources={
-                "ClusterConfig": {"InstanceCount": 1, "InstanceType": job.instance_type, "VolumeSizeInGB": 20}
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": job.instance_type,
+                    "VolumeSizeInGB": 20,
+                    **volume_key,
+                }
             },
             RoleArn=job.role_arn,
             StoppingCondition={"MaxRuntimeInSeconds": job.max_runtime_seconds},
             Tags=[{"Key": k, "Value": v} for k, v in job.tags.items()],
+            **network,
         )
 
     def schedule(self, name: str) -> dict[str, Any] | None:

@@ -12,16 +12,27 @@ import itertools
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from mlrollout.domain.errors import ConfigInvalid
 from mlrollout.domain.naming import SAGEMAKER_NAME_RULE, config_key, sagemaker_name_problem
 
 # A container image reference as SageMaker pulls it: an explicit registry host, a repository, and a tag and/or a
-# digest, at most 255 characters. The registry must be Amazon ECR: CreateModel without ImageConfig means
-# RepositoryAccessMode Platform, "the model image is hosted in Amazon ECR"; a private registry needs `Vpc` access
-# and a VPC config on the model, which mlrollout does not set
-# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ImageConfig.html).
+# digest, at most 255 characters. The registry must be Amazon ECR unless `image_access: vpc`: CreateModel without
+# ImageConfig means RepositoryAccessMode Platform, "the model image is hosted in Amazon ECR"; `Vpc` means "a private
+# Docker registry in your VPC", which the model must reach through its VpcConfig
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ImageConfig.html,
+# https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-containers-inference-private.html).
 IMAGE_EXAMPLE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-model:1.4"
 MAX_IMAGE = 255
 REGISTRY = re.compile(r"^(localhost|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)(:[0-9]+)?$")
@@ -35,6 +46,17 @@ INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.(medium|large|xlarge|[
 INSTANCE_SIZES = ("medium", "large", "xlarge")
 S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
 SCHEDULE = re.compile(r"^cron\(.+\)$")
+# EC2 resource ids as DescribeSubnets / DescribeSecurityGroups print them (8 or 17 hex digits).
+SUBNET_ID = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"
+SECURITY_GROUP_ID = r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$"
+# A KMS key ARN. SageMaker also takes a key id or an alias, but the stack's SageMaker role is granted each key by its
+# ARN (template parameter ModelKmsKeyArns): only an ARN names the key the role may use.
+KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:key/[a-zA-Z0-9-]{1,128}$")
+KMS_KEY_EXAMPLE = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# ProductionVariant limits (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html):
+# ModelDataDownloadTimeoutInSeconds and ContainerStartupHealthCheckTimeoutInSeconds 60-3600, VolumeSizeInGB 1-512.
+MIN_VARIANT_TIMEOUT, MAX_VARIANT_TIMEOUT = 60, 3600
+MIN_VOLUME_GB, MAX_VOLUME_GB = 1, 512
 
 Percent = Annotated[float, Field(gt=0, lt=100)]
 
@@ -257,11 +279,46 @@ class DataCapture(_Section):
         None, description="S3 URI for captured data (default: s3://<artifact bucket>/capture/<endpoint>/)."
     )
 
+    kms_key: str | None = Field(
+        None,
+        description="ARN of the KMS key SageMaker encrypts captured data with (S3 server-side encryption, "
+        "DataCaptureConfig.KmsKeyId); the stack must list it in ModelKmsKeyArns. Default: the bucket's encryption.",
+    )
+
     @field_validator("destination")
     @classmethod
     def _s3(cls, value: str | None) -> str | None:
         if value is not None and not S3_URI.match(value):
             raise ValueError("must be an S3 URI like s3://my-bucket/capture/")
+        return value
+
+    @field_validator("kms_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        return _kms_key(value)
+
+
+class Vpc(_Section):
+    subnets: list[str] = Field(
+        min_length=1,
+        max_length=16,
+        description="Subnet ids (1-16) of one VPC the model's network interfaces are placed in; SageMaker asks for "
+        "subnets in at least two Availability Zones.",
+    )
+    security_groups: list[str] = Field(min_length=1, max_length=5, description="Security group ids (1-5) of that VPC.")
+
+    @field_validator("subnets", "security_groups")
+    @classmethod
+    def _ids(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        prefix, pattern = ("subnet", SUBNET_ID) if info.field_name == "subnets" else ("sg", SECURITY_GROUP_ID)
+        wrong = [v for v in value if not re.match(pattern, v)]
+        if wrong:
+            raise ValueError(
+                f"{', '.join(map(repr, wrong))} {'is' if len(wrong) == 1 else 'are'} not EC2 ids: {prefix}- and 8 or "
+                f"17 hex digits, e.g. {prefix}-0123456789abcdef0"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("lists an id twice; name each once")
         return value
 
 
@@ -376,6 +433,15 @@ def _instance_type(value: str) -> str:
     return value
 
 
+def _kms_key(value: str | None) -> str | None:
+    if value is not None and not KMS_KEY_ARN.match(value):
+        raise ValueError(
+            f"must be a KMS key ARN like {KMS_KEY_EXAMPLE} (not a key id or alias: the stack grants its SageMaker "
+            "role each key by ARN, in ModelKmsKeyArns)"
+        )
+    return value
+
+
 def _instance_guess(value: str) -> str | None:
     """The well-formed instance type closest to `value` (a missing 'ml.', a misspelt size), if one is near."""
     text = value.strip().lower()
@@ -391,8 +457,11 @@ def _instance_guess(value: str) -> str | None:
     return guess if INSTANCE_TYPE.match(guess) and guess != value else None
 
 
-def image_problem(value: str) -> str | None:
-    """What is wrong with a serving image reference, in words an uploader can act on (None: nothing)."""
+def image_problem(value: str, *, private_registry: bool = False) -> str | None:
+    """What is wrong with a serving image reference, in words an uploader can act on (None: nothing).
+
+    `private_registry`: the image is pulled from a Docker registry in the model's VPC (`image_access: vpc`), so any
+    registry host is allowed."""
     if len(value) > MAX_IMAGE:
         return f"is {len(value)} characters; SageMaker accepts image URIs of at most {MAX_IMAGE}"
     if not value or any(c.isspace() for c in value):
@@ -403,12 +472,13 @@ def image_problem(value: str) -> str | None:
             "has no registry host: SageMaker pulls <registry>/<repository>:<tag> from Amazon ECR (Docker Hub short "
             f"names do not work), e.g. {IMAGE_EXAMPLE}"
         )
-    if not ECR_REGISTRY.match(registry):
+    if not private_registry and not ECR_REGISTRY.match(registry):
         where = "ECR Public" if registry == "public.ecr.aws" else f"registry {registry}"
         return (
             f"is in {where}, not a private Amazon ECR registry: SageMaker pulls a model's image from ECR "
             "(<account>.dkr.ecr.<region>.amazonaws.com); copy the image into an ECR repository of this account and "
-            f"region (docker pull, docker tag, docker push) and name that, e.g. {IMAGE_EXAMPLE}"
+            f"region (docker pull, docker tag, docker push) and name that, e.g. {IMAGE_EXAMPLE}; or, for a private "
+            "registry your VPC reaches, set `image_access: vpc` and `vpc`"
         )
     rest, at, digest = rest.partition("@")
     repository, colon, tag = rest.rpartition(":") if ":" in rest else (rest, "", "")
@@ -434,6 +504,48 @@ class RolloutConfig(_Section):
     endpoint_name: str | None = Field(None, description="Endpoint to roll out to (default: the model name).")
     instance_type: str = Field("ml.m5.large", description="Instance type of the candidate variant.")
     instance_count: int = Field(1, ge=1, le=100, description="Instance count of the candidate variant.")
+    image_access: Literal["ecr", "vpc"] = Field(
+        "ecr",
+        description="ecr: the image is in Amazon ECR (RepositoryAccessMode Platform). vpc: a private Docker registry "
+        "reached through the model's `vpc` (RepositoryAccessMode Vpc); it must allow the security groups in.",
+    )
+    vpc: Vpc | None = Field(
+        None,
+        description="Run the model's containers in your VPC (CreateModel VpcConfig). The stack must list the VPC "
+        "in ModelVpcIds; validation checks that the subnets and security groups exist and share that VPC.",
+    )
+    network_isolation: bool = Field(
+        False,
+        description="No inbound or outbound network calls from the model container (CreateModel "
+        "EnableNetworkIsolation); the model monitoring job, if any, is isolated too.",
+    )
+    kms_key: str | None = Field(
+        None,
+        description="ARN of the KMS key for the endpoint instances' storage volume (CreateEndpointConfig KmsKeyId); "
+        "the stack must list it in ModelKmsKeyArns. On instance types with local NVMe storage (ml.g5, ml.p4d, "
+        "...) it does not encrypt that storage, which the instance's hardware encrypts.",
+    )
+    volume_size_gb: int | None = Field(
+        None,
+        ge=MIN_VOLUME_GB,
+        le=MAX_VOLUME_GB,
+        description="Size of each instance's EBS storage volume in GB (ProductionVariant VolumeSizeInGB, 1-512); "
+        "for a model over 30 GB on an instance type without a local disk, a little more than the model.",
+    )
+    model_data_download_timeout: int | None = Field(
+        None,
+        ge=MIN_VARIANT_TIMEOUT,
+        le=MAX_VARIANT_TIMEOUT,
+        description="Seconds SageMaker allows to download and extract the model from S3 on each instance "
+        "(ModelDataDownloadTimeoutInSeconds, 60-3600). The rollout's wait for InService grows to match.",
+    )
+    container_startup_health_check_timeout: int | None = Field(
+        None,
+        ge=MIN_VARIANT_TIMEOUT,
+        le=MAX_VARIANT_TIMEOUT,
+        description="Seconds the container has to pass its first /ping health check "
+        "(ContainerStartupHealthCheckTimeoutInSeconds, 60-3600). The rollout's wait for InService grows to match.",
+    )
     environment: dict[str, str] = Field(default_factory=dict, description="Environment of the serving container.")
     framework: Literal["custom", "sklearn", "pytorch", "xgboost", "tensorflow"] = Field(
         "custom", description="Decides which files the artifact must contain."
@@ -467,10 +579,39 @@ class RolloutConfig(_Section):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
-        problem = image_problem(value)
+        # The registry is checked with `image_access` in _combinations; here only what holds for every registry.
+        problem = image_problem(value, private_registry=True)
         if problem:
             raise ValueError(problem)
         return value
+
+    @field_validator("kms_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        return _kms_key(value)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _combinations(cls, data: Any, handler: ModelWrapValidatorHandler[RolloutConfig]) -> RolloutConfig:
+        """What SageMaker refuses or cannot run although each field may be valid alone. Checked on the raw mapping
+        around the field validation, so a file with both kinds of problem hears of all of them at once."""
+        found = [
+            InitErrorDetails(type=PydanticCustomError("combination", message), loc=(field,), input=value)
+            for field, message, value in combination_problems(data if isinstance(data, dict) else {})
+        ]
+        try:
+            config = handler(data)
+        except ValidationError as exc:
+            if not found:
+                raise
+            earlier = [
+                InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"], ctx=e.get("ctx", {}))
+                for e in exc.errors()
+            ]
+            raise ValidationError.from_exception_data(exc.title, [*earlier, *found]) from None
+        if found:
+            raise ValidationError.from_exception_data(cls.__name__, found)
+        return config
 
     @field_validator("instance_type")
     @classmethod
@@ -486,6 +627,41 @@ class RolloutConfig(_Section):
 
     def endpoint_for(self, model_name: str) -> str:
         return self.endpoint_name or model_name
+
+
+def change_wait_seconds(config: RolloutConfig, default_seconds: int) -> int:
+    """The longest a create or update of `config`'s variant may take before the rollout counts it as stuck.
+
+    `default_seconds` (the stack's endpoint wait) covers an ordinary change: instances provisioned, the image pulled,
+    the model downloaded and the container answering /ping within SageMaker's own default timeouts. A large model
+    raises those timeouts (ModelDataDownloadTimeoutInSeconds, ContainerStartupHealthCheckTimeoutInSeconds, up to an
+    hour each) and SageMaker keeps the endpoint Creating or Updating as long as they allow, one after the other: the
+    wait adds both, so a model that is only slow to load is never rolled back as broken."""
+    extra = (config.model_data_download_timeout or 0) + (config.container_startup_health_check_timeout or 0)
+    return default_seconds + extra
+
+
+def combination_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(field, problem, value) for each combination of rollout.yaml fields that cannot work together."""
+    problems = []
+    access, image = document.get("image_access", "ecr"), document.get("image")
+    if access == "ecr" and isinstance(image, str) and image_problem(image, private_registry=True) is None:
+        problem = image_problem(image)
+        if problem:
+            problems.append(("image", problem, image))
+    if access == "vpc" and document.get("vpc") is None:
+        # "Models that you create based on the images stored in your private Docker registry must be configured to
+        # connect to the same VPC where the private Docker registry is accessible."
+        problems.append(
+            (
+                "image_access",
+                "`vpc` pulls the image from a private registry through the model's VPC, and the config has no "
+                "`vpc`: add `vpc: {subnets: [...], security_groups: [...]}` for the VPC that reaches the registry, "
+                "or keep the image in Amazon ECR and remove `image_access`",
+                access,
+            )
+        )
+    return problems
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -42,3 +42,7 @@ class RollbackAlarmFiring(RolloutError):
 
 class MetricsUnavailable(RolloutError):
     """CloudWatch did not answer (after the SDK's retries): a look without its data is inconclusive, never a pass."""
+
+
+class TokenExpired(Exception):
+    """The task a token belonged to no longer waits (it was answered, timed out, or its execution ended)."""

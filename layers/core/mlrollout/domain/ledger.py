@@ -89,8 +89,9 @@ def lease_minutes(endpoint_wait_seconds: float, evaluation_interval_seconds: flo
     """How long a lease lasts, from the state machine's limits.
 
     Every Lambda step that precedes a wait renews it (Deploy Candidate, Pre-Traffic Check, each judge look, Promote,
-    each rollback step; the approval wait extends it to its own deadline). The longest stretch between two renewals
-    is a look's renewal, then Shift Traffic and the bounded wait for the endpoint (EndpointMaxPolls x
-    EndpointPollSeconds), then the first evaluation interval of the next step, before its first look.
+    each rollback step, and each look of Await Endpoint, at least every EndpointRecheckSeconds while an endpoint
+    change lasts; the approval wait extends it to its own deadline). The longest stretch between two renewals is
+    Await Endpoint's last look, the rest of the wait until SageMaker's event ends it (at most
+    EndpointRecheckSeconds), then the first evaluation interval of the next step, before its first look.
     """
     return (endpoint_wait_seconds + evaluation_interval_seconds) / 60.0 + LEASE_MARGIN_MINUTES

@@ -6,6 +6,7 @@ import contextlib
 from datetime import datetime
 from typing import Any
 
+from mlrollout.adapters.endpoints import ModelNetwork
 from mlrollout.contracts import (
     DeployInput,
     Deployment,
@@ -18,6 +19,7 @@ from mlrollout.contracts import (
     Rollout,
 )
 from mlrollout.domain import estimate, naming, rollback_alarms
+from mlrollout.domain.config import RolloutConfig, change_wait_seconds
 from mlrollout.domain.errors import EndpointNotReady, MetricsUnavailable
 from mlrollout.domain.ledger import State
 from mlrollout.ports import AlarmStates, Endpoints, TrafficReader
@@ -147,7 +149,9 @@ def _record_estimate(records: Records, rollout: Rollout, planned: PlanEstimate, 
 def capture_config(rollout: Rollout, bucket: str) -> dict[str, Any]:
     capture = rollout.config.data_capture
     destination = capture.destination or f"s3://{bucket}/{naming.CAPTURE_PREFIX}{rollout.endpoint_name}"
+    encryption = {"KmsKeyId": capture.kms_key} if capture.kms_key else {}
     return {
+        **encryption,
         "EnableCapture": True,
         "InitialSamplingPercentage": capture.sampling_percentage,
         "DestinationS3Uri": destination,
@@ -168,13 +172,43 @@ def _tags(rollout: Rollout) -> dict[str, str]:
 
 
 def _candidate_variant(rollout: Rollout, deployment: Deployment, weight: float) -> dict[str, Any]:
+    config = rollout.config
+    large_model = {
+        key: value
+        for key, value in (
+            ("VolumeSizeInGB", config.volume_size_gb),
+            ("ModelDataDownloadTimeoutInSeconds", config.model_data_download_timeout),
+            ("ContainerStartupHealthCheckTimeoutInSeconds", config.container_startup_health_check_timeout),
+        )
+        if value is not None
+    }
     return {
         "VariantName": deployment.candidate_variant,
         "ModelName": deployment.candidate_model,
-        "InstanceType": rollout.config.instance_type,
-        "InitialInstanceCount": rollout.config.instance_count,
+        "InstanceType": config.instance_type,
+        "InitialInstanceCount": config.instance_count,
         "InitialVariantWeight": weight,
+        **large_model,
     }
+
+
+def model_network(config: RolloutConfig) -> ModelNetwork:
+    """The candidate model's network: its VPC, isolation and image registry, as rollout.yaml asks."""
+    return ModelNetwork(
+        subnets=tuple(config.vpc.subnets) if config.vpc else (),
+        security_groups=tuple(config.vpc.security_groups) if config.vpc else (),
+        isolated=config.network_isolation,
+        private_registry=config.image_access == "vpc",
+    )
+
+
+def _waited(expected: Expectation, rollout: Rollout, settings: Settings) -> Expectation:
+    """`expected` with the time this config's change may take when a large model's download and start-up need
+    longer than the stack's wait; None (the stack's EndpointWaitMinutes) otherwise, so that parameter stays the one
+    setting for ordinary models."""
+    default = settings.endpoint_wait_minutes * 60
+    seconds = change_wait_seconds(rollout.config, default)
+    return expected.model_copy(update={"wait_seconds": seconds if seconds > default else None})
 
 
 def deploy_candidate(
@@ -191,12 +225,16 @@ def deploy_candidate(
         rollout.config.environment,
         settings.require("sagemaker_role_arn"),
         tags,
+        network=model_network(rollout.config),
     )
     capture = capture_config(rollout, bucket)
+    kms_key = rollout.config.kms_key
     if deployment.first_deployment:
-        endpoints.create_config(deployment.final_config, [_candidate_variant(rollout, deployment, 1.0)], capture, tags)
+        endpoints.create_config(
+            deployment.final_config, [_candidate_variant(rollout, deployment, 1.0)], capture, tags, kms_key=kms_key
+        )
         endpoints.create_endpoint(deployment.endpoint_name, deployment.final_config, tags)
-        return deployment.expected
+        return _waited(deployment.expected, rollout, settings)
     current = next(
         v
         for v in endpoints.config_variants(deployment.previous_config or "")
@@ -208,6 +246,7 @@ def deploy_candidate(
         [{**current_spec, "InitialVariantWeight": 1.0}, _candidate_variant(rollout, deployment, 0.0)],
         capture,
         tags,
+        kms_key=kms_key,
     )
     if deployment.shadow_config and rollout.config.strategy.shadow is not None:
         # The shadow phase first; the canary config waits for Leave Shadow (an UpdateEndpoint in the ASL). Equal
@@ -219,11 +258,13 @@ def deploy_candidate(
             capture,
             tags,
             shadow_variants=[_candidate_variant(rollout, deployment, 1.0)],
+            kms_key=kms_key,
         )
         endpoints.update_endpoint(deployment.endpoint_name, deployment.shadow_config)
-        return Expectation(config_name=deployment.shadow_config, weights={deployment.current_variant or "": 1.0})
+        shadow = Expectation(config_name=deployment.shadow_config, weights={deployment.current_variant or "": 1.0})
+        return _waited(shadow, rollout, settings)
     endpoints.update_endpoint(deployment.endpoint_name, deployment.canary_config)
-    return deployment.expected
+    return _waited(deployment.expected, rollout, settings)
 
 
 def promote_candidate(
@@ -237,6 +278,8 @@ def promote_candidate(
         [_candidate_variant(rollout, deployment, 1.0)],
         capture_config(rollout, settings.require("artifact_bucket")),
         _tags(rollout),
+        kms_key=rollout.config.kms_key,
     )
     endpoints.update_endpoint(deployment.endpoint_name, deployment.final_config)
-    return Expectation(config_name=deployment.final_config, weights={deployment.candidate_variant: 1.0})
+    promoted = Expectation(config_name=deployment.final_config, weights={deployment.candidate_variant: 1.0})
+    return _waited(promoted, rollout, settings)

@@ -78,7 +78,7 @@ def lease_minutes(settings: Settings, rollout: Rollout) -> float:
     if settings.lease_minutes is not None:
         return settings.lease_minutes
     return ledger_rules.lease_minutes(
-        settings.endpoint_poll_seconds * settings.endpoint_max_polls,
+        settings.endpoint_recheck_seconds,
         rollout.config.strategy.evaluation_interval_seconds,
     )
 

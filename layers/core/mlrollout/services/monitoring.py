@@ -236,6 +236,10 @@ def _model_monitor(
             instance_type=spec.instance_type,
             max_runtime_seconds=spec.max_runtime_seconds,
             tags=tags,
+            subnets=tuple(rollout.config.vpc.subnets) if rollout.config.vpc else (),
+            security_groups=tuple(rollout.config.vpc.security_groups) if rollout.config.vpc else (),
+            network_isolation=rollout.config.network_isolation,
+            volume_kms_key=rollout.config.kms_key,
         )
     )
     replaced = monitoring.upsert_schedule(schedule, job_name, spec.schedule_expression, tags)

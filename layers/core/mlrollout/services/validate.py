@@ -7,7 +7,7 @@ from mlrollout.domain import naming
 from mlrollout.domain.artifact import inspect_artifact
 from mlrollout.domain.config import RolloutConfig, load_config_text
 from mlrollout.domain.errors import ArtifactInvalid, ConfigInvalid
-from mlrollout.ports import ArtifactStore
+from mlrollout.ports import ArtifactStore, Network
 from mlrollout.services.monitoring import read_monitoring_baseline
 from mlrollout.settings import Settings
 
@@ -20,7 +20,10 @@ MAX_METADATA_KEY = 128 - len("upload:")
 MAX_METADATA_VALUE = 256
 
 
-def validate_upload(request: ValidateInput, *, artifacts: ArtifactStore, settings: Settings) -> Rollout:
+def validate_upload(
+    request: ValidateInput, *, artifacts: ArtifactStore, settings: Settings, network: Network | None = None
+) -> Rollout:
+    """`network` reads the subnets and security groups a config's `vpc` names (required when it names any)."""
     upload = Upload.from_event(request.event)
     location = naming.parse_artifact_key(upload.key)
     head = artifacts.head(upload.bucket, upload.key, upload.version_id)
@@ -53,6 +56,7 @@ def validate_upload(request: ValidateInput, *, artifacts: ArtifactStore, setting
         )
     config = load_config_text(text, model_name=location.model_name, stack_defaults=settings.stack_defaults())
     _check_baselines(config, artifacts, settings.artifact_bucket or upload.bucket)
+    check_network_and_keys(config, network, settings, where=location.config_key)
 
     report = inspect_artifact(
         artifacts.open(upload.bucket, upload.key, head.version_id or upload.version_id),
@@ -128,3 +132,66 @@ def _check_baselines(config: RolloutConfig, artifacts: ArtifactStore, artifact_b
                 "baseline --out does) and point rollout.yaml at it, then upload the artifact again",
             )
     read_monitoring_baseline(spec, artifacts)
+
+
+def check_network_and_keys(config: RolloutConfig, network: Network | None, settings: Settings, *, where: str) -> None:
+    """Refuse now what SageMaker would refuse, or could not run, once the endpoint is created: a VPC config whose
+    subnets or security groups do not exist or do not share one VPC, and a VPC or KMS key the stack's SageMaker
+    role may not use (the ModelVpcIds and ModelKmsKeyArns parameters). Every problem at once."""
+    problems: list[str] = []
+    for field, key in (("kms_key", config.kms_key), ("data_capture.kms_key", config.data_capture.kms_key)):
+        allowed = settings.model_kms_key_arns
+        if key is not None and allowed is not None and key not in allowed:
+            problems.append(
+                f"{field}: {key} is not in the stack's ModelKmsKeyArns, so the SageMaker role may not use it and "
+                "SageMaker could not encrypt with it; add the key's ARN to ModelKmsKeyArns (and grant the role in "
+                "the key policy), or use a key listed there"
+            )
+    if config.vpc is not None:
+        if network is None:
+            raise ValueError("the config names a VPC: check_network_and_keys needs `network` to read it")
+        problems.extend(_vpc_problems(config.vpc.subnets, config.vpc.security_groups, network, settings))
+    if problems:
+        raise ConfigInvalid(
+            f"{where} cannot run as configured: " + "; ".join(problems),
+            fix="correct the fields named above in rollout.yaml (or the stack parameters named), then upload the "
+            "artifact again",
+        )
+
+
+def _vpc_problems(subnet_ids: list[str], group_ids: list[str], network: Network, settings: Settings) -> list[str]:
+    problems: list[str] = []
+    subnets, groups = network.subnets(subnet_ids), network.security_groups(group_ids)
+    missing = [s for s in subnet_ids if s not in subnets]
+    if missing:
+        problems.append(
+            f"vpc.subnets: {', '.join(missing)} not found in this account and region; name subnets that exist "
+            "(aws ec2 describe-subnets)"
+        )
+    missing = [g for g in group_ids if g not in groups]
+    if missing:
+        problems.append(
+            f"vpc.security_groups: {', '.join(missing)} not found in this account and region; name security groups "
+            "that exist (aws ec2 describe-security-groups)"
+        )
+    # "Specify the security groups for the VPC that is specified in the Subnets field"
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_VpcConfig.html): one VPC for all of them.
+    vpcs = sorted({s.vpc_id for s in subnets.values()})
+    if len(vpcs) > 1:
+        listed = ", ".join(f"{s.id} in {s.vpc_id}" for s in subnets.values())
+        problems.append(f"vpc.subnets: they are in {len(vpcs)} VPCs ({listed}); name subnets of one VPC")
+    elif vpcs:
+        vpc = vpcs[0]
+        strangers = [f"{g.id} in {g.vpc_id or 'no VPC'}" for g in groups.values() if g.vpc_id != vpc]
+        if strangers:
+            problems.append(
+                f"vpc.security_groups: {', '.join(strangers)}, not the subnets' VPC {vpc}; name security groups of "
+                f"{vpc}"
+            )
+        allowed = settings.model_vpc_ids
+        if allowed is not None and vpc not in allowed:
+            problems.append(
+                f"vpc: {vpc} is not in the stack's ModelVpcIds, so the SageMaker role may not create the model's "
+                f"network interfaces there; add {vpc} to ModelVpcIds and update the stack, or use a listed VPC"
+            )
+    return problems
