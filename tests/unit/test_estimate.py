@@ -14,6 +14,8 @@ from mlrollout_bench.estimate_check import TARGET_WITHIN, check
 
 LIMITS, STRATEGY = Judge(), Strategy()  # the shipped defaults: steps 10% and 50%, 10-minute bakes, 40-minute deadline
 SHADOWED = STRATEGY.model_copy(update={"shadow": Shadow(percent=100)})
+# The default deadline chosen in the config: the plan keeps it whatever the traffic (no traffic_deadline).
+FIXED = STRATEGY.model_copy(update={"max_bake_minutes": STRATEGY.deadline_minutes})
 
 
 def rps(value: float, error_rate: float = 0.01) -> Traffic:
@@ -41,7 +43,7 @@ def test_at_low_traffic_the_final_step_waits_for_the_proof_from_all_phases() -> 
 
 
 def test_a_rollout_that_cannot_decide_in_time_says_so_with_options_that_would() -> None:
-    planned = estimate(rps(2), LIMITS, STRATEGY)
+    planned = estimate(rps(2), LIMITS, FIXED)
     late = planned.phases[-1]
     assert late.minutes is not None and late.minutes > STRATEGY.deadline_minutes
     assert not planned.decides_in_time
@@ -56,13 +58,13 @@ def test_a_rollout_that_cannot_decide_in_time_says_so_with_options_that_would() 
 
 def test_each_option_gives_the_estimate_it_claims() -> None:
     """An option's numbers are the estimate of the changed plan itself."""
-    planned = estimate(rps(2), LIMITS, STRATEGY)
+    planned = estimate(rps(2), LIMITS, FIXED)
     by_kind = {o.change.split("(")[-1].rstrip(")"): o for o in planned.options}
     longer = by_kind["strategy.max_bake_minutes"]
     deadline = planned.phases[-1].minutes
-    relaxed = estimate(rps(2), LIMITS, STRATEGY.model_copy(update={"max_bake_minutes": deadline}))
+    relaxed = estimate(rps(2), LIMITS, FIXED.model_copy(update={"max_bake_minutes": deadline}))
     assert relaxed.decides_in_time and longer.total_minutes == relaxed.total_minutes == planned.total_minutes
-    shadowed = estimate(rps(2), LIMITS, SHADOWED)
+    shadowed = estimate(rps(2), LIMITS, FIXED.model_copy(update={"shadow": Shadow(percent=100)}))
     shadow = next(o for o in planned.options if "shadow" in o.change)
     assert shadow.total_minutes == shadowed.total_minutes and shadowed.decides_in_time
 
@@ -74,7 +76,7 @@ def test_an_early_step_waits_for_min_requests() -> None:
     assert first.minutes == 35.0
     assert f"{LIMITS.min_requests} candidate requests" in first.why
     assert first.within_deadline  # the 40-minute deadline
-    assert not estimate(rps(0.8), LIMITS, STRATEGY).phases[0].within_deadline
+    assert not estimate(rps(0.8), LIMITS, FIXED).phases[0].within_deadline
 
 
 def test_no_traffic_never_decides() -> None:
@@ -103,7 +105,8 @@ def test_a_shadow_phase_is_a_phase_that_needs_a_pass_and_feeds_the_later_ones() 
     ]
     assert phases[0].policy == SHADOWED.shadow_phase()
     assert [p.design for p in phases] == [design_periods(SHADOWED)] * 3
-    without, shadowed = estimate(rps(2), LIMITS, STRATEGY), estimate(rps(2), LIMITS, SHADOWED)
+    fixed_shadowed = FIXED.model_copy(update={"shadow": Shadow(percent=100)})
+    without, shadowed = estimate(rps(2), LIMITS, FIXED), estimate(rps(2), LIMITS, fixed_shadowed)
     assert not without.decides_in_time
     assert shadowed.decides_in_time
     assert shadowed.phases[0].phase.label() == "shadow 100%"
@@ -112,14 +115,18 @@ def test_a_shadow_phase_is_a_phase_that_needs_a_pass_and_feeds_the_later_ones() 
 
 
 def test_a_late_shadow_phase_is_offered_a_longer_shadow_bake() -> None:
-    strategy = STRATEGY.model_copy(update={"shadow": Shadow(bake_minutes=5)})  # deadline 20 minutes
-    planned = estimate(rps(2), LIMITS, strategy)
-    assert planned.phases[0].phase.kind == "shadow" and not planned.phases[0].within_deadline
-    assert planned.phases[0].deadline_minutes == 5 * DEADLINE_BAKES
+    """0.2 rps: even the expected path of a shadow phase with 5-minute bakes needs longer than the deadline can grow
+    (DEADLINE_CAP_MINUTES), so it keeps its 20-minute one and the plan offers a longer bake."""
+    strategy = STRATEGY.model_copy(update={"shadow": Shadow(bake_minutes=5)})
+    planned = estimate(rps(0.2), LIMITS, strategy)
+    shadow = planned.phases[0]
+    assert shadow.phase.kind == "shadow" and not shadow.within_deadline
+    assert shadow.minutes is not None and shadow.minutes > estimate_module.DEADLINE_CAP_MINUTES
+    assert shadow.deadline_minutes == 5 * DEADLINE_BAKES and not shadow.extended
     longer = next(o for o in planned.options if "strategy.shadow.bake_minutes" in o.change)
-    bake = math.ceil((planned.phases[0].minutes or 0) / DEADLINE_BAKES)
+    bake = math.ceil(shadow.minutes / DEADLINE_BAKES)
     changed = strategy.model_copy(update={"shadow": Shadow(bake_minutes=bake)})
-    assert longer.total_minutes == estimate(rps(2), LIMITS, changed, with_options=False).total_minutes
+    assert longer.total_minutes == estimate(rps(0.2), LIMITS, changed, with_options=False).total_minutes
 
 
 def test_the_estimate_follows_the_judges_tolerances() -> None:
@@ -160,7 +167,7 @@ def test_the_bisection_finds_the_first_look_a_scan_of_every_look_finds(traffic: 
 
 
 def test_the_contract_renders_each_phase_and_the_warning() -> None:
-    planned = estimate(rps(2), LIMITS, STRATEGY)
+    planned = estimate(rps(2), LIMITS, FIXED)
     contract = PlanEstimate(
         requests_per_minute=120,
         error_rate=0.01,
@@ -184,22 +191,23 @@ def test_at_5_rps_the_estimate_is_within_30_percent_of_the_simulated_median() ->
 
 
 def test_a_rollout_in_time_only_on_the_expected_path_warns_of_its_slow_path() -> None:
-    """The benchmark's simulator at the defaults promotes healthy candidates in 89% of runs at 5 rps, 97% at 8 and
-    99.7% at 10 and 12: the plan warns where that falls short of 99%, though the expected path is in time at all."""
+    """With the 40-minute deadline fixed in the config, the benchmark's simulator promotes healthy candidates in 89% of
+    runs at 5 rps, 97% at 8 and 99.7% at 10 and 12: the plan warns where that falls short of 99%, though the
+    expected path is in time at all."""
     for level in (5, 8):
-        planned = estimate(rps(level), LIMITS, STRATEGY)
+        planned = estimate(rps(level), LIMITS, FIXED)
         assert planned.decides_in_time and planned.tight, level
         warning = planned.warning()
         assert warning is not None and "with little margin" in warning and "1 run in 100" in warning
         assert planned.slow is not None and planned.slow.total_minutes is not None
         assert planned.total_minutes is not None and planned.slow.total_minutes > planned.total_minutes
     for level in (10, 12, 50):
-        planned = estimate(rps(level), LIMITS, STRATEGY)
+        planned = estimate(rps(level), LIMITS, FIXED)
         assert not planned.tight and planned.warning() is None, level
 
 
 def test_the_slow_path_options_keep_it_in_time() -> None:
-    planned = estimate(rps(5), LIMITS, STRATEGY)
+    planned = estimate(rps(5), LIMITS, FIXED)
     assert planned.options and all(o.decides_in_time for o in planned.options)
     for option in planned.options:
         assert option.change in (planned.warning() or "")
@@ -209,8 +217,67 @@ def test_the_slow_path_options_keep_it_in_time() -> None:
     slow = estimate_module.estimate(
         rps(5),
         LIMITS,
-        STRATEGY.model_copy(update={"max_bake_minutes": minutes}),
+        FIXED.model_copy(update={"max_bake_minutes": minutes}),
         with_options=False,
         unlucky=estimate_module.UNLUCKY_Z,
     )
     assert slow.decides_in_time and slow.total_minutes == longer.total_minutes
+
+
+# ------------------------------------------------------------------------------ deadlines at the plan's traffic
+
+
+def test_at_low_traffic_a_default_deadline_grows_to_what_the_slow_path_needs() -> None:
+    """5 rps: the 50% step's proof comes in ~20 minutes on the expected path but in 75 on the slow one (1 run in
+    100): its deadline becomes 80 (one look more), so a healthy candidate meets it in all but about 1 run in 100,
+    and the plan has nothing to warn of."""
+    planned = estimate(rps(5), LIMITS, STRATEGY)
+    assert planned.slow is not None
+    first, final = planned.phases
+    slow_final = planned.slow.phases[-1]
+    assert (first.deadline_minutes, first.extended) == (STRATEGY.deadline_minutes, False)
+    assert slow_final.minutes is not None and slow_final.minutes > STRATEGY.deadline_minutes
+    assert final.deadline_minutes == slow_final.minutes + STRATEGY.evaluation_interval_seconds / 60
+    assert final.extended and slow_final.within_deadline
+    assert planned.decides_in_time and not planned.tight and planned.warning() is None
+
+
+def test_a_deadline_the_config_sets_is_kept_whatever_the_traffic() -> None:
+    planned = estimate(rps(5), LIMITS, FIXED)
+    assert [p.deadline_minutes for p in planned.phases] == [FIXED.deadline_minutes] * 2
+    assert not any(p.extended for p in planned.phases)
+
+
+def test_the_deadline_grows_at_most_to_its_cap_and_the_plan_warns_beyond() -> None:
+    # 1 rps: the expected path fits in the cap, the slow one not: the deadline is the cap, with the tight warning.
+    tight = estimate(rps(1), LIMITS, STRATEGY)
+    assert tight.phases[-1].deadline_minutes == estimate_module.DEADLINE_CAP_MINUTES
+    assert tight.decides_in_time and tight.tight and "1 run in 100" in (tight.warning() or "")
+    # 0.2 rps: not even the expected path fits: the default deadline stays, and the plan says the rollout is late.
+    late = estimate(rps(0.2), LIMITS, STRATEGY)
+    final = late.phases[-1]
+    assert final.minutes is not None and final.minutes > estimate_module.DEADLINE_CAP_MINUTES
+    assert final.deadline_minutes == STRATEGY.deadline_minutes and not late.decides_in_time
+    assert "even a healthy candidate is expected to be rolled back" in (late.warning() or "")
+
+
+def test_a_look_runs_with_the_deadline_plan_set_for_its_phase() -> None:
+    """services/evaluate.phase_strategy: the deadline in the deployment's estimate is the one decide() applies."""
+    from mlrollout.contracts import PhasePlan
+    from mlrollout.services.evaluate import phase_strategy
+
+    def phase(kind: str, deadline: float) -> PhasePlan:
+        return PhasePlan(phase=kind, kind=kind, percent=10, minutes=10, deadline_minutes=deadline,
+                         within_deadline=True, why="its bake")  # type: ignore[arg-type]  # fmt: skip
+
+    plan = PlanEstimate(phases=[phase("shadow", 60), phase("step", 40), phase("step", 80)])
+    assert phase_strategy(SHADOWED, plan, shadow=False, step=1).deadline_minutes == 80
+    assert phase_strategy(SHADOWED, plan, shadow=False, step=0).deadline_minutes == 40
+    assert phase_strategy(SHADOWED, plan, shadow=True, step=0).deadline_minutes == 60
+    assert phase_strategy(SHADOWED, plan, shadow=True, step=0).bake_minutes == SHADOWED.shadow_phase().bake_minutes
+    # Without an estimate (Plan could not read the traffic), or for a phase it does not list: the config's.
+    assert phase_strategy(STRATEGY, None, shadow=False, step=1).deadline_minutes == STRATEGY.deadline_minutes
+    assert phase_strategy(STRATEGY, PlanEstimate(), shadow=False, step=1).deadline_minutes == STRATEGY.deadline_minutes
+    # The phase plan says how its deadline changed.
+    extended = phase("step", 80).model_copy(update={"default_deadline_minutes": 40.0})
+    assert extended.describe() == "~10 min (its bake; deadline 80 min at this traffic (default 40))"

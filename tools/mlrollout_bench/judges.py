@@ -339,6 +339,13 @@ def step_periods_needed(strategy: Strategy, period_seconds: int = 60) -> int:
     return math.ceil(last * 60 / period_seconds) + 1
 
 
+def with_deadline(strategy: Strategy, deadline_minutes: float | None) -> Strategy:
+    """The phase's strategy with the deadline Plan set for it (services/evaluate.phase_strategy does the same)."""
+    if deadline_minutes is None or deadline_minutes <= strategy.deadline_minutes:
+        return strategy
+    return strategy.model_copy(update={"max_bake_minutes": deadline_minutes})
+
+
 def _prefix(series: VariantSeries, k: int) -> VariantSeries:
     return VariantSeries(series.variant, series.periods[:k])
 
@@ -352,15 +359,17 @@ def product_step(
     final: bool = True,
     evidence: Evidence = Evidence(),
     shadow: bool = False,
+    deadline_minutes: float | None = None,
 ) -> StepResult:
     """One step (or the shadow phase, before the steps) as the product runs it: a look every
     `evaluation_interval_seconds`, `judge()` on the earlier phases' evidence and this one's complete periods so far,
     and `decide()` on its verdict (an early step advances at its bake's end without harm, the final one and the
     shadow phase on a PASS; a PASS before the bake keeps looking; an undecided step rolls back or holds at its
-    deadline)."""
+    deadline: `deadline_minutes`, the one Plan set for the phase at the rollout's traffic, when given)."""
     design = design_periods(strategy)
     if shadow:  # services/evaluate.py: the shadow phase ends on proof, with its own bake and deadline
         strategy, final = strategy.shadow_phase(), True
+    strategy = with_deadline(strategy, deadline_minutes)
     interval = strategy.evaluation_interval_seconds
     held: float | None = None
     failing: tuple[str, ...]
@@ -534,8 +543,11 @@ def sprt_step(
     *,
     final: bool = True,
     evidence: Evidence = Evidence(),
+    deadline_minutes: float | None = None,
 ) -> StepResult:
-    """The SPRT on the same looks, with the earlier steps' evidence, its verdicts through the product's `decide()`."""
+    """The SPRT on the same looks, with the earlier steps' evidence, its verdicts through the product's `decide()`
+    (with the product's deadline for the step)."""
+    strategy = with_deadline(strategy, deadline_minutes)
     state = _SprtState(design)
     for b, c in zip(evidence.baseline, evidence.canary, strict=True):
         state.add(c, b)

@@ -328,25 +328,39 @@ def run_rollout_cell(task: RolloutTask) -> RolloutCell:
     limits, strategy = Judge(), Strategy()
     design = SprtDesign.of(limits)
     setting = static_window_setting(limits, task.config)
-    config = replace(task.config, horizon=step_periods_needed(strategy, task.config.period_seconds))
-    shares = [weight / 100 for weight in strategy.traffic_steps()]
     assert SHADOW_STRATEGY.shadow is not None
-    shadow_share = SHADOW_STRATEGY.shadow.percent / 100
     shadowed = SHADOW_STRATEGY
+    # The deadlines Plan sets for each phase at this traffic (domain/estimate.traffic_deadline), as the product
+    # runs with them: Plan reads the current variant's recent traffic, which before the rollout is all of it.
+    traffic = Traffic(task.rps * 60, task.config.base_5xx)
+    deadlines = [p.deadline_minutes for p in estimate(traffic, limits, strategy).phases]
+    shadow_deadlines = [p.deadline_minutes for p in estimate(traffic, limits, shadowed).phases]
+    longest = max([strategy.deadline_minutes, *deadlines, *shadow_deadlines])
+    horizon = step_periods_needed(strategy.model_copy(update={"max_bake_minutes": longest}), task.config.period_seconds)
+    config = replace(task.config, horizon=horizon)
+    shares = [weight / 100 for weight in strategy.traffic_steps()]
+    shadow_share = shadowed.shadow.percent / 100
     cell = RolloutCell(task.scenario.name, task.rps, {rule: [] for rule in ROLLOUT_RULES})
+
+    def planned(i: int, phases: list[float]) -> float | None:
+        return phases[i] if i < len(phases) else None
+
     rules: dict[str, StepRule] = {
         "product": lambda s, i, final, evidence: product_step(
-            s.baseline, s.canary, limits, strategy, final=final, evidence=evidence
+            s.baseline, s.canary, limits, strategy, final=final, evidence=evidence,
+            deadline_minutes=planned(i, deadlines),
         ),
         "sprt": lambda s, i, final, evidence: sprt_step(
-            s.baseline, s.canary, design, strategy, final=final, evidence=evidence
+            s.baseline, s.canary, design, strategy, final=final, evidence=evidence,
+            deadline_minutes=planned(i, deadlines),
         ),
         "static_5min": lambda s, i, final, evidence: window_step(s.canary, setting, strategy),
-    }
+    }  # fmt: skip
     # Stream 0 is the shadow phase (a copy of every request), then the same steps' streams as the other rules.
     with_shadow: StepRule = lambda s, i, final, evidence: product_step(  # noqa: E731
-        s.baseline, s.canary, limits, shadowed, final=final, evidence=evidence, shadow=i == 0
-    )
+        s.baseline, s.canary, limits, shadowed, final=final, evidence=evidence, shadow=i == 0,
+        deadline_minutes=planned(i, shadow_deadlines),
+    )  # fmt: skip
     for seed in task.seeds:
         streams = [simulate(task.scenario, task.rps, share, seed, config) for share in shares]
         for name, rule in rules.items():

@@ -104,14 +104,22 @@ class PhasePlan(Contract):
     kind: Literal["shadow", "step"]
     percent: float
     minutes: float | None
+    # The deadline the phase runs with: the config's, or longer at low traffic (domain/estimate.traffic_deadline).
     deadline_minutes: float
     within_deadline: bool
     why: str
+    # The config's deadline, when the plan extended it for this traffic.
+    default_deadline_minutes: float | None = None
 
     def describe(self) -> str:
         took = f"~{self.minutes:g} min" if self.minutes is not None else "more than a day"
         late = "" if self.within_deadline else f", past its {self.deadline_minutes:g}-minute deadline"
-        return f"{took} ({self.why}{late})"
+        extended = (
+            f"; deadline {self.deadline_minutes:g} min at this traffic (default {self.default_deadline_minutes:g})"
+            if self.default_deadline_minutes is not None
+            else ""
+        )
+        return f"{took} ({self.why}{late}{extended})"
 
 
 class EstimateOption(Contract):
@@ -142,6 +150,13 @@ class PlanEstimate(Contract):
             f"{total} to promote a healthy candidate at {self.requests_per_minute or 0:.0f} requests/minute "
             f"({self.error_rate or 0:.2%} errors, last {self.traffic_minutes} min)"
         )
+
+    def deadline_for(self, *, shadow: bool, step_index: int) -> float | None:
+        """The deadline Plan set for the shadow phase or a step (None: no estimate, or no such phase in it)."""
+        kind = "shadow" if shadow else "step"
+        phases = [p for p in self.phases if p.kind == kind]
+        index = 0 if shadow else step_index
+        return phases[index].deadline_minutes if 0 <= index < len(phases) else None
 
     def lines(self) -> list[str]:
         """The estimate in a few lines, as the CLI shows it: the summary, each phase, the warning."""

@@ -46,6 +46,12 @@ SHADOW_PERCENT = 100.0
 # The slow path the plan also checks: the candidate's observed error signal 2.33 standard errors above the truth,
 # where all but 1 run in 100 are at that look (the issue's 1% false-rollback target).
 UNLUCKY_Z = 2.33
+# A phase whose deadline the config leaves to its default (steps without strategy.max_bake_minutes, the shadow
+# phase) gets, at low traffic, the time the slow path needs plus one look, so that a healthy candidate is rolled
+# back at a deadline in about 1 run in 100 whatever the traffic; never more than this, so that a rollout at almost
+# no traffic still ends (the plan warns and offers its options instead). 4 hours keeps two steps and a shadow phase
+# well inside the state machine's 24-hour limit.
+DEADLINE_CAP_MINUTES = 240.0
 
 PhaseKind = Literal["shadow", "step"]
 
@@ -85,12 +91,17 @@ class Phase:
 class PhaseEstimate:
     phase: Phase
     minutes: float | None  # from the phase's weights to its decision; None: not within HORIZON_MINUTES
-    deadline_minutes: float
+    deadline_minutes: float  # the phase's deadline at this traffic (traffic_deadline), or the config's
     why: str  # what decides the phase: its bake, the traffic `min_requests` needs, or the promotion bound
 
     @property
     def within_deadline(self) -> bool:
         return self.minutes is not None and self.minutes <= self.deadline_minutes
+
+    @property
+    def extended(self) -> bool:
+        """The deadline grew for this traffic beyond the config's default."""
+        return self.deadline_minutes > self.phase.policy.deadline_minutes
 
 
 @dataclass(frozen=True)
@@ -314,8 +325,50 @@ def estimate(
     traffic: Traffic, limits: Judge, strategy: Strategy, *, with_options: bool = True, unlucky: float = 0.0
 ) -> Estimate:
     """Expected minutes each phase takes to decide for a healthy candidate at `traffic`; with `with_options`, also
-    the slow path (UNLUCKY_Z) and the options that would make a late or tight rollout decide in time. `unlucky`
-    estimates the path with the candidate's error signal that many standard errors above the truth instead."""
+    the slow path (UNLUCKY_Z), each phase's deadline at this traffic (traffic_deadline: the deadlines the rollout
+    then runs with) and the options that would make a late or tight rollout decide in time. `unlucky` estimates the
+    path with the candidate's error signal that many standard errors above the truth instead."""
+    if not with_options or traffic.requests_per_minute <= 0:
+        return _replay(traffic, limits, strategy, unlucky)
+    result = planned(traffic, limits, strategy)
+    if not result.decides_in_time:
+        return replace(result, options=options(traffic, limits, strategy, result))
+    if result.tight and result.slow is not None:
+        result = replace(result, options=options(traffic, limits, strategy, result.slow, unlucky=UNLUCKY_Z))
+    return result
+
+
+def planned(traffic: Traffic, limits: Judge, strategy: Strategy) -> Estimate:
+    """The expected path and the slow one (its `slow`), each phase with the deadline it runs with at `traffic`."""
+    result = _replay(traffic, limits, strategy, 0.0)
+    slow = _replay(traffic, limits, strategy, UNLUCKY_Z)
+    deadlines = [traffic_deadline(strategy, p, s) for p, s in zip(result.phases, slow.phases, strict=False)]
+    slow = replace(slow, phases=_with_deadlines(slow.phases, deadlines))
+    return replace(result, phases=_with_deadlines(result.phases, deadlines), slow=slow)
+
+
+def traffic_deadline(strategy: Strategy, expected: PhaseEstimate, slow: PhaseEstimate) -> float:
+    """A phase's deadline at the plan's traffic: the config's, unless the config leaves it to its default and the
+    slow path needs longer; then what the slow path needs plus one look, at most DEADLINE_CAP_MINUTES. When even
+    the expected path does not decide within the cap the default stays: the rollout cannot decide at this traffic,
+    and the plan says so with its options rather than keep an endpoint waiting for hours."""
+    phase, default = expected.phase, expected.deadline_minutes
+    chosen = phase.kind == "step" and strategy.max_bake_minutes is not None
+    look = phase.policy.evaluation_interval_seconds / 60
+    if chosen or (slow.minutes is not None and slow.minutes <= default):
+        return default
+    if expected.minutes is None or expected.minutes + look > DEADLINE_CAP_MINUTES:
+        return default
+    return min(DEADLINE_CAP_MINUTES, (slow.minutes or math.inf) + look)
+
+
+def _with_deadlines(phases: list[PhaseEstimate], deadlines: list[float]) -> list[PhaseEstimate]:
+    """`phases` with the deadlines they run with (a phase the slow path never reached keeps its own)."""
+    return [replace(p, deadline_minutes=d) for p, d in zip(phases, deadlines, strict=False)] + phases[len(deadlines) :]
+
+
+def _replay(traffic: Traffic, limits: Judge, strategy: Strategy, unlucky: float) -> Estimate:
+    """The rollout on the expected stream (or the `unlucky` path), phase by phase, with the config's deadlines."""
     phases: list[PhaseEstimate] = []
     earlier: tuple[list[Period], list[Period]] = ([], [])
     for phase in phases_of(strategy):
@@ -327,16 +380,7 @@ def estimate(
         seen = max(0, math.floor(minutes) - START_LAG_PERIODS)
         baseline, canary = _periods(traffic, phase, seen)
         earlier = (earlier[0] + baseline, earlier[1] + canary)
-    result = Estimate(traffic, phases)
-    if not with_options or traffic.requests_per_minute <= 0:
-        return result
-    if not result.decides_in_time:
-        return replace(result, options=options(traffic, limits, strategy, result))
-    slow = estimate(traffic, limits, strategy, with_options=False, unlucky=UNLUCKY_Z)
-    result = replace(result, slow=slow)
-    if result.tight:
-        result = replace(result, options=options(traffic, limits, strategy, slow, unlucky=UNLUCKY_Z))
-    return result
+    return Estimate(traffic, phases)
 
 
 def options(
@@ -347,7 +391,9 @@ def options(
     that work are offered when any does; otherwise each kind with its best estimate (`decides_in_time` False)."""
 
     def run(new_limits: Judge = limits, new_strategy: Strategy = strategy) -> Estimate:
-        return estimate(traffic, new_limits, new_strategy, with_options=False, unlucky=unlucky)
+        # Each option with the deadlines it would run with at this traffic (traffic_deadline), on the same path.
+        result = planned(traffic, new_limits, new_strategy)
+        return result.slow if unlucky and result.slow is not None else result
 
     found: list[Option] = []
     if strategy.shadow is None or strategy.shadow.percent < SHADOW_PERCENT:

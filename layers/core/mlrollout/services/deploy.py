@@ -123,6 +123,7 @@ def plan_estimate(rollout: Rollout, current_variant: str, traffic: TrafficReader
                 deadline_minutes=p.deadline_minutes,
                 within_deadline=p.within_deadline,
                 why=p.why,
+                default_deadline_minutes=p.phase.policy.deadline_minutes if p.extended else None,
             )
             for p in expected.phases
         ],

@@ -6,8 +6,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlrollout.contracts import JudgeInput, JudgeOutput
+from mlrollout.contracts import JudgeInput, JudgeOutput, PlanEstimate
 from mlrollout.domain import naming
+from mlrollout.domain.config import Strategy
 from mlrollout.domain.errors import MetricsUnavailable
 from mlrollout.domain.judge import ExtraMetric, Judgement, Verdict, judge
 from mlrollout.domain.policy import decide, design_periods
@@ -58,6 +59,17 @@ def _rollback_alarms(
     return None, None
 
 
+def phase_strategy(strategy: Strategy, plan: PlanEstimate | None, *, shadow: bool, step: int) -> Strategy:
+    """The policy a look applies: the shadow phase is judged like a final step (it ends on proof) with its own bake
+    and deadline; a phase whose deadline Plan extended for the endpoint's traffic (domain/estimate.traffic_deadline)
+    runs with that deadline."""
+    phased = strategy.shadow_phase() if shadow else strategy
+    deadline = plan.deadline_for(shadow=shadow, step_index=step) if plan is not None else None
+    if deadline is None or deadline <= phased.deadline_minutes:
+        return phased
+    return phased.model_copy(update={"max_bake_minutes": deadline})
+
+
 def evaluate_canary(
     request: JudgeInput,
     *,
@@ -76,8 +88,8 @@ def evaluate_canary(
     deadline (strategy.max_bake_minutes, then on_deadline) ends a bake whose data stays unavailable.
     """
     rollout, deployment = request.rollout, request.deployment
-    # The shadow phase is judged like a final step (it ends on proof), with its own bake and deadline.
-    strategy = rollout.config.strategy.shadow_phase() if request.shadow else rollout.config.strategy
+    step = request.step_index
+    strategy = phase_strategy(rollout.config.strategy, deployment.estimate, shadow=request.shadow, step=step)
     limits = rollout.config.judge
     # Every look judges the evidence of all steps so far: the error and latency signals are per-request rates and
     # ratios, paired minute by minute, so minutes at different weights estimate the same difference.
@@ -105,6 +117,7 @@ def evaluate_canary(
         "window": {"start": start.isoformat(), "end": end.isoformat()},
         "thresholds": limits.model_dump(mode="json"),
         "design_periods": design,
+        "deadline_minutes": strategy.deadline_minutes,
     }
     alarm_fail, alarm_doubt = _rollback_alarms(list(limits.rollback_alarms), alarms, record)
     if alarm_fail is not None:
