@@ -17,6 +17,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         alarms=wiring.alarms(),
         traffic=wiring.traffic(),
         records=wiring.records(),
+        autoscaling=wiring.autoscaling(),
     )
     logger.info("deployment planned", extra={"deployment": deployment.model_dump(mode="json")})
     return deployment.model_dump(mode="json")

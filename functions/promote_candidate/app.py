@@ -13,6 +13,12 @@ from mlrollout.settings import get_settings
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = PromoteInput.model_validate(event)
     lease = wiring.lease_keeper(request.rollout)
-    expected = promote_candidate(request, endpoints=wiring.endpoints(), settings=get_settings(), lease=lease)
+    expected = promote_candidate(
+        request,
+        endpoints=wiring.endpoints(),
+        settings=get_settings(),
+        lease=lease,
+        autoscaling=wiring.autoscaling() if request.deployment.scaling else None,
+    )
     logger.info("promotion requested", extra={"expected": expected.model_dump(mode="json")})
     return expected.model_dump(mode="json")

@@ -107,5 +107,7 @@ def test_an_invocation_counts_its_work_on_the_wall_clock_and_its_waits_on_the_sa
     used.asleep()
     clock.sleep(30)  # a wait: its 30 sandbox seconds (0.05 s real)
     used.awake()
-    assert 30.1 <= used.elapsed() < 31.5
-    assert 28.5 < used.remaining() <= 29.9
+    # Each real millisecond the thread waits for the CPU around the sleep is 0.6 sandbox seconds at warp 600: on a
+    # loaded 2-core machine a few seconds more, far from the 0.15 s a wait counted as work would give.
+    assert 30.1 <= used.elapsed() < 40
+    assert 20 < used.remaining() <= 29.9

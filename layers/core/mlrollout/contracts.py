@@ -164,6 +164,20 @@ class PlanEstimate(Contract):
         return lines + ([f"WARNING: {self.warning}"] if self.warning else [])
 
 
+class VariantScaling(Contract):
+    """The current variant's Application Auto Scaling registration as Plan found it: what Promote carries over to
+    the promoted variant and Roll Back restores. `policies` are as PutScalingPolicy takes them (no ARN, alarms or
+    resource ids); `live_instance_count` is DescribeEndpoint's CurrentInstanceCount at Plan."""
+
+    variant: str
+    instance_type: str | None = None
+    min_capacity: int
+    max_capacity: int
+    suspended_state: dict[str, bool] | None = None
+    policies: list[dict[str, Any]] = Field(default_factory=list)
+    live_instance_count: int | None = None
+
+
 class Deployment(Contract):
     endpoint_name: str
     first_deployment: bool
@@ -178,6 +192,8 @@ class Deployment(Contract):
     current_model: str | None = None
     expected: Expectation
     estimate: PlanEstimate | None = None
+    # The current variant's auto scaling, when it is a scalable target; None for a fixed-size variant.
+    scaling: VariantScaling | None = None
 
     @property
     def rollout_configs(self) -> tuple[str, ...]:
@@ -328,6 +344,8 @@ class FinalizeResult(Contract):
     approved: bool
     summary: str
     deleted: list[str] = Field(default_factory=list)
+    # What became of the current variant's auto scaling on the promoted variant (None: it had none).
+    scaling: str | None = None
 
 
 class MonitoringInput(Contract):

@@ -10,6 +10,7 @@ if TYPE_CHECKING:  # types only: a service imports the adapters it builds values
 
     from mlrollout.adapters.alert_state import AlarmMemory
     from mlrollout.adapters.artifacts import ObjectHead
+    from mlrollout.adapters.autoscaling import ScalableTarget
     from mlrollout.adapters.endpoints import InvokeResult, ModelNetwork
     from mlrollout.adapters.metrics import MetricsFetch
     from mlrollout.adapters.monitoring import DataQualityJob, DriftAlarm
@@ -78,6 +79,16 @@ class Endpoints(Protocol):
     def invoke_variant(
         self, endpoint: str, variant: str, body: str, content_type: str, accept: str
     ) -> InvokeResult: ...
+
+
+class AutoScaling(Protocol):
+    """Application Auto Scaling of endpoint variants (adapters/autoscaling.py)."""
+
+    def target(self, endpoint: str, variant: str) -> ScalableTarget | None: ...
+    def policies(self, endpoint: str, variant: str) -> list[dict[str, Any]]: ...
+    def register(self, endpoint: str, variant: str, target: ScalableTarget) -> None: ...
+    def put_policy(self, endpoint: str, variant: str, policy: dict[str, Any]) -> None: ...
+    def deregister(self, endpoint: str, variant: str) -> bool: ...
 
 
 class EndpointWaits(Protocol):

@@ -14,6 +14,7 @@ from mlrollout.adapters.aws import client
 if TYPE_CHECKING:
     from mlrollout.adapters.alert_state import DynamoAlertState
     from mlrollout.adapters.artifacts import S3Artifacts
+    from mlrollout.adapters.autoscaling import ApplicationAutoScaling
     from mlrollout.adapters.endpoint_waits import DynamoEndpointWaits
     from mlrollout.adapters.endpoints import SageMakerEndpoints
     from mlrollout.adapters.executions import StepFunctionsExecutions, TaskTokens
@@ -61,6 +62,13 @@ def endpoints_with_runtime() -> SageMakerEndpoints:
     from mlrollout.adapters.endpoints import SageMakerEndpoints
 
     return SageMakerEndpoints(client("sagemaker"), client("sagemaker-runtime"))
+
+
+@lru_cache(maxsize=1)
+def autoscaling() -> ApplicationAutoScaling:
+    from mlrollout.adapters.autoscaling import ApplicationAutoScaling
+
+    return ApplicationAutoScaling(client("application-autoscaling"))
 
 
 @lru_cache(maxsize=1)

@@ -109,6 +109,11 @@ class SageMakerEndpoints:
                 for v in described.get("ProductionVariants", [])
             },
             failure_reason=described.get("FailureReason"),
+            instance_counts={
+                v["VariantName"]: int(v["CurrentInstanceCount"])
+                for v in described.get("ProductionVariants", [])
+                if v.get("CurrentInstanceCount") is not None
+            },
         )
 
     def config_variants(self, config_name: str) -> list[dict[str, Any]]:

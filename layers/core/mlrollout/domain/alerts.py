@@ -23,6 +23,7 @@ class EventType(StrEnum):
     DRIFT_DETECTED = "drift_detected"
     DRIFT_RESOLVED = "drift_resolved"
     APPROVAL_REQUESTED = "approval_requested"
+    SCALING_NOT_RESTORED = "scaling_not_restored"
 
 
 class Severity(StrEnum):
@@ -44,6 +45,7 @@ SEVERITY = {
     EventType.DRIFT_DETECTED: Severity.WARNING,
     EventType.DRIFT_RESOLVED: Severity.INFO,
     EventType.APPROVAL_REQUESTED: Severity.WARNING,
+    EventType.SCALING_NOT_RESTORED: Severity.CRITICAL,
 }
 
 HEADLINE = {
@@ -59,6 +61,7 @@ HEADLINE = {
     EventType.DRIFT_DETECTED: "input drifted",
     EventType.DRIFT_RESOLVED: "drift resolved",
     EventType.APPROVAL_REQUESTED: "waiting for approval",
+    EventType.SCALING_NOT_RESTORED: "promoted WITHOUT AUTO SCALING",
 }
 
 ACTION = {
@@ -75,6 +78,9 @@ ACTION = {
     EventType.DRIFT_RESOLVED: "Nothing to do: the feature is back within its baseline.",
     EventType.APPROVAL_REQUESTED: "Run `mlrollout approve DEPLOYMENT` to let traffic reach the candidate, or "
     "`mlrollout reject DEPLOYMENT`; without either, the rollout is undone when the wait ends.",
+    EventType.SCALING_NOT_RESTORED: "Act now: the new version serves all traffic on a fixed instance count. Register "
+    "its variant with Application Auto Scaling (the evidence lists the bounds and policies), or it cannot follow "
+    "the traffic.",
 }
 
 

@@ -22,6 +22,9 @@ class EndpointObservation:
     config_name: str | None = None
     weights: dict[str, float] = field(default_factory=dict)
     failure_reason: str | None = None
+    # DescribeEndpoint's CurrentInstanceCount of each variant: what auto scaling (or an operator) made of the
+    # config's InitialInstanceCount.
+    instance_counts: dict[str, int] = field(default_factory=dict)
 
     def traffic_share(self, variant: str) -> float:
         total = sum(self.weights.values())
@@ -47,6 +50,8 @@ class StepKind(StrEnum):
     # DeleteEndpoint, and only the step kind travels from one look to the next.
     AWAIT_DELETION = "await_deletion"
     RECREATE_ENDPOINT = "recreate_endpoint"
+    # The endpoint is back; its current variant's auto scaling registration, which Promote removed, is restored.
+    RESTORE_SCALING = "restore_scaling"
     DONE = "done"
     FAIL = "fail"
 
@@ -143,4 +148,18 @@ def plan_rollback(
         )
     return RollbackStep(
         StepKind.RESTORE_CONFIG, f"restoring endpoint {name} to its previous config {target.previous_config}"
+    )
+
+
+def plan_scaling_restore(endpoint_done: RollbackStep, variant: str, *, registered: bool) -> RollbackStep:
+    """The step after the endpoint is verified back (`endpoint_done`) when its current variant was auto-scaled:
+    register it again when it is no longer a scalable target (only Promote removes it; a registration that is
+    there is left as it is, whoever changed it since). It waits for the endpoint to be InService on its previous
+    config, as registering changes the variant's capacity
+    (https://docs.aws.amazon.com/autoscaling/application/APIReference/API_RegisterScalableTarget.html)."""
+    if registered:
+        return endpoint_done
+    return RollbackStep(
+        StepKind.RESTORE_SCALING,
+        f"{endpoint_done.reason}; registering variant {variant} for auto scaling again, as it was before Promote",
     )

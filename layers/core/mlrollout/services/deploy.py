@@ -18,12 +18,13 @@ from mlrollout.contracts import (
     PromoteInput,
     Rollout,
 )
-from mlrollout.domain import estimate, naming, rollback_alarms
+from mlrollout.domain import estimate, naming, rollback_alarms, scaling
 from mlrollout.domain.config import RolloutConfig, change_wait_seconds
 from mlrollout.domain.errors import EndpointNotReady, MetricsUnavailable
 from mlrollout.domain.ledger import State
-from mlrollout.ports import AlarmStates, Endpoints, TrafficReader
+from mlrollout.ports import AlarmStates, AutoScaling, Endpoints, TrafficReader
 from mlrollout.services.ledger import LeaseKeeper, Records
+from mlrollout.services.scaling import read_scaling
 from mlrollout.settings import Settings
 
 
@@ -34,13 +35,16 @@ def plan_deployment(
     alarms: AlarmStates | None = None,
     traffic: TrafficReader | None = None,
     records: Records | None = None,
+    autoscaling: AutoScaling | None = None,
 ) -> Deployment:
     """Read-only on the endpoint: decide every name and the expected end state before anything changes.
 
     Pre-flight: every rollback alarm the config names exists and none is in ALARM (`alarms` reads them).
     Expectations: with `traffic`, the current variant's recent traffic gives the estimate of how long each phase
     needs to decide (`Deployment.estimate`, also put on the deployment record when `records` is given, for the CLI);
-    an estimate that cannot be made says why and never stops the rollout."""
+    an estimate that cannot be made says why and never stops the rollout.
+    Auto scaling: with `autoscaling`, the current variant's scalable target and policies and its live instance
+    count (`Deployment.scaling`), which Deploy, Promote, Finalize and Roll Back carry through the rollout."""
     rollout, registration = request.rollout, request.registration
     endpoint = rollout.endpoint_name
     watched = list(rollout.config.judge.rollback_alarms)
@@ -83,6 +87,17 @@ def plan_deployment(
     planned = plan_estimate(rollout, current["VariantName"], traffic, request.now) if traffic is not None else None
     if planned is not None and records is not None:
         _record_estimate(records, rollout, planned, request)
+    current_scaling = (
+        read_scaling(
+            autoscaling,
+            endpoint,
+            current["VariantName"],
+            instance_type=current.get("InstanceType"),
+            live=seen.instance_counts.get(current["VariantName"]),
+        )
+        if autoscaling is not None
+        else None
+    )
     return Deployment(
         endpoint_name=endpoint,
         first_deployment=False,
@@ -96,6 +111,7 @@ def plan_deployment(
         current_model=current.get("ModelName"),
         expected=Expectation(config_name=names.canary_config, weights={current["VariantName"]: 1.0, candidate: 0.0}),
         estimate=planned,
+        scaling=current_scaling,
     )
 
 
@@ -172,7 +188,11 @@ def _tags(rollout: Rollout) -> dict[str, str]:
     }
 
 
-def _candidate_variant(rollout: Rollout, deployment: Deployment, weight: float) -> dict[str, Any]:
+def _candidate_variant(
+    rollout: Rollout, deployment: Deployment, weight: float, count: int | None = None
+) -> dict[str, Any]:
+    """The candidate's ProductionVariant; `count` overrides rollout.yaml's instance_count (an auto-scaled
+    endpoint sizes the candidate from the live fleet)."""
     config = rollout.config
     large_model = {
         key: value
@@ -187,7 +207,7 @@ def _candidate_variant(rollout: Rollout, deployment: Deployment, weight: float) 
         "VariantName": deployment.candidate_variant,
         "ModelName": deployment.candidate_model,
         "InstanceType": config.instance_type,
-        "InitialInstanceCount": config.instance_count,
+        "InitialInstanceCount": count if count is not None else config.instance_count,
         "InitialVariantWeight": weight,
         **large_model,
     }
@@ -201,6 +221,21 @@ def model_network(config: RolloutConfig) -> ModelNetwork:
         isolated=config.network_isolation,
         private_registry=config.image_access == "vpc",
     )
+
+
+def _live_count(endpoints: Endpoints, deployment: Deployment, configured: int) -> int:
+    """The current variant's instance count now (auto scaling may have moved it since Plan); Plan's reading, then
+    the config's count, when DescribeEndpoint shows none."""
+    now = endpoints.observe(deployment.endpoint_name).instance_counts.get(deployment.current_variant or "")
+    planned = deployment.scaling.live_instance_count if deployment.scaling else None
+    return now or planned or configured
+
+
+def _traffic_shares(rollout: Rollout) -> list[float]:
+    """Every share (percent) of the requests the candidate sees before promotion: its canary steps, and the copy
+    a shadow phase sends it."""
+    shadow = rollout.config.strategy.shadow
+    return [*rollout.steps, *([shadow.percent] if shadow is not None else [])]
 
 
 def _waited(expected: Expectation, rollout: Rollout, settings: Settings) -> Expectation:
@@ -242,9 +277,20 @@ def deploy_candidate(
         if v["VariantName"] == deployment.current_variant
     )
     current_spec = {k: v for k, v in current.items() if k not in {"InitialVariantWeight"}}
+    candidate_count: int | None = None
+    if deployment.scaling is not None:
+        # The update would reset the current variant to its config's InitialInstanceCount, shrinking a fleet auto
+        # scaling has grown: the canary's config states the live count instead (the effect AWS's procedure gets
+        # with RetainAllVariantProperties, https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html).
+        live = _live_count(endpoints, deployment, int(current.get("InitialInstanceCount", 1)))
+        current_spec["InitialInstanceCount"] = live
+        candidate_count = scaling.candidate_count(live, _traffic_shares(rollout))
     endpoints.create_config(
         deployment.canary_config,
-        [{**current_spec, "InitialVariantWeight": 1.0}, _candidate_variant(rollout, deployment, 0.0)],
+        [
+            {**current_spec, "InitialVariantWeight": 1.0},
+            _candidate_variant(rollout, deployment, 0.0, candidate_count),
+        ],
         capture,
         tags,
         kms_key=kms_key,
@@ -258,7 +304,7 @@ def deploy_candidate(
             [{**current_spec, "InitialVariantWeight": 1.0}],
             capture,
             tags,
-            shadow_variants=[_candidate_variant(rollout, deployment, 1.0)],
+            shadow_variants=[_candidate_variant(rollout, deployment, 1.0, candidate_count)],
             kms_key=kms_key,
         )
         endpoints.update_endpoint(deployment.endpoint_name, deployment.shadow_config)
@@ -269,14 +315,31 @@ def deploy_candidate(
 
 
 def promote_candidate(
-    request: PromoteInput, *, endpoints: Endpoints, settings: Settings, lease: LeaseKeeper
+    request: PromoteInput,
+    *,
+    endpoints: Endpoints,
+    settings: Settings,
+    lease: LeaseKeeper,
+    autoscaling: AutoScaling | None = None,
 ) -> Expectation:
-    """Give the candidate the whole endpoint: a config with only its variant (never without the endpoint's lease)."""
+    """Give the candidate the whole endpoint: a config with only its variant (never without the endpoint's lease).
+
+    An auto-scaled current variant is deregistered first: SageMaker refuses an update that removes a registered
+    variant (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html). The promoted variant
+    starts at the fleet's live size within the registered bounds, and Finalize Promotion registers it once the
+    endpoint is InService on it; Roll Back restores the current variant's registration if the promotion fails."""
     rollout, deployment = request.rollout, request.deployment
     lease.require(rollout, request.now, "be promoted")
+    count: int | None = None
+    if deployment.scaling is not None:
+        if autoscaling is None:
+            raise ValueError("the current variant is auto-scaled: promote_candidate needs `autoscaling`")
+        live = _live_count(endpoints, deployment, rollout.config.instance_count)
+        autoscaling.deregister(deployment.endpoint_name, deployment.current_variant or "")
+        count = scaling.promoted_count(live, deployment.scaling.min_capacity, deployment.scaling.max_capacity)
     endpoints.create_config(
         deployment.final_config,
-        [_candidate_variant(rollout, deployment, 1.0)],
+        [_candidate_variant(rollout, deployment, 1.0, count)],
         capture_config(rollout, settings.require("artifact_bucket")),
         _tags(rollout),
         kms_key=rollout.config.kms_key,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mlrollout.adapters.registry import MAX_METADATA_VALUE, clip
-from mlrollout.contracts import FinalizeInput, FinalizeResult, RejectInput
+from mlrollout.contracts import Failure, FinalizeInput, FinalizeResult, NotifyInput, RejectInput
+from mlrollout.domain.alerts import EventType
 from mlrollout.domain.errors import EndpointNotReady
-from mlrollout.ports import Endpoints, Registry
+from mlrollout.ports import AutoScaling, Endpoints, Registry
+from mlrollout.services import scaling
 from mlrollout.services.register import registry_metadata
+
+Announce = Callable[[NotifyInput], str | None]
 
 
 def promotion_summary(request: FinalizeInput) -> str:
@@ -21,7 +27,17 @@ def promotion_summary(request: FinalizeInput) -> str:
     return f"Promoted to {deployment.endpoint_name} ({path}) by mlrollout deployment {rollout.deployment_id}.{verdict}"
 
 
-def finalize_promotion(request: FinalizeInput, *, endpoints: Endpoints, registry: Registry) -> FinalizeResult:
+def finalize_promotion(
+    request: FinalizeInput,
+    *,
+    endpoints: Endpoints,
+    registry: Registry,
+    autoscaling: AutoScaling | None = None,
+    announce: Announce | None = None,
+) -> FinalizeResult:
+    """Confirm the promotion, approve the version, delete what it superseded, and register the promoted variant
+    with the auto scaling its predecessor had (`autoscaling`; a failure to is announced as critical through
+    `announce`, never a reason to roll back a version that serves all traffic and passed its checks)."""
     deployment = request.deployment
     seen = endpoints.observe(deployment.endpoint_name)
     if seen.status != "InService" or seen.config_name != deployment.final_config:
@@ -45,7 +61,51 @@ def finalize_promotion(request: FinalizeInput, *, endpoints: Endpoints, registry
         "mlrollout:decision": clip(summary, MAX_METADATA_VALUE),
     }
     registry.set_status(request.registration.package_arn, "Approved", summary, metadata)
-    return FinalizeResult(approved=True, summary=summary, deleted=deleted)
+    carried = _carry_scaling(request, autoscaling, announce) if deployment.scaling is not None else None
+    return FinalizeResult(approved=True, summary=summary, deleted=deleted, scaling=carried)
+
+
+def _carry_scaling(request: FinalizeInput, autoscaling: AutoScaling | None, announce: Announce | None) -> str:
+    """Step 7 of AWS's procedure: the promoted variant registered with the current variant's bounds and policies,
+    then read back (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html). Last in
+    Finalize: every earlier step may still fail into Roll Back, which must not find a registered candidate."""
+    deployment, rollout = request.deployment, request.rollout
+    wanted = deployment.scaling
+    assert wanted is not None
+    endpoint, variant = deployment.endpoint_name, deployment.candidate_variant
+    if autoscaling is None:
+        problems = ["the Finalize Promotion function was given no Application Auto Scaling client"]
+    else:
+        problems = scaling.carry(autoscaling, endpoint, variant, wanted)
+    # The policies' target values are carried unchanged, also across an instance type change: a per-instance
+    # target tuned for one instance type is the best estimate there is for another (nothing here measures the
+    # new type's capacity), and the operator is told to re-tune it.
+    changed = wanted.instance_type is not None and wanted.instance_type != rollout.config.instance_type
+    retune = (
+        f"; the instance type changed from {wanted.instance_type} to {rollout.config.instance_type}: the policies' "
+        "target values were carried unchanged, re-tune them for the new type if its capacity differs"
+        if changed
+        else ""
+    )
+    if not problems:
+        return f"variant {variant} registered for auto scaling ({scaling.describe(wanted)}), verified{retune}"
+    reason = (
+        f"{rollout.model_name} {rollout.version_label} is promoted on {endpoint}, but its variant {variant} is not "
+        f"auto-scaled as {wanted.variant} was ({scaling.describe(wanted)}): {'; '.join(problems)}"
+    )
+    if announce is not None:
+        announce(
+            NotifyInput(
+                event=EventType.SCALING_NOT_RESTORED,
+                execution_id=rollout.execution_id,
+                now=request.now,
+                rollout=rollout,
+                registration=request.registration,
+                deployment=deployment,
+                failure=Failure(error="ScalingNotRestored", cause=reason, state="Finalize Promotion"),
+            )
+        )
+    return f"NOT auto-scaled: {'; '.join(problems)}{retune}"
 
 
 def reject_version(request: RejectInput, *, registry: Registry) -> dict[str, object]:

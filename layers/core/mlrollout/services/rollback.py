@@ -6,12 +6,24 @@ from botocore.exceptions import ClientError
 
 from mlrollout.adapters.aws import error_message
 from mlrollout.contracts import RollbackInput, RollbackResult
-from mlrollout.domain.rollback import RollbackTarget, StepKind, deleted_by_rollback, plan_rollback
-from mlrollout.ports import Endpoints
+from mlrollout.domain.rollback import (
+    RollbackStep,
+    RollbackTarget,
+    StepKind,
+    deleted_by_rollback,
+    plan_rollback,
+    plan_scaling_restore,
+)
+from mlrollout.ports import AutoScaling, Endpoints
+from mlrollout.services import scaling
 from mlrollout.services.ledger import LeaseKeeper
 
 
-def roll_back(request: RollbackInput, *, endpoints: Endpoints, lease: LeaseKeeper) -> RollbackResult:
+def roll_back(
+    request: RollbackInput, *, endpoints: Endpoints, lease: LeaseKeeper, autoscaling: AutoScaling | None = None
+) -> RollbackResult:
+    """`autoscaling`: needed when the current variant was auto-scaled (`Deployment.scaling`), to restore the
+    registration Promote removed."""
     deployment = request.deployment
     # Each step renews the endpoint's lease, so a long rollback keeps it; one that lost it still restores the
     # endpoint (the record notes the loss): leaving the canary's config in place would be worse.
@@ -27,6 +39,14 @@ def roll_back(request: RollbackInput, *, endpoints: Endpoints, lease: LeaseKeepe
     seen = endpoints.observe(deployment.endpoint_name)
     earlier = request.previous.step if request.previous else None
     step = plan_rollback(target, seen, deleted_by_rollback=deleted_by_rollback(earlier))
+    if step.kind is StepKind.DONE and deployment.scaling is not None and not deployment.first_deployment:
+        try:
+            step = _scaling_step(step, request, autoscaling)
+        except ClientError as exc:
+            step = RollbackStep(
+                StepKind.FAIL,
+                f"{step.reason}, but Application Auto Scaling could not be read: {error_message(exc)}",
+            )
     observed = {
         "exists": seen.exists,
         "status": seen.status,
@@ -41,6 +61,16 @@ def roll_back(request: RollbackInput, *, endpoints: Endpoints, lease: LeaseKeepe
             endpoints.update_endpoint(deployment.endpoint_name, deployment.previous_config or "")
         elif step.kind is StepKind.DELETE_ENDPOINT:
             endpoints.delete_endpoint(deployment.endpoint_name)
+        elif step.kind is StepKind.RESTORE_SCALING and autoscaling is not None and deployment.scaling is not None:
+            variant = deployment.current_variant or ""
+            problems = scaling.carry(autoscaling, deployment.endpoint_name, variant, deployment.scaling)
+            if problems:  # verified at once: the registration is synchronous, the capacity change it makes is not
+                return RollbackResult(
+                    status="failed",
+                    step=step.kind.value,
+                    reason=f"{step.reason}, but it does not hold: {'; '.join(problems)}",
+                    observed=observed,
+                )
         elif step.kind is StepKind.RECREATE_ENDPOINT:
             endpoints.create_endpoint(
                 deployment.endpoint_name, deployment.previous_config or "", {"mlrollout:restored-by": "rollback"}
@@ -49,7 +79,7 @@ def roll_back(request: RollbackInput, *, endpoints: Endpoints, lease: LeaseKeepe
         return RollbackResult(
             status="failed",
             step=step.kind.value,
-            reason=f"{step.reason}, but SageMaker refused: {error_message(exc)}",
+            reason=f"{step.reason}, but AWS refused: {error_message(exc)}",
             observed=observed,
         )
     if step.kind is StepKind.FAIL:
@@ -64,3 +94,17 @@ def roll_back(request: RollbackInput, *, endpoints: Endpoints, lease: LeaseKeepe
     if deployment.candidate_model != deployment.current_model:
         endpoints.delete_model(deployment.candidate_model)
     return RollbackResult(status="done", step=step.kind.value, reason=step.reason, verified=True, observed=observed)
+
+
+def _scaling_step(endpoint_done: RollbackStep, request: RollbackInput, autoscaling: AutoScaling | None) -> RollbackStep:
+    """Restore the current variant's registration when it is gone (DescribeScalableTargets)."""
+    deployment = request.deployment
+    variant = deployment.current_variant or ""
+    if autoscaling is None:
+        return RollbackStep(
+            StepKind.FAIL,
+            f"{endpoint_done.reason}, but the Roll Back function was given no Application Auto Scaling client to "
+            f"check variant {variant}'s auto scaling",
+        )
+    registered = autoscaling.target(deployment.endpoint_name, variant) is not None
+    return plan_scaling_restore(endpoint_done, variant, registered=registered)

@@ -1,0 +1,191 @@
+"""Auto-scaled endpoints (issue 12): how a rollout sizes its variants, what the rollback does about a registration,
+and Finalize Promotion's critical alert when the promoted variant cannot be registered, against a small working
+in-memory Application Auto Scaling."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mlrollout.adapters.autoscaling import ScalableTarget
+from mlrollout.contracts import FinalizeInput, NotifyInput, Registration, VariantScaling
+from mlrollout.domain.alerts import EventType, Severity
+from mlrollout.domain.config import RolloutConfig
+from mlrollout.domain.rollback import EndpointObservation, RollbackStep, StepKind, plan_scaling_restore
+from mlrollout.domain.scaling import candidate_count, promoted_count, registration_problems
+from mlrollout.services.finalize import finalize_promotion
+from mlrollout.services.notify import build_alert
+from support import IMAGE, a_deployment, a_rollout
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+POLICY = {
+    "PolicyName": "invocations",
+    "PolicyType": "TargetTrackingScaling",
+    "TargetTrackingScalingPolicyConfiguration": {
+        "TargetValue": 70.0,
+        "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+    },
+}
+
+
+# ------------------------------------------------------------------------------------------ sizing
+
+
+def test_the_candidate_is_the_live_fleet_at_its_largest_share_rounded_up_at_least_one() -> None:
+    assert candidate_count(3, [10.0, 50.0]) == 2  # ceil(1.5)
+    assert candidate_count(20, [10.0]) == 2  # exactly 2, not 3 from floating point
+    assert candidate_count(4, [10.0]) == 1  # ceil(0.4)
+    assert candidate_count(1, [1.0]) == 1  # never zero instances
+    assert candidate_count(7, []) == 7  # all at once: the whole traffic
+
+
+def test_the_promoted_variant_is_the_live_fleet_within_the_registered_bounds() -> None:
+    assert promoted_count(4, 2, 6) == 4
+    assert promoted_count(1, 2, 6) == 2
+    assert promoted_count(9, 2, 6) == 6
+
+
+def test_registration_problems_name_what_differs() -> None:
+    same = registration_problems(
+        variant="v2", min_capacity=2, max_capacity=6, seen_bounds=(2, 6), policies=[POLICY], seen_policies=[POLICY]
+    )
+    assert same == []
+    missing = registration_problems(
+        variant="v2", min_capacity=2, max_capacity=6, seen_bounds=None, policies=[POLICY], seen_policies=[]
+    )
+    assert missing == ["variant v2 is not registered as a scalable target"]
+    other = {**POLICY, "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 10.0}}
+    differs = registration_problems(
+        variant="v2", min_capacity=2, max_capacity=6, seen_bounds=(1, 6), policies=[POLICY], seen_policies=[other]
+    )
+    assert differs == [
+        "variant v2 scales within 1-6 instances, not 2-6",
+        "variant v2's scaling policy invocations differs from the one it should carry",
+    ]
+
+
+def test_the_rollback_registers_again_only_what_is_gone() -> None:
+    done = RollbackStep(StepKind.DONE, "endpoint ep is InService on ep-v1 with all traffic on v1")
+    assert plan_scaling_restore(done, "v1", registered=True) is done
+    step = plan_scaling_restore(done, "v1", registered=False)
+    assert step.kind is StepKind.RESTORE_SCALING
+    assert "registering variant v1 for auto scaling again" in step.reason
+
+
+# ------------------------------------------------------------------------------- Finalize Promotion
+
+
+def refused(operation: str, code: str, message: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+class InMemoryAutoScaling:
+    """Application Auto Scaling as dicts; `refuse` names the operations it answers with AWS's LimitExceeded."""
+
+    def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
+        self.targets: dict[tuple[str, str], ScalableTarget] = {}
+        self.policy_sets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self.refuse = refuse
+
+    def target(self, endpoint: str, variant: str) -> ScalableTarget | None:
+        return self.targets.get((endpoint, variant))
+
+    def policies(self, endpoint: str, variant: str) -> list[dict[str, Any]]:
+        return list(self.policy_sets.get((endpoint, variant), {}).values())
+
+    def register(self, endpoint: str, variant: str, target: ScalableTarget) -> None:
+        if "RegisterScalableTarget" in self.refuse:
+            raise refused("RegisterScalableTarget", "LimitExceededException", "too many scalable targets")
+        self.targets[(endpoint, variant)] = target
+
+    def put_policy(self, endpoint: str, variant: str, policy: dict[str, Any]) -> None:
+        if "PutScalingPolicy" in self.refuse:
+            raise refused("PutScalingPolicy", "LimitExceededException", "too many scaling policies")
+        if (endpoint, variant) not in self.targets:
+            raise refused("PutScalingPolicy", "ObjectNotFoundException", "No scalable target registered")
+        self.policy_sets.setdefault((endpoint, variant), {})[policy["PolicyName"]] = dict(policy)
+
+    def deregister(self, endpoint: str, variant: str) -> bool:
+        self.policy_sets.pop((endpoint, variant), None)
+        return self.targets.pop((endpoint, variant), None) is not None
+
+
+class PromotedEndpoint:
+    """DescribeEndpoint after the promotion: InService on the final config; nothing left to delete."""
+
+    def observe(self, endpoint: str) -> EndpointObservation:
+        return EndpointObservation(exists=True, status="InService", config_name="ep-v2", weights={"v2": 1.0})
+
+    def delete_config(self, name: str) -> bool:
+        return False
+
+    def delete_model(self, name: str) -> bool:
+        return False
+
+
+class Approvals:
+    def __init__(self) -> None:
+        self.statuses: list[str] = []
+
+    def set_status(self, arn: str, status: str, description: str, metadata: dict[str, str]) -> None:
+        self.statuses.append(status)
+
+
+def finalize_request(instance_type: str = "ml.m5.large") -> FinalizeInput:
+    scaling = VariantScaling(
+        variant="v1", instance_type="ml.m5.large", min_capacity=2, max_capacity=6, policies=[POLICY],
+        live_instance_count=4,
+    )  # fmt: skip
+    return FinalizeInput(
+        rollout=a_rollout(RolloutConfig(image=IMAGE, instance_type=instance_type)),
+        registration=Registration(
+            package_arn="arn:aws:sagemaker:us-east-1:123456789012:model-package/ep/2",
+            package_version=2,
+            group_name="ep",
+        ),
+        deployment=a_deployment().model_copy(update={"scaling": scaling}),
+        now=NOW,
+    )
+
+
+def test_finalize_registers_the_promoted_variant_as_the_previous_one_was() -> None:
+    autoscaling, announced = InMemoryAutoScaling(), []
+    result = finalize_promotion(
+        finalize_request(), endpoints=PromotedEndpoint(), registry=Approvals(), autoscaling=autoscaling,
+        announce=announced.append,
+    )  # fmt: skip
+    assert autoscaling.target("ep", "v2") == ScalableTarget(2, 6)
+    assert autoscaling.policies("ep", "v2") == [POLICY]
+    assert result.scaling == "variant v2 registered for auto scaling (2-6 instances, invocations), verified"
+    assert announced == []
+
+
+def test_a_refused_registration_is_a_critical_alert_not_a_rollback() -> None:
+    announced: list[NotifyInput] = []
+    approvals = Approvals()
+    result = finalize_promotion(
+        finalize_request(), endpoints=PromotedEndpoint(), registry=approvals,
+        autoscaling=InMemoryAutoScaling(refuse=frozenset({"PutScalingPolicy"})), announce=announced.append,
+    )  # fmt: skip
+    assert result.approved is True and approvals.statuses == ["Approved"]  # the version stays promoted
+    assert result.scaling == "NOT auto-scaled: Application Auto Scaling refused: too many scaling policies"
+    [request] = announced
+    alert = build_alert(request, region="us-east-1", dashboard=None)
+    assert alert.event is EventType.SCALING_NOT_RESTORED
+    assert alert.severity is Severity.CRITICAL
+    assert "its variant v2 is not auto-scaled as v1 was (2-6 instances, invocations)" in alert.reason
+    assert "too many scaling policies" in alert.reason
+
+
+def test_an_instance_type_change_carries_the_target_value_and_says_to_retune_it() -> None:
+    autoscaling = InMemoryAutoScaling()
+    result = finalize_promotion(
+        finalize_request("ml.c5.xlarge"), endpoints=PromotedEndpoint(), registry=Approvals(), autoscaling=autoscaling,
+        announce=lambda request: None,
+    )  # fmt: skip
+    assert autoscaling.policies("ep", "v2") == [POLICY]
+    assert result.scaling is not None
+    assert "instance type changed from ml.m5.large to ml.c5.xlarge" in result.scaling
+    assert "re-tune" in result.scaling
