@@ -310,6 +310,13 @@ def test_deregistering_deletes_the_targets_policies_and_their_alarms(
         == []
     )
     assert aws.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"] == []
+    # Deregistering it again: the target no longer exists.
+    code, _ = error_of(
+        lambda: aas.deregister_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=resource(endpoint), ScalableDimension=DIMENSION
+        )
+    )
+    assert code == "ObjectNotFoundException"
 
 
 @pytest.mark.parametrize(

@@ -7,14 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from mlrollout.adapters.autoscaling import ScalableTarget
 from mlrollout.contracts import FinalizeInput, NotifyInput, Registration, VariantScaling
 from mlrollout.domain.alerts import EventType, Severity
 from mlrollout.domain.config import RolloutConfig
+from mlrollout.domain.errors import ScalingRefused
 from mlrollout.domain.rollback import EndpointObservation, RollbackStep, StepKind, plan_scaling_restore
-from mlrollout.domain.scaling import candidate_count, promoted_count, registration_problems
+from mlrollout.domain.scaling import ScalableTarget, candidate_count, promoted_count, registration_problems
 from mlrollout.services.finalize import finalize_promotion
 from mlrollout.services.notify import build_alert
 from support import IMAGE, a_deployment, a_rollout
@@ -77,12 +75,14 @@ def test_the_rollback_registers_again_only_what_is_gone() -> None:
 # ------------------------------------------------------------------------------- Finalize Promotion
 
 
-def refused(operation: str, code: str, message: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+def refused(operation: str, code: str, message: str) -> ScalingRefused:
+    """What the adapter raises for AWS's refusal of `operation` (its message)."""
+    return ScalingRefused(message)
 
 
 class InMemoryAutoScaling:
-    """Application Auto Scaling as dicts; `refuse` names the operations it answers with AWS's LimitExceeded."""
+    """Application Auto Scaling as dicts; `refuse` names the operations it refuses (as the adapter reports AWS's
+    LimitExceeded)."""
 
     def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
         self.targets: dict[tuple[str, str], ScalableTarget] = {}

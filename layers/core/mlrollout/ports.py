@@ -10,7 +10,6 @@ if TYPE_CHECKING:  # types only: a service imports the adapters it builds values
 
     from mlrollout.adapters.alert_state import AlarmMemory
     from mlrollout.adapters.artifacts import ObjectHead
-    from mlrollout.adapters.autoscaling import ScalableTarget
     from mlrollout.adapters.endpoints import InvokeResult, ModelNetwork
     from mlrollout.adapters.metrics import MetricsFetch
     from mlrollout.adapters.monitoring import DataQualityJob, DriftAlarm
@@ -23,6 +22,7 @@ if TYPE_CHECKING:  # types only: a service imports the adapters it builds values
     from mlrollout.domain.estimate import Traffic
     from mlrollout.domain.rollback import EndpointObservation
     from mlrollout.domain.rollback_alarms import AlarmStatus
+    from mlrollout.domain.scaling import ScalableTarget
 
 
 class ArtifactStore(Protocol):

@@ -261,6 +261,14 @@ class AutoScalingService:
 
     def deregister(self, backend: ApplicationAutoscalingBackend, moto: Callable[..., Any], **kwargs: Any) -> None:
         with self._lock:
+            # DeregisterScalableTarget: ObjectNotFoundException for a target that does not exist (moto answers a
+            # ValidationException). https://docs.aws.amazon.com/autoscaling/application/APIReference/API_DeregisterScalableTarget.html
+            namespace, resource_id, dimension = kwargs["namespace"], kwargs["r_id"], kwargs["dimension"]
+            if namespace == NAMESPACE and backend.targets.get(dimension, {}).get(resource_id) is None:
+                raise _ObjectNotFound(
+                    f"No scalable target found for service namespace: {NAMESPACE}, resource ID: {resource_id}, "
+                    f"scalable dimension: {dimension}"
+                )
             moto(backend, **kwargs)
             if kwargs["namespace"] == NAMESPACE:
                 self._delete_policies(backend, kwargs["r_id"], kwargs["dimension"])

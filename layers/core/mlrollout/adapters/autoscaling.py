@@ -7,12 +7,13 @@ dimension `sagemaker:variant:DesiredInstanceCount`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mlrollout.adapters.aws import error_code
+from mlrollout.adapters.aws import error_code, error_message
+from mlrollout.domain.errors import ScalingRefused
+from mlrollout.domain.scaling import ScalableTarget
 
 NAMESPACE = "sagemaker"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -30,15 +31,6 @@ POLICY_FIELDS = (
 
 def resource_id(endpoint: str, variant: str) -> str:
     return f"endpoint/{endpoint}/variant/{variant}"
-
-
-@dataclass(frozen=True)
-class ScalableTarget:
-    """A registered variant's capacity bounds (and its suspended scaling, when any is)."""
-
-    min_capacity: int
-    max_capacity: int
-    suspended_state: dict[str, bool] | None = None
 
 
 class ApplicationAutoScaling:
@@ -84,17 +76,23 @@ class ApplicationAutoScaling:
         uses its service-linked role
         (https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-service-linked-roles.html)."""
         suspended = {"SuspendedState": target.suspended_state} if target.suspended_state else {}
-        self.aas.register_scalable_target(
-            **self._ids(endpoint, variant),
-            MinCapacity=target.min_capacity,
-            MaxCapacity=target.max_capacity,
-            **suspended,
-        )
+        try:
+            self.aas.register_scalable_target(
+                **self._ids(endpoint, variant),
+                MinCapacity=target.min_capacity,
+                MaxCapacity=target.max_capacity,
+                **suspended,
+            )
+        except ClientError as exc:
+            raise ScalingRefused(error_message(exc)) from exc
 
     def put_policy(self, endpoint: str, variant: str, policy: dict[str, Any]) -> None:
         """Create or replace the named policy on the variant (its scalable target must be registered)."""
         fields = {key: policy[key] for key in POLICY_FIELDS if key in policy}
-        self.aas.put_scaling_policy(**self._ids(endpoint, variant), **fields)
+        try:
+            self.aas.put_scaling_policy(**self._ids(endpoint, variant), **fields)
+        except ClientError as exc:
+            raise ScalingRefused(error_message(exc)) from exc
 
     def deregister(self, endpoint: str, variant: str) -> bool:
         """Deregister the variant; its policies (and their alarms) go with it. False when it was not registered

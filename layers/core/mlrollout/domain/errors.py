@@ -46,3 +46,7 @@ class MetricsUnavailable(RolloutError):
 
 class TokenExpired(Exception):
     """The task a token belonged to no longer waits (it was answered, timed out, or its execution ended)."""
+
+
+class ScalingRefused(Exception):
+    """Application Auto Scaling refused to register a variant or put its policy; the message is AWS's."""

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class ScalableTarget:
+    """A registered variant's capacity bounds (and its suspended scaling, when any is)."""
+
+    min_capacity: int
+    max_capacity: int
+    suspended_state: dict[str, bool] | None = None
 
 
 def candidate_count(live: int, shares: Iterable[float]) -> int:

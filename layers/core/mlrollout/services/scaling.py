@@ -7,12 +7,9 @@ variant and attach its policy again (https://docs.aws.amazon.com/sagemaker/lates
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
-from mlrollout.adapters.autoscaling import ScalableTarget
-from mlrollout.adapters.aws import error_message
 from mlrollout.contracts import VariantScaling
-from mlrollout.domain.scaling import registration_problems
+from mlrollout.domain.errors import ScalingRefused
+from mlrollout.domain.scaling import ScalableTarget, registration_problems
 from mlrollout.ports import AutoScaling
 
 
@@ -61,8 +58,8 @@ def carry(autoscaling: AutoScaling, endpoint: str, variant: str, scaling: Varian
     try:
         register(autoscaling, endpoint, variant, scaling)
         return problems(autoscaling, endpoint, variant, scaling)
-    except ClientError as exc:
-        return [f"Application Auto Scaling refused: {error_message(exc)}"]
+    except ScalingRefused as exc:
+        return [f"Application Auto Scaling refused: {exc}"]
 
 
 def describe(scaling: VariantScaling) -> str:
