@@ -180,11 +180,18 @@ def test_a_shadow_phase_deploys_the_candidate_as_the_shadow_of_the_current_varia
 def test_an_endpoint_in_the_middle_of_a_change_is_not_a_starting_point(
     stack: Any, rollout_of: Any, handler: Any, model: str
 ) -> None:
-    v1, reg1 = rollout_of("v1")
-    deploy(handler, v1, reg1)  # the endpoint is Creating
-    v2, reg2 = rollout_of("v2")
-    with pytest.raises(EndpointNotReady, match=f"{model} is Creating"):
-        handler("plan_deployment")({"rollout": v2, "registration": reg2, "now": NOW})
+    # A creation that lasts an hour of sandbox time (6 s of wall time): the next version's steps run within it even
+    # on a loaded machine (the default 180 s is 0.3 s of wall time).
+    sagemaker = stack.aws.emulator.services["sagemaker"]
+    created, sagemaker.create_seconds = sagemaker.create_seconds, 3600
+    try:
+        v1, reg1 = rollout_of("v1")
+        deploy(handler, v1, reg1)  # the endpoint is Creating
+        v2, reg2 = rollout_of("v2")
+        with pytest.raises(EndpointNotReady, match=f"{model} is Creating"):
+            handler("plan_deployment")({"rollout": v2, "registration": reg2, "now": NOW})
+    finally:
+        sagemaker.create_seconds = created
 
 
 def test_a_rollout_does_not_start_while_a_rollback_alarm_fires(
