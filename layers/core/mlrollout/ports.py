@@ -64,7 +64,7 @@ class Endpoints(Protocol):
         self,
         name: str,
         variants: list[dict[str, Any]],
-        capture: dict[str, Any],
+        capture: dict[str, Any] | None,
         tags: dict[str, str],
         *,
         shadow_variants: list[dict[str, Any]] | None = None,

@@ -5,10 +5,11 @@ mostly about what happens in between. This module makes endpoints move through C
 InService / Failed / Deleting on sandbox time (durations in DEFAULT_DURATIONS, each with its source; a deleted
 endpoint stays Deleting, then DescribeEndpoint answers "Could not find endpoint"), refuses CreateModel with an
 image outside Amazon ECR unless ImageConfig says Vpc (and Vpc without a VpcConfig), holds endpoint configs to
-ProductionVariant's ranges and current instance types, adds what moto lacks (UpdateEndpoint, shadow variants,
-monitoring schedules and executions), routes sagemaker-runtime InvokeEndpoint to a data plane the sandbox
-supplies (a shadow variant gets a copy of the request, its answer discarded), and injects the faults armed on
-`Emulator.faults`:
+ProductionVariant's ranges and current instance types (and serverless variants to their ranges and exclusions:
+one variant, no data capture, no update of an instance-based endpoint to serverless), adds what moto lacks
+(UpdateEndpoint, shadow variants, monitoring schedules and executions), routes sagemaker-runtime InvokeEndpoint
+to a data plane the sandbox supplies (a shadow variant gets a copy of the request, its answer discarded), and
+injects the faults armed on `Emulator.faults`:
 
     operation                          matched on                                  modes
     sagemaker.create_endpoint          endpoint=<name>                             fail
@@ -282,26 +283,69 @@ _VARIANT_LIMITS = {
 }
 
 
+# ProductionVariantServerlessConfig's ranges
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html); moto 5.2.5
+# checks only MemorySizeInMB's values.
+_SERVERLESS_LIMITS = {"MaxConcurrency": (1, 200), "ProvisionedConcurrency": (1, 200)}
+# What a serverless endpoint cannot have, and that an instance-based endpoint cannot be updated to serverless.
+_SERVERLESS_PAGE = "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html"
+
+
 def _check_variant_limits(variants: list[dict[str, Any]], member: str = "productionVariants") -> list[str]:
     """One AWS-style constraint message per out-of-range value (members are numbered from 1, as AWS does)."""
     found = []
     for index, variant in enumerate(variants, start=1):
-        for key, (low, high) in _VARIANT_LIMITS.items():
-            value = variant.get(key)
-            if value is None:
-                continue
-            field = f"{member}.{index}.member.{key[0].lower()}{key[1:]}"
-            if value > high:
-                found.append(
-                    f"Value '{value}' at '{field}' failed to satisfy constraint: Member must have value less than or "
-                    f"equal to {high}"
-                )
-            elif value < low:
-                found.append(
-                    f"Value '{value}' at '{field}' failed to satisfy constraint: Member must have value greater than "
-                    f"or equal to {low}"
-                )
+        checked = [(f"{member}.{index}.member", variant, _VARIANT_LIMITS)]
+        if isinstance(variant.get("ServerlessConfig"), dict):
+            checked.append(
+                (f"{member}.{index}.member.serverlessConfig", variant["ServerlessConfig"], _SERVERLESS_LIMITS)
+            )
+        for prefix, values, limits in checked:
+            for key, (low, high) in limits.items():
+                value = values.get(key)
+                if value is None:
+                    continue
+                field = f"{prefix}.{key[0].lower()}{key[1:]}"
+                if value > high:
+                    found.append(
+                        f"Value '{value}' at '{field}' failed to satisfy constraint: Member must have value less than "
+                        f"or equal to {high}"
+                    )
+                elif value < low:
+                    found.append(
+                        f"Value '{value}' at '{field}' failed to satisfy constraint: Member must have value greater "
+                        f"than or equal to {low}"
+                    )
     return found
+
+
+def _serverless(variants: list[dict[str, Any]]) -> bool:
+    return any(v.get("ServerlessConfig") for v in variants)
+
+
+def _check_serverless_config(production: list[dict[str, Any]], data_capture: Mapping[str, Any] | None) -> None:
+    """SageMaker's serverless exclusions that CreateEndpointConfig can see: "multiple production variants" and "data
+    capture" (_SERVERLESS_PAGE, Feature exclusions), and ProvisionedConcurrency "less than or equal to
+    MaxConcurrency" (API_ProductionVariantServerlessConfig). The pages do not quote SageMaker's refusals: the
+    messages are the sandbox's own, as ValidationException."""
+    if not _serverless(production):
+        return
+    if len(production) > 1:
+        raise ValidationError(
+            f"An endpoint configuration with a serverless variant must have exactly one production variant; got "
+            f"{len(production)}. Serverless Inference does not support multiple production variants."
+        )
+    if data_capture and data_capture.get("EnableCapture", True) is not False:
+        raise ValidationError(
+            "DataCaptureConfig is not supported for an endpoint configuration with a serverless variant: Serverless "
+            "Inference does not support data capture."
+        )
+    config = production[0]["ServerlessConfig"]
+    provisioned, most = config.get("ProvisionedConcurrency"), config.get("MaxConcurrency")
+    if provisioned is not None and most is not None and provisioned > most:
+        raise ValidationError(
+            f"ProvisionedConcurrency ({provisioned}) must be less than or equal to MaxConcurrency ({most})."
+        )
 
 
 def _constraint_error(messages: list[str]) -> ValidationError:
@@ -663,6 +707,15 @@ class SageMakerService:
             endpoint = self._endpoint(backend, endpoint_name)
             config = self._config(backend, endpoint_config_name)
             self._require_updatable(backend, endpoint)
+            if _serverless(config.production_variants) and not _serverless_endpoint(endpoint):
+                # "If you try to update your real-time endpoint to serverless, you receive a ValidationError
+                # message. You can convert a serverless endpoint to real-time, but once you make the update, you
+                # cannot roll it back to serverless." (_SERVERLESS_PAGE, Feature exclusions; the message is ours.)
+                raise ValidationError(
+                    f'Cannot update endpoint "{endpoint.arn}" to serverless endpoint configuration '
+                    f'"{endpoint_config_name}": an instance-based endpoint cannot be converted to a serverless '
+                    "endpoint."
+                )
             now = self.clock.time()
             due = now + self.update_seconds
             variants = self._variants_from_config(backend, config.production_variants, due)
@@ -824,6 +877,7 @@ class SageMakerService:
             )
             if out_of_range:
                 raise _constraint_error(out_of_range)
+            _check_serverless_config(kwargs.get("production_variants") or [], kwargs.get("data_capture_config"))
             config = original(backend, **kwargs)
             if shadows is not None:
                 try:
@@ -1278,6 +1332,11 @@ def endpoint_state_change_event(
         "resources": [endpoint.arn],
         "detail": detail,
     }
+
+
+def _serverless_endpoint(endpoint: FakeEndpoint) -> bool:
+    """Whether the endpoint serves serverless variants now (their DescribeEndpoint shows a CurrentServerlessConfig)."""
+    return any(v.get("CurrentServerlessConfig") for v in endpoint.production_variants)
 
 
 def _variant_state(variant: Mapping[str, Any]) -> VariantState:

@@ -172,21 +172,24 @@ class SageMakerEndpoints:
         self,
         name: str,
         variants: list[dict[str, Any]],
-        capture: dict[str, Any],
+        capture: dict[str, Any] | None,
         tags: dict[str, str],
         *,
         shadow_variants: list[dict[str, Any]] | None = None,
         kms_key: str | None = None,
     ) -> None:
+        """CreateEndpointConfig, unless it exists. `capture` None: no DataCaptureConfig (a serverless endpoint's
+        config, which SageMaker does not capture data for)."""
         if self.config_exists(name):
             return
         optional: dict[str, Any] = {"ShadowProductionVariants": shadow_variants} if shadow_variants else {}
         if kms_key:
             optional["KmsKeyId"] = kms_key
+        if capture is not None:
+            optional["DataCaptureConfig"] = capture
         self.sm.create_endpoint_config(
             EndpointConfigName=name,
             ProductionVariants=variants,
-            DataCaptureConfig=capture,
             Tags=_tags(tags),
             **optional,
         )

@@ -17,9 +17,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -57,6 +59,15 @@ KMS_KEY_EXAMPLE = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56e
 # ModelDataDownloadTimeoutInSeconds and ContainerStartupHealthCheckTimeoutInSeconds 60-3600, VolumeSizeInGB 1-512.
 MIN_VARIANT_TIMEOUT, MAX_VARIANT_TIMEOUT = 60, 3600
 MIN_VOLUME_GB, MAX_VOLUME_GB = 1, 512
+# ProductionVariantServerlessConfig (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html):
+# MemorySizeInMB in 1 GB steps from 1024 to 6144; MaxConcurrency 1-200; ProvisionedConcurrency 1-200 and at most
+# MaxConcurrency.
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+MAX_SERVERLESS_CONCURRENCY = 200
+# What a serverless endpoint cannot have: "GPUs, AWS marketplace model packages, private Docker registries,
+# Multi-Model Endpoints, VPC configuration, network isolation, data capture, multiple production variants, Model
+# Monitor, and inference pipelines", and an instance-based endpoint cannot be updated to serverless.
+SERVERLESS_EXCLUSIONS_PAGE = "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html#serverless-endpoints-how-it-works-exclusions"
 
 Percent = Annotated[float, Field(gt=0, lt=100)]
 
@@ -323,6 +334,50 @@ class Vpc(_Section):
         return value
 
 
+class Serverless(_Section):
+    memory_mb: int = Field(
+        description="Memory of the serverless endpoint in MB (MemorySizeInMB): 1024, 2048, 3072, 4096, 5120 or 6144; "
+        "SageMaker gives it vCPUs in proportion. At least the model's size."
+    )
+    max_concurrency: int = Field(
+        ge=1,
+        le=MAX_SERVERLESS_CONCURRENCY,
+        description="Concurrent invocations the endpoint processes at most (MaxConcurrency, 1-200); more are "
+        "throttled. All serverless endpoints of a region share the account's concurrency quota.",
+    )
+    provisioned_concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SERVERLESS_CONCURRENCY,
+        description="Invocations kept warm, without cold starts (ProvisionedConcurrency, 1-200, at most "
+        "max_concurrency); billed while provisioned. Default: none, on demand only.",
+    )
+
+    @field_validator("memory_mb")
+    @classmethod
+    def _memory(cls, value: int) -> int:
+        if value not in SERVERLESS_MEMORY_MB:
+            raise ValueError(
+                f"must be one of {', '.join(map(str, SERVERLESS_MEMORY_MB))} (1 GB steps from 1 to 6 GB, as "
+                "SageMaker's MemorySizeInMB takes)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _provisioned_within_max(self) -> Serverless:
+        if self.provisioned_concurrency is not None and self.provisioned_concurrency > self.max_concurrency:
+            raise ValueError(
+                f"provisioned_concurrency ({self.provisioned_concurrency}) must be at most max_concurrency "
+                f"({self.max_concurrency}): SageMaker keeps warm only invocations the endpoint may run"
+            )
+        return self
+
+    def as_api(self) -> dict[str, int]:
+        """The variant's ServerlessConfig."""
+        provisioned = {"ProvisionedConcurrency": self.provisioned_concurrency} if self.provisioned_concurrency else {}
+        return {"MemorySizeInMB": self.memory_mb, "MaxConcurrency": self.max_concurrency, **provisioned}
+
+
 RATE = re.compile(r"^rate\((?P<n>[1-9][0-9]*) (?P<unit>minutes?|hours?|days?)\)$")
 
 
@@ -505,6 +560,15 @@ class RolloutConfig(_Section):
     endpoint_name: str | None = Field(None, description="Endpoint to roll out to (default: the model name).")
     instance_type: str = Field("ml.m5.large", description="Instance type of the candidate variant.")
     instance_count: int = Field(1, ge=1, le=100, description="Instance count of the candidate variant.")
+    serverless: Serverless | None = Field(
+        None,
+        description="A serverless endpoint (ProductionVariant ServerlessConfig) instead of instances: no "
+        "instance_type or instance_count. SageMaker serves it with one variant and without data capture, VPC, "
+        "network isolation, private registries or Model Monitor, so it takes `strategy.type: all_at_once` and no "
+        "`data_capture`, `monitoring`, `vpc`, `network_isolation`, `image_access: vpc`, `volume_size_gb`, shadow or "
+        "manual approval. An existing endpoint keeps its kind: instance-based and serverless do not change into each "
+        "other.",
+    )
     image_access: Literal["ecr", "vpc"] = Field(
         "ecr",
         description="ecr: the image is in Amazon ECR (RepositoryAccessMode Platform). vpc: a private Docker registry "
@@ -619,6 +683,16 @@ class RolloutConfig(_Section):
     def _instance(cls, value: str) -> str:
         return _instance_type(value)
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Every field, except on a serverless config the defaults it must not set (`_SERVERLESS_DEFAULTS`): each
+        step re-validates the config it is handed, and those defaults would read as set."""
+        dumped: dict[str, Any] = handler(self)
+        if self.serverless is not None:
+            for name in _SERVERLESS_DEFAULTS:
+                dumped.pop(name, None)
+        return dumped
+
     @field_validator("endpoint_name")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
@@ -660,6 +734,93 @@ def combination_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]]
                 "`vpc`: add `vpc: {subnets: [...], security_groups: [...]}` for the VPC that reaches the registry, "
                 "or keep the image in Amazon ECR and remove `image_access`",
                 access,
+            )
+        )
+    problems.extend(serverless_problems(document))
+    return problems
+
+
+# The fields a serverless endpoint cannot have, each with SageMaker's reason (SERVERLESS_EXCLUSIONS_PAGE; the 5 GB
+# disk from its "Memory size" section). `instance_type` and `instance_count` are refused only when the file sets
+# them: their defaults describe an instance-based endpoint and are ignored for a serverless one.
+_SERVERLESS_REFUSED: tuple[tuple[str, str], ...] = (
+    ("instance_type", "a serverless endpoint has no instances (its size is `serverless.memory_mb`)"),
+    (
+        "instance_count",
+        "a serverless endpoint has no instances (SageMaker scales it up to `serverless.max_concurrency`)",
+    ),
+    ("data_capture", "SageMaker does not capture data on a serverless endpoint"),
+    (
+        "monitoring",
+        "drift monitoring reads captured requests, and SageMaker does not capture data (nor run Model "
+        "Monitor) on a serverless endpoint",
+    ),
+    ("vpc", "SageMaker does not run a serverless endpoint's model in a VPC"),
+    (
+        "volume_size_gb",
+        "a serverless endpoint has no instance storage volume to size (SageMaker gives it 5 GB of ephemeral "
+        "disk whatever its memory)",
+    ),
+)
+
+
+# The refused fields whose defaults are not None: a serverless config's dump leaves them out (RolloutConfig._dump).
+_SERVERLESS_DEFAULTS = ("instance_type", "instance_count", "data_capture")
+
+
+def serverless_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(field, problem, value) for each setting a serverless endpoint cannot have (SERVERLESS_EXCLUSIONS_PAGE)."""
+    if document.get("serverless") is None:
+        return []
+    problems = []
+    drop = "remove it, or remove `serverless` to roll out to an instance-based endpoint"
+    for field, why in _SERVERLESS_REFUSED:
+        if document.get(field) is not None:
+            problems.append((field, f"{why}: {drop}", document[field]))
+    if document.get("network_isolation"):
+        problems.append(
+            ("network_isolation", f"SageMaker does not isolate a serverless endpoint's container: {drop}", True)
+        )
+    if document.get("image_access") == "vpc":
+        problems.append(
+            (
+                "image_access",
+                "SageMaker pulls a serverless endpoint's image from Amazon ECR only (no private registries): push the "
+                f"image to ECR and remove `image_access`, or {drop.removeprefix('remove it, or ')}",
+                "vpc",
+            )
+        )
+    # One variant only: a candidate cannot take part of the traffic beside the live variant. The file must say
+    # `all_at_once` itself rather than have it implied, so no one believes a canary protects a serverless endpoint.
+    given = document.get("strategy")
+    strategy: dict[str, Any] = given if isinstance(given, dict) else {}
+    kind = strategy.get("type", "canary")
+    if kind != "all_at_once":
+        problems.append(
+            (
+                "strategy.type",
+                "a serverless endpoint serves exactly one variant, so a candidate cannot take part of its traffic "
+                "beside the live one: set `strategy.type: all_at_once` (the new version takes all traffic at once, "
+                "and a failed check rolls the endpoint back to the previous config)",
+                kind,
+            )
+        )
+    if strategy.get("shadow") is not None:
+        problems.append(
+            (
+                "strategy.shadow",
+                "a shadow variant is a second variant, which a serverless endpoint cannot have: remove "
+                "`strategy.shadow`",
+                strategy["shadow"],
+            )
+        )
+    if document.get("approval") == "manual":
+        problems.append(
+            (
+                "approval",
+                "manual approval holds the candidate deployed without traffic beside the live variant, which a "
+                "serverless endpoint (one variant) cannot do: use `approval: auto`, or an instance-based endpoint",
+                "manual",
             )
         )
     return problems

@@ -20,7 +20,7 @@ from mlrollout.contracts import (
 )
 from mlrollout.domain import estimate, naming, rollback_alarms, scaling
 from mlrollout.domain.config import RolloutConfig, change_wait_seconds
-from mlrollout.domain.errors import EndpointNotReady, MetricsUnavailable
+from mlrollout.domain.errors import ConfigInvalid, EndpointNotReady, MetricsUnavailable
 from mlrollout.domain.ledger import State
 from mlrollout.ports import AlarmStates, AutoScaling, Endpoints, TrafficReader
 from mlrollout.services.ledger import LeaseKeeper, Records
@@ -83,6 +83,7 @@ def plan_deployment(
             "then upload again",
         )
     current = variants[0]
+    _require_same_kind(rollout, current)
     candidate = naming.variant_name(registration.package_version, frozenset({current["VariantName"]}))
     planned = plan_estimate(rollout, current["VariantName"], traffic, request.now) if traffic is not None else None
     if planned is not None and records is not None:
@@ -98,6 +99,10 @@ def plan_deployment(
         if autoscaling is not None
         else None
     )
+    expected = Expectation(config_name=names.canary_config, weights={current["VariantName"]: 1.0, candidate: 0.0})
+    if rollout.config.serverless is not None:
+        # One variant: Deploy switches the endpoint to the candidate's final config at once.
+        expected = Expectation(config_name=names.final_config, weights={candidate: 1.0})
     return Deployment(
         endpoint_name=endpoint,
         first_deployment=False,
@@ -109,9 +114,40 @@ def plan_deployment(
         previous_config=seen.config_name,
         current_variant=current["VariantName"],
         current_model=current.get("ModelName"),
-        expected=Expectation(config_name=names.canary_config, weights={current["VariantName"]: 1.0, candidate: 0.0}),
+        expected=expected,
         estimate=planned,
         scaling=current_scaling,
+    )
+
+
+def _require_same_kind(rollout: Rollout, current: dict[str, Any]) -> None:
+    """Refuse, before anything is touched, a rollout that would turn the endpoint from instance-based into
+    serverless or back. SageMaker refuses the first ("If you try to update your real-time endpoint to serverless,
+    you receive a ValidationError"); it allows the second, but "once you make the update, you cannot roll it back
+    to serverless", so the rollout's own rollback would be refused
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html#serverless-endpoints-how-it-works-exclusions)."""
+    endpoint = rollout.endpoint_name
+    serverless_now = current.get("ServerlessConfig") is not None
+    if serverless_now == (rollout.config.serverless is not None):
+        return
+    new_name = f"`endpoint_name: {endpoint}-{'instances' if serverless_now else 'serverless'}`"
+    if serverless_now:
+        reason = (
+            f"endpoint {endpoint} is serverless and rollout.yaml describes an instance-based variant; SageMaker "
+            "would make the change but never let the endpoint become serverless again, so a failed rollout could "
+            "not be rolled back"
+        )
+        keep = "add `serverless: {memory_mb, max_concurrency}` to keep the endpoint serverless"
+    else:
+        reason = (
+            f"endpoint {endpoint} is instance-based ({current.get('InstanceType')}) and rollout.yaml asks for a "
+            "serverless one; SageMaker cannot update an instance-based endpoint to serverless"
+        )
+        keep = "remove `serverless` to keep the endpoint instance-based"
+    raise ConfigInvalid(
+        reason,
+        fix=f"roll out to a new endpoint (e.g. {new_name} in rollout.yaml) and move clients to it, or {keep}; "
+        "then upload again",
     )
 
 
@@ -180,6 +216,12 @@ def capture_config(rollout: Rollout, bucket: str) -> dict[str, Any]:
     }
 
 
+def _capture(rollout: Rollout, bucket: str) -> dict[str, Any] | None:
+    """The DataCaptureConfig of each config this rollout creates: none on a serverless endpoint, where SageMaker
+    does not capture data (validation refuses `data_capture` there)."""
+    return None if rollout.config.serverless is not None else capture_config(rollout, bucket)
+
+
 def _tags(rollout: Rollout) -> dict[str, str]:
     return {
         **rollout.config.tags,
@@ -203,11 +245,18 @@ def _candidate_variant(
         )
         if value is not None
     }
+    capacity: dict[str, Any] = (
+        {"ServerlessConfig": config.serverless.as_api()}
+        if config.serverless is not None
+        else {
+            "InstanceType": config.instance_type,
+            "InitialInstanceCount": count if count is not None else config.instance_count,
+        }
+    )
     return {
         "VariantName": deployment.candidate_variant,
         "ModelName": deployment.candidate_model,
-        "InstanceType": config.instance_type,
-        "InitialInstanceCount": count if count is not None else config.instance_count,
+        **capacity,
         "InitialVariantWeight": weight,
         **large_model,
     }
@@ -263,13 +312,18 @@ def deploy_candidate(
         tags,
         network=model_network(rollout.config),
     )
-    capture = capture_config(rollout, bucket)
+    capture = _capture(rollout, bucket)
     kms_key = rollout.config.kms_key
-    if deployment.first_deployment:
+    if deployment.first_deployment or rollout.config.serverless is not None:
+        # A serverless endpoint serves one variant (validation requires `all_at_once`): the candidate's final
+        # config replaces the current one in a single update, and Roll Back restores the previous config.
         endpoints.create_config(
             deployment.final_config, [_candidate_variant(rollout, deployment, 1.0)], capture, tags, kms_key=kms_key
         )
-        endpoints.create_endpoint(deployment.endpoint_name, deployment.final_config, tags)
+        if deployment.first_deployment:
+            endpoints.create_endpoint(deployment.endpoint_name, deployment.final_config, tags)
+        else:
+            endpoints.update_endpoint(deployment.endpoint_name, deployment.final_config)
         return _waited(deployment.expected, rollout, settings)
     current = next(
         v
@@ -330,6 +384,12 @@ def promote_candidate(
     endpoint is InService on it; Roll Back restores the current variant's registration if the promotion fails."""
     rollout, deployment = request.rollout, request.deployment
     lease.require(rollout, request.now, "be promoted")
+    promoted = Expectation(config_name=deployment.final_config, weights={deployment.candidate_variant: 1.0})
+    if rollout.config.serverless is not None and (
+        endpoints.observe(deployment.endpoint_name).config_name == deployment.final_config
+    ):
+        # Deploy already switched the serverless endpoint to the final config: nothing is left to change.
+        return _waited(promoted, rollout, settings)
     count: int | None = None
     if deployment.scaling is not None:
         if autoscaling is None:
@@ -340,10 +400,9 @@ def promote_candidate(
     endpoints.create_config(
         deployment.final_config,
         [_candidate_variant(rollout, deployment, 1.0, count)],
-        capture_config(rollout, settings.require("artifact_bucket")),
+        _capture(rollout, settings.require("artifact_bucket")),
         _tags(rollout),
         kms_key=rollout.config.kms_key,
     )
     endpoints.update_endpoint(deployment.endpoint_name, deployment.final_config)
-    promoted = Expectation(config_name=deployment.final_config, weights={deployment.candidate_variant: 1.0})
     return _waited(promoted, rollout, settings)
