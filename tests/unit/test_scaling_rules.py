@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from mlrollout.contracts import FinalizeInput, NotifyInput, Registration, VariantScaling
 from mlrollout.domain.alerts import EventType, Severity
 from mlrollout.domain.config import RolloutConfig
@@ -88,6 +90,7 @@ class InMemoryAutoScaling:
         self.targets: dict[tuple[str, str], ScalableTarget] = {}
         self.policy_sets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.refuse = refuse
+        self.schedules: dict[tuple[str, str], list[str]] = {}
 
     def target(self, endpoint: str, variant: str) -> ScalableTarget | None:
         return self.targets.get((endpoint, variant))
@@ -110,6 +113,9 @@ class InMemoryAutoScaling:
     def deregister(self, endpoint: str, variant: str) -> bool:
         self.policy_sets.pop((endpoint, variant), None)
         return self.targets.pop((endpoint, variant), None) is not None
+
+    def scheduled_actions(self, endpoint: str, variant: str) -> list[str]:
+        return sorted(self.schedules.get((endpoint, variant), []))
 
 
 class PromotedEndpoint:
@@ -189,3 +195,52 @@ def test_an_instance_type_change_carries_the_target_value_and_says_to_retune_it(
     assert result.scaling is not None
     assert "instance type changed from ml.m5.large to ml.c5.xlarge" in result.scaling
     assert "re-tune" in result.scaling
+
+
+# ------------------------------------------------------------------------------- what Plan refuses to carry
+
+
+TRACKING = {
+    "PolicyName": "invocations",
+    "PolicyType": "TargetTrackingScaling",
+    "TargetTrackingScalingPolicyConfiguration": {
+        "TargetValue": 70.0,
+        "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+    },
+}
+
+
+def test_only_target_tracking_on_a_predefined_metric_is_carried() -> None:
+    from mlrollout.domain.scaling import uncarried
+
+    custom = {
+        "PolicyName": "cpu",
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {
+            "TargetValue": 50.0,
+            "CustomizedMetricSpecification": {"MetricName": "CPUUtilization", "Dimensions": []},
+        },
+    }
+    step = {"PolicyName": "burst", "PolicyType": "StepScaling"}
+    assert uncarried("v1", [TRACKING], []) == []
+    assert uncarried("v1", [TRACKING, custom, step], ["nightly"]) == [
+        "scheduled action nightly (deregistering deletes it)",
+        "target tracking policy cpu on a customized metric (its dimensions name v1)",
+        "StepScaling policy burst (the alarms that invoke it are yours)",
+    ]
+
+
+def test_plan_refuses_scaling_it_would_lose_before_anything_changes() -> None:
+    from mlrollout.domain.errors import EndpointNotReady
+    from mlrollout.services.scaling import read_scaling
+
+    aas = InMemoryAutoScaling()
+    aas.targets[("ep", "v1")] = ScalableTarget(1, 4)
+    aas.policy_sets[("ep", "v1")] = {"invocations": dict(TRACKING)}
+    carried = read_scaling(aas, "ep", "v1", instance_type="ml.m5.large", live=2)
+    assert carried is not None and carried.policies == [TRACKING] and carried.live_instance_count == 2
+    aas.schedules[("ep", "v1")] = ["nightly"]
+    with pytest.raises(EndpointNotReady, match="scheduled action nightly") as refused:
+        read_scaling(aas, "ep", "v1", instance_type="ml.m5.large", live=2)
+    assert "add them to its variant" in (refused.value.fix or "")
+    assert aas.targets[("ep", "v1")] == ScalableTarget(1, 4)  # nothing was changed

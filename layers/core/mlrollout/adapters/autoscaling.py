@@ -47,9 +47,12 @@ class ApplicationAutoScaling:
     # reads ------------------------------------------------------------------------------------------
     def target(self, endpoint: str, variant: str) -> ScalableTarget | None:
         """The variant's scalable target, None when the variant is not registered (DescribeScalableTargets)."""
-        found = self.aas.describe_scalable_targets(
-            ServiceNamespace=NAMESPACE, ResourceIds=[resource_id(endpoint, variant)], ScalableDimension=DIMENSION
-        )["ScalableTargets"]
+        try:
+            found = self.aas.describe_scalable_targets(
+                ServiceNamespace=NAMESPACE, ResourceIds=[resource_id(endpoint, variant)], ScalableDimension=DIMENSION
+            )["ScalableTargets"]
+        except ClientError as exc:
+            raise ScalingRefused(error_message(exc)) from exc
         if not found:
             return None
         target = found[0]
@@ -65,10 +68,26 @@ class ApplicationAutoScaling:
         """The variant's scaling policies as PutScalingPolicy takes them (DescribeScalingPolicies, every page)."""
         found: list[dict[str, Any]] = []
         pages = self.aas.get_paginator("describe_scaling_policies").paginate(**self._ids(endpoint, variant))
-        for page in pages:
-            for policy in page.get("ScalingPolicies", []):
-                found.append({key: policy[key] for key in POLICY_FIELDS if key in policy})
+        try:
+            for page in pages:
+                for policy in page.get("ScalingPolicies", []):
+                    found.append({key: policy[key] for key in POLICY_FIELDS if key in policy})
+        except ClientError as exc:
+            raise ScalingRefused(error_message(exc)) from exc
         return sorted(found, key=lambda p: str(p["PolicyName"]))
+
+    def scheduled_actions(self, endpoint: str, variant: str) -> list[str]:
+        """The names of the variant's scheduled actions (DescribeScheduledActions, every page)."""
+        names: list[str] = []
+        pages = self.aas.get_paginator("describe_scheduled_actions").paginate(
+            ServiceNamespace=NAMESPACE, ResourceId=resource_id(endpoint, variant), ScalableDimension=DIMENSION
+        )
+        try:
+            for page in pages:
+                names += [str(a["ScheduledActionName"]) for a in page.get("ScheduledActions", [])]
+        except ClientError as exc:
+            raise ScalingRefused(error_message(exc)) from exc
+        return sorted(names)
 
     # writes -----------------------------------------------------------------------------------------
     def register(self, endpoint: str, variant: str, target: ScalableTarget) -> None:

@@ -49,4 +49,4 @@ class TokenExpired(Exception):
 
 
 class ScalingRefused(Exception):
-    """Application Auto Scaling refused to register a variant or put its policy; the message is AWS's."""
+    """Application Auto Scaling refused a call or did not answer (after the SDK's retries); the message is AWS's."""

@@ -40,6 +40,26 @@ def promoted_count(live: int, min_capacity: int, max_capacity: int) -> int:
     return min(max(live, min_capacity), max_capacity)
 
 
+def uncarried(variant: str, policies: Sequence[Mapping[str, Any]], scheduled: Sequence[str]) -> list[str]:
+    """What of a variant's auto scaling mlrollout cannot carry to the promoted variant, each with why.
+
+    Deregistering a target deletes its policies and scheduled actions
+    (https://docs.aws.amazon.com/autoscaling/application/APIReference/API_DeregisterScalableTarget.html).
+    Target tracking on a predefined metric is per variant and is put back on the new one as it was. Scheduled actions
+    would be lost; a step scaling policy is invoked by alarms its owner manages
+    (https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-step-scaling-policies.html),
+    which would go on pointing at the deleted policy; a customized metric names its variant in its dimensions
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-code-define.html)."""
+    found = [f"scheduled action {name} (deregistering deletes it)" for name in scheduled]
+    for policy in policies:
+        name = policy.get("PolicyName")
+        if policy.get("PolicyType") != "TargetTrackingScaling":
+            found.append(f"{policy.get('PolicyType')} policy {name} (the alarms that invoke it are yours)")
+        elif "CustomizedMetricSpecification" in (policy.get("TargetTrackingScalingPolicyConfiguration") or {}):
+            found.append(f"target tracking policy {name} on a customized metric (its dimensions name {variant})")
+    return found
+
+
 def registration_problems(
     *,
     variant: str,

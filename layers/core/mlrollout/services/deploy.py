@@ -394,7 +394,11 @@ def promote_candidate(
     if deployment.scaling is not None:
         if autoscaling is None:
             raise ValueError("the current variant is auto-scaled: promote_candidate needs `autoscaling`")
-        live = _live_count(endpoints, deployment, rollout.config.instance_count)
+        # The current variant scaled in as its share fell during the canary: the promoted variant takes all the
+        # traffic, so it starts at what serves all of it now (both variants) or what served it at Plan, the larger.
+        serving = endpoints.observe(deployment.endpoint_name).instance_counts
+        now = sum(serving.get(v) or 0 for v in (deployment.current_variant or "", deployment.candidate_variant))
+        live = max(now, deployment.scaling.live_instance_count or 0) or rollout.config.instance_count
         autoscaling.deregister(deployment.endpoint_name, deployment.current_variant or "")
         count = scaling.promoted_count(live, deployment.scaling.min_capacity, deployment.scaling.max_capacity)
     endpoints.create_config(

@@ -8,25 +8,34 @@ variant and attach its policy again (https://docs.aws.amazon.com/sagemaker/lates
 from __future__ import annotations
 
 from mlrollout.contracts import VariantScaling
-from mlrollout.domain.errors import ScalingRefused
-from mlrollout.domain.scaling import ScalableTarget, registration_problems
+from mlrollout.domain.errors import EndpointNotReady, ScalingRefused
+from mlrollout.domain.scaling import ScalableTarget, registration_problems, uncarried
 from mlrollout.ports import AutoScaling
 
 
 def read_scaling(
     autoscaling: AutoScaling, endpoint: str, variant: str, *, instance_type: str | None, live: int | None
 ) -> VariantScaling | None:
-    """The variant's registration, None when it is not a scalable target."""
+    """The variant's registration, None when it is not a scalable target. Refused (EndpointNotReady) when it has
+    scaling mlrollout cannot carry to the promoted variant (domain/scaling.uncarried): nothing is changed yet."""
     target = autoscaling.target(endpoint, variant)
     if target is None:
         return None
+    policies = autoscaling.policies(endpoint, variant)
+    lost = uncarried(variant, policies, autoscaling.scheduled_actions(endpoint, variant))
+    if lost:
+        raise EndpointNotReady(
+            f"endpoint {endpoint}'s variant {variant} has auto scaling a rollout would lose: {'; '.join(lost)}",
+            fix="remove those (target tracking on a predefined metric is carried to the new variant), roll the new "
+            "version out, then add them to its variant",
+        )
     return VariantScaling(
         variant=variant,
         instance_type=instance_type,
         min_capacity=target.min_capacity,
         max_capacity=target.max_capacity,
         suspended_state=target.suspended_state,
-        policies=autoscaling.policies(endpoint, variant),
+        policies=policies,
         live_instance_count=live,
     )
 
