@@ -166,3 +166,17 @@ def ready_endpoint(sm: Any, service: Any, config: str) -> str:
     finally:
         service.create_seconds = created
     return endpoint
+
+
+SANDBOX_ROLE = "arn:aws:iam::123456789012:role/sandbox-sagemaker"
+SANDBOX_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:1.0"
+
+
+def sagemaker_model(sm: Any, data_url: str | None = None) -> str:
+    """A model in the embedded SageMaker (an ECR image, the sandbox's role; its artifact when given)."""
+    name = unique("model")
+    container: dict[str, Any] = {"Image": SANDBOX_IMAGE}
+    if data_url:
+        container["ModelDataUrl"] = data_url
+    sm.create_model(ModelName=name, ExecutionRoleArn=SANDBOX_ROLE, PrimaryContainer=container)
+    return name

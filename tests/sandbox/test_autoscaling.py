@@ -34,12 +34,11 @@ from mlrollout_sandbox.emulator.autoscaling import (
 from mlrollout_sandbox.emulator.sagemaker import SageMakerService
 from mlrollout_sandbox.server import EmbeddedAws
 from support import ready_endpoint, unique, wait_while
+from support import sagemaker_model as model
 
 pytestmark = pytest.mark.sandbox
 
 WARP = 600.0
-ROLE = "arn:aws:iam::123456789012:role/sandbox-sagemaker"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:1.0"
 BUCKET = "sandbox-autoscaling-models"
 POLL_SECONDS = 5.0
 
@@ -65,15 +64,6 @@ def scaling(aws: EmbeddedAws) -> AutoScalingService:
 
 
 # ------------------------------------------------------------------------------------------- helpers
-
-
-def model(sm: Any, data_url: str | None = None) -> str:
-    name = unique("model")
-    container: dict[str, Any] = {"Image": IMAGE}
-    if data_url:
-        container["ModelDataUrl"] = data_url
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer=container)
-    return name
 
 
 def config(sm: Any, *variants: tuple[Any, ...]) -> str:

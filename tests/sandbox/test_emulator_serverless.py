@@ -13,12 +13,11 @@ from mlrollout_sandbox.clock import SandboxClock
 from mlrollout_sandbox.emulator.sagemaker import SageMakerService
 from mlrollout_sandbox.server import EmbeddedAws
 from support import ready_endpoint, unique, wait_while
+from support import sagemaker_model as model
 
 pytestmark = pytest.mark.sandbox
 
 WARP = 500.0
-ROLE = "arn:aws:iam::123456789012:role/sandbox-sagemaker"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:1.0"
 SERVERLESS = {"MemorySizeInMB": 2048, "MaxConcurrency": 20, "ProvisionedConcurrency": 2}
 
 
@@ -26,12 +25,6 @@ SERVERLESS = {"MemorySizeInMB": 2048, "MaxConcurrency": 20, "ProvisionedConcurre
 def aws() -> Iterator[EmbeddedAws]:
     with EmbeddedAws(SandboxClock(warp=WARP)) as embedded:
         yield embedded
-
-
-def model(sm: Any) -> str:
-    name = unique("model")
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
-    return name
 
 
 def serverless_variant(name: str, model_name: str, **config: Any) -> dict[str, Any]:

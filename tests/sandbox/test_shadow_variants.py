@@ -29,13 +29,12 @@ from mlrollout_sandbox.emulator.sagemaker import (
     SageMakerService,
 )
 from mlrollout_sandbox.server import EmbeddedAws
-from support import ready_endpoint, unique, wait_while
+from support import SANDBOX_IMAGE, ready_endpoint, unique, wait_while
+from support import sagemaker_model as model
 
 pytestmark = pytest.mark.sandbox
 
 WARP = 500.0
-ROLE = "arn:aws:iam::123456789012:role/sandbox-sagemaker"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:1.0"
 POLL_SECONDS = 5.0
 BUCKET = "sandbox-shadow-models"
 
@@ -50,15 +49,6 @@ def aws() -> Iterator[EmbeddedAws]:
 
 
 # ------------------------------------------------------------------------------------------- helpers
-
-
-def model(sm: Any, data_url: str | None = None) -> str:
-    name = unique("model")
-    container: dict[str, Any] = {"Image": IMAGE}
-    if data_url:
-        container["ModelDataUrl"] = data_url
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer=container)
-    return name
 
 
 def variant(name: str, model_name: str, weight: float = 1.0) -> dict[str, Any]:
@@ -154,7 +144,7 @@ def test_describe_endpoint_shows_the_shadow_variant_like_a_production_variant(
     assert runtime_view(ready, "ShadowProductionVariants") == {"candidate": (1.0, 1.0, 1)}
     (shadow,) = ready["ShadowProductionVariants"]
     assert shadow["DesiredInstanceCount"] == 1
-    assert shadow["DeployedImages"][0]["SpecifiedImage"] == IMAGE
+    assert shadow["DeployedImages"][0]["SpecifiedImage"] == SANDBOX_IMAGE
 
     state = service.endpoint_state(endpoint)
     assert state is not None
