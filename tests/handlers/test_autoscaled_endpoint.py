@@ -181,3 +181,8 @@ def test_a_rollback_during_the_canary_leaves_the_registration_as_it_is(
     assert result["status"] == "done", result
     assert "restore_scaling" not in steps
     assert registration(stack, model, v1)[0] == (3, 6)
+    # The current variant takes the traffic back at the count auto scaling gave it (3), not its config's 1: the
+    # rollback's update retains the variant's properties (RetainAllVariantProperties).
+    described = stack.client("sagemaker").describe_endpoint(EndpointName=model)
+    assert described["EndpointConfigName"] == deployment["previous_config"]
+    assert [(v["VariantName"], v["CurrentInstanceCount"]) for v in described["ProductionVariants"]] == [(v1, 3)]

@@ -157,7 +157,7 @@ class InMemoryEndpoints:
         self.writes.append(f"create_endpoint {name} {config_name}")
         self.endpoints[name] = config_name
 
-    def update_endpoint(self, name: str, config_name: str) -> None:
+    def update_endpoint(self, name: str, config_name: str, *, retain_variant_properties: bool = False) -> None:
         self.writes.append(f"update_endpoint {name} {config_name}")
         self.endpoints[name] = config_name
 

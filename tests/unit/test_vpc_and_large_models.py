@@ -170,7 +170,7 @@ class InMemoryEndpoints:
     def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
         self.endpoints[name] = config_name
 
-    def update_endpoint(self, name: str, config_name: str) -> None:
+    def update_endpoint(self, name: str, config_name: str, *, retain_variant_properties: bool = False) -> None:
         self.endpoints[name] = config_name
 
 

@@ -197,8 +197,11 @@ class SageMakerEndpoints:
     def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
         self.sm.create_endpoint(EndpointName=name, EndpointConfigName=config_name, Tags=_tags(tags))
 
-    def update_endpoint(self, name: str, config_name: str) -> None:
-        self.sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name)
+    def update_endpoint(self, name: str, config_name: str, *, retain_variant_properties: bool = False) -> None:
+        """`retain_variant_properties`: a variant of the same name keeps its current instance count and weight
+        (RetainAllVariantProperties), as an auto-scaled variant must."""
+        retain = {"RetainAllVariantProperties": True} if retain_variant_properties else {}
+        self.sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name, **retain)
 
     def set_weights(self, name: str, weights: dict[str, float]) -> None:
         self.sm.update_endpoint_weights_and_capacities(

@@ -6,6 +6,7 @@ from botocore.exceptions import ClientError
 
 from mlrollout.adapters.aws import error_message
 from mlrollout.contracts import RollbackInput, RollbackResult
+from mlrollout.domain.errors import ScalingRefused
 from mlrollout.domain.rollback import (
     RollbackStep,
     RollbackTarget,
@@ -42,11 +43,8 @@ def roll_back(
     if step.kind is StepKind.DONE and deployment.scaling is not None and not deployment.first_deployment:
         try:
             step = _scaling_step(step, request, autoscaling)
-        except ClientError as exc:
-            step = RollbackStep(
-                StepKind.FAIL,
-                f"{step.reason}, but Application Auto Scaling could not be read: {error_message(exc)}",
-            )
+        except ScalingRefused as exc:
+            step = RollbackStep(StepKind.FAIL, f"{step.reason}, but Application Auto Scaling could not be read: {exc}")
     observed = {
         "exists": seen.exists,
         "status": seen.status,
@@ -58,7 +56,13 @@ def roll_back(
         if step.kind is StepKind.SET_WEIGHTS and step.weights is not None:
             endpoints.set_weights(deployment.endpoint_name, step.weights)
         elif step.kind is StepKind.RESTORE_CONFIG:
-            endpoints.update_endpoint(deployment.endpoint_name, deployment.previous_config or "")
+            # An auto-scaled current variant still on the endpoint (a rollback during the canary) keeps the count auto
+            # scaling gave it, instead of its config's InitialInstanceCount, while it takes all the traffic back
+            # (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html).
+            retain = deployment.scaling is not None and (deployment.current_variant or "") in seen.weights
+            endpoints.update_endpoint(
+                deployment.endpoint_name, deployment.previous_config or "", retain_variant_properties=retain
+            )
         elif step.kind is StepKind.DELETE_ENDPOINT:
             endpoints.delete_endpoint(deployment.endpoint_name)
         elif step.kind is StepKind.RESTORE_SCALING and autoscaling is not None and deployment.scaling is not None:
