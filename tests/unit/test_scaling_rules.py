@@ -244,3 +244,50 @@ def test_plan_refuses_scaling_it_would_lose_before_anything_changes() -> None:
         read_scaling(aas, "ep", "v1", instance_type="ml.m5.large", live=2)
     assert "add them to its variant" in (refused.value.fix or "")
     assert aas.targets[("ep", "v1")] == ScalableTarget(1, 4)  # nothing was changed
+
+
+class RestoredEndpoint:
+    """DescribeEndpoint after the rollback's update: InService on the previous config, the current variant alone."""
+
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def observe(self, endpoint: str) -> EndpointObservation:
+        return EndpointObservation(exists=True, status="InService", config_name="ep-v1", weights={"v1": 1.0})
+
+    def delete_config(self, name: str) -> bool:
+        self.deleted.append(name)
+        return True
+
+    def delete_model(self, name: str) -> bool:
+        self.deleted.append(name)
+        return True
+
+
+class Unreadable(InMemoryAutoScaling):
+    def target(self, endpoint: str, variant: str) -> ScalableTarget | None:
+        raise ScalingRefused("Rate exceeded")
+
+
+def test_a_rollback_that_cannot_read_the_scaling_fails_saying_so_and_deletes_nothing() -> None:
+    """Roll Back verifies the registration before it calls the endpoint restored: when Application Auto Scaling does
+    not answer, the rollback fails with the reason (an operator restores the scaling), leaving the configs."""
+    from fakes import FakeLeases, FakeRecords
+    from mlrollout.contracts import Failure, RollbackInput
+    from mlrollout.services.ledger import LeaseKeeper
+    from mlrollout.services.rollback import roll_back
+
+    scaled = a_deployment().model_copy(update={"scaling": VariantScaling(variant="v1", min_capacity=1, max_capacity=4)})
+    request = RollbackInput(
+        rollout=a_rollout(now=NOW),
+        deployment=scaled,
+        failure=Failure(error="EndpointUpdateFailed", state="Await Promoted"),
+        now=NOW,
+    )
+    endpoints = RestoredEndpoint()
+    result = roll_back(
+        request, endpoints=endpoints, lease=LeaseKeeper(FakeLeases(), FakeRecords(), 30), autoscaling=Unreadable()
+    )
+    assert (result.status, result.verified) == ("failed", False)
+    assert "Application Auto Scaling could not be read: Rate exceeded" in result.reason
+    assert endpoints.deleted == []
