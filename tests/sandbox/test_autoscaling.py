@@ -385,6 +385,60 @@ def test_iam_decides_each_application_auto_scaling_action(aws: EmbeddedAws, sm: 
     assert "application-autoscaling:RegisterScalableTarget" in message
 
 
+def test_the_namespace_and_dimension_condition_keys_limit_a_role_to_sagemaker_variants(
+    aws: EmbeddedAws, sm: Any, service: SageMakerService
+) -> None:
+    """application-autoscaling:service-namespace and :scalable-dimension come from the request: a role that may
+    register only SageMaker variants' instance counts registers one, and is refused an ECS service's task count
+    before Application Auto Scaling looks at it."""
+    endpoint, _ = single_variant_endpoint(sm, service)
+    iam = aws.client("iam")
+    name = unique("scaler")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    scoped = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "application-autoscaling:RegisterScalableTarget",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "application-autoscaling:service-namespace": "sagemaker",
+                        "application-autoscaling:scalable-dimension": DIMENSION,
+                    }
+                },
+            }
+        ],
+    }
+    iam.put_role_policy(RoleName=name, PolicyName="scoped", PolicyDocument=json.dumps(scoped))
+    credentials = aws.emulator.services["iam"].session(arn, "lambda.amazonaws.com")
+    client = boto3.client(
+        "application-autoscaling",
+        endpoint_url=aws.url,
+        region_name=aws.region,
+        **credentials,  # type: ignore[call-overload]
+    )
+    register(client, endpoint)
+    code, message = error_of(
+        lambda: client.register_scalable_target(
+            ServiceNamespace="ecs",
+            ResourceId="service/default/web",
+            ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=1,
+            MaxCapacity=2,
+        )
+    )
+    assert code == "AccessDeniedException"
+    assert "application-autoscaling:RegisterScalableTarget" in message
+
+
 # ------------------------------------------------------------------------------ SageMaker's refusals
 
 

@@ -704,6 +704,23 @@ class Targets:
             checks += self._kms_via(getattr(secret, "kms_key_id", None), ["Decrypt"], "secretsmanager")
         return checks
 
+    def _application_autoscaling(self, action: str) -> list[Check]:
+        """Application Auto Scaling: the request's namespace and dimension as the condition keys
+        `application-autoscaling:service-namespace` and `application-autoscaling:scalable-dimension` (the Service
+        Authorization Reference's keys for its scalable-target actions); the resource is "*" (a scalable target's
+        ARN carries an id AWS assigns at registration, so policies name none).
+        https://docs.aws.amazon.com/service-authorization/latest/reference/list_applicationautoscaling.html"""
+        p = self.r.params
+        context = {
+            key: str(p[field])
+            for key, field in (
+                ("application-autoscaling:service-namespace", "ServiceNamespace"),
+                ("application-autoscaling:scalable-dimension", "ScalableDimension"),
+            )
+            if p.get(field)
+        }
+        return [Check(action, "*", context)]
+
     def _sagemaker(self, action: str) -> list[Check]:
         p = self.r.params
         if self.r.operation == "InvokeEndpoint" and self.r.path.startswith("/endpoints/"):
