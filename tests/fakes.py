@@ -4,9 +4,12 @@ service tests that need no emulator. Each keeps the rule of the real adapter tha
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlrollout.domain.ledger import Lease
+
+if TYPE_CHECKING:
+    from mlrollout.services.ledger import LeaseKeeper
 
 
 class FakeLeases:
@@ -117,3 +120,14 @@ class FakeEndpointViews:
 
         self.looks += 1
         return self.seen.get(endpoint, EndpointObservation(exists=False))
+
+
+def held_lease(endpoint: str, deployment_id: str, now: datetime) -> LeaseKeeper:
+    """A LeaseKeeper for a rollout that holds `endpoint`'s lease for the next hour."""
+    from datetime import timedelta
+
+    from mlrollout.services.ledger import LeaseKeeper
+
+    leases = FakeLeases()
+    leases.take(endpoint, deployment_id, f"x-{deployment_id}", now, now + timedelta(hours=1))
+    return LeaseKeeper(leases, FakeRecords(), minutes=60)

@@ -83,6 +83,23 @@ def scaled(stack: Any, upload: Any, handler: Any) -> dict[str, Any]:
     return state
 
 
+def roll_back(
+    stack: Any, handler: Any, request: dict[str, Any], deployment: dict[str, Any], failure: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """Roll Back step after step, as the state machine repeats it, until it is not waiting: its last result and the
+    steps it took."""
+    steps: list[str] = []
+    previous = None
+    for _ in range(15):
+        result = handler("roll_back")({**request, "deployment": deployment, "failure": failure, "previous": previous})
+        steps.append(result["step"])
+        if result["status"] != "waiting":
+            break
+        previous = result
+        settle(stack, deployment["endpoint_name"])
+    return result, steps
+
+
 def test_plan_reads_the_scaling_deploy_keeps_the_live_fleet_promote_carries_the_scaling(
     stack: Any, handler: Any, scaled: dict[str, Any]
 ) -> None:
@@ -138,14 +155,7 @@ def test_rollback_after_promote_restores_the_current_variants_registration(
     settle(stack, model)
 
     failure = {"error": "EndpointNotReady", "cause": "the promotion failed", "state": "Await Promoted"}
-    steps, previous = [], None
-    for _ in range(15):
-        result = handler("roll_back")({**request, "deployment": deployment, "failure": failure, "previous": previous})
-        steps.append(result["step"])
-        if result["status"] != "waiting":
-            break
-        previous = result
-        settle(stack, model)
+    result, steps = roll_back(stack, handler, request, deployment, failure)
     assert result["status"] == "done", result
     assert result["verified"] is True
     assert steps[0] == "restore_config"
@@ -170,14 +180,7 @@ def test_a_rollback_during_the_canary_leaves_the_registration_as_it_is(
     handler("deploy_candidate")({**request, "deployment": deployment})
     settle(stack, model)
     failure = {"error": "CanaryFailed", "cause": "errors", "state": "Judge Canary"}
-    steps, previous = [], None
-    for _ in range(15):
-        result = handler("roll_back")({**request, "deployment": deployment, "failure": failure, "previous": previous})
-        steps.append(result["step"])
-        if result["status"] != "waiting":
-            break
-        previous = result
-        settle(stack, model)
+    result, steps = roll_back(stack, handler, request, deployment, failure)
     assert result["status"] == "done", result
     assert "restore_scaling" not in steps
     assert registration(stack, model, v1)[0] == (3, 6)

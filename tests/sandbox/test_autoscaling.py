@@ -353,11 +353,10 @@ def test_what_the_sandbox_does_not_run_is_refused_not_stored(
     )
 
 
-def test_iam_decides_each_application_auto_scaling_action(aws: EmbeddedAws, sm: Any, service: SageMakerService) -> None:
-    """Strict mode knows the service's actions: a role that may only describe cannot register."""
-    endpoint, _ = single_variant_endpoint(sm, service)
+def autoscaling_as(aws: EmbeddedAws, role: str, policy: dict[str, Any]) -> Any:
+    """An Application Auto Scaling client signed as a new Lambda role with just `policy`."""
     iam = aws.client("iam")
-    name = unique("reader")
+    name = unique(role)
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -365,20 +364,26 @@ def test_iam_decides_each_application_auto_scaling_action(aws: EmbeddedAws, sm: 
         ],
     }
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="only", PolicyDocument=json.dumps(policy))
+    credentials = aws.emulator.services["iam"].session(arn, "lambda.amazonaws.com")
+    return boto3.client(
+        "application-autoscaling",
+        endpoint_url=aws.url,
+        region_name=aws.region,
+        **credentials,  # type: ignore[call-overload]
+    )
+
+
+def test_iam_decides_each_application_auto_scaling_action(aws: EmbeddedAws, sm: Any, service: SageMakerService) -> None:
+    """Strict mode knows the service's actions: a role that may only describe cannot register."""
+    endpoint, _ = single_variant_endpoint(sm, service)
     reader = {
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Action": "application-autoscaling:DescribeScalableTargets", "Resource": "*"}
         ],
     }
-    iam.put_role_policy(RoleName=name, PolicyName="read", PolicyDocument=json.dumps(reader))
-    credentials = aws.emulator.services["iam"].session(arn, "lambda.amazonaws.com")
-    client = boto3.client(
-        "application-autoscaling",
-        endpoint_url=aws.url,
-        region_name=aws.region,
-        **credentials,  # type: ignore[call-overload]
-    )
+    client = autoscaling_as(aws, "reader", reader)
     client.describe_scalable_targets(ServiceNamespace="sagemaker")
     code, message = error_of(lambda: register(client, endpoint))
     assert code == "AccessDeniedException"
@@ -392,15 +397,6 @@ def test_the_namespace_and_dimension_condition_keys_limit_a_role_to_sagemaker_va
     register only SageMaker variants' instance counts registers one, and is refused an ECS service's task count
     before Application Auto Scaling looks at it."""
     endpoint, _ = single_variant_endpoint(sm, service)
-    iam = aws.client("iam")
-    name = unique("scaler")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     scoped = {
         "Version": "2012-10-17",
         "Statement": [
@@ -417,14 +413,7 @@ def test_the_namespace_and_dimension_condition_keys_limit_a_role_to_sagemaker_va
             }
         ],
     }
-    iam.put_role_policy(RoleName=name, PolicyName="scoped", PolicyDocument=json.dumps(scoped))
-    credentials = aws.emulator.services["iam"].session(arn, "lambda.amazonaws.com")
-    client = boto3.client(
-        "application-autoscaling",
-        endpoint_url=aws.url,
-        region_name=aws.region,
-        **credentials,  # type: ignore[call-overload]
-    )
+    client = autoscaling_as(aws, "scaler", scoped)
     register(client, endpoint)
     code, message = error_of(
         lambda: client.register_scalable_target(

@@ -3,12 +3,12 @@ what Deploy Candidate and Promote send, against a small working fake of the Endp
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from fakes import FakeLeases, FakeRecords
+from fakes import held_lease
 from mlrollout.adapters.endpoints import ModelNetwork
 from mlrollout.contracts import DeployInput, Deployment, Expectation, PlanInput, PromoteInput, Registration
 from mlrollout.domain.config import RolloutConfig, parse_config
@@ -190,9 +190,7 @@ def settings() -> Settings:
 
 
 def lease() -> LeaseKeeper:
-    leases = FakeLeases()
-    leases.take("ep", "d", "x-d", NOW, NOW + timedelta(hours=1))
-    return LeaseKeeper(leases, FakeRecords(), minutes=60)
+    return held_lease("ep", "d", NOW)
 
 
 # ------------------------------------------------------------------------------------------ Plan

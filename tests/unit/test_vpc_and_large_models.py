@@ -3,12 +3,12 @@ what Deploy Candidate, Promote and Validate Artifact make of them, against small
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from fakes import FakeLeases, FakeRecords
+from fakes import held_lease
 from mlrollout.adapters.endpoints import ModelNetwork
 from mlrollout.adapters.network import SecurityGroup, Subnet
 from mlrollout.contracts import DeployInput, PromoteInput
@@ -191,9 +191,7 @@ def settings() -> Settings:
 
 
 def lease() -> LeaseKeeper:
-    leases = FakeLeases()
-    leases.take("ep", "d", "x-d", NOW, NOW + timedelta(hours=1))
-    return LeaseKeeper(leases, FakeRecords(), minutes=60)
+    return held_lease("ep", "d", NOW)
 
 
 def test_deploy_candidate_sends_the_network_keys_and_large_model_options() -> None:
