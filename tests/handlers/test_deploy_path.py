@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from mlrollout.domain.errors import ConfigInvalid, EndpointNotReady, PreTrafficCheckFailed, RollbackAlarmFiring
+from mlrollout.domain.errors import (
+    ConfigInvalid,
+    EndpointChanging,
+    PreTrafficCheckFailed,
+    RollbackAlarmFiring,
+)
 from support import IMAGE, hold_lease
 
 NOW = "2026-11-25T12:00:00Z"
@@ -188,7 +193,8 @@ def test_an_endpoint_in_the_middle_of_a_change_is_not_a_starting_point(
         v1, reg1 = rollout_of("v1")
         deploy(handler, v1, reg1)  # the endpoint is Creating
         v2, reg2 = rollout_of("v2")
-        with pytest.raises(EndpointNotReady, match=f"{model} is Creating"):
+        # Another change in progress: the ASL retries EndpointChanging until it ends, instead of refusing the upload.
+        with pytest.raises(EndpointChanging, match=f"{model} is Creating: another change"):
             handler("plan_deployment")({"rollout": v2, "registration": reg2, "now": NOW})
     finally:
         sagemaker.create_seconds = created

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from mlrollout.domain.errors import EndpointNotReady
+from mlrollout.domain.errors import EndpointChanging
 from support import IMAGE, hold_lease
 
 NOW = "2026-11-25T12:00:00Z"
@@ -44,7 +44,7 @@ def test_finalize_refuses_to_approve_an_unconfirmed_promotion(
     deployment = handler("plan_deployment")({"rollout": rollout, "registration": registration, "now": NOW})
     request = {"rollout": rollout, "registration": registration, "deployment": deployment, "now": NOW}
     handler("deploy_candidate")(request)
-    with pytest.raises(EndpointNotReady, match="is Creating"):
+    with pytest.raises(EndpointChanging, match="is Creating"):  # retried by the ASL until the change ends
         handler("finalize_promotion")(request)
     package = stack.client("sagemaker").describe_model_package(ModelPackageName=registration["package_arn"])
     assert package["ModelApprovalStatus"] == "PendingManualApproval"

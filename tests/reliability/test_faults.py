@@ -180,14 +180,17 @@ def test_throttling_that_outlasts_the_retries_is_handled_by_rolling_back(
     sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
 ) -> None:
     config_before = promoted_v1(sandbox, model, roll)
-    # Shift Traffic tries 7 times (MaxAttempts 6): every attempt is throttled; the rollback's calls are not.
-    faults(sandbox).arm("sagemaker.api", "throttle", action="UpdateEndpointWeightsAndCapacities", times=7)
+    # Shift Traffic tries 7 times (MaxAttempts 6); the refusal sends it to a look at the endpoint, InService, which
+    # earns it one more round (the change that refused it may have just ended), 7 tries again: every attempt is
+    # throttled; the rollback's calls are not.
+    faults(sandbox).arm("sagemaker.api", "throttle", action="UpdateEndpointWeightsAndCapacities", times=14)
 
     outcome = roll("v2")
 
     assert outcome.outcome == "rolled back"
     throttled = [e for e in outcome.history if e["type"] == "TaskFailed"]
-    assert len(throttled) == 7
+    assert len(throttled) == 14
+    assert outcome.states_entered().count("Describe Refused Endpoint") == 2
     v2 = record(sandbox, model, "v2")
     assert v2["outcome"] == "rolled_back"
     assert "Error Code: ThrottlingException" in v2["reason"]
@@ -431,6 +434,82 @@ def test_a_rollback_alarm_that_fires_during_the_bake_fails_the_canary(
     [told] = [a for a in alerts(sandbox, model) if a["event"] == "rolled_back"]
     assert told["reason"] == v2["reason"]
     observed(what_happened(sandbox, model, "v2"))
+
+
+def failed_with(outcome: RolloutOutcome, state: str) -> list[str]:
+    """The errors of `state`'s failed attempts, in order."""
+    errors, current = [], None
+    for event in outcome.history:
+        if "stateEnteredEventDetails" in event:
+            current = event["stateEnteredEventDetails"]["name"]
+        elif event["type"] == "TaskFailed" and current == state:
+            errors.append(event["taskFailedEventDetails"]["error"])
+    return errors
+
+
+def test_changes_refused_during_a_scaling_activity_wait_for_it_and_the_version_is_promoted(
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
+) -> None:
+    promoted_v1(sandbox, model, roll)
+    # An auto scaling activity begins just before Deploy Candidate's UpdateEndpoint (the Lambda path), and one that
+    # provisions for 30 minutes just before Shift Traffic's UpdateEndpointWeightsAndCapacities (the aws-sdk path:
+    # it outlasts that task's short Retry).
+    armed = [
+        faults(sandbox).arm("sagemaker.scaling_activity", "scale_out", action="UpdateEndpoint", endpoint=model),
+        faults(sandbox).arm(
+            "sagemaker.scaling_activity", "scale_out", action="UpdateEndpointWeightsAndCapacities", endpoint=model,
+            params={"seconds": 1800},
+        ),
+    ]  # fmt: skip
+    started = upload(sandbox, model, "v2")
+    execution = sandbox.find_execution(started)
+    wait_for_state(sandbox, execution, "Announce Step")
+    # and one just before Promote's UpdateEndpoint
+    armed.append(
+        faults(sandbox).arm("sagemaker.scaling_activity", "scale_out", action="UpdateEndpoint", endpoint=model)
+    )
+
+    outcome = sandbox.wait_for_rollout(started, timeout=180)
+
+    assert outcome.outcome == "promoted", outcome.cause
+    assert [spec.fired for spec in armed] == [1, 1, 1]
+    # Refused once, or again while the activity lasts (FULL jitter may retry sooner than it ends).
+    assert set(failed_with(outcome, "Deploy Candidate")) == {"EndpointChanging"}
+    assert set(failed_with(outcome, "Promote")) == {"EndpointChanging"}
+    assert set(failed_with(outcome, "Shift Traffic")) == {"SageMaker.SageMakerException"}
+    entered = outcome.states_entered()
+    assert "Describe Refused Endpoint" in entered and "Wait Then Shift Traffic" in entered
+    assert "Roll Back" not in entered
+    assert endpoint(sandbox, model)[0::2] == ("InService", {"v2": 1.0})
+    assert record(sandbox, model, "v2")["outcome"] == "promoted"
+    assert lease(sandbox, model) is None
+    observed(what_happened(sandbox, model, "v2"))
+
+
+def test_a_rollback_refused_during_a_scaling_activity_waits_for_it_and_verifies(
+    sandbox: Sandbox, model: str, roll: Roll, observed: Callable[[str], None]
+) -> None:
+    config_before = promoted_v1(sandbox, model, roll)
+    sample = (
+        'pre_traffic:\n  sample_request:\n    body: \'{"features": {"amount": 5, "merchant": "travel", "hour": 2}}\'\n'
+    )
+    # The faulty model fails its pre-traffic check; an auto scaling activity begins just before the restore.
+    activity = faults(sandbox).arm(
+        "sagemaker.scaling_activity", "scale_out", action="UpdateEndpoint", endpoint=model,
+        endpoint_config=config_before,
+    )  # fmt: skip
+
+    outcome = roll("v3", "v3-faulty", extra=sample)
+
+    assert outcome.outcome == "rolled back", outcome.cause
+    assert activity.fired == 1
+    steps = outcome.task_results("Roll Back")
+    refused = [s for s in steps if "while it is Updating" in s["reason"]]
+    assert len(refused) == 1 and refused[0]["status"] == "waiting"
+    assert steps[-1]["status"] == "done" and steps[-1]["verified"]
+    assert_ended_on(sandbox, model, config_before)
+    assert record(sandbox, model, "v3")["outcome"] == "rolled_back"
+    observed(what_happened(sandbox, model, "v3"))
 
 
 # --- Step Functions ---------------------------------------------------------------------------------------------

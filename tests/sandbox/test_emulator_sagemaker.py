@@ -533,6 +533,39 @@ def test_throttle_fault_fails_only_the_named_action_before_it_runs(
     )
 
 
+@pytest.mark.parametrize("action", ["UpdateEndpoint", "UpdateEndpointWeightsAndCapacities"])
+def test_a_scaling_activity_fault_scales_the_first_variant_out_and_the_call_is_refused(
+    aws: EmbeddedAws, sm: Any, strict_sm: Any, service: SageMakerService, action: str
+) -> None:
+    endpoint, config = ready_endpoint(sm, service, {"champion": 1.0}, count=2)
+    spec = aws.emulator.faults.arm("sagemaker.scaling_activity", "scale_out", action=action, endpoint=endpoint)
+    calls = {
+        "UpdateEndpoint": lambda: strict_sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config),
+        "UpdateEndpointWeightsAndCapacities": lambda: strict_sm.update_endpoint_weights_and_capacities(
+            EndpointName=endpoint, DesiredWeightsAndCapacities=[{"VariantName": "champion", "DesiredWeight": 1.0}]
+        ),
+    }
+    with watching(service):
+        refused = error_of(calls[action])
+        described = sm.describe_endpoint(EndpointName=endpoint)
+    assert refused == ("ValidationException", f'Cannot update in-progress endpoint "{endpoint_arn(endpoint)}".', 400)
+    assert spec.fired == 1
+    (variant,) = described["ProductionVariants"]
+    assert (described["EndpointStatus"], variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == (
+        "Updating",
+        2,
+        3,
+    )
+    done = wait_while(sm, endpoint, "Updating")
+    assert (done["EndpointStatus"], done["ProductionVariants"][0]["CurrentInstanceCount"]) == ("InService", 3)
+    calls[action]()  # fired once: the next call is accepted
+    assert [t.operation for t in service.transitions(endpoint)][-3:] == [
+        "UpdateEndpointWeightsAndCapacities",
+        "UpdateEndpointWeightsAndCapacities",
+        action,
+    ]
+
+
 def test_a_retrying_client_rides_out_a_single_throttle(aws: EmbeddedAws, sm: Any, service: SageMakerService) -> None:
     aws.emulator.faults.arm("sagemaker.api", "throttle", action="ListEndpoints")
     response = sm.list_endpoints()

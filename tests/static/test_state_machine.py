@@ -87,7 +87,7 @@ def test_every_task_retries_only_transient_errors_and_catches_everything(name: s
         assert retry.get("JitterStrategy") == "FULL"
         assert retry.get("BackoffRate", 1) >= 1
     if state["Resource"] == "arn:aws:states:::lambda:invoke":
-        assert retried == TRANSIENT_LAMBDA, name
+        assert retried == TRANSIENT_LAMBDA | ({"EndpointChanging"} if name in WAITS_FOR_OTHER_CHANGES else set()), name
     if state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken":
         # An Await state's TimeoutSeconds is its re-check interval: the timeout is retried (a new look, a new
         # token); approval's timeout is the operator's deadline and is caught.
@@ -101,6 +101,37 @@ def test_every_task_retries_only_transient_errors_and_catches_everything(name: s
         # A catch goes somewhere that records or reports the failure, never straight to the end; the last
         # steps (telling operators, settling the record) end anyway: the execution-ended rule settles again.
         assert handled["Type"] not in {"Succeed", "Fail"} or name.startswith(("Notify", "Settle"))
+
+
+# The Lambda steps that read or change the endpoint where another change may be running (an auto scaling activity
+# puts it in Updating): they raise EndpointChanging, which is not a business failure but a moment to wait out.
+WAITS_FOR_OTHER_CHANGES = {"Plan Deployment", "Deploy Candidate", "Promote", "Finalize Promotion"}
+
+
+def test_a_change_refused_while_another_runs_is_tried_again_for_about_an_hour() -> None:
+    for name in sorted(WAITS_FOR_OTHER_CHANGES):
+        (retry,) = [r for r in STATES[name]["Retry"] if r["ErrorEquals"] == ["EndpointChanging"]]
+        delays = [
+            min(retry["IntervalSeconds"] * retry["BackoffRate"] ** k, retry.get("MaxDelaySeconds", 10**9))
+            for k in range(retry["MaxAttempts"])
+        ]
+        # FULL jitter draws each delay between 0 and its value: half the sum is the expected wait.
+        assert 45 * 60 <= sum(delays) / 2 <= 75 * 60, name
+        assert max(delays) <= 120, name  # a change that ends is noticed within two minutes
+    # The aws-sdk steps (Shift Traffic, Leave Shadow) cannot raise a name of ours: a refusal goes to a look at the
+    # endpoint's status, and to a one-minute wait and another try while another change runs, as long.
+    choice = STATES["Endpoint Changing?"]
+    assert choice["Default"] == "Roll Back"
+    for rule in choice["Choices"]:
+        assert "$changeWaits < 60" in rule["Condition"]
+        wait = STATES[rule["Next"]]
+        assert wait["Type"] == "Wait" and wait["Seconds"] == 60
+        assert wait["Next"] in {"Shift Traffic", "Leave Shadow"}
+        assert f"'{wait['Next']}'" in rule["Condition"] or wait["Next"] == "Shift Traffic"
+    for name in ("Shift Traffic", "Leave Shadow"):
+        refused = [c for c in STATES[name]["Catch"] if c["Next"] == "Describe Refused Endpoint"]
+        assert refused and "States.ALL" not in refused[0]["ErrorEquals"], name
+        assert STATES[name]["Assign"]["changeWaits"] == 0, name  # the patience is per change
 
 
 ENDPOINT_CHANGING = {
@@ -120,7 +151,11 @@ ENDPOINT_CHANGING = {
 @pytest.mark.parametrize("name", sorted(ENDPOINT_CHANGING))
 def test_steps_after_the_endpoint_changed_fail_into_the_rollback(name: str) -> None:
     catch_targets = {c["Next"] for c in STATES[name]["Catch"]}
-    assert catch_targets == {"Roll Back"}, name
+    if name in {"Shift Traffic", "Leave Shadow"}:  # through a look at whether another change runs
+        assert catch_targets == {"Roll Back", "Describe Refused Endpoint"}, name
+        assert {c["Next"] for c in STATES["Describe Refused Endpoint"]["Catch"]} == {"Roll Back"}
+    else:
+        assert catch_targets == {"Roll Back"}, name
 
 
 def test_every_substitution_is_defined_and_every_definition_is_used() -> None:
@@ -141,6 +176,7 @@ def test_single_api_calls_are_native_integrations() -> None:
     assert native == {
         "arn:aws:states:::aws-sdk:sagemaker:updateEndpointWeightsAndCapacities",
         "arn:aws:states:::aws-sdk:sagemaker:updateEndpoint",  # Leave Shadow
+        "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",  # Describe Refused Endpoint
     }
 
 
@@ -149,6 +185,8 @@ def test_waiting_is_done_by_wait_states_and_task_tokens() -> None:
         "Wait Evaluation Interval",
         "Wait Before Rollback Step",
         "Wait For Lease",
+        "Wait Then Shift Traffic",
+        "Wait Then Leave Shadow",
     }
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from fakes import FakeLeases, FakeRecords
 from mlrollout.contracts import Failure, RollbackInput, RollbackResult
+from mlrollout.domain.errors import EndpointChanging
 from mlrollout.domain.rollback import (
     EndpointObservation,
     RollbackTarget,
@@ -166,3 +167,72 @@ def test_a_failed_endpoint_ends_serving_the_previous_config_through_the_deleting
     # Every step renewed the endpoint's lease (rollbacks can outlast it).
     held = leases.holder("ep")
     assert held is not None and held.holder == "d"
+
+
+class ScalingEndpoints:
+    """An endpoint on the canary config where an auto scaling activity starts just before the rollback's first
+    change: that change is refused as SageMaker refuses changes of an in-progress endpoint (the adapter's
+    EndpointChanging), the endpoint is Updating for two looks, then InService again; later changes apply at once."""
+
+    def __init__(self) -> None:
+        self.endpoint: dict[str, Any] = {
+            "status": "InService",
+            "config": "ep-v2-canary",
+            "weights": {"v1": 0.9, "v2": 0.1},
+        }
+        self.activity_starts = True
+        self.updating_looks = 0
+        self.calls: list[str] = []
+
+    def observe(self, endpoint: str) -> EndpointObservation:
+        seen = EndpointObservation(
+            True, self.endpoint["status"], self.endpoint["config"], dict(self.endpoint["weights"])
+        )
+        if self.updating_looks:
+            self.updating_looks -= 1
+            if not self.updating_looks:
+                self.endpoint["status"] = "InService"
+        return seen
+
+    def _refuse_while_scaling(self, endpoint: str) -> None:
+        if self.activity_starts:
+            self.activity_starts = False
+            self.endpoint["status"], self.updating_looks = "Updating", 2
+            raise EndpointChanging(f"SageMaker refused to change endpoint {endpoint} while it is Updating")
+
+    def set_weights(self, name: str, weights: dict[str, float]) -> None:
+        self._refuse_while_scaling(name)
+        self.calls.append(f"set_weights {weights}")
+        self.endpoint["weights"] = dict(weights)
+
+    def update_endpoint(self, name: str, config_name: str, *, retain_variant_properties: bool = False) -> None:
+        self.calls.append(f"update_endpoint {config_name}")
+        self.endpoint.update(config=config_name, weights={"v1": 1.0})
+
+    def delete_config(self, name: str) -> bool:
+        return True
+
+    def delete_model(self, name: str) -> bool:
+        return True
+
+
+def test_a_change_refused_because_a_scaling_activity_began_waits_for_it_and_goes_on() -> None:
+    endpoints = ScalingEndpoints()
+    lease = LeaseKeeper(FakeLeases(), FakeRecords(), minutes=30)
+    previous: RollbackResult | None = None
+    results: list[RollbackResult] = []
+    for _ in range(8):
+        previous = roll_back(rollback_input(previous), endpoints=endpoints, lease=lease)  # type: ignore[arg-type]
+        results.append(previous)
+        if previous.status != "waiting":
+            break
+    assert [(r.status, r.step) for r in results] == [
+        ("waiting", "wait"),  # refused: the activity began between the look and the call
+        ("waiting", "wait"),  # Updating
+        ("waiting", "wait"),  # Updating
+        ("waiting", "set_weights"),
+        ("waiting", "restore_config"),
+        ("done", "done"),
+    ]
+    assert "while it is Updating" in results[0].reason
+    assert endpoints.calls == ["set_weights {'v1': 1.0, 'v2': 0.0}", "update_endpoint ep-v1"]

@@ -291,3 +291,53 @@ def test_a_rollback_that_cannot_read_the_scaling_fails_saying_so_and_deletes_not
     assert (result.status, result.verified) == ("failed", False)
     assert "Application Auto Scaling could not be read: Rate exceeded" in result.reason
     assert endpoints.deleted == []
+
+
+# ------------------------------------------------------------------ another change in progress (a scaling activity)
+
+
+class ScalingActivity:
+    """DescribeEndpoint while an auto scaling activity changes the endpoint's capacity: Updating on `config`."""
+
+    def __init__(self, config: str) -> None:
+        self.config = config
+        self.writes: list[str] = []
+
+    def observe(self, endpoint: str) -> EndpointObservation:
+        return EndpointObservation(exists=True, status="Updating", config_name=self.config, weights={"v1": 1.0})
+
+    def delete_config(self, name: str) -> bool:
+        self.writes.append(f"delete_config {name}")
+        return True
+
+    def delete_model(self, name: str) -> bool:
+        self.writes.append(f"delete_model {name}")
+        return True
+
+
+def test_plan_waits_out_a_scaling_activity_instead_of_refusing_the_upload() -> None:
+    from mlrollout.contracts import PlanInput
+    from mlrollout.domain.errors import EndpointChanging
+    from mlrollout.services.deploy import plan_deployment
+
+    endpoints = ScalingActivity("ep-v1")
+    registration = Registration(package_arn="arn:aws:sagemaker:us-east-1:123456789012:model-package/ep/2",
+                                package_version=2, group_name="ep")  # fmt: skip
+    with pytest.raises(EndpointChanging) as changing:  # the ASL retries this name, for about an hour
+        plan_deployment(PlanInput(rollout=a_rollout(), registration=registration, now=NOW), endpoints=endpoints)  # type: ignore[arg-type]
+    assert "endpoint ep is Updating: another change" in changing.value.reason
+    assert endpoints.writes == []
+
+
+def test_finalize_waits_out_a_change_of_the_promoted_endpoint_and_deletes_nothing_meanwhile() -> None:
+    from mlrollout.domain.errors import EndpointChanging, EndpointNotReady
+
+    endpoints, approvals = ScalingActivity("ep-v2"), Approvals()
+    with pytest.raises(EndpointChanging):
+        finalize_promotion(
+            finalize_request(), endpoints=endpoints, registry=approvals, autoscaling=InMemoryAutoScaling()
+        )  # type: ignore[arg-type]
+    assert endpoints.writes == [] and approvals.statuses == []
+    # Updating on another config than the promoted one is not a moment to wait out: the promotion did not hold.
+    with pytest.raises(EndpointNotReady):
+        finalize_promotion(finalize_request(), endpoints=ScalingActivity("ep-v1"), registry=approvals)  # type: ignore[arg-type]

@@ -16,6 +16,12 @@ injects the faults armed on `Emulator.faults`:
     sagemaker.update_endpoint          endpoint=<name>, endpoint_config=<new>      fail, silent_rollback
     sagemaker.update_endpoint_weights  endpoint=<name>                             fail, silent_rollback
     sagemaker.api                      action=<Action>, service=<sagemaker|...>    throttle
+    sagemaker.scaling_activity         action=<UpdateEndpoint|UpdateEndpoint       scale_out
+                                       WeightsAndCapacities>, endpoint=<name>,
+                                       endpoint_config=<new> (UpdateEndpoint)
+`scale_out`: just before the call, an InService endpoint's first variant gets one instance more through
+UpdateEndpointWeightsAndCapacities, as an Application Auto Scaling activity would make it; the call then meets
+the endpoint Updating and is refused by the same rule as any change of an in-progress endpoint.
 
 `params={"failure_reason": "..."}` on a fault replaces the default FailureReason.
 
@@ -149,6 +155,7 @@ _SUCCEED = "succeed"
 _FAIL = "fail"
 _SILENT_ROLLBACK = "silent_rollback"
 _THROTTLE = "throttle"
+_SCALE_OUT = "scale_out"
 
 _IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 # Updating endpoints keep serving on their current variants (that is the point of a blue/green update).
@@ -706,6 +713,7 @@ class SageMakerService:
         with self._lock:
             endpoint = self._endpoint(backend, endpoint_name)
             config = self._config(backend, endpoint_config_name)
+            self._scaling_activity_first(backend, endpoint, "UpdateEndpoint", endpoint_config=endpoint_config_name)
             self._require_updatable(backend, endpoint)
             if _serverless(config.production_variants) and not _serverless_endpoint(endpoint):
                 # "If you try to update your real-time endpoint to serverless, you receive a ValidationError
@@ -757,9 +765,13 @@ class SageMakerService:
         backend: SageMakerModelBackend,
         endpoint_name: str,
         desired_weights_and_capacities: list[dict[str, Any]],
+        *,
+        by_scaling_fault: bool = False,
     ) -> str:
         with self._lock:
             endpoint = self._endpoint(backend, endpoint_name)
+            if not by_scaling_fault:  # the activity a fault starts is not itself preceded by one
+                self._scaling_activity_first(backend, endpoint, "UpdateEndpointWeightsAndCapacities")
             self._require_updatable(backend, endpoint)
             changes = _validate_desired(endpoint, desired_weights_and_capacities or [])
             outcome, reason = self._outcome(
@@ -930,6 +942,31 @@ class SageMakerService:
             # be performed on a failed endpoint." SageMaker answers UpdateEndpoint and
             # UpdateEndpointWeightsAndCapacities with this ValidationException; recovery is delete + create.
             raise ValidationError(f'Cannot update failed endpoint "{endpoint.arn}".')
+
+    def _scaling_activity_first(
+        self, backend: SageMakerModelBackend, endpoint: FakeEndpoint, action: str, **match: str
+    ) -> None:
+        """The `sagemaker.scaling_activity` fault: a capacity change of the endpoint's first variant starts just
+        before `action`, as Application Auto Scaling makes one (callers hold the lock, an RLock). It lasts what a
+        weight change lasts, or `params={"seconds": N}` (how long provisioning an instance takes: no AWS figure)."""
+        if endpoint.endpoint_status != "InService":
+            return
+        fault = self.faults.take("sagemaker.scaling_activity", action=action, endpoint=endpoint.endpoint_name, **match)
+        if fault is None:
+            return
+        if fault.mode != _SCALE_OUT:
+            raise ValueError(f"fault 'sagemaker.scaling_activity' supports mode {_SCALE_OUT!r}, not {fault.mode!r}")
+        variant = endpoint.production_variants[0]
+        count = int(variant.get("DesiredInstanceCount") or variant.get("CurrentInstanceCount") or 1)
+        self._update_weights(
+            backend,
+            endpoint.endpoint_name,
+            [{"VariantName": variant["VariantName"], "DesiredInstanceCount": count + 1}],
+            by_scaling_fault=True,
+        )
+        runtime = self._endpoints[endpoint.arn]
+        if "seconds" in fault.params and runtime.pending is not None:
+            runtime.pending.due = runtime.pending.started + float(fault.params["seconds"])
 
     def _outcome(self, operation: str, modes: set[str], **match: str) -> tuple[str, str | None]:
         fault = self.faults.take(operation, **match)

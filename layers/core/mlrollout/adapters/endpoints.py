@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from mlrollout.adapters.aws import error_code, error_message
+from mlrollout.domain.endpoint_change import IN_PROGRESS
+from mlrollout.domain.errors import EndpointChanging
 from mlrollout.domain.rollback import EndpointObservation
 
 
@@ -201,13 +204,42 @@ class SageMakerEndpoints:
         """`retain_variant_properties`: a variant of the same name keeps its current instance count and weight
         (RetainAllVariantProperties), as an auto-scaled variant must."""
         retain = {"RetainAllVariantProperties": True} if retain_variant_properties else {}
-        self.sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name, **retain)
+        self._change(name, lambda: self.sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name, **retain))
 
     def set_weights(self, name: str, weights: dict[str, float]) -> None:
-        self.sm.update_endpoint_weights_and_capacities(
-            EndpointName=name,
-            DesiredWeightsAndCapacities=[{"VariantName": v, "DesiredWeight": w} for v, w in weights.items()],
+        desired = [{"VariantName": v, "DesiredWeight": w} for v, w in weights.items()]
+        self._change(
+            name,
+            lambda: self.sm.update_endpoint_weights_and_capacities(
+                EndpointName=name, DesiredWeightsAndCapacities=desired
+            ),
         )
+
+    def _change(self, name: str, call: Callable[[], Any]) -> None:
+        """Make a change, telling a refusal because another change is in progress (EndpointChanging) from any other.
+
+        An auto scaling activity puts the endpoint in Updating too
+        (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html), and SageMaker refuses a change
+        meanwhile. Told by the endpoint's status after the refusal, not by its wording (no AWS page documents it).
+        InService by then: the other change may have ended between the refusal and the look, so the call is made
+        once more; refused again, the refusal is AWS's."""
+        for attempt in (1, 2):
+            try:
+                call()
+                return
+            except ClientError as exc:
+                if error_code(exc) != "ValidationException":
+                    raise
+                status = self.observe(name).status
+                if status in IN_PROGRESS:
+                    raise EndpointChanging(
+                        f"SageMaker refused to change endpoint {name} while it is {status}, another change in progress "
+                        f"(an auto scaling activity or an operator's update): {error_message(exc)}",
+                        fix="nothing, when it ends the step is tried again; if it never ends, inspect the endpoint "
+                        "(DescribeEndpoint, and the variant's DescribeScalingActivities)",
+                    ) from exc
+                if status != "InService" or attempt == 2:
+                    raise
 
     def delete_endpoint(self, name: str) -> None:
         try:

@@ -24,6 +24,11 @@ class EndpointNotReady(RolloutError):
     """The endpoint is in a state that a rollout cannot start from (updating, failed, several variants)."""
 
 
+class EndpointChanging(RolloutError):
+    """SageMaker refused a change because another change of the endpoint is in progress (an auto scaling activity,
+    an operator's update): the state machine tries the step again once it is over (Retry on this name)."""
+
+
 class PreTrafficCheckFailed(RolloutError):
     """The candidate variant failed the sample request before it received any traffic."""
 

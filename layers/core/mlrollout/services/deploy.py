@@ -20,7 +20,8 @@ from mlrollout.contracts import (
 )
 from mlrollout.domain import estimate, naming, rollback_alarms, scaling
 from mlrollout.domain.config import RolloutConfig, change_wait_seconds
-from mlrollout.domain.errors import ConfigInvalid, EndpointNotReady, MetricsUnavailable
+from mlrollout.domain.endpoint_change import IN_PROGRESS
+from mlrollout.domain.errors import ConfigInvalid, EndpointChanging, EndpointNotReady, MetricsUnavailable
 from mlrollout.domain.ledger import State
 from mlrollout.ports import AlarmStates, AutoScaling, Endpoints, TrafficReader
 from mlrollout.services.ledger import LeaseKeeper, Records
@@ -66,6 +67,14 @@ def plan_deployment(
             canary_config=names.canary_config,
             final_config=names.final_config,
             expected=Expectation(config_name=names.final_config, weights={candidate: 1.0}),
+        )
+    if seen.status in IN_PROGRESS:
+        # An auto scaling activity (or an operator's update) is changing the endpoint: Plan is tried again when it
+        # is over (the ASL retries EndpointChanging), instead of refusing an upload that only came at a busy moment.
+        raise EndpointChanging(
+            f"endpoint {endpoint} is {seen.status}: another change (an auto scaling activity or an operator's "
+            "update) is in progress, and a rollout starts only from an InService endpoint",
+            fix="nothing, Plan is tried again when the change ends; if it never ends, inspect the endpoint",
         )
     if seen.status != "InService":
         detail = f": {seen.failure_reason}" if seen.failure_reason else ""

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from mlrollout.adapters.registry import MAX_METADATA_VALUE, clip
 from mlrollout.contracts import Failure, FinalizeInput, FinalizeResult, NotifyInput, RejectInput
 from mlrollout.domain.alerts import EventType
-from mlrollout.domain.errors import EndpointNotReady
+from mlrollout.domain.endpoint_change import IN_PROGRESS
+from mlrollout.domain.errors import EndpointChanging, EndpointNotReady
 from mlrollout.ports import AutoScaling, Endpoints, Registry
 from mlrollout.services import scaling
 from mlrollout.services.register import registry_metadata
@@ -40,6 +41,12 @@ def finalize_promotion(
     `announce`, never a reason to roll back a version that serves all traffic and passed its checks)."""
     deployment = request.deployment
     seen = endpoints.observe(deployment.endpoint_name)
+    if seen.status in IN_PROGRESS and seen.config_name == deployment.final_config:
+        raise EndpointChanging(
+            f"endpoint {deployment.endpoint_name} is {seen.status} on {deployment.final_config}: another change "
+            "is in progress (an operator's update or an auto scaling activity)",
+            fix="nothing, Finalize Promotion is tried again when the change ends",
+        )
     if seen.status != "InService" or seen.config_name != deployment.final_config:
         raise EndpointNotReady(
             f"endpoint {deployment.endpoint_name} is {seen.status} on {seen.config_name}, not InService on "

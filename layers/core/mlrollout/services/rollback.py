@@ -6,7 +6,7 @@ from botocore.exceptions import ClientError
 
 from mlrollout.adapters.aws import error_message
 from mlrollout.contracts import RollbackInput, RollbackResult
-from mlrollout.domain.errors import ScalingRefused
+from mlrollout.domain.errors import EndpointChanging, ScalingRefused
 from mlrollout.domain.rollback import (
     RollbackStep,
     RollbackTarget,
@@ -79,6 +79,9 @@ def roll_back(
             endpoints.create_endpoint(
                 deployment.endpoint_name, deployment.previous_config or "", {"mlrollout:restored-by": "rollback"}
             )
+    except EndpointChanging as exc:
+        # Another change began between the look and the call (an auto scaling activity): the next step looks again.
+        return RollbackResult(status="waiting", step=StepKind.WAIT.value, reason=exc.reason, observed=observed)
     except ClientError as exc:
         return RollbackResult(
             status="failed",
