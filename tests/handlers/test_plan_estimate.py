@@ -87,17 +87,17 @@ def test_the_plan_the_record_and_the_started_alert_carry_the_estimate(
 ) -> None:
     rollout, registration = v2
     serving(stack, model)
-    # 0.2 rps: the 10% step's deadline grows to what its slow path needs; the 50% step cannot prove the errors even
+    # 0.1 rps: the 10% step's deadline grows to what its slow path needs; the 50% step cannot prove the errors even
     # within the longest deadline Plan would set, so it keeps its 40 minutes and the plan warns.
-    traffic_of(stack, model, 12, 0.01)
+    traffic_of(stack, model, 6, 0.01)
 
     planned = handler("plan_deployment")({"rollout": rollout, "registration": registration, "now": NOW})
     estimate = planned["estimate"]
-    assert estimate["requests_per_minute"] == pytest.approx(12)
+    assert estimate["requests_per_minute"] == pytest.approx(6)
     assert estimate["error_rate"] == pytest.approx(0.01)
     assert [p["phase"] for p in estimate["phases"]] == ["10%", "50%"]
     assert estimate["decides_in_time"] is False
-    assert [p["deadline_minutes"] for p in estimate["phases"]] == [175, 40]
+    assert [p["deadline_minutes"] for p in estimate["phases"]] == [340, 40]
     assert "deadline is 40 minutes" in estimate["warning"]
     assert estimate["options"]
 
@@ -106,12 +106,12 @@ def test_the_plan_the_record_and_the_started_alert_carry_the_estimate(
     assert record["estimate"]["warning"] == estimate["warning"]
     # what `mlrollout publish` prints when the record has it, and `mlrollout status` shows for the lease holder
     lines = estimate_lines(record)
-    assert lines[0].startswith("expected: ~765 min to promote a healthy candidate at 12 requests/minute")
+    assert lines[0].startswith("expected: ~1030 min to promote a healthy candidate at 6 requests/minute")
     assert lines[1:3] == [
-        "  10%: ~170 min (200 candidate requests at 1.2/minute; deadline 175 min at this traffic (default 40))",
+        "  10%: ~335 min (200 candidate requests at 0.6/minute; deadline 340 min at this traffic (default 40))",
         lines[2],
     ]
-    assert lines[2].startswith("  50%: ~595 min (") and lines[2].endswith("past its 40-minute deadline)")
+    assert lines[2].startswith("  50%: ~695 min (") and lines[2].endswith("past its 40-minute deadline)")
     assert lines[-1] == f"  WARNING: {estimate['warning']}"
     lease = Lease(model, rollout["deployment_id"], rollout["execution_id"], datetime.fromisoformat(NOW))
     shown = status_rollout(lease, {rollout["deployment_id"]: record}, datetime.fromisoformat(NOW))

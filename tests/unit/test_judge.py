@@ -12,8 +12,10 @@ from mlrollout.domain.judge import (
     Period,
     VariantSeries,
     Verdict,
+    WeightedSignal,
     cs_radius,
     judge,
+    likelihood_ratio_bound,
     weighted_error_signal,
 )
 
@@ -187,12 +189,18 @@ def test_a_canary_at_the_tolerance_is_promoted_and_one_at_the_regression_is_not(
 
 
 def test_a_pass_states_what_it_proved() -> None:
-    result = judge(*streams(3, 20, rps=500), LIMITS, design_periods=20)
+    baseline, canary = streams(3, 20, rps=500)
+    result = judge(baseline, canary, LIMITS, design_periods=20)
     assert result.verdict is Verdict.PASS and result.looked
     assert "not a regression" in result.reason and "+50%" in result.reason
     errors = next(b for b in result.bounds if b.name == "errors")
     assert errors.margin == LIMITS.max_error_rate_increase
-    assert errors.pass_margin == 2 * LIMITS.max_error_rate_increase and errors.upper <= errors.pass_margin
+    # The regression on the harm signal's scale (p_c - 1.25 p_b): 1.5 p_b + 0.4 points, i.e. 0.25 p_b + 0.4 points.
+    pooled_b = (sum(p.errors_5xx or 0 for p in baseline.periods) + 0.5) / (
+        sum(p.invocations or 0 for p in baseline.periods) + 1
+    )
+    assert errors.pass_margin == pytest.approx(0.25 * pooled_b + 2 * LIMITS.max_error_rate_increase)
+    assert errors.upper <= errors.pass_margin
 
 
 def test_looked_says_whether_the_look_could_have_seen_harm() -> None:
@@ -235,3 +243,58 @@ def test_evidence_from_an_earlier_smaller_step_adds_to_a_later_one() -> None:
     )
     alone_errors, pooled_errors = (next(b for b in r.bounds if b.name == "errors") for r in (alone, pooled))
     assert pooled_errors.estimate - pooled_errors.lower < alone_errors.estimate - alone_errors.lower
+
+
+def test_the_promotion_bound_on_errors_is_a_likelihood_ratio_test_valid_at_the_regression() -> None:
+    # Errors at 5 rps with a 10% canary over 4 hours, judged every minute: a canary exactly at the regression (1.5 x
+    # 1% + 0.4 points = 1.9%) is promoted at most beta = 5% of the time, over all looks together (Ville's inequality).
+    passed = 0
+    for seed in range(100):
+        baseline, canary = streams(700 + seed, 240, rps=5, canary_factor=1.9)
+        result = judge(baseline, canary, LIMITS, design_periods=240)
+        errors = next(b for b in result.bounds if b.name == "errors")
+        passed += errors.upper <= errors.pass_margin  # the running bound: did it ever pass in the 4 hours?
+    assert passed <= 0.05 * 100 + 2 * math.sqrt(0.05 * 0.95 * 100)  # 5% and two binomial standard errors
+
+
+def test_the_error_proof_is_the_running_minimum_of_walds_bound_over_the_evidence() -> None:
+    baseline, canary = streams(42, 120, rps=5, share=0.5, canary_factor=1.45)
+    counted = [(c.errors_5xx or 0.0, c.invocations or 0.0, b.errors_5xx or 0.0, b.invocations or 0.0)
+               for c, b in zip(canary.periods, baseline.periods, strict=True)]  # fmt: skip
+    signal = weighted_error_signal(counted, LIMITS.max_error_rate_ratio, 120)
+    assert isinstance(signal, WeightedSignal)
+    tol, beta, alpha = LIMITS.max_error_rate_increase, 1 - LIMITS.pass_confidence, (1 - LIMITS.confidence) * 0.5
+    bound = likelihood_ratio_bound(signal, tol, beta, alpha, from_period=3)
+
+    # Each prefix's bound, by hand: where the log-likelihood ratio of the tolerance against it meets Wald's boundary.
+    def at(k: int) -> float:
+        information = sum(signal.weights[:k])
+        mean = sum(w * d for w, d in zip(signal.weights[:k], signal.diffs[:k], strict=True)) / information
+        gap = mean - tol
+        mu = tol + gap + math.sqrt(gap * gap - 2 * signal.dispersion * math.log(beta / (1 - alpha)) / information)
+        llr = information * (mu - tol) * (mean - (tol + mu) / 2) / signal.dispersion
+        assert llr == pytest.approx(math.log(beta / (1 - alpha)))
+        return mu
+
+    prefixes = [at(k) for k in range(3, 121)]
+    assert bound == pytest.approx(min(prefixes))
+    assert bound < prefixes[-1]  # a proof reached earlier stands through later noise
+    assert tol < bound
+
+
+def test_a_proof_reached_at_a_large_share_stands_through_a_smaller_step_after_it() -> None:
+    # Two hours at a 50% share at 5 rps prove a canary at the error tolerance is no regression; 20 minutes at a
+    # 10% share after it, whose own evidence is thin and noisy, do not take the proof back.
+    shadow_b, shadow_c = streams(77, 120, rps=5, share=0.5, canary_factor=1.45)
+    step_b, step_c = streams(78, 20, rps=5, share=0.1, canary_factor=1.45)
+    earlier = judge(shadow_b, shadow_c, LIMITS, design_periods=140)
+    later = judge(
+        VariantSeries("v1", shadow_b.periods + step_b.periods),
+        VariantSeries("v2", shadow_c.periods + step_c.periods),
+        LIMITS,
+        design_periods=140,
+    )
+    errors_then = next(b for b in earlier.bounds if b.name == "errors")
+    errors_now = next(b for b in later.bounds if b.name == "errors")
+    assert errors_then.upper <= errors_then.pass_margin
+    assert errors_now.upper <= errors_then.upper  # a running minimum never rises

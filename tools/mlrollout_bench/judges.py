@@ -415,8 +415,8 @@ class SprtDesign:
     Hypotheses, per period and per signal, on the paired differences the judge uses, with m = `regression_multiple`:
       - errors: d = p_c - p_b; H0 (at the tolerance) E[d] = (r - 1) p_b + s, H1 (the regression) m times that,
         with r = `max_error_rate_ratio`, s = `max_error_rate_increase`, p_b the current variant's error rate over
-        the rollout so far. The model is normal with the period's binomial variance p (1 - p) (1 / n_c + 1 / n_b),
-        p the period's pooled rate of both variants.
+        the rollout so far. The model is normal with the period's binomial variance p_c (1 - p_c) / n_c +
+        p_b (1 - p_b) / n_b, p_c and p_b each variant's pooled rate over the evidence so far.
       - latency_p99, latency_mean, overhead_mean: d = ln(canary / current); H0 E[d] = ln(1 + i), H1 E[d] =
         ln(1 + m i), i = `max_latency_increase`; normal with the sample variance of d so far (shrunk toward twice
         the judge's floor with 2 prior degrees of freedom, never below the floor, and from the third period on).
@@ -483,6 +483,8 @@ class _SprtState:
         self.median_requests: list[float] = []
         self.baseline_errors = 0.0
         self.baseline_requests = 0.0
+        self.canary_errors = 0.0
+        self.canary_requests = 0.0
         self.seen = 0
 
     def add(self, c: Period, b: Period) -> None:
@@ -493,10 +495,17 @@ class _SprtState:
         self.seen += 1
         self.baseline_errors += b.errors_5xx
         self.baseline_requests += nb
+        self.canary_errors += c.errors_5xx
+        self.canary_requests += nc
         if "errors" not in self.accepted:
-            pooled_rate = (c.errors_5xx + b.errors_5xx + 0.5) / (nc + nb + 1)
-            variance = pooled_rate * (1 - pooled_rate) * (1 / nc + 1 / nb)
+            # The binomial variance from each variant's pooled rate over the evidence so far, as the judge weighs
+            # its minutes, never from the minute's own counts: with those, a minute without errors (most minutes at
+            # 5 rps) has a variance near zero and an enormous weight, and the LLR runs to acceptance on quiet
+            # minutes (the reference promoted 99.7% of canaries at the error tolerance at 5 rps, evidence no valid
+            # test of these hypotheses has in that time).
             baseline_rate = (self.baseline_errors + 0.5) / (self.baseline_requests + 1)
+            canary_rate = (self.canary_errors + 0.5) / (self.canary_requests + 1)
+            variance = canary_rate * (1 - canary_rate) / nc + baseline_rate * (1 - baseline_rate) / nb
             mu0 = (self.design.error_ratio - 1) * baseline_rate + self.design.error_slack
             mu1 = self.design.multiple * mu0
             d = c.errors_5xx / nc - b.errors_5xx / nb

@@ -149,8 +149,8 @@ class Strategy(_Section):
         None,
         gt=0,
         description=f"Deadline per step while the verdict stays inconclusive (default: {DEADLINE_BAKES} x "
-        "bake_minutes, grown at low traffic to what Plan estimates the proof needs in 1 run in 100, at most 240 "
-        "minutes; a value set here is never changed).",
+        "bake_minutes, grown at low traffic to what Plan estimates the proof of a candidate exactly at the error "
+        "tolerance needs in 1 run in 100, at most 360 minutes; a value set here is never changed).",
     )
     on_deadline: Literal["rollback", "hold"] = Field(
         "rollback",

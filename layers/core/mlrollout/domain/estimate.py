@@ -47,11 +47,13 @@ SHADOW_PERCENT = 100.0
 # where all but 1 run in 100 are at that look (the issue's 1% false-rollback target).
 UNLUCKY_Z = 2.33
 # A phase whose deadline the config leaves to its default (steps without strategy.max_bake_minutes, the shadow
-# phase) gets, at low traffic, the time the slow path needs plus one look, so that a healthy candidate is rolled
-# back at a deadline in about 1 run in 100 whatever the traffic; never more than this, so that a rollout at almost
-# no traffic still ends (the plan warns and offers its options instead). 4 hours keeps two steps and a shadow phase
-# well inside the state machine's 24-hour limit.
-DEADLINE_CAP_MINUTES = 240.0
+# phase) gets, at low traffic, the time the slow path of a candidate at the error tolerance needs plus one look
+# (`at_tolerance`), so that such a candidate is rolled back at a deadline in about 1 run in 100 whatever the traffic;
+# never more than this, so that a rollout at almost no traffic still ends (the plan warns and offers its options
+# instead). 6 hours: at 5 rps that slow path needs about 5 (at 4 hours 2.3% of canaries at the tolerance were rolled
+# back, at 6 hours 0.6%: bench/results/judge.md); a shadow phase and two steps at the cap stay inside the state
+# machine's 24-hour limit.
+DEADLINE_CAP_MINUTES = 360.0
 
 PhaseKind = Literal["shadow", "step"]
 
@@ -199,22 +201,26 @@ def phases_of(strategy: Strategy) -> list[Phase]:
     return phases
 
 
-def _periods(traffic: Traffic, phase: Phase, count: int) -> tuple[list[Period], list[Period]]:
-    """`count` expected minutes of (current variant, candidate) in `phase`."""
+def _periods(
+    traffic: Traffic, phase: Phase, count: int, candidate_rate: float | None = None
+) -> tuple[list[Period], list[Period]]:
+    """`count` expected minutes of (current variant, candidate) in `phase`; the candidate fails at the current
+    variant's rate, or at `candidate_rate`."""
     total = traffic.requests_per_minute
     canary_n = total * phase.share
     baseline_n = total if phase.kind == "shadow" else total - canary_n
 
-    def period(n: float) -> Period:
+    def period(n: float, rate: float) -> Period:
         return Period(
             invocations=n,
-            errors_5xx=n * traffic.error_rate,
+            errors_5xx=n * rate,
             errors_4xx=0.0,
             latency_p99_ms=_EXPECTED_LATENCY_MS,
             latency_mean_ms=_EXPECTED_LATENCY_MS,
         )
 
-    return [period(baseline_n)] * count, [period(canary_n)] * count
+    rate = traffic.error_rate if candidate_rate is None else candidate_rate
+    return [period(baseline_n, traffic.error_rate)] * count, [period(canary_n, rate)] * count
 
 
 def _raised(periods: list[Period], excess: float) -> list[Period]:
@@ -232,6 +238,7 @@ def _advances(
     phase: Phase,
     elapsed_minutes: float,
     unlucky: float = 0.0,
+    candidate_rate: float | None = None,
 ) -> tuple[bool, str]:
     """Whether the look `elapsed_minutes` into `phase` advances on the expected stream, and why it does not.
 
@@ -239,7 +246,7 @@ def _advances(
     standard errors above the truth at this look, 1 / sqrt(information) of the judge's weighted error signal: the
     look by which the proof comes in all but the unlucky tail of runs (z 2.33: 1 in 100)."""
     seen = max(0, math.floor(elapsed_minutes) - START_LAG_PERIODS)
-    baseline, canary = _periods(traffic, phase, seen)
+    baseline, canary = _periods(traffic, phase, seen, candidate_rate)
     if not earlier[0] and not baseline:
         return False, "no complete minute yet"
     if unlucky > 0:
@@ -270,7 +277,12 @@ def _advances(
 
 
 def _phase_minutes(
-    traffic: Traffic, limits: Judge, earlier: tuple[list[Period], list[Period]], phase: Phase, unlucky: float = 0.0
+    traffic: Traffic,
+    limits: Judge,
+    earlier: tuple[list[Period], list[Period]],
+    phase: Phase,
+    unlucky: float = 0.0,
+    candidate_rate: float | None = None,
 ) -> tuple[float | None, str]:
     """The first look (on the evaluation grid) at which the phase advances on the expected stream, up to its
     deadline or HORIZON_MINUTES, whichever is later. On the expected stream the evidence only grows and the bounds
@@ -280,7 +292,7 @@ def _phase_minutes(
     interval = strategy.evaluation_interval_seconds / 60
 
     def advances(look: int) -> tuple[bool, str]:
-        return _advances(traffic, limits, earlier, phase, look * interval, unlucky)
+        return _advances(traffic, limits, earlier, phase, look * interval, unlucky, candidate_rate)
 
     low, high = 0, math.floor(max(HORIZON_MINUTES, strategy.deadline_minutes) / interval)
     advanced, reason = advances(high)
@@ -342,16 +354,26 @@ def planned(traffic: Traffic, limits: Judge, strategy: Strategy) -> Estimate:
     """The expected path and the slow one (its `slow`), each phase with the deadline it runs with at `traffic`."""
     result = _replay(traffic, limits, strategy, 0.0)
     slow = _replay(traffic, limits, strategy, UNLUCKY_Z)
-    deadlines = [traffic_deadline(strategy, p, s) for p, s in zip(result.phases, slow.phases, strict=False)]
+    boundary = at_tolerance(traffic, limits, strategy)
+    deadlines = [traffic_deadline(strategy, p, s) for p, s in zip(result.phases, boundary.phases, strict=False)]
     slow = replace(slow, phases=_with_deadlines(slow.phases, deadlines))
     return replace(result, phases=_with_deadlines(result.phases, deadlines), slow=slow)
 
 
+def at_tolerance(traffic: Traffic, limits: Judge, strategy: Strategy) -> Estimate:
+    """The slow path (UNLUCKY_Z) of a candidate exactly at the error tolerance (`max_error_rate_ratio` times the
+    current variant's rate plus `max_error_rate_increase`): the slowest candidate the judge must still promote, and
+    the path the deadlines follow. A healthy candidate decides sooner and never waits for them; without them, one
+    at the tolerance was rolled back at the deadline in 39% of rollouts at 5 rps (bench/results/judge.md)."""
+    rate = limits.max_error_rate_ratio * traffic.error_rate + limits.max_error_rate_increase
+    return _replay(traffic, limits, strategy, UNLUCKY_Z, min(1.0, rate))
+
+
 def traffic_deadline(strategy: Strategy, expected: PhaseEstimate, slow: PhaseEstimate) -> float:
     """A phase's deadline at the plan's traffic: the config's, unless the config leaves it to its default and the
-    slow path needs longer; then what the slow path needs plus one look, at most DEADLINE_CAP_MINUTES. When even
-    the expected path does not decide within the cap the default stays: the rollout cannot decide at this traffic,
-    and the plan says so with its options rather than keep an endpoint waiting for hours."""
+    slow path (`at_tolerance`'s) needs longer; then what it needs plus one look, at most DEADLINE_CAP_MINUTES. When
+    even the expected path does not decide within the cap the default stays: the rollout cannot decide at this
+    traffic, and the plan says so with its options rather than keep an endpoint waiting for hours."""
     phase, default = expected.phase, expected.deadline_minutes
     chosen = phase.kind == "step" and strategy.max_bake_minutes is not None
     look = phase.policy.evaluation_interval_seconds / 60
@@ -367,18 +389,21 @@ def _with_deadlines(phases: list[PhaseEstimate], deadlines: list[float]) -> list
     return [replace(p, deadline_minutes=d) for p, d in zip(phases, deadlines, strict=False)] + phases[len(deadlines) :]
 
 
-def _replay(traffic: Traffic, limits: Judge, strategy: Strategy, unlucky: float) -> Estimate:
-    """The rollout on the expected stream (or the `unlucky` path), phase by phase, with the config's deadlines."""
+def _replay(
+    traffic: Traffic, limits: Judge, strategy: Strategy, unlucky: float, candidate_rate: float | None = None
+) -> Estimate:
+    """The rollout on the expected stream (or the `unlucky` path), phase by phase, with the config's deadlines; a
+    healthy candidate, or one failing at `candidate_rate`."""
     phases: list[PhaseEstimate] = []
     earlier: tuple[list[Period], list[Period]] = ([], [])
     for phase in phases_of(strategy):
-        minutes, why = _phase_minutes(traffic, limits, earlier, phase, unlucky)
+        minutes, why = _phase_minutes(traffic, limits, earlier, phase, unlucky, candidate_rate)
         phases.append(PhaseEstimate(phase, minutes, phase.policy.deadline_minutes, why))
         if minutes is None:
             # The rollout ends here (rolled back); later phases never start.
             break
         seen = max(0, math.floor(minutes) - START_LAG_PERIODS)
-        baseline, canary = _periods(traffic, phase, seen)
+        baseline, canary = _periods(traffic, phase, seen, candidate_rate)
         earlier = (earlier[0] + baseline, earlier[1] + canary)
     return Estimate(traffic, phases)
 

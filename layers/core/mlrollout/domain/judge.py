@@ -170,6 +170,9 @@ class WeightedSignal:
     design: float
     dispersion: float
     periods: int
+    # Each period's difference and weight, in order (what the running bounds need).
+    diffs: tuple[float, ...] = ()
+    weights: tuple[float, ...] = ()
 
     def __len__(self) -> int:
         return self.periods
@@ -203,7 +206,39 @@ def weighted_error_signal(
     k = len(diffs)
     pearson = sum(w * (d - mean) ** 2 for w, d in zip(weights, diffs, strict=True)) / (k - 1) if k > 1 else 1.0
     dispersion = max(1.0, pearson) * (2.0 if k < MIN_PERIODS_FOR_VARIANCE else 1.0)
-    return WeightedSignal(mean, information, information / k * design_periods, dispersion, k)
+    return WeightedSignal(
+        mean, information, information / k * design_periods, dispersion, k, tuple(diffs), tuple(weights)
+    )
+
+
+def likelihood_ratio_bound(
+    signal: WeightedSignal, tolerance: float, beta: float, alpha: float, *, from_period: int = 1
+) -> float:
+    """The smallest mean of the weighted error signal that the evidence has ruled out against `tolerance` at any
+    period since `from_period`: for each prefix of k periods (mean d_k, information V_k), the least mu above the
+    tolerance whose log-likelihood ratio against it, on the signal's normal model with dispersion phi, has fallen
+    to Wald's lower boundary ln(beta / (1 - alpha)):
+
+        V_k (mu - tol) (d_k - (tol + mu) / 2) / phi <= ln(beta / (1 - alpha)), i.e. mu >= tol + x_k,
+        x_k = (d_k - tol) + sqrt((d_k - tol)^2 - 2 phi ln(beta / (1 - alpha)) / V_k),
+
+    and the smallest of those over the prefixes. A canary whose error signal is at mu is promoted with probability
+    at most beta, over all periods together: under mu the likelihood ratio of the tolerance against mu is a
+    nonnegative martingale, and Ville's inequality bounds its ever reaching 1 / beta. That is Wald's SPRT, which
+    accepts at the first crossing and is the most efficient test of the two hypotheses at those error rates; the
+    running minimum is what lets a proof reached once (at a 100% shadow, say) stand through the later steps' noise.
+    The weights and phi are the whole window's, so every prefix is weighed alike."""
+    boundary = math.log(beta / (1 - alpha))
+    best = math.inf
+    information = weighted = 0.0
+    for k, (diff, weight) in enumerate(zip(signal.diffs, signal.weights, strict=True), start=1):
+        information += weight
+        weighted += weight * diff
+        if k < from_period:
+            continue
+        gap = weighted / information - tolerance
+        best = min(best, tolerance + gap + math.sqrt(gap * gap - 2 * signal.dispersion * boundary / information))
+    return best
 
 
 def _pooled_rate_bound(errors: float, n: float, alpha: float, design_n: float) -> tuple[float, float]:
@@ -369,19 +404,21 @@ def judge(
         describe: str,
         *,
         required: bool = True,
-        pass_values: tuple[Signal, float] | None = None,
+        promotion: tuple[float, float] | None = None,
     ) -> None:
         """The harm test (lower bound over `margin`, spending the signal's share of alpha) and the promotion test
-        (upper bound of `pass_values`, default the same values, under `pass_margin`, spending its share of
-        1 - pass_confidence)."""
+        (upper bound under `pass_margin`, spending its share of 1 - pass_confidence): the confidence sequence's
+        upper bound, or `promotion` = (bound, regression) when the signal has its own (errors)."""
         if not len(values):
             if required:
                 unmeasured.append(f"{describe} has no data")
             checks.append(Check(name, None, None, margin, "inconclusive" if required else "not published", describe))
             return
         mean, lower = bounded(values, variance_floor, alpha_of[name], -1)
-        promote_values, promote_floor = pass_values or (values, variance_floor)
-        _, upper = bounded(promote_values, promote_floor, beta_of[name], +1)
+        if promotion is None:
+            _, upper = bounded(values, variance_floor, beta_of[name], +1)
+        else:
+            upper, pass_margin = promotion
         bound = SignalBound(name, mean, lower, upper, margin, len(values), pass_margin)
         bounds.append(bound)
         if bound.lower > margin:
@@ -415,7 +452,9 @@ def judge(
             )
 
     # Errors: d = canary rate - ratio * baseline rate per period, tolerated up to the absolute slack. The regression
-    # is the same form with `multiple` times the tolerated excess: ratio' = 1 + m (ratio - 1), slack' = m slack.
+    # is the same form with `multiple` times the tolerated excess, ratio' = 1 + m (ratio - 1) and slack' = m slack:
+    # on d's scale, (ratio' - ratio) * p_b + m slack, with p_b the current variant's pooled rate. Promotion is the
+    # likelihood-ratio test of the tolerance against that regression (`likelihood_ratio_bound`).
     ratio = limits.max_error_rate_ratio
     regression_ratio = regression_error_ratio(limits)
 
@@ -423,14 +462,26 @@ def judge(
         (errors_of(p.canary), p.canary.invocations or 0.0, errors_of(p.baseline), p.baseline.invocations or 0.0)
         for p in pairs
     ]
+    error_signal = weighted_error_signal(counted, ratio, design_periods)
+    slack = limits.max_error_rate_increase
+    promotion = None
+    if isinstance(error_signal, WeightedSignal):
+        pooled_b = (baseline_errors + 0.5) / (baseline_n + 1)
+        regression = (regression_ratio - ratio) * pooled_b + multiple * slack
+        promotion = (
+            likelihood_ratio_bound(
+                error_signal, slack, beta_of["errors"], alpha_of["errors"], from_period=limits.min_periods
+            ),
+            regression,
+        )
     assess(
         "errors",
-        weighted_error_signal(counted, ratio, design_periods),
+        error_signal,
         0.0,
-        limits.max_error_rate_increase,
-        multiple * limits.max_error_rate_increase,
+        slack,
+        multiple * slack,
         f"{label} error rate vs {ratio:g}x the current variant's",
-        pass_values=(weighted_error_signal(counted, regression_ratio, design_periods), 0.0),
+        promotion=promotion,
     )
 
     def log_ratios(getter: Any) -> list[float]:
