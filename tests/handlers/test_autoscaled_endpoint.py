@@ -189,3 +189,23 @@ def test_a_rollback_during_the_canary_leaves_the_registration_as_it_is(
     described = stack.client("sagemaker").describe_endpoint(EndpointName=model)
     assert described["EndpointConfigName"] == deployment["previous_config"]
     assert [(v["VariantName"], v["CurrentInstanceCount"]) for v in described["ProductionVariants"]] == [(v1, 3)]
+
+
+def test_candidate_sizing_instance_count_gives_the_candidate_the_configs_count(
+    stack: Any, upload: Any, handler: Any, scaled: dict[str, Any]
+) -> None:
+    model, v1 = scaled["model"], scaled["v1_variant"]
+    config = f"image: {IMAGE}\ninstance_count: 4\ncandidate_sizing: instance_count\n"
+    event = upload(model=model, version="v3", config=config)
+    rollout = handler("validate_artifact")({"event": event, "execution_id": "x:v3", "now": NOW})
+    request = {
+        "rollout": rollout,
+        "registration": handler("register_model")({"rollout": rollout, "now": NOW}),
+        "now": NOW,
+    }
+    hold_lease(stack, rollout)
+    deployment = handler("plan_deployment")(request)
+    handler("deploy_candidate")({**request, "deployment": deployment})
+    settle(stack, model)
+    # the current variant still keeps its live three instances; the candidate gets rollout.yaml's four, not ceil(3 x 50%)
+    assert variants(stack, deployment["canary_config"]) == {v1: 3, deployment["candidate_variant"]: 4}

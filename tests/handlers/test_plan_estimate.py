@@ -106,12 +106,12 @@ def test_the_plan_the_record_and_the_started_alert_carry_the_estimate(
     assert record["estimate"]["warning"] == estimate["warning"]
     # what `mlrollout publish` prints when the record has it, and `mlrollout status` shows for the lease holder
     lines = estimate_lines(record)
-    assert lines[0].startswith("expected: ~1030 min to promote a healthy candidate at 6 requests/minute")
+    assert lines[0].startswith("expected: ~1345 min to promote a healthy candidate at 6 requests/minute")
     assert lines[1:3] == [
         "  10%: ~335 min (200 candidate requests at 0.6/minute; deadline 340 min at this traffic (default 40))",
         lines[2],
     ]
-    assert lines[2].startswith("  50%: ~695 min (") and lines[2].endswith("past its 40-minute deadline)")
+    assert lines[2].startswith("  50%: ~1010 min (") and lines[2].endswith("past its 40-minute deadline)")
     assert lines[-1] == f"  WARNING: {estimate['warning']}"
     lease = Lease(model, rollout["deployment_id"], rollout["execution_id"], datetime.fromisoformat(NOW))
     shown = status_rollout(lease, {rollout["deployment_id"]: record}, datetime.fromisoformat(NOW))

@@ -452,13 +452,13 @@ def test_changes_refused_during_a_scaling_activity_wait_for_it_and_the_version_i
 ) -> None:
     promoted_v1(sandbox, model, roll)
     # An auto scaling activity begins just before Deploy Candidate's UpdateEndpoint (the Lambda path), and one that
-    # provisions for 30 minutes just before Shift Traffic's UpdateEndpointWeightsAndCapacities (the aws-sdk path:
+    # provisions for 20 minutes just before Shift Traffic's UpdateEndpointWeightsAndCapacities (the aws-sdk path:
     # it outlasts that task's short Retry).
     armed = [
         faults(sandbox).arm("sagemaker.scaling_activity", "scale_out", action="UpdateEndpoint", endpoint=model),
         faults(sandbox).arm(
             "sagemaker.scaling_activity", "scale_out", action="UpdateEndpointWeightsAndCapacities", endpoint=model,
-            params={"seconds": 1800},
+            params={"seconds": 1200},
         ),
     ]  # fmt: skip
     started = upload(sandbox, model, "v2")

@@ -105,25 +105,46 @@ def test_every_task_retries_only_transient_errors_and_catches_everything(name: s
 
 # The Lambda steps that read or change the endpoint where another change may be running (an auto scaling activity
 # puts it in Updating): they raise EndpointChanging, which is not a business failure but a moment to wait out.
-WAITS_FOR_OTHER_CHANGES = {"Plan Deployment", "Deploy Candidate", "Promote", "Finalize Promotion"}
+# Deploy Candidate and Promote renew the endpoint's lease at every attempt; Plan Deployment and Finalize Promotion
+# do not, so their patience must end within the shortest lease.
+RENEWS_THE_LEASE = {"Deploy Candidate", "Promote"}
+WAITS_FOR_OTHER_CHANGES = RENEWS_THE_LEASE | {"Plan Deployment", "Finalize Promotion"}
 
 
-def test_a_change_refused_while_another_runs_is_tried_again_for_about_an_hour() -> None:
+def shortest_lease_minutes() -> float:
+    from mlrollout.domain.config import Strategy
+    from mlrollout.domain.ledger import lease_minutes
+
+    interval = next(m.ge for m in Strategy.model_fields["evaluation_interval_seconds"].metadata if hasattr(m, "ge"))
+    return lease_minutes(TEMPLATE["Parameters"]["EndpointRecheckSeconds"]["MinValue"], interval)
+
+
+def test_a_change_refused_while_another_runs_is_tried_again_within_the_lease() -> None:
+    lease = shortest_lease_minutes()
     for name in sorted(WAITS_FOR_OTHER_CHANGES):
         (retry,) = [r for r in STATES[name]["Retry"] if r["ErrorEquals"] == ["EndpointChanging"]]
         delays = [
             min(retry["IntervalSeconds"] * retry["BackoffRate"] ** k, retry.get("MaxDelaySeconds", 10**9))
             for k in range(retry["MaxAttempts"])
         ]
-        # FULL jitter draws each delay between 0 and its value: half the sum is the expected wait.
-        assert 45 * 60 <= sum(delays) / 2 <= 75 * 60, name
         assert max(delays) <= 120, name  # a change that ends is noticed within two minutes
+        if name in RENEWS_THE_LEASE:
+            # FULL jitter draws each delay between 0 and its value: half the sum is the expected wait, about an hour.
+            assert 45 * 60 <= sum(delays) / 2 <= 75 * 60, name
+        else:
+            assert sum(delays) / 60 < lease, name  # even without jitter, within the lease
     # The aws-sdk steps (Shift Traffic, Leave Shadow) cannot raise a name of ours: a refusal goes to a look at the
-    # endpoint's status, and to a one-minute wait and another try while another change runs, as long.
+    # endpoint's status, and to a one-minute wait and another try while another change runs. Nothing on that loop
+    # renews the lease: its worst case (each round the task's own retries without jitter, then the wait) fits in it.
     choice = STATES["Endpoint Changing?"]
     assert choice["Default"] == "Roll Back"
+    (most,) = {int(re.findall(r"\$changeWaits < (\d+)", rule["Condition"])[0]) for rule in choice["Choices"]}
+    (sdk_retry,) = STATES["Shift Traffic"]["Retry"]
+    one_round = sum(
+        sdk_retry["IntervalSeconds"] * sdk_retry["BackoffRate"] ** k for k in range(sdk_retry["MaxAttempts"])
+    )
+    assert ((most + 1) * one_round + most * 60) / 60 < lease
     for rule in choice["Choices"]:
-        assert "$changeWaits < 60" in rule["Condition"]
         wait = STATES[rule["Next"]]
         assert wait["Type"] == "Wait" and wait["Seconds"] == 60
         assert wait["Next"] in {"Shift Traffic", "Leave Shadow"}

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from fakes import held_lease
 from mlrollout.contracts import FinalizeInput, NotifyInput, Registration, VariantScaling
 from mlrollout.domain.alerts import EventType, Severity
 from mlrollout.domain.config import RolloutConfig
@@ -341,3 +342,78 @@ def test_finalize_waits_out_a_change_of_the_promoted_endpoint_and_deletes_nothin
     # Updating on another config than the promoted one is not a moment to wait out: the promotion did not hold.
     with pytest.raises(EndpointNotReady):
         finalize_promotion(finalize_request(), endpoints=ScalingActivity("ep-v1"), registry=approvals)  # type: ignore[arg-type]
+
+
+class AutoScaledEndpoint:
+    """SageMaker hosting with v1 on config ep-v1 at the three instances auto scaling gave it (its config says one);
+    every write is recorded, and an update takes effect at once."""
+
+    def __init__(self) -> None:
+        self.config = "ep-v1"
+        self.configs: dict[str, list[dict[str, Any]]] = {
+            "ep-v1": [
+                {
+                    "VariantName": "v1",
+                    "ModelName": "ep-v1",
+                    "InstanceType": "ml.m5.large",
+                    "InitialInstanceCount": 1,
+                    "InitialVariantWeight": 1.0,
+                }
+            ]
+        }
+        self.updates: list[tuple[str, bool]] = []
+
+    def observe(self, endpoint: str) -> EndpointObservation:
+        return EndpointObservation(True, "InService", self.config, {"v1": 1.0}, instance_counts={"v1": 3})
+
+    def config_variants(self, name: str) -> list[dict[str, Any]]:
+        return [dict(v) for v in self.configs[name]]
+
+    def create_model(self, name: str, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def create_config(self, name: str, variants: list[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
+        self.configs.setdefault(name, variants)
+
+    def update_endpoint(self, name: str, config: str, *, retain_variant_properties: bool = False) -> None:
+        self.updates.append((config, retain_variant_properties))
+        self.config = config
+
+
+def test_the_canary_update_of_an_auto_scaled_endpoint_retains_the_live_count_and_is_not_repeated() -> None:
+    from mlrollout.contracts import DeployInput
+    from mlrollout.services.deploy import deploy_candidate
+    from mlrollout.settings import Settings
+
+    endpoints = AutoScaledEndpoint()
+    request = DeployInput(
+        rollout=a_rollout(), registration=finalize_request().registration,
+        deployment=finalize_request().deployment, now=NOW,
+    )  # fmt: skip
+    settings = Settings(artifact_bucket="b", sagemaker_role_arn="arn:aws:iam::123456789012:role/sm")
+    deploy_candidate(request, endpoints=endpoints, settings=settings, lease=held_lease("ep", "d", NOW))  # type: ignore[arg-type]
+    # the config states the live count, and the update keeps whatever auto scaling sets meanwhile (a scaling
+    # activity that refused a first attempt may have changed it): RetainAllVariantProperties
+    assert endpoints.updates == [("ep-v2-canary", True)]
+    assert endpoints.configs["ep-v2-canary"][0]["InitialInstanceCount"] == 3
+    # a retry of the step after its update went through changes nothing
+    deploy_candidate(request, endpoints=endpoints, settings=settings, lease=held_lease("ep", "d", NOW))  # type: ignore[arg-type]
+    assert endpoints.updates == [("ep-v2-canary", True)]
+
+
+def test_promote_does_not_deregister_the_current_variant_while_a_scaling_activity_runs() -> None:
+    from mlrollout.contracts import PromoteInput
+    from mlrollout.domain.errors import EndpointChanging
+    from mlrollout.services.deploy import promote_candidate
+    from mlrollout.settings import Settings
+
+    autoscaling = InMemoryAutoScaling()
+    autoscaling.targets[("ep", "v1")] = ScalableTarget(2, 6)
+    request = PromoteInput(rollout=a_rollout(), deployment=finalize_request().deployment, now=NOW)
+    settings = Settings(artifact_bucket="b", sagemaker_role_arn="arn:aws:iam::123456789012:role/sm")
+    with pytest.raises(EndpointChanging, match="deregisters the current variant only from an InService endpoint"):
+        promote_candidate(
+            request, endpoints=ScalingActivity("ep-v2-canary"), settings=settings,  # type: ignore[arg-type]
+            lease=held_lease("ep", "d", NOW), autoscaling=autoscaling,
+        )  # fmt: skip
+    assert autoscaling.target("ep", "v1") == ScalableTarget(2, 6)  # still scaled: the retry comes when it is over

@@ -76,6 +76,7 @@ def test_every_setting_a_serverless_endpoint_cannot_have_is_refused_at_once() ->
             "serverless": {"memory_mb": 1000, "max_concurrency": 5},  # a field error, reported with the rest
             "instance_type": "ml.m5.large",
             "instance_count": 2,
+            "candidate_sizing": "instance_count",
             "data_capture": {"sampling_percentage": 50},
             "monitoring": {"baseline_statistics": "s3://my-bucket/baselines/statistics.json"},
             "vpc": {"subnets": ["subnet-0123456789abcdef0"], "security_groups": ["sg-0123456789abcdef0"]},
@@ -86,11 +87,12 @@ def test_every_setting_a_serverless_endpoint_cannot_have_is_refused_at_once() ->
             "strategy": {"type": "canary", "steps": [10, 50], "shadow": {}},
         }
     )
-    assert reason.startswith("models/fraud/rollout.yaml has 12 problems: ")
+    assert reason.startswith("models/fraud/rollout.yaml has 13 problems: ")
     for field, why in [
         ("serverless.memory_mb", "must be one of"),
         ("instance_type", "a serverless endpoint has no instances"),
         ("instance_count", "a serverless endpoint has no instances"),
+        ("candidate_sizing", "a serverless endpoint has no instances to size"),
         ("data_capture", "SageMaker does not capture data on a serverless endpoint"),
         ("monitoring", "drift monitoring reads captured requests"),
         ("vpc", "SageMaker does not run a serverless endpoint's model in a VPC"),
@@ -301,7 +303,7 @@ def test_a_serverless_config_survives_each_steps_revalidation() -> None:
     parsed = config()
     for mode in ("python", "json"):
         dumped = parsed.model_dump(mode=mode)  # type: ignore[arg-type]
-        assert not {"instance_type", "instance_count", "data_capture"} & set(dumped)
+        assert not {"instance_type", "instance_count", "candidate_sizing", "data_capture"} & set(dumped)
         assert RolloutConfig.model_validate(dumped) == parsed
     assert RolloutConfig.model_validate_json(parsed.model_dump_json()) == parsed
     assert a_rollout(parsed).model_validate(a_rollout(parsed).model_dump()).config == parsed

@@ -416,7 +416,8 @@ class SprtDesign:
       - errors: d = p_c - p_b; H0 (at the tolerance) E[d] = (r - 1) p_b + s, H1 (the regression) m times that,
         with r = `max_error_rate_ratio`, s = `max_error_rate_increase`, p_b the current variant's error rate over
         the rollout so far. The model is normal with the period's binomial variance p_c (1 - p_c) / n_c +
-        p_b (1 - p_b) / n_b, p_c and p_b each variant's pooled rate over the evidence so far.
+        p_b (1 - p_b) / n_b, p_b the current variant's pooled rate over the evidence so far and p_c the canary's
+        rate at the regression (never its observed one: see `_SprtState.add`).
       - latency_p99, latency_mean, overhead_mean: d = ln(canary / current); H0 E[d] = ln(1 + i), H1 E[d] =
         ln(1 + m i), i = `max_latency_increase`; normal with the sample variance of d so far (shrunk toward twice
         the judge's floor with 2 prior degrees of freedom, never below the floor, and from the third period on).
@@ -504,10 +505,13 @@ class _SprtState:
             # minutes (the reference promoted 99.7% of canaries at the error tolerance at 5 rps, evidence no valid
             # test of these hypotheses has in that time).
             baseline_rate = (self.baseline_errors + 0.5) / (self.baseline_requests + 1)
-            canary_rate = (self.canary_errors + 0.5) / (self.canary_requests + 1)
-            variance = canary_rate * (1 - canary_rate) / nc + baseline_rate * (1 - baseline_rate) / nb
             mu0 = (self.design.error_ratio - 1) * baseline_rate + self.design.error_slack
             mu1 = self.design.multiple * mu0
+            # The canary's variance at the regression, as the judge's promotion test weighs it: with its observed
+            # rate, a run with few canary errors gets a lower mean and more information at once, and where errors
+            # are sparse the test promotes a canary at the regression more often than beta.
+            canary_rate = min(1.0, baseline_rate + mu1)
+            variance = canary_rate * (1 - canary_rate) / nc + baseline_rate * (1 - baseline_rate) / nb
             d = c.errors_5xx / nc - b.errors_5xx / nb
             self.llr["errors"] += (mu1 - mu0) / variance * (d - (mu0 + mu1) / 2)
         typical = sorted(self.median_requests)[len(self.median_requests) // 2]

@@ -560,6 +560,13 @@ class RolloutConfig(_Section):
     endpoint_name: str | None = Field(None, description="Endpoint to roll out to (default: the model name).")
     instance_type: str = Field("ml.m5.large", description="Instance type of the candidate variant.")
     instance_count: int = Field(1, ge=1, le=100, description="Instance count of the candidate variant.")
+    candidate_sizing: Literal["share", "instance_count"] = Field(
+        "share",
+        description="On an endpoint whose current variant is auto-scaled: `share` sizes the candidate for its largest "
+        "traffic share of the current variant's live instances (rounded up, at least 1); `instance_count` uses "
+        "`instance_count` as on any other endpoint. The promoted variant always starts at what serves all the "
+        "traffic, within the registered bounds.",
+    )
     serverless: Serverless | None = Field(
         None,
         description="A serverless endpoint (ProductionVariant ServerlessConfig) instead of instances: no "
@@ -741,14 +748,15 @@ def combination_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]]
 
 
 # The fields a serverless endpoint cannot have, each with SageMaker's reason (SERVERLESS_EXCLUSIONS_PAGE; the 5 GB
-# disk from its "Memory size" section). `instance_type` and `instance_count` are refused only when the file sets
-# them: their defaults describe an instance-based endpoint and are ignored for a serverless one.
+# disk from its "Memory size" section). `instance_type`, `instance_count` and `candidate_sizing` are refused only when
+# the file sets them: their defaults describe an instance-based endpoint and are ignored for a serverless one.
 _SERVERLESS_REFUSED: tuple[tuple[str, str], ...] = (
     ("instance_type", "a serverless endpoint has no instances (its size is `serverless.memory_mb`)"),
     (
         "instance_count",
         "a serverless endpoint has no instances (SageMaker scales it up to `serverless.max_concurrency`)",
     ),
+    ("candidate_sizing", "a serverless endpoint has no instances to size for a share of the traffic"),
     ("data_capture", "SageMaker does not capture data on a serverless endpoint"),
     (
         "monitoring",
@@ -765,7 +773,7 @@ _SERVERLESS_REFUSED: tuple[tuple[str, str], ...] = (
 
 
 # The refused fields whose defaults are not None: a serverless config's dump leaves them out (RolloutConfig._dump).
-_SERVERLESS_DEFAULTS = ("instance_type", "instance_count", "data_capture")
+_SERVERLESS_DEFAULTS = ("instance_type", "instance_count", "candidate_sizing", "data_capture")
 
 
 def serverless_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]]:

@@ -21,15 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from mlrollout.domain.config import DEADLINE_BAKES, Judge, Shadow, Strategy
-from mlrollout.domain.judge import (
-    Judgement,
-    Period,
-    VariantSeries,
-    WeightedSignal,
-    judge,
-    regression_error_ratio,
-    weighted_error_signal,
-)
+from mlrollout.domain.judge import Judgement, Period, VariantSeries, judge, promotion_error_signal
 from mlrollout.domain.policy import Action, decide, design_periods
 
 # A phase's weights take effect within some minute and the judge reads complete minutes only
@@ -51,7 +43,7 @@ UNLUCKY_Z = 2.33
 # (`at_tolerance`), so that such a candidate is rolled back at a deadline in about 1 run in 100 whatever the traffic;
 # never more than this, so that a rollout at almost no traffic still ends (the plan warns and offers its options
 # instead). 6 hours: at 5 rps that slow path needs about 5 (at 4 hours 2.3% of canaries at the tolerance were rolled
-# back, at 6 hours 0.6%: bench/results/judge.md); a shadow phase and two steps at the cap stay inside the state
+# back, at 6 hours 0.7%: bench/results/judge.md); a shadow phase and two steps at the cap stay inside the state
 # machine's 24-hour limit.
 DEADLINE_CAP_MINUTES = 360.0
 
@@ -254,9 +246,9 @@ def _advances(
             (c.errors_5xx or 0.0, c.invocations or 0.0, b.errors_5xx or 0.0, b.invocations or 0.0)
             for b, c in zip(earlier[0] + baseline, earlier[1] + canary, strict=True)
         ]
-        signal = weighted_error_signal(counted, regression_error_ratio(limits), phase.design)
-        if isinstance(signal, WeightedSignal) and signal.information > 0:
-            excess = unlucky / math.sqrt(signal.information)
+        proof = promotion_error_signal(counted, limits, phase.design)
+        if proof is not None and proof[0].information > 0:
+            excess = unlucky / math.sqrt(proof[0].information)
             earlier, canary = (earlier[0], _raised(earlier[1], excess)), _raised(canary, excess)
     judgement = judge(
         VariantSeries("current", earlier[0] + baseline),

@@ -182,7 +182,11 @@ Signal = list[float] | WeightedSignal
 
 
 def weighted_error_signal(
-    counted: list[tuple[float, float, float, float]], ratio: float, design_periods: int
+    counted: list[tuple[float, float, float, float]],
+    ratio: float,
+    design_periods: int,
+    *,
+    canary_rate: float | None = None,
 ) -> WeightedSignal | list[float]:
     """The error signal d = p_c - ratio * p_b per period, averaged with weights 1 / Var(d): minutes at a 50% share
     carry five times the evidence of minutes at 10%, which an unweighted mean over periods would throw away. The
@@ -190,12 +194,13 @@ def weighted_error_signal(
     period's errors would bias the mean toward the quiet minutes). The bound is the normal-mixture confidence
     sequence on the weighted sum in information time (the sum of the weights), so it stays anytime-valid; extra-
     binomial variation (bursts, drifting rates) widens it through the Pearson dispersion, never below 1, and
-    doubled while fewer than MIN_PERIODS_FOR_VARIANCE periods exist."""
+    doubled while fewer than MIN_PERIODS_FOR_VARIANCE periods exist. `canary_rate`: the canary's rate the
+    variances assume, instead of its pooled one (the promotion test's, at the regression)."""
     usable = [(ec, nc, eb, nb) for ec, nc, eb, nb in counted if nc > 0 and nb > 0]
     if not usable:
         return []
     total_c, total_b = sum(nc for _, nc, _, _ in usable), sum(nb for _, _, _, nb in usable)
-    rate_c = (sum(ec for ec, _, _, _ in usable) + 0.5) / (total_c + 1)
+    rate_c = (sum(ec for ec, _, _, _ in usable) + 0.5) / (total_c + 1) if canary_rate is None else canary_rate
     rate_b = (sum(eb for _, _, eb, _ in usable) + 0.5) / (total_b + 1)
     diffs, weights = [], []
     for ec, nc, eb, nb in usable:
@@ -211,6 +216,29 @@ def weighted_error_signal(
     )
 
 
+def promotion_error_signal(
+    counted: list[tuple[float, float, float, float]], limits: Thresholds, design_periods: int
+) -> tuple[WeightedSignal, float] | None:
+    """The errors signal the promotion test bounds, and the regression on its scale; None without usable periods.
+
+    The signal is d = p_c - r p_b per minute, as the harm test's, but its minutes are weighed with the canary's
+    variance at the regression (rate r' p_b + m s), never its observed rate: with the observed rate, a run with few
+    canary errors gets both a lower mean and more information, and where errors are sparse a canary at the
+    regression passed three times as often as beta allows (a review; tests/unit/test_judge.py). The regression on
+    d's scale is (r' - r) p_b + m s, with p_b the current variant's pooled rate."""
+    usable = [(eb, nb) for _, nc, eb, nb in counted if nc > 0 and nb > 0]
+    if not usable:
+        return None
+    pooled_b = (sum(eb for eb, _ in usable) + 0.5) / (sum(nb for _, nb in usable) + 1)
+    ratio, slack, multiple = limits.max_error_rate_ratio, limits.max_error_rate_increase, limits.regression_multiple
+    regression_ratio = regression_error_ratio(limits)
+    at_regression = min(1.0, regression_ratio * pooled_b + multiple * slack)
+    signal = weighted_error_signal(counted, ratio, design_periods, canary_rate=at_regression)
+    if not isinstance(signal, WeightedSignal):
+        return None
+    return signal, (regression_ratio - ratio) * pooled_b + multiple * slack
+
+
 def likelihood_ratio_bound(
     signal: WeightedSignal, tolerance: float, beta: float, alpha: float, *, from_period: int = 1
 ) -> float:
@@ -222,12 +250,12 @@ def likelihood_ratio_bound(
         V_k (mu - tol) (d_k - (tol + mu) / 2) / phi <= ln(beta / (1 - alpha)), i.e. mu >= tol + x_k,
         x_k = (d_k - tol) + sqrt((d_k - tol)^2 - 2 phi ln(beta / (1 - alpha)) / V_k),
 
-    and the smallest of those over the prefixes. A canary whose error signal is at mu is promoted with probability
-    at most beta, over all periods together: under mu the likelihood ratio of the tolerance against mu is a
-    nonnegative martingale, and Ville's inequality bounds its ever reaching 1 / beta. That is Wald's SPRT, which
-    accepts at the first crossing and is the most efficient test of the two hypotheses at those error rates; the
-    running minimum is what lets a proof reached once (at a 100% shadow, say) stand through the later steps' noise.
-    The weights and phi are the whole window's, so every prefix is weighed alike."""
+    and the smallest of those over the prefixes. Under a canary whose error signal is at mu, the likelihood ratio of
+    the tolerance against mu is a nonnegative martingale, and Ville's inequality bounds its ever reaching
+    (1 - alpha) / beta by beta / (1 - alpha): the accept side of Wald's SPRT, whose running minimum is what "ever"
+    allows, so a proof reached once (at a 100% shadow, say) stands through a later step's thinner evidence. Only
+    approximately here: the signal is a normal model of counts, and its weights (the canary's variance at the
+    regression, the caller's choice) and phi are the whole window's, recomputed at each look (docs/judge.md)."""
     boundary = math.log(beta / (1 - alpha))
     best = math.inf
     information = weighted = 0.0
@@ -456,7 +484,6 @@ def judge(
     # on d's scale, (ratio' - ratio) * p_b + m slack, with p_b the current variant's pooled rate. Promotion is the
     # likelihood-ratio test of the tolerance against that regression (`likelihood_ratio_bound`).
     ratio = limits.max_error_rate_ratio
-    regression_ratio = regression_error_ratio(limits)
 
     counted = [
         (errors_of(p.canary), p.canary.invocations or 0.0, errors_of(p.baseline), p.baseline.invocations or 0.0)
@@ -465,12 +492,12 @@ def judge(
     error_signal = weighted_error_signal(counted, ratio, design_periods)
     slack = limits.max_error_rate_increase
     promotion = None
-    if isinstance(error_signal, WeightedSignal):
-        pooled_b = (baseline_errors + 0.5) / (baseline_n + 1)
-        regression = (regression_ratio - ratio) * pooled_b + multiple * slack
+    proof = promotion_error_signal(counted, limits, design_periods)
+    if proof is not None:
+        promotion_signal, regression = proof
         promotion = (
             likelihood_ratio_bound(
-                error_signal, slack, beta_of["errors"], alpha_of["errors"], from_period=limits.min_periods
+                promotion_signal, slack, beta_of["errors"], alpha_of["errors"], from_period=limits.min_periods
             ),
             regression,
         )

@@ -347,7 +347,8 @@ def deploy_candidate(
         # with RetainAllVariantProperties, https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html).
         live = _live_count(endpoints, deployment, int(current.get("InitialInstanceCount", 1)))
         current_spec["InitialInstanceCount"] = live
-        candidate_count = scaling.candidate_count(live, _traffic_shares(rollout))
+        if rollout.config.candidate_sizing == "share":
+            candidate_count = scaling.candidate_count(live, _traffic_shares(rollout))
     endpoints.create_config(
         deployment.canary_config,
         [
@@ -370,11 +371,24 @@ def deploy_candidate(
             shadow_variants=[_candidate_variant(rollout, deployment, 1.0, candidate_count)],
             kms_key=kms_key,
         )
-        endpoints.update_endpoint(deployment.endpoint_name, deployment.shadow_config)
+        _update(endpoints, deployment, deployment.shadow_config)
         shadow = Expectation(config_name=deployment.shadow_config, weights={deployment.current_variant or "": 1.0})
         return _waited(shadow, rollout, settings)
-    endpoints.update_endpoint(deployment.endpoint_name, deployment.canary_config)
+    _update(endpoints, deployment, deployment.canary_config)
     return _waited(deployment.expected, rollout, settings)
+
+
+def _update(endpoints: Endpoints, deployment: Deployment, config: str) -> None:
+    """UpdateEndpoint to the shadow or canary config, unless an earlier attempt of this step already got it there.
+
+    An auto-scaled current variant keeps the count auto scaling gives it (RetainAllVariantProperties, step 6 of
+    https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html): the config states the live count
+    at its creation, and a retry after a scaling activity refused the first attempt reuses that config."""
+    if endpoints.observe(deployment.endpoint_name).config_name == config:
+        return
+    endpoints.update_endpoint(
+        deployment.endpoint_name, config, retain_variant_properties=deployment.scaling is not None
+    )
 
 
 def promote_candidate(
@@ -405,7 +419,16 @@ def promote_candidate(
             raise ValueError("the current variant is auto-scaled: promote_candidate needs `autoscaling`")
         # The current variant scaled in as its share fell during the canary: the promoted variant takes all the
         # traffic, so it starts at what serves all of it now (both variants) or what served it at Plan, the larger.
-        serving = endpoints.observe(deployment.endpoint_name).instance_counts
+        seen = endpoints.observe(deployment.endpoint_name)
+        if seen.status in IN_PROGRESS:
+            # Never deregister the current variant while a scaling activity runs: the update would be refused, and
+            # the variant would go without auto scaling for as long as the retries last.
+            raise EndpointChanging(
+                f"endpoint {deployment.endpoint_name} is {seen.status}: another change (an auto scaling activity) "
+                "is in progress, and Promote deregisters the current variant only from an InService endpoint",
+                fix="nothing, Promote is tried again when the change ends",
+            )
+        serving = seen.instance_counts
         now = sum(serving.get(v) or 0 for v in (deployment.current_variant or "", deployment.candidate_variant))
         live = max(now, deployment.scaling.live_instance_count or 0) or rollout.config.instance_count
         autoscaling.deregister(deployment.endpoint_name, deployment.current_variant or "")
@@ -417,5 +440,6 @@ def promote_candidate(
         _tags(rollout),
         kms_key=rollout.config.kms_key,
     )
-    endpoints.update_endpoint(deployment.endpoint_name, deployment.final_config)
+    if endpoints.observe(deployment.endpoint_name).config_name != deployment.final_config:  # not done by a retry
+        endpoints.update_endpoint(deployment.endpoint_name, deployment.final_config)
     return _waited(promoted, rollout, settings)
