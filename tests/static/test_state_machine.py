@@ -104,11 +104,10 @@ def test_every_task_retries_only_transient_errors_and_catches_everything(name: s
 
 
 # The Lambda steps that read or change the endpoint where another change may be running (an auto scaling activity
-# puts it in Updating): they raise EndpointChanging, which is not a business failure but a moment to wait out.
-# Deploy Candidate and Promote renew the endpoint's lease at every attempt; Plan Deployment and Finalize Promotion
-# do not, so their patience must end within the shortest lease.
-RENEWS_THE_LEASE = {"Deploy Candidate", "Promote"}
-WAITS_FOR_OTHER_CHANGES = RENEWS_THE_LEASE | {"Plan Deployment", "Finalize Promotion"}
+# puts it in Updating): they raise EndpointChanging, which is not a business failure but a moment to wait out. A
+# Retry re-runs the task with the state's same input, whose `now` is the time the state was entered: a step that
+# renews the endpoint's lease renews it to the same time on every attempt, so no retry outlasts the lease.
+WAITS_FOR_OTHER_CHANGES = {"Plan Deployment", "Deploy Candidate", "Promote", "Finalize Promotion"}
 
 
 def shortest_lease_minutes() -> float:
@@ -128,11 +127,8 @@ def test_a_change_refused_while_another_runs_is_tried_again_within_the_lease() -
             for k in range(retry["MaxAttempts"])
         ]
         assert max(delays) <= 120, name  # a change that ends is noticed within two minutes
-        if name in RENEWS_THE_LEASE:
-            # FULL jitter draws each delay between 0 and its value: half the sum is the expected wait, about an hour.
-            assert 45 * 60 <= sum(delays) / 2 <= 75 * 60, name
-        else:
-            assert sum(delays) / 60 < lease, name  # even without jitter, within the lease
+        assert sum(delays) / 60 < lease, name  # even without jitter, within the lease
+        assert sum(delays) / 60 > 10, name  # and over ten minutes (no AWS page gives a scaling activity's duration)
     # The aws-sdk steps (Shift Traffic, Leave Shadow) cannot raise a name of ours: a refusal goes to a look at the
     # endpoint's status, and to a one-minute wait and another try while another change runs. Nothing on that loop
     # renews the lease: its worst case (each round the task's own retries without jitter, then the wait) fits in it.
