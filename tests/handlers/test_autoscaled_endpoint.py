@@ -83,6 +83,14 @@ def scaled(stack: Any, upload: Any, handler: Any) -> dict[str, Any]:
     return state
 
 
+def canary(stack: Any, handler: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """Plan Deployment and Deploy Candidate for `request`, the endpoint settled on the canary config: the plan."""
+    deployment: dict[str, Any] = handler("plan_deployment")(request)
+    handler("deploy_candidate")({**request, "deployment": deployment})
+    settle(stack, deployment["endpoint_name"])
+    return deployment
+
+
 def roll_back(
     stack: Any, handler: Any, request: dict[str, Any], deployment: dict[str, Any], failure: dict[str, Any]
 ) -> tuple[dict[str, Any], list[str]]:
@@ -147,9 +155,7 @@ def test_rollback_after_promote_restores_the_current_variants_registration(
 ) -> None:
     model, v1 = scaled["model"], scaled["v1_variant"]
     request = {**scaled["v2"], "now": NOW}
-    deployment = handler("plan_deployment")(request)
-    handler("deploy_candidate")({**request, "deployment": deployment})
-    settle(stack, model)
+    deployment = canary(stack, handler, request)
     handler("promote_candidate")({"rollout": request["rollout"], "deployment": deployment, "now": NOW})
     assert registration(stack, model, v1)[0] is None
     settle(stack, model)
@@ -176,9 +182,7 @@ def test_a_rollback_during_the_canary_leaves_the_registration_as_it_is(
 ) -> None:
     model, v1 = scaled["model"], scaled["v1_variant"]
     request = {**scaled["v2"], "now": NOW}
-    deployment = handler("plan_deployment")(request)
-    handler("deploy_candidate")({**request, "deployment": deployment})
-    settle(stack, model)
+    deployment = canary(stack, handler, request)
     failure = {"error": "CanaryFailed", "cause": "errors", "state": "Judge Canary"}
     result, steps = roll_back(stack, handler, request, deployment, failure)
     assert result["status"] == "done", result
@@ -204,8 +208,6 @@ def test_candidate_sizing_instance_count_gives_the_candidate_the_configs_count(
         "now": NOW,
     }
     hold_lease(stack, rollout)
-    deployment = handler("plan_deployment")(request)
-    handler("deploy_candidate")({**request, "deployment": deployment})
-    settle(stack, model)
+    deployment = canary(stack, handler, request)
     # the current variant still keeps its live three instances; the candidate gets rollout.yaml's four, not ceil(3 x 50%)
     assert variants(stack, deployment["canary_config"]) == {v1: 3, deployment["candidate_variant"]: 4}

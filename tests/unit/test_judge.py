@@ -9,7 +9,9 @@ import pytest
 from mlrollout.domain.config import Judge
 from mlrollout.domain.judge import (
     ExtraMetric,
+    Judgement,
     Period,
+    SignalBound,
     VariantSeries,
     Verdict,
     WeightedSignal,
@@ -54,6 +56,10 @@ def streams(
         base.append(period(rng, nb, min(1.0, base_rate * baseline_factor)))
         can.append(period(rng, nc, min(1.0, base_rate * canary_factor), 80 * canary_latency, 40 * canary_latency))
     return VariantSeries("v1", base), VariantSeries("v2", can)
+
+
+def errors_bound(result: Judgement) -> SignalBound:
+    return next(b for b in result.bounds if b.name == "errors")
 
 
 def first_decision(baseline: VariantSeries, canary: VariantSeries, limits: Judge = LIMITS) -> tuple[Verdict, int]:
@@ -193,7 +199,7 @@ def test_a_pass_states_what_it_proved() -> None:
     result = judge(baseline, canary, LIMITS, design_periods=20)
     assert result.verdict is Verdict.PASS and result.looked
     assert "not a regression" in result.reason and "+50%" in result.reason
-    errors = next(b for b in result.bounds if b.name == "errors")
+    errors = errors_bound(result)
     assert errors.margin == LIMITS.max_error_rate_increase
     # The regression on the harm signal's scale (p_c - 1.25 p_b): 1.5 p_b + 0.4 points, i.e. 0.25 p_b + 0.4 points.
     pooled_b = (sum(p.errors_5xx or 0 for p in baseline.periods) + 0.5) / (
@@ -241,7 +247,7 @@ def test_evidence_from_an_earlier_smaller_step_adds_to_a_later_one() -> None:
         LIMITS,
         design_periods=20,
     )
-    alone_errors, pooled_errors = (next(b for b in r.bounds if b.name == "errors") for r in (alone, pooled))
+    alone_errors, pooled_errors = errors_bound(alone), errors_bound(pooled)
     assert pooled_errors.estimate - pooled_errors.lower < alone_errors.estimate - alone_errors.lower
 
 
@@ -303,7 +309,7 @@ def test_a_proof_reached_at_a_large_share_stands_through_a_smaller_step_after_it
         LIMITS,
         design_periods=140,
     )
-    errors_then = next(b for b in earlier.bounds if b.name == "errors")
-    errors_now = next(b for b in later.bounds if b.name == "errors")
+    errors_then = errors_bound(earlier)
+    errors_now = errors_bound(later)
     assert errors_then.upper <= errors_then.pass_margin
     assert errors_now.upper <= errors_then.upper  # a running minimum never rises

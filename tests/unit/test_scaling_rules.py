@@ -201,14 +201,7 @@ def test_an_instance_type_change_carries_the_target_value_and_says_to_retune_it(
 # ------------------------------------------------------------------------------- what Plan refuses to carry
 
 
-TRACKING = {
-    "PolicyName": "invocations",
-    "PolicyType": "TargetTrackingScaling",
-    "TargetTrackingScalingPolicyConfiguration": {
-        "TargetValue": 70.0,
-        "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-    },
-}
+TRACKING = POLICY  # target tracking on a predefined metric: what mlrollout carries
 
 
 def test_only_target_tracking_on_a_predefined_metric_is_carried() -> None:
