@@ -3,9 +3,11 @@ service tests that need no emulator. Each keeps the rule of the real adapter tha
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mlrollout.adapters.metrics import MetricsFetch
+from mlrollout.domain.judge import Period, VariantSeries
 from mlrollout.domain.ledger import Lease
 
 if TYPE_CHECKING:
@@ -131,3 +133,43 @@ def held_lease(endpoint: str, deployment_id: str, now: datetime) -> LeaseKeeper:
     leases = FakeLeases()
     leases.take(endpoint, deployment_id, f"x-{deployment_id}", now, now + timedelta(hours=1))
     return LeaseKeeper(leases, FakeRecords(), minutes=60)
+
+
+class FakeMetrics:
+    """The Metrics port over per-minute values kept in memory: `put(variant, minute, period)`; a minute with nothing
+    put is a period of None values, as CloudWatch's missing data is (adapters/metrics.variant_series)."""
+
+    COLUMNS = {
+        "inv": "invocations",
+        "e5": "errors_5xx",
+        "e4": "errors_4xx",
+        "p99": "latency_p99_ms",
+        "avg": "latency_mean_ms",
+        "ovh": "overhead_mean_ms",
+    }
+
+    def __init__(self) -> None:
+        self.minutes: dict[tuple[str, datetime], Period] = {}
+        self.windows: list[tuple[tuple[str, ...], datetime, datetime]] = []
+
+    def put(self, variant: str, minute: datetime, period: Period) -> None:
+        self.minutes[(variant, minute)] = period
+
+    def variant_series(
+        self,
+        endpoint: str,
+        variants: list[str],
+        start: datetime,
+        end: datetime,
+        extras: list[Any] | None = None,
+        *,
+        include_4xx: bool = True,
+    ) -> MetricsFetch:
+        self.windows.append((tuple(variants), start, end))
+        slots = [start + timedelta(minutes=i) for i in range(int((end - start).total_seconds()) // 60)]
+        series, raw = {}, {}
+        for variant in variants:
+            periods = [self.minutes.get((variant, slot), Period()) for slot in slots]
+            series[variant] = VariantSeries(variant, periods)
+            raw[variant] = {key: [getattr(p, name) for p in periods] for key, name in self.COLUMNS.items()}
+        return MetricsFetch(series=series, queries=[], timestamps=[s.isoformat() for s in slots], raw=raw)

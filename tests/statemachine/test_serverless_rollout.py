@@ -4,8 +4,10 @@ before anything is touched."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
@@ -43,9 +45,10 @@ def test_a_serverless_endpoint_is_replaced_all_at_once_and_keeps_its_kind(sandbo
     assert first.outcome == "promoted", first.cause
     v1_config = sm.describe_endpoint(EndpointName=model)["EndpointConfigName"]
 
-    # The data plane serves the serverless variant, which has no instance count.
+    # The data plane serves the serverless variant, which has no instance count; an hour of it is the history the
+    # next version is judged against.
     sandbox.send_traffic(model, TrafficProfile(rps=5))
-    sandbox.advance(180)
+    sandbox.advance(3600)
     answer = sandbox.client("sagemaker-runtime").invoke_endpoint(
         EndpointName=model, Body=SAMPLE.encode(), ContentType="application/json"
     )
@@ -62,6 +65,19 @@ def test_a_serverless_endpoint_is_replaced_all_at_once_and_keeps_its_kind(sandbo
     )
     assert second.outcome == "promoted", second.cause
     assert "Shift Traffic" not in second.states_entered()  # one switch, no canary steps
+    # Judged after the switch against the endpoint's own minutes before it, and proven before being promoted.
+    looks = second.task_results("Judge Canary")
+    assert looks and looks[-1]["verdict"] == "PASS" and looks[-1]["weight"] == 100.0, looks
+    record = json.loads(
+        sandbox.client("s3")
+        .get_object(Bucket=sandbox.bucket, Key=looks[-1]["record_uri"].split("/", 3)[3])["Body"]
+        .read()
+    )
+    assert record["against_history"] is True
+    switched = datetime.fromisoformat(record["history"]["window"]["end"])
+    assert switched <= datetime.fromisoformat(record["window"]["start"])
+    assert record["baseline_variant"] != record["canary_variant"]
+    assert sum(record["raw"][record["baseline_variant"]]["inv"]) > 0
     described = sm.describe_endpoint(EndpointName=model)
     assert described["EndpointStatus"] == "InService"
     [variant] = described["ProductionVariants"]
@@ -106,3 +122,28 @@ def test_a_serverless_update_that_fails_its_check_is_rolled_back_to_the_previous
     described = sm.describe_endpoint(EndpointName=model)
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", v1_config)
     assert described["ProductionVariants"][0]["CurrentServerlessConfig"]["MemorySizeInMB"] == 2048
+
+
+def test_a_serverless_update_worse_than_the_endpoints_history_is_reverted(sandbox: Sandbox) -> None:
+    model = f"spiky-{uuid.uuid4().hex[:6]}"
+    sm = sandbox.client("sagemaker")
+    sandbox.put_config(model, SERVERLESS)
+    first = sandbox.wait_for_rollout(
+        sandbox.upload(model, "v1", package_model(DEMO_MODELS / "fraud-scorer" / "v1")), timeout=180
+    )
+    assert first.outcome == "promoted", first.cause
+    v1_config = sm.describe_endpoint(EndpointName=model)["EndpointConfigName"]
+    sandbox.send_traffic(model, TrafficProfile(rps=5))
+    sandbox.advance(3600)
+
+    # The faulty version answers the grocery sample (the pre-traffic check passes) but fails unseen merchants:
+    # only the judge, comparing its minutes with the endpoint's before the switch, can see it.
+    faulty = sandbox.wait_for_rollout(
+        sandbox.upload(model, "v3", package_model(DEMO_MODELS / "fraud-scorer" / "v3-faulty")), timeout=240
+    )
+    assert faulty.outcome == "rolled back", faulty.cause
+    looks = faulty.task_results("Judge Canary")
+    assert looks and looks[-1]["verdict"] == "FAIL", looks
+    assert "error rate" in looks[-1]["reason"]
+    described = sm.describe_endpoint(EndpointName=model)
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", v1_config)

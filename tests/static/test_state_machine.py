@@ -267,3 +267,21 @@ def test_every_endpoint_change_is_awaited_by_the_same_task_token_wait() -> None:
         # the Lambda's time limit (EndpointWaitMinutes, or the model's) decides when a change is stuck, not Retry.
         minimum = TEMPLATE["Parameters"]["EndpointRecheckSeconds"]["MinValue"]
         assert timeouts and timeouts[0]["MaxAttempts"] * minimum >= ASL["TimeoutSeconds"]
+
+
+def test_a_version_that_replaced_the_current_one_is_judged_against_history_before_promote() -> None:
+    """Deployment.against_history (a serverless endpoint): after the pre-traffic check the bake starts at Announce
+    Step, with the switch's request time as the end of the history, and the judge gets it; the choice comes before
+    the one that promotes a strategy without steps, and after the first deployment's (which has no history)."""
+    choices = STATES["First Deployment?"]["Choices"]
+    conditions = [c["Condition"] for c in choices]
+    history = next(i for i, c in enumerate(conditions) if "$deployment.against_history" in c)
+    assert conditions.index("{% $deployment.first_deployment %}") < history
+    assert history < next(i for i, c in enumerate(conditions) if "$count($rollout.steps) = 0" in c)
+    assert choices[history]["Next"] == "Announce Step"
+    assert choices[history]["Assign"] == {"historyBefore": "{% $changedAt %}"}
+    # $changedAt there is Deploy Candidate's: no other change is requested on that path.
+    assert "changedAt" in STATES["Deploy Candidate"]["Assign"]
+    assert STATES["Start Rollout"]["Assign"]["historyBefore"] is None
+    assert STATES["Judge Canary"]["Arguments"]["Payload"]["history_before"] == "{% $historyBefore %}"
+    assert STATES["Announce Step"]["Next"] == "Wait Evaluation Interval"

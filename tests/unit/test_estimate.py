@@ -282,3 +282,34 @@ def test_a_look_runs_with_the_deadline_plan_set_for_its_phase() -> None:
     # The phase plan says how its deadline changed.
     extended = phase("step", 80).model_copy(update={"default_deadline_minutes": 40.0})
     assert extended.describe() == "~10 min (its bake; deadline 80 min at this traffic (default 40))"
+
+
+def test_judged_against_history_the_plan_has_one_phase_at_the_whole_traffic() -> None:
+    # A serverless endpoint (Deployment.against_history): the candidate takes everything at once and its minutes
+    # are compared with as many of the current variant's, each with all the traffic: sooner than the canary steps.
+    switched = STRATEGY.model_copy(update={"type": "all_at_once"})
+    [phase] = phases_of(switched, history=True)
+    assert (phase.kind, phase.percent, phase.needs_pass, phase.label()) == ("history", 100.0, True, "post-switch")
+    at_5 = estimate(rps(5, 0.001), LIMITS, switched, history=True)
+    canary = estimate(rps(5, 0.001), LIMITS, STRATEGY).total_minutes
+    [post] = at_5.phases
+    assert post.minutes is not None and canary is not None and post.minutes < canary
+    assert post.within_deadline and not any("shadow" in o.change or "first step" in o.change for o in at_5.options)
+    # The deadline grows at low traffic as a step's does, and the plan carries it to the look that applies it.
+    at_1 = estimate(rps(1, 0.001), LIMITS, switched, history=True)
+    assert at_1.phases[0].deadline_minutes > switched.deadline_minutes
+    plan = PlanEstimate(
+        phases=[
+            {
+                "phase": "post-switch",
+                "kind": "history",
+                "percent": 100.0,
+                "minutes": at_1.phases[0].minutes,
+                "deadline_minutes": at_1.phases[0].deadline_minutes,
+                "within_deadline": True,
+                "why": at_1.phases[0].why,
+            }
+        ]
+    )
+    assert plan.deadline_for(shadow=False, step_index=0, history=True) == at_1.phases[0].deadline_minutes
+    assert plan.deadline_for(shadow=False, step_index=0) is None

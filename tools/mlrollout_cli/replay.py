@@ -42,6 +42,7 @@ def replay(
     from mlrollout.adapters.metrics import CloudWatchMetrics, series_from_columns
     from mlrollout.domain.config import Judge
     from mlrollout.domain.judge import ExtraMetric, judge
+    from mlrollout.services.evaluate import look_series
 
     aws = from_context(ctx)
     name = aws.bucket(bucket)
@@ -63,14 +64,20 @@ def replay(
         if "raw" in record:
             baseline, canary = record["baseline_variant"], record["canary_variant"]
             if fresh:
-                fetched = CloudWatchMetrics(aws.client("cloudwatch")).variant_series(
+                history = record.get("history")
+                fetched = look_series(
+                    CloudWatchMetrics(aws.client("cloudwatch")),
                     record["endpoint"],
-                    [baseline, canary],
-                    datetime.fromisoformat(record["window"]["start"]),
-                    datetime.fromisoformat(record["window"]["end"]),
-                    list(limits.extra_metrics),
+                    baseline,
+                    canary,
+                    (
+                        datetime.fromisoformat(record["window"]["start"]),
+                        datetime.fromisoformat(record["window"]["end"]),
+                    ),
+                    limits,
+                    history_before=datetime.fromisoformat(history["window"]["end"]) if history else None,
                 )
-                series = fetched.series
+                series = {baseline: fetched.baseline, canary: fetched.canary}
             else:
                 series = {
                     v: series_from_columns(v, record["raw"][v], list(limits.extra_metrics)) for v in (baseline, canary)

@@ -101,7 +101,7 @@ class PhasePlan(Contract):
     candidate, None if not within a day."""
 
     phase: str
-    kind: Literal["shadow", "step"]
+    kind: Literal["shadow", "step", "history"]
     percent: float
     minutes: float | None
     # The deadline the phase runs with: the config's, or longer at low traffic (domain/estimate.traffic_deadline).
@@ -151,11 +151,12 @@ class PlanEstimate(Contract):
             f"({self.error_rate or 0:.2%} errors, last {self.traffic_minutes} min)"
         )
 
-    def deadline_for(self, *, shadow: bool, step_index: int) -> float | None:
-        """The deadline Plan set for the shadow phase or a step (None: no estimate, or no such phase in it)."""
-        kind = "shadow" if shadow else "step"
+    def deadline_for(self, *, shadow: bool, step_index: int, history: bool = False) -> float | None:
+        """The deadline Plan set for the shadow phase, a step or the judgement against history (None: no estimate,
+        or no such phase in it)."""
+        kind = "history" if history else "shadow" if shadow else "step"
         phases = [p for p in self.phases if p.kind == kind]
-        index = 0 if shadow else step_index
+        index = 0 if shadow or history else step_index
         return phases[index].deadline_minutes if 0 <= index < len(phases) else None
 
     def lines(self) -> list[str]:
@@ -194,6 +195,9 @@ class Deployment(Contract):
     estimate: PlanEstimate | None = None
     # The current variant's auto scaling, when it is a scalable target; None for a fixed-size variant.
     scaling: VariantScaling | None = None
+    # The candidate replaces the current variant at once (a serverless endpoint serves one variant) and is judged
+    # against the endpoint's own history: its minutes since the switch against the current variant's before it.
+    against_history: bool = False
 
     @property
     def rollout_configs(self) -> tuple[str, ...]:
@@ -284,6 +288,9 @@ class JudgeInput(Contract):
     # When the evidence began (the shadow phase's start, or the first step's): every look judges all of it since
     # (None: this step's own).
     evidence_started_at: datetime | None = None
+    # Judged against the endpoint's history (Deployment.against_history): when the switch was requested, the end
+    # of the current variant's minutes the candidate's are compared with.
+    history_before: datetime | None = None
     previous: JudgeOutput | None = None
     now: datetime
 

@@ -130,7 +130,8 @@ class Strategy(_Section):
     type: Literal["canary", "linear", "all_at_once"] = Field(
         "canary",
         description="canary: the `steps` percentages in turn; linear: `increment_percent` steps; "
-        "all_at_once: straight to 100% after the pre-traffic check.",
+        "all_at_once: straight to 100% after the pre-traffic check (on a serverless endpoint, then judged against the "
+        "endpoint's own minutes before the switch).",
     )
     steps: list[Percent] = Field(
         default_factory=lambda: [10.0, 50.0],
@@ -809,7 +810,8 @@ def serverless_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]]:
                 "strategy.type",
                 "a serverless endpoint serves exactly one variant, so a candidate cannot take part of its traffic "
                 "beside the live one: set `strategy.type: all_at_once` (the new version takes all traffic at once, "
-                "and a failed check rolls the endpoint back to the previous config)",
+                "is judged against the endpoint's minutes before the switch, and a failed check or verdict rolls the "
+                "endpoint back to the previous config)",
                 kind,
             )
         )

@@ -47,7 +47,7 @@ UNLUCKY_Z = 2.33
 # machine's 24-hour limit.
 DEADLINE_CAP_MINUTES = 360.0
 
-PhaseKind = Literal["shadow", "step"]
+PhaseKind = Literal["shadow", "step", "history"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,8 @@ class Phase:
         return self.percent / 100
 
     def label(self) -> str:
+        if self.kind == "history":
+            return "post-switch"
         return f"shadow {self.percent:g}%" if self.kind == "shadow" else f"{self.percent:g}%"
 
 
@@ -178,9 +180,13 @@ def _minutes(value: float | None) -> str:
     return f"~{value:g} min" if value is not None else "more than a day"
 
 
-def phases_of(strategy: Strategy) -> list[Phase]:
+def phases_of(strategy: Strategy, *, history: bool = False) -> list[Phase]:
     """The rollout's phases in order: the shadow phase if the strategy has one (advances on a PASS), then each
-    canary step (early ones advance after their bake without harm, the last one on a PASS)."""
+    canary step (early ones advance after their bake without harm, the last one on a PASS). `history`: the
+    candidate takes all the traffic at once and is judged against the current variant's minutes before the switch
+    (Deployment.against_history), one phase that ends on a PASS."""
+    if history:
+        return [Phase("history", 100.0, True, strategy, design_periods(strategy))]
     steps = strategy.traffic_steps()
     phases = []
     if strategy.shadow is not None:
@@ -200,7 +206,8 @@ def _periods(
     variant's rate, or at `candidate_rate`."""
     total = traffic.requests_per_minute
     canary_n = total * phase.share
-    baseline_n = total if phase.kind == "shadow" else total - canary_n
+    # A shadow copies the requests the current variant serves; history compares with minutes when it served them all.
+    baseline_n = total if phase.kind in ("shadow", "history") else total - canary_n
 
     def period(n: float, rate: float) -> Period:
         return Period(
@@ -326,39 +333,47 @@ def _blocked(reason: str) -> str:
 
 
 def estimate(
-    traffic: Traffic, limits: Judge, strategy: Strategy, *, with_options: bool = True, unlucky: float = 0.0
+    traffic: Traffic,
+    limits: Judge,
+    strategy: Strategy,
+    *,
+    with_options: bool = True,
+    unlucky: float = 0.0,
+    history: bool = False,
 ) -> Estimate:
     """Expected minutes each phase takes to decide for a healthy candidate at `traffic`; with `with_options`, also
     the slow path (UNLUCKY_Z), each phase's deadline at this traffic (traffic_deadline: the deadlines the rollout
     then runs with) and the options that would make a late or tight rollout decide in time. `unlucky` estimates the
-    path with the candidate's error signal that many standard errors above the truth instead."""
+    path with the candidate's error signal that many standard errors above the truth instead. `history`: judged
+    against the endpoint's history (phases_of)."""
     if not with_options or traffic.requests_per_minute <= 0:
-        return _replay(traffic, limits, strategy, unlucky)
-    result = planned(traffic, limits, strategy)
+        return _replay(traffic, limits, strategy, unlucky, history=history)
+    result = planned(traffic, limits, strategy, history=history)
     if not result.decides_in_time:
-        return replace(result, options=options(traffic, limits, strategy, result))
+        return replace(result, options=options(traffic, limits, strategy, result, history=history))
     if result.tight and result.slow is not None:
-        result = replace(result, options=options(traffic, limits, strategy, result.slow, unlucky=UNLUCKY_Z))
+        found = options(traffic, limits, strategy, result.slow, unlucky=UNLUCKY_Z, history=history)
+        result = replace(result, options=found)
     return result
 
 
-def planned(traffic: Traffic, limits: Judge, strategy: Strategy) -> Estimate:
+def planned(traffic: Traffic, limits: Judge, strategy: Strategy, *, history: bool = False) -> Estimate:
     """The expected path and the slow one (its `slow`), each phase with the deadline it runs with at `traffic`."""
-    result = _replay(traffic, limits, strategy, 0.0)
-    slow = _replay(traffic, limits, strategy, UNLUCKY_Z)
-    boundary = at_tolerance(traffic, limits, strategy)
+    result = _replay(traffic, limits, strategy, 0.0, history=history)
+    slow = _replay(traffic, limits, strategy, UNLUCKY_Z, history=history)
+    boundary = at_tolerance(traffic, limits, strategy, history=history)
     deadlines = [traffic_deadline(strategy, p, s) for p, s in zip(result.phases, boundary.phases, strict=False)]
     slow = replace(slow, phases=_with_deadlines(slow.phases, deadlines))
     return replace(result, phases=_with_deadlines(result.phases, deadlines), slow=slow)
 
 
-def at_tolerance(traffic: Traffic, limits: Judge, strategy: Strategy) -> Estimate:
+def at_tolerance(traffic: Traffic, limits: Judge, strategy: Strategy, *, history: bool = False) -> Estimate:
     """The slow path (UNLUCKY_Z) of a candidate exactly at the error tolerance (`max_error_rate_ratio` times the
     current variant's rate plus `max_error_rate_increase`): the slowest candidate the judge must still promote, and
     the path the deadlines follow. A healthy candidate decides sooner and never waits for them; without them, one
     at the tolerance was rolled back at the deadline in 39% of rollouts at 5 rps (bench/results/judge.md)."""
     rate = limits.max_error_rate_ratio * traffic.error_rate + limits.max_error_rate_increase
-    return _replay(traffic, limits, strategy, UNLUCKY_Z, min(1.0, rate))
+    return _replay(traffic, limits, strategy, UNLUCKY_Z, min(1.0, rate), history=history)
 
 
 def traffic_deadline(strategy: Strategy, expected: PhaseEstimate, slow: PhaseEstimate) -> float:
@@ -367,7 +382,7 @@ def traffic_deadline(strategy: Strategy, expected: PhaseEstimate, slow: PhaseEst
     even the expected path does not decide within the cap the default stays: the rollout cannot decide at this
     traffic, and the plan says so with its options rather than keep an endpoint waiting for hours."""
     phase, default = expected.phase, expected.deadline_minutes
-    chosen = phase.kind == "step" and strategy.max_bake_minutes is not None
+    chosen = phase.kind != "shadow" and strategy.max_bake_minutes is not None
     look = phase.policy.evaluation_interval_seconds / 60
     if chosen or (slow.minutes is not None and slow.minutes <= default):
         return default
@@ -382,13 +397,19 @@ def _with_deadlines(phases: list[PhaseEstimate], deadlines: list[float]) -> list
 
 
 def _replay(
-    traffic: Traffic, limits: Judge, strategy: Strategy, unlucky: float, candidate_rate: float | None = None
+    traffic: Traffic,
+    limits: Judge,
+    strategy: Strategy,
+    unlucky: float,
+    candidate_rate: float | None = None,
+    *,
+    history: bool = False,
 ) -> Estimate:
     """The rollout on the expected stream (or the `unlucky` path), phase by phase, with the config's deadlines; a
     healthy candidate, or one failing at `candidate_rate`."""
     phases: list[PhaseEstimate] = []
     earlier: tuple[list[Period], list[Period]] = ([], [])
-    for phase in phases_of(strategy):
+    for phase in phases_of(strategy, history=history):
         minutes, why = _phase_minutes(traffic, limits, earlier, phase, unlucky, candidate_rate)
         phases.append(PhaseEstimate(phase, minutes, phase.policy.deadline_minutes, why))
         if minutes is None:
@@ -401,7 +422,13 @@ def _replay(
 
 
 def options(
-    traffic: Traffic, limits: Judge, strategy: Strategy, current: Estimate, *, unlucky: float = 0.0
+    traffic: Traffic,
+    limits: Judge,
+    strategy: Strategy,
+    current: Estimate,
+    *,
+    unlucky: float = 0.0,
+    history: bool = False,
 ) -> list[Option]:
     """The changes that would let the rollout decide in time, each with its estimate: a shadow phase, a larger first
     share, a longer deadline, a wider error tolerance: the smallest change of each kind that works. Only the kinds
@@ -409,11 +436,12 @@ def options(
 
     def run(new_limits: Judge = limits, new_strategy: Strategy = strategy) -> Estimate:
         # Each option with the deadlines it would run with at this traffic (traffic_deadline), on the same path.
-        result = planned(traffic, new_limits, new_strategy)
+        result = planned(traffic, new_limits, new_strategy, history=history)
         return result.slow if unlucky and result.slow is not None else result
 
     found: list[Option] = []
-    if strategy.shadow is None or strategy.shadow.percent < SHADOW_PERCENT:
+    # Judged against history, the candidate already takes all the traffic: no shadow phase or share to offer.
+    if not history and (strategy.shadow is None or strategy.shadow.percent < SHADOW_PERCENT):
         shadowed = run(new_strategy=strategy.model_copy(update={"shadow": Shadow(percent=SHADOW_PERCENT)}))
         found.append(
             Option(
@@ -424,7 +452,7 @@ def options(
             )
         )
     steps = strategy.traffic_steps()
-    if strategy.type == "canary" and steps:
+    if strategy.type == "canary" and steps and not history:
         larger = [s for s in FIRST_SHARES if s > steps[0] and (len(steps) < 2 or s < steps[1])]
         tried = None
         for share in larger:
@@ -439,11 +467,12 @@ def options(
     late = [p for p in current.phases if not p.within_deadline]
     if late and all(p.minutes is not None for p in late):
         longer, changes = strategy, []
-        late_steps = [p.minutes or 0.0 for p in late if p.phase.kind == "step"]
+        late_steps = [p.minutes or 0.0 for p in late if p.phase.kind != "shadow"]
         if late_steps:
             needed = max(late_steps)
             longer = longer.model_copy(update={"max_bake_minutes": max(needed, strategy.bake_minutes)})
-            changes.append(f"a deadline of {needed:g} minutes per step (strategy.max_bake_minutes)")
+            per = "after the switch" if history else "per step"
+            changes.append(f"a deadline of {needed:g} minutes {per} (strategy.max_bake_minutes)")
         late_shadow = [p.minutes or 0.0 for p in late if p.phase.kind == "shadow"]
         if late_shadow and strategy.shadow is not None:
             # The shadow phase's deadline is DEADLINE_BAKES of its bakes (config.Strategy.shadow_phase).

@@ -94,7 +94,14 @@ def plan_deployment(
     current = variants[0]
     _require_same_kind(rollout, current)
     candidate = naming.variant_name(registration.package_version, frozenset({current["VariantName"]}))
-    planned = plan_estimate(rollout, current["VariantName"], traffic, request.now) if traffic is not None else None
+    # A serverless endpoint serves one variant: the candidate replaces the current one at once and is judged against
+    # the endpoint's own minutes before the switch (there is nothing to compare it with beside it).
+    history = rollout.config.serverless is not None
+    planned = (
+        plan_estimate(rollout, current["VariantName"], traffic, request.now, history=history)
+        if traffic is not None
+        else None
+    )
     if planned is not None and records is not None:
         _record_estimate(records, rollout, planned, request)
     current_scaling = (
@@ -126,6 +133,7 @@ def plan_deployment(
         expected=expected,
         estimate=planned,
         scaling=current_scaling,
+        against_history=history,
     )
 
 
@@ -160,15 +168,18 @@ def _require_same_kind(rollout: Rollout, current: dict[str, Any]) -> None:
     )
 
 
-def plan_estimate(rollout: Rollout, current_variant: str, traffic: TrafficReader, now: datetime) -> PlanEstimate:
-    """The estimate at the current variant's last hour of traffic, or why there is none."""
+def plan_estimate(
+    rollout: Rollout, current_variant: str, traffic: TrafficReader, now: datetime, *, history: bool = False
+) -> PlanEstimate:
+    """The estimate at the current variant's last hour of traffic, or why there is none (`history`: the candidate
+    is judged against the endpoint's history, Deployment.against_history)."""
     limits, strategy = rollout.config.judge, rollout.config.strategy
     try:
         recent = traffic.recent(rollout.endpoint_name, current_variant, now, include_4xx=limits.include_4xx)
     except MetricsUnavailable as exc:
         return PlanEstimate(unavailable=exc.reason)
     try:
-        expected = estimate.estimate(recent, limits, strategy)
+        expected = estimate.estimate(recent, limits, strategy, history=history)
     except Exception as exc:  # an estimate is advice: a defect in it must not stop a rollout
         return PlanEstimate(unavailable=f"the estimate failed ({type(exc).__name__}: {exc})")
     return PlanEstimate(

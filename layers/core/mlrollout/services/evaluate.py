@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from mlrollout.contracts import JudgeInput, JudgeOutput, PlanEstimate
 from mlrollout.domain import naming
+from mlrollout.domain.config import Judge as JudgeLimits
 from mlrollout.domain.config import Strategy
 from mlrollout.domain.errors import MetricsUnavailable
-from mlrollout.domain.judge import ExtraMetric, Judgement, Verdict, judge
+from mlrollout.domain.judge import ExtraMetric, Judgement, VariantSeries, Verdict, judge
 from mlrollout.domain.policy import decide, design_periods
 from mlrollout.domain.rollback_alarms import firing, missing
 from mlrollout.ports import AlarmStates, ArtifactStore, Metrics
@@ -30,8 +31,8 @@ def judged_window(step_started_at: datetime, now: datetime) -> tuple[datetime, d
     return start, _floor_minute(now)
 
 
-def record_key(deployment_id: str, step_index: int, look: int, *, shadow: bool = False) -> str:
-    phase = "shadow" if shadow else f"step-{step_index + 1:02d}"
+def record_key(deployment_id: str, step_index: int, look: int, *, shadow: bool = False, history: bool = False) -> str:
+    phase = "shadow" if shadow else "history" if history else f"step-{step_index + 1:02d}"
     return f"{naming.DECISIONS_PREFIX}{deployment_id}/{phase}/look-{look:03d}.json"
 
 
@@ -59,15 +60,91 @@ def _rollback_alarms(
     return None, None
 
 
-def phase_strategy(strategy: Strategy, plan: PlanEstimate | None, *, shadow: bool, step: int) -> Strategy:
+def phase_strategy(
+    strategy: Strategy, plan: PlanEstimate | None, *, shadow: bool, step: int, history: bool = False
+) -> Strategy:
     """The policy a look applies: the shadow phase is judged like a final step (it ends on proof) with its own bake
     and deadline; a phase whose deadline Plan extended for the endpoint's traffic (domain/estimate.traffic_deadline)
     runs with that deadline."""
     phased = strategy.shadow_phase() if shadow else strategy
-    deadline = plan.deadline_for(shadow=shadow, step_index=step) if plan is not None else None
+    deadline = plan.deadline_for(shadow=shadow, step_index=step, history=history) if plan is not None else None
     if deadline is None or deadline <= phased.deadline_minutes:
         return phased
     return phased.model_copy(update={"max_bake_minutes": deadline})
+
+
+@dataclass(frozen=True)
+class LookSeries:
+    """What one look judges: the current variant's periods and the candidate's, paired in order, and what the
+    decision record keeps of the queries that fetched them."""
+
+    baseline: VariantSeries
+    canary: VariantSeries
+    record: dict[str, Any]
+
+
+def look_series(
+    metrics: Metrics,
+    endpoint: str,
+    baseline: str,
+    canary: str,
+    window: tuple[datetime, datetime],
+    limits: JudgeLimits,
+    *,
+    history_before: datetime | None = None,
+) -> LookSeries:
+    """Both variants over the judged window; raises MetricsUnavailable.
+
+    `history_before` (Deployment.against_history): the candidate has replaced the current variant, so the current
+    variant's periods are the endpoint's own history, as many minutes before the switch as the candidate has had
+    since, paired as mirror images: the candidate's first minute with the last minute before the switch, its k-th
+    with the k-th before. Each candidate minute keeps its partner at every look (so each look extends the same
+    sequence of pairs, as the judge's bounds assume), and the nearest history is compared first."""
+    start, end = window
+    extras = list(limits.extra_metrics)
+    if history_before is None:
+        fetched = metrics.variant_series(
+            endpoint, [baseline, canary], start, end, extras, include_4xx=limits.include_4xx
+        )
+        record = {"queries": fetched.queries, "timestamps": fetched.timestamps, "raw": fetched.raw}
+        return LookSeries(fetched.series[baseline], fetched.series[canary], record)
+    switch = _floor_minute(history_before)
+    past_start = switch - (end - start)
+    past = metrics.variant_series(endpoint, [baseline], past_start, switch, extras, include_4xx=limits.include_4xx)
+    since = metrics.variant_series(endpoint, [canary], start, end, extras, include_4xx=limits.include_4xx)
+    mirrored = {key: list(reversed(values)) for key, values in past.raw[baseline].items()}
+    record = {
+        "queries": past.queries + since.queries,
+        "timestamps": since.timestamps,
+        "history": {
+            "window": {"start": past_start.isoformat(), "end": switch.isoformat()},
+            "timestamps": list(reversed(past.timestamps)),
+            "pairing": "mirror: the candidate's k-th minute after the switch against the k-th minute before it",
+        },
+        # The current variant's columns in the order they are paired (replay reads them as they are).
+        "raw": {baseline: mirrored, canary: since.raw[canary]},
+    }
+    reversed_past = VariantSeries(baseline, list(reversed(past.series[baseline].periods)))
+    return LookSeries(reversed_past, since.series[canary], record)
+
+
+def _short_history(judgement: Judgement, fetched: LookSeries) -> Judgement:
+    """An undecided look against history whose candidate minutes outnumber the history's: say so, since the minutes
+    without a partner add no evidence and waiting longer cannot help."""
+    served = sum(1 for p in fetched.canary.periods if p.invocations)
+    partnered = sum(
+        1
+        for c, b in zip(fetched.canary.periods, fetched.baseline.periods, strict=False)
+        if c.invocations and b.invocations
+    )
+    if partnered >= served:
+        return judgement
+    return replace(
+        judgement,
+        reason=f"{judgement.reason} The endpoint's history before the switch has traffic for only {partnered} of "
+        f"the {served} minutes the new version has served, and a minute without its partner adds no evidence: "
+        "roll out to a serverless endpoint once it has served at least the deadline's minutes.",
+    )
 
 
 def evaluate_canary(
@@ -89,7 +166,10 @@ def evaluate_canary(
     """
     rollout, deployment = request.rollout, request.deployment
     step = request.step_index
-    strategy = phase_strategy(rollout.config.strategy, deployment.estimate, shadow=request.shadow, step=step)
+    history = request.history_before is not None
+    strategy = phase_strategy(
+        rollout.config.strategy, deployment.estimate, shadow=request.shadow, step=step, history=history
+    )
     limits = rollout.config.judge
     # Every look judges the evidence of all steps so far: the error and latency signals are per-request rates and
     # ratios, paired minute by minute, so minutes at different weights estimate the same difference.
@@ -99,8 +179,9 @@ def evaluate_canary(
     if previous is not None and (previous.step_index, previous.shadow) != (request.step_index, request.shadow):
         previous = None
     look = (previous.looks + 1) if previous else 1
-    final = request.shadow or request.step_index == len(rollout.steps) - 1
-    weight = 0.0 if request.shadow else rollout.steps[request.step_index]
+    # Judged against history, the candidate serves everything and the look is the last phase's.
+    final = request.shadow or history or request.step_index == len(rollout.steps) - 1
+    weight = 0.0 if request.shadow else 100.0 if history else rollout.steps[request.step_index]
     design = design_periods(rollout.config.strategy)
     extras = [ExtraMetric(e.name, e.direction == "higher_is_worse", e.tolerance) for e in limits.extra_metrics]
     record: dict[str, Any] = {
@@ -111,6 +192,7 @@ def evaluate_canary(
         "canary_variant": deployment.candidate_variant,
         "step_index": request.step_index,
         "shadow": request.shadow,
+        "against_history": history,
         "weight": weight,
         "look": look,
         "now": request.now.isoformat(),
@@ -128,15 +210,15 @@ def evaluate_canary(
             "No complete minute of metrics at the step's weights yet; looking again after the next interval.",
         )
     else:
-        baseline_variant = deployment.current_variant or ""
         try:
-            fetched = metrics.variant_series(
+            fetched = look_series(
+                metrics,
                 deployment.endpoint_name,
-                [baseline_variant, deployment.candidate_variant],
-                start,
-                end,
-                list(limits.extra_metrics),
-                include_4xx=limits.include_4xx,
+                deployment.current_variant or "",
+                deployment.candidate_variant,
+                (start, end),
+                limits,
+                history_before=request.history_before,
             )
         except MetricsUnavailable as exc:
             record["metrics_error"] = exc.reason
@@ -146,14 +228,16 @@ def evaluate_canary(
                 "interval.",
             )
         else:
-            record.update({"queries": fetched.queries, "timestamps": fetched.timestamps, "raw": fetched.raw})
+            record.update(fetched.record)
             judgement = judge(
-                fetched.series[baseline_variant],
-                fetched.series[deployment.candidate_variant],
+                fetched.baseline,
+                fetched.canary,
                 limits,
                 design_periods=design,
                 extras=extras,
             )
+            if history and judgement.verdict is Verdict.INCONCLUSIVE:
+                judgement = _short_history(judgement, fetched)
     if alarm_doubt is not None and judgement.verdict is Verdict.PASS:
         judgement = replace(judgement, verdict=Verdict.INCONCLUSIVE, reason=f"{judgement.reason} But {alarm_doubt}")
     decision = decide(
@@ -183,7 +267,7 @@ def evaluate_canary(
     )
     record_uri = None
     if records is not None and bucket:
-        key = record_key(rollout.deployment_id, request.step_index, look, shadow=request.shadow)
+        key = record_key(rollout.deployment_id, request.step_index, look, shadow=request.shadow, history=history)
         record_uri = records.put_json(bucket, key, record)
     output = JudgeOutput(
         verdict=judgement.verdict.value,

@@ -117,7 +117,14 @@ def _reason(request: NotifyInput) -> str:
         if deployment is not None and deployment.first_deployment:
             return f"First version of {rollout.model_name}: endpoint {rollout.endpoint_name} is being created."
         shadow = rollout.config.strategy.shadow
-        if deployment is not None and deployment.shadow_config and shadow is not None:
+        if deployment is not None and deployment.against_history:
+            started = (
+                f"{rollout.model_name} {rollout.version_label} replaces the current version of endpoint "
+                f"{rollout.endpoint_name} all at once (a serverless endpoint serves one variant); the judge then "
+                "compares its minutes with the endpoint's own before the switch, and a worse version is reverted to "
+                "the previous config."
+            )
+        elif deployment is not None and deployment.shadow_config and shadow is not None:
             started = (
                 f"{rollout.model_name} {rollout.version_label} is being deployed as the shadow of the current version "
                 f"of endpoint {rollout.endpoint_name}: it gets a copy of {shadow.percent:g}% of the requests, its "
@@ -130,6 +137,12 @@ def _reason(request: NotifyInput) -> str:
             )
         warning = deployment.estimate.warning if deployment is not None and deployment.estimate else None
         return f"{started} Warning: {warning}" if warning else started
+    if event is EventType.STEP_SHIFTED and deployment is not None and deployment.against_history and rollout:
+        return (
+            f"{rollout.model_name} {rollout.version_label} now serves all the traffic of endpoint "
+            f"{rollout.endpoint_name}; it bakes {rollout.config.strategy.bake_minutes:g} minutes and is judged "
+            "against the endpoint's minutes before the switch."
+        )
     if event is EventType.STEP_SHIFTED and rollout is not None and request.step is not None:
         weight = rollout.steps[request.step] if request.step < len(rollout.steps) else None
         share = f"{weight:g}%" if weight is not None else "its next share"
@@ -150,6 +163,8 @@ def _reason(request: NotifyInput) -> str:
     if event is EventType.PROMOTED:
         if request.judgement is not None and request.judgement.action == "promote":
             return request.judgement.reason  # an operator's promotion says who and why
+        if request.judgement is not None and deployment is not None and deployment.against_history:
+            return f"The new version held up against the endpoint's history. {request.judgement.reason}"
         if request.judgement is not None:
             return f"The canary passed every step. {request.judgement.reason}"
         return "The candidate passed its checks and now serves all traffic."
