@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mlrollout.adapters.endpoints import ModelNetwork
 from mlrollout.adapters.metrics import MetricsFetch
 from mlrollout.domain.judge import Period, VariantSeries
 from mlrollout.domain.ledger import Lease
+from mlrollout.domain.rollback import EndpointObservation
 
 if TYPE_CHECKING:
     from mlrollout.services.ledger import LeaseKeeper
@@ -118,8 +120,6 @@ class FakeEndpointViews:
         self.looks = 0
 
     def observe(self, endpoint: str) -> Any:
-        from mlrollout.domain.rollback import EndpointObservation
-
         self.looks += 1
         return self.seen.get(endpoint, EndpointObservation(exists=False))
 
@@ -173,3 +173,53 @@ class FakeMetrics:
             series[variant] = VariantSeries(variant, periods)
             raw[variant] = {key: [getattr(p, name) for p in periods] for key, name in self.COLUMNS.items()}
         return MetricsFetch(series=series, queries=[], timestamps=[s.isoformat() for s in slots], raw=raw)
+
+
+class FakeEndpoints:
+    """The Endpoints port over SageMaker hosting as dicts: models and endpoint configs as the API stores them, each
+    endpoint's config (InService), and a log of every write, so a test can show that nothing was touched.
+    `current`: endpoint `ep` serving config `ep-v1` with that one variant."""
+
+    def __init__(self, current: dict[str, Any] | None = None) -> None:
+        self.models: dict[str, dict[str, Any]] = {}
+        self.configs: dict[str, dict[str, Any]] = {}
+        self.endpoints: dict[str, str] = {}
+        self.writes: list[str] = []
+        if current is not None:
+            self.configs["ep-v1"] = {"ProductionVariants": [current]}
+            self.endpoints["ep"] = "ep-v1"
+
+    def observe(self, endpoint: str) -> EndpointObservation:
+        name = self.endpoints.get(endpoint)
+        return EndpointObservation(exists=name is not None, status="InService", config_name=name)
+
+    def config_variants(self, config_name: str) -> list[dict[str, Any]]:
+        return [dict(v) for v in self.configs[config_name]["ProductionVariants"]]
+
+    def create_model(self, name: str, image: str, model_data_url: str, environment: dict[str, str], role_arn: str,
+                     tags: dict[str, str], *, network: ModelNetwork | None = None) -> None:  # fmt: skip
+        self.writes.append(f"create_model {name}")
+        network = network or ModelNetwork()
+        container = {"Image": image, "ModelDataUrl": model_data_url, **network.container_fields()}
+        self.models.setdefault(name, {"PrimaryContainer": container, **network.model_fields()})
+
+    def create_config(self, name: str, variants: list[dict[str, Any]], capture: dict[str, Any] | None,
+                      tags: dict[str, str], *, shadow_variants: list[dict[str, Any]] | None = None,
+                      kms_key: str | None = None) -> None:  # fmt: skip
+        self.writes.append(f"create_config {name}")
+        stored: dict[str, Any] = {"ProductionVariants": variants}
+        if capture is not None:
+            stored["DataCaptureConfig"] = capture
+        if kms_key:
+            stored["KmsKeyId"] = kms_key
+        if shadow_variants:
+            stored["ShadowProductionVariants"] = shadow_variants
+        self.configs.setdefault(name, stored)
+
+    def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
+        self.writes.append(f"create_endpoint {name} {config_name}")
+        self.endpoints[name] = config_name
+
+    def update_endpoint(self, name: str, config_name: str, *, retain_variant_properties: bool = False) -> None:
+        self.writes.append(f"update_endpoint {name} {config_name}")
+        self.endpoints[name] = config_name

@@ -7,6 +7,7 @@ from mlrollout import wiring
 from mlrollout.contracts import PlanInput
 from mlrollout.observability import logger, rollout_step
 from mlrollout.services.deploy import plan_deployment
+from mlrollout.settings import get_settings
 
 
 @rollout_step
@@ -18,6 +19,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         traffic=wiring.traffic(),
         records=wiring.records(),
         autoscaling=wiring.autoscaling(),
+        settings=get_settings(),
     )
     logger.info("deployment planned", extra={"deployment": deployment.model_dump(mode="json")})
     return deployment.model_dump(mode="json")

@@ -63,3 +63,22 @@ def test_cloudwatch_unreachable_is_metrics_unavailable_with_the_fix() -> None:
     with pytest.raises(MetricsUnavailable, match="GetMetricData failed for the current variant v1") as raised:
         CloudWatchTraffic(unreachable).recent("m", "v1", NOW)
     assert "without an estimate" in (raised.value.fix or "")
+
+
+def test_the_error_dispersion_of_the_hour_is_measured_minute_by_minute(stack: Any) -> None:
+    from mlrollout.domain.judge import error_dispersion
+
+    endpoint = f"m-{uuid.uuid4().hex[:8]}"
+    cw = stack.client("cloudwatch")
+    last_whole = NOW.replace(second=0) - timedelta(minutes=2)
+    # 40 steady minutes, then 20 in bursts: far more variation than 1,000 requests' sampling explains.
+    minutes = [(1000, 10)] * 40 + [(1000, 10), (1000, 60)] * 10
+    for back, (requests, errors) in enumerate(minutes):
+        _publish(cw, endpoint, "v1", last_whole - timedelta(minutes=back), requests, Invocation5XXErrors=errors)
+    traffic = CloudWatchTraffic(cw).recent(endpoint, "v1", NOW)
+    assert traffic.error_dispersion == pytest.approx(error_dispersion([(e, n) for n, e in minutes]))
+    assert traffic.error_dispersion > 10
+    steady = f"m-{uuid.uuid4().hex[:8]}"
+    for back in range(60):
+        _publish(cw, steady, "v1", last_whole - timedelta(minutes=back), 1000, Invocation5XXErrors=10)
+    assert CloudWatchTraffic(cw).recent(steady, "v1", NOW).error_dispersion == 1.0

@@ -1,4 +1,4 @@
-"""The demo's five scenarios through the real template, state machine and handlers; assertions on AWS state."""
+"""The demo's seven scenarios through the real template, state machine and handlers; assertions on AWS state."""
 
 import json
 import re
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mlrollout_sandbox.demo import MODEL, Demo, ScenarioResult
+from mlrollout_sandbox.demo import AUTOSCALED, MODEL, SCALING_BOUNDS, SERVERLESS, Demo, ScenarioResult
 from mlrollout_sandbox.session import Sandbox
 
 pytestmark = pytest.mark.sandbox
@@ -135,7 +135,14 @@ def test_a_broken_artifact_is_rejected_and_nothing_else_changes(demo: Any) -> No
 def test_every_rollout_draws_its_timeline(demo: Any) -> None:
     _, results, output = demo
     pictures = sorted(p.name for p in output.glob("*.png"))
-    assert pictures == ["1-first-version.png", "2-healthy-update.png", "3-faulty-update.png", "5-broken-artifact.png"]
+    assert pictures == [
+        "1-first-version.png",
+        "2-healthy-update.png",
+        "3-faulty-update.png",
+        "5-broken-artifact.png",
+        "6-auto-scaled-update.png",
+        "7-serverless-faulty-update.png",
+    ]
     assert all((output / name).stat().st_size > 10_000 for name in pictures)
     assert all(r.passed for r in results.values())
 
@@ -177,3 +184,53 @@ def test_replay_reruns_every_look_from_the_decision_records(demo: Any, monkeypat
         ).output
     )
     assert lenient[-1]["replayed"] != "FAIL"  # with thresholds that tolerate the bug, the last look would not fail
+
+
+def test_an_auto_scaled_endpoint_is_promoted_with_its_scaling_carried_to_the_new_variant(demo: Any) -> None:
+    sandbox, results, _ = demo
+    scaled = results["auto-scaled-update"]
+    assert scaled.passed, scaled.details
+    assert scaled.details["first_version"] == "promoted"
+    [(v1, grown)] = scaled.details["instances_before"].items()
+    [(v2, at_promotion)] = scaled.details["instances_at_promotion"].items()
+    assert grown >= 2 and at_promotion >= 1  # target tracking had grown v1 under the traffic
+    assert scaled.details["instances_after_traffic_doubled"][v2] > at_promotion
+    aas = sandbox.client("application-autoscaling")
+    [target] = aas.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[f"endpoint/{AUTOSCALED}/variant/{v2}"]
+    )["ScalableTargets"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == SCALING_BOUNDS
+    assert not aas.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[f"endpoint/{AUTOSCALED}/variant/{v1}"]
+    )["ScalableTargets"]
+    assert scaled.weights == {v2: 1.0}
+    # The scenario's messages are its own endpoint's, not the main model's.
+    assert scaled.emails and all(AUTOSCALED in subject for subject in scaled.emails)
+
+
+def test_a_faulty_serverless_version_is_judged_against_history_and_reverted(
+    demo: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from mlrollout_cli.main import app
+
+    sandbox, results, _ = demo
+    faulty = results["serverless-faulty-update"]
+    assert faulty.passed, faulty.details
+    assert faulty.details["first_version"] == "promoted"
+    assert faulty.endpoint_config == faulty.details["config_before"]
+    described = sandbox.client("sagemaker").describe_endpoint(EndpointName=SERVERLESS)
+    assert described["ProductionVariants"][0]["CurrentServerlessConfig"]["MaxConcurrency"] == 20
+    assert all(SERVERLESS in subject for subject in faulty.emails)
+    # The decision records say what the new version was compared with, and replay re-judges them as they were.
+    deployment = package(sandbox, faulty.model_package_arn)["CustomerMetadataProperties"]["mlrollout:deployment-id"]
+    for key, value in sandbox.environment().items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    for extra in ([], ["--fresh"]):
+        replayed = runner.invoke(app, ["replay", deployment, "--json", *extra])
+        assert replayed.exit_code == 0, replayed.output + repr(replayed.exception)
+        looks = json.loads(replayed.output)
+        assert [look["replayed"] for look in looks] == [look["recorded"] for look in looks]
+        assert looks[-1]["replayed"] == "FAIL" and all(look["record"].split("/")[-2] == "history" for look in looks)

@@ -313,3 +313,24 @@ def test_judged_against_history_the_plan_has_one_phase_at_the_whole_traffic() ->
     )
     assert plan.deadline_for(shadow=False, step_index=0, history=True) == at_1.phases[0].deadline_minutes
     assert plan.deadline_for(shadow=False, step_index=0) is None
+
+
+def test_against_history_the_plan_counts_the_history_s_error_dispersion() -> None:
+    # The judge assumes the history's dispersion (its minutes share no burst with the new version's): the plan sizes
+    # the post-switch phase at the traffic that carries as much evidence, n / dispersion requests a minute.
+    switched = STRATEGY.model_copy(update={"type": "all_at_once"})
+    steady, bursty = (
+        estimate(
+            estimate_module.Traffic(requests_per_minute=3000, error_rate=0.01, error_dispersion=d),
+            LIMITS,
+            switched,
+            history=True,
+        ).phases[0]
+        for d in (1.0, 10.0)
+    )
+    same_evidence = estimate(rps(5, 0.01), LIMITS, switched, history=True).phases[0]
+    assert steady.minutes is not None and bursty.minutes is not None and bursty.minutes > steady.minutes
+    assert (bursty.minutes, bursty.deadline_minutes) == (same_evidence.minutes, same_evidence.deadline_minutes)
+    # Canary steps compare two variants over the same minutes: the dispersion does not change their plan.
+    canary = estimate(estimate_module.Traffic(3000, 0.01, error_dispersion=10.0), LIMITS, STRATEGY)
+    assert canary.phases == estimate(estimate_module.Traffic(3000, 0.01), LIMITS, STRATEGY).phases

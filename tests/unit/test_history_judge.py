@@ -10,8 +10,8 @@ from typing import Any
 
 from fakes import FakeMetrics
 from mlrollout.contracts import Deployment, Expectation, JudgeInput, JudgeOutput
-from mlrollout.domain.config import RolloutConfig
-from mlrollout.domain.judge import Period
+from mlrollout.domain.config import Judge, RolloutConfig
+from mlrollout.domain.judge import Period, VariantSeries, error_dispersion, judge
 from mlrollout.services.evaluate import evaluate_canary
 from support import IMAGE, a_rollout
 
@@ -127,3 +127,44 @@ def test_a_history_shorter_than_the_evidence_is_named_in_the_reason() -> None:
     assert output.verdict == "INCONCLUSIVE"
     assert "history before the switch has traffic for only 4 of the 11 minutes" in output.reason
     assert record["usable_periods"] == 4
+
+
+def test_the_error_dispersion_is_one_for_sampling_noise_and_grows_with_bursts() -> None:
+    rng = random.Random(3)
+    binomial = [(float(sum(rng.random() < 0.01 for _ in range(2000))), 2000.0) for _ in range(60)]
+    assert 1.0 <= error_dispersion(binomial) < 1.6
+    bursts = [(e * (3 if k % 10 == 0 else 1), n) for k, (e, n) in enumerate(binomial)]
+    assert error_dispersion(bursts) > 3
+    assert error_dispersion([(5.0, 100.0)]) == 1.0 and error_dispersion([(0.0, 0.0), (3.0, 100.0)]) == 1.0
+
+
+def test_the_history_s_own_dispersion_is_read_from_its_last_hour_and_widens_the_bounds() -> None:
+    rng = random.Random(5)
+    bursty = FakeMetrics()
+    before = SWITCH.replace(second=0)
+    for k in range(1, 121):
+        rate = 0.02 if k % 7 == 0 else 0.002  # the workload's own bursts
+        bursty.put("v1", before - timedelta(minutes=k), minute(rng, RPM, rate, 20.0))
+    first = SERVING.replace(second=0) + timedelta(minutes=1)
+    for k in range(60):
+        bursty.put("v2", first + timedelta(minutes=k), minute(rng, RPM, 0.002, 20.0))
+    _, record = look(bursty, 10)
+    # Nine minutes are paired, but an hour is read for the dispersion.
+    assert record["history"]["dispersion_window"] == {
+        "start": "2026-11-25T11:00:00+00:00",
+        "end": "2026-11-25T12:00:00+00:00",
+    }
+    assert len(record["raw"]["v1"]["inv"]) == 9
+    assert record["history"]["error_dispersion"] > 2
+    # The judge with that dispersion is less sure than with none: its errors bound is wider.
+    series = [
+        VariantSeries(
+            "v1", [bursty.minutes.get(("v1", before - timedelta(minutes=k)), Period()) for k in range(1, 10)]
+        ),
+        VariantSeries("v2", [bursty.minutes[("v2", first + timedelta(minutes=k))] for k in range(9)]),
+    ]
+    narrow, wide = (
+        next(b for b in judge(*series, Judge(), error_dispersion=d).bounds if b.name == "errors")
+        for d in (1.0, record["history"]["error_dispersion"])
+    )
+    assert wide.lower < narrow.lower and wide.upper > narrow.upper

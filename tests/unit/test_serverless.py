@@ -8,12 +8,10 @@ from typing import Any
 
 import pytest
 
-from fakes import held_lease
-from mlrollout.adapters.endpoints import ModelNetwork
+from fakes import FakeEndpoints, held_lease
 from mlrollout.contracts import DeployInput, Deployment, Expectation, PlanInput, PromoteInput, Registration
 from mlrollout.domain.config import RolloutConfig, parse_config
 from mlrollout.domain.errors import ConfigInvalid
-from mlrollout.domain.rollback import EndpointObservation
 from mlrollout.services.deploy import deploy_candidate, plan_deployment, promote_candidate
 from mlrollout.services.ledger import LeaseKeeper
 from mlrollout.settings import Settings
@@ -121,49 +119,6 @@ def test_an_instance_based_config_is_untouched_by_the_serverless_rules() -> None
 # ------------------------------------------------------------------------------------------ the port
 
 
-class InMemoryEndpoints:
-    """SageMaker hosting as a dict: endpoint configs as the API stores them and each endpoint's config; every
-    write is logged, so a test can show that nothing was touched."""
-
-    def __init__(self, current: dict[str, Any] | None = None) -> None:
-        self.models: dict[str, dict[str, Any]] = {}
-        self.configs: dict[str, dict[str, Any]] = {}
-        self.endpoints: dict[str, str] = {}
-        self.writes: list[str] = []
-        if current is not None:
-            self.configs["ep-v1"] = {"ProductionVariants": [current]}
-            self.endpoints["ep"] = "ep-v1"
-
-    def observe(self, endpoint: str) -> EndpointObservation:
-        name = self.endpoints.get(endpoint)
-        return EndpointObservation(exists=name is not None, status="InService", config_name=name)
-
-    def config_variants(self, config_name: str) -> list[dict[str, Any]]:
-        return [dict(v) for v in self.configs[config_name]["ProductionVariants"]]
-
-    def create_model(self, name: str, image: str, model_data_url: str, environment: dict[str, str], role_arn: str,
-                     tags: dict[str, str], *, network: ModelNetwork | None = None) -> None:  # fmt: skip
-        self.writes.append(f"create_model {name}")
-        self.models.setdefault(name, {"Image": image})
-
-    def create_config(self, name: str, variants: list[dict[str, Any]], capture: dict[str, Any] | None,
-                      tags: dict[str, str], *, shadow_variants: list[dict[str, Any]] | None = None,
-                      kms_key: str | None = None) -> None:  # fmt: skip
-        self.writes.append(f"create_config {name}")
-        stored: dict[str, Any] = {"ProductionVariants": variants}
-        if capture is not None:
-            stored["DataCaptureConfig"] = capture
-        self.configs.setdefault(name, stored)
-
-    def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
-        self.writes.append(f"create_endpoint {name} {config_name}")
-        self.endpoints[name] = config_name
-
-    def update_endpoint(self, name: str, config_name: str, *, retain_variant_properties: bool = False) -> None:
-        self.writes.append(f"update_endpoint {name} {config_name}")
-        self.endpoints[name] = config_name
-
-
 SERVERLESS_V1 = {
     "VariantName": "v1",
     "ModelName": "ep-v1",
@@ -180,7 +135,7 @@ INSTANCES_V1 = {
 INSTANCE_BASED = parse_config({"image": IMAGE}, model_name="ep")
 
 
-def plan(endpoints: InMemoryEndpoints, parsed: RolloutConfig) -> Deployment:
+def plan(endpoints: FakeEndpoints, parsed: RolloutConfig) -> Deployment:
     return plan_deployment(
         PlanInput(rollout=a_rollout(parsed), registration=REGISTRATION, now=NOW),
         endpoints=endpoints,  # type: ignore[arg-type]
@@ -199,7 +154,7 @@ def lease() -> LeaseKeeper:
 
 
 def test_plan_refuses_to_make_an_instance_based_endpoint_serverless_before_touching_it() -> None:
-    endpoints = InMemoryEndpoints(INSTANCES_V1)
+    endpoints = FakeEndpoints(INSTANCES_V1)
     with pytest.raises(ConfigInvalid) as caught:
         plan(endpoints, config())
     assert "endpoint ep is instance-based (ml.m5.large)" in caught.value.reason
@@ -209,7 +164,7 @@ def test_plan_refuses_to_make_an_instance_based_endpoint_serverless_before_touch
 
 
 def test_plan_refuses_to_make_a_serverless_endpoint_instance_based_as_it_could_not_roll_back() -> None:
-    endpoints = InMemoryEndpoints(SERVERLESS_V1)
+    endpoints = FakeEndpoints(SERVERLESS_V1)
     with pytest.raises(ConfigInvalid) as caught:
         plan(endpoints, INSTANCE_BASED)
     assert "endpoint ep is serverless" in caught.value.reason
@@ -220,13 +175,13 @@ def test_plan_refuses_to_make_a_serverless_endpoint_instance_based_as_it_could_n
 
 
 def test_plan_expects_a_serverless_update_to_switch_to_the_final_config_at_once() -> None:
-    deployment = plan(InMemoryEndpoints(SERVERLESS_V1), config())
+    deployment = plan(FakeEndpoints(SERVERLESS_V1), config())
     assert deployment.expected == Expectation(config_name=deployment.final_config, weights={"v2": 1.0})
     assert (deployment.current_variant, deployment.previous_config) == ("v1", "ep-v1")
 
 
 def test_plan_keeps_the_canary_expectation_for_instance_based_endpoints() -> None:
-    deployment = plan(InMemoryEndpoints(INSTANCES_V1), INSTANCE_BASED)
+    deployment = plan(FakeEndpoints(INSTANCES_V1), INSTANCE_BASED)
     assert deployment.expected == Expectation(config_name=deployment.canary_config, weights={"v1": 1.0, "v2": 0.0})
 
 
@@ -234,7 +189,7 @@ def test_plan_keeps_the_canary_expectation_for_instance_based_endpoints() -> Non
 
 
 def test_a_first_serverless_deployment_creates_a_serverless_config_without_data_capture() -> None:
-    endpoints = InMemoryEndpoints()
+    endpoints = FakeEndpoints()
     parsed = config(serverless={"memory_mb": 3072, "max_concurrency": 10, "provisioned_concurrency": 2})
     deployment = plan(endpoints, parsed)
     deploy_candidate(
@@ -257,7 +212,7 @@ def test_a_first_serverless_deployment_creates_a_serverless_config_without_data_
 
 
 def test_a_serverless_update_switches_all_at_once_and_promote_changes_nothing_more() -> None:
-    endpoints = InMemoryEndpoints(SERVERLESS_V1)
+    endpoints = FakeEndpoints(SERVERLESS_V1)
     rollout = a_rollout(config())
     deployment = plan(endpoints, rollout.config)
     expected = deploy_candidate(
@@ -284,7 +239,7 @@ def test_a_serverless_update_switches_all_at_once_and_promote_changes_nothing_mo
 
 
 def test_promote_updates_a_serverless_endpoint_not_yet_on_the_final_config() -> None:
-    endpoints = InMemoryEndpoints(SERVERLESS_V1)
+    endpoints = FakeEndpoints(SERVERLESS_V1)
     rollout = a_rollout(config())
     deployment = plan(endpoints, rollout.config)
     promote_candidate(

@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 
-from fakes import held_lease
-from mlrollout.adapters.endpoints import ModelNetwork
+from fakes import FakeEndpoints, held_lease
 from mlrollout.adapters.network import SecurityGroup, Subnet
 from mlrollout.contracts import DeployInput, PromoteInput
 from mlrollout.domain.config import RolloutConfig, change_wait_seconds, parse_config
 from mlrollout.domain.errors import ConfigInvalid
-from mlrollout.domain.rollback import EndpointObservation
 from mlrollout.services.deploy import deploy_candidate, promote_candidate
 from mlrollout.services.ledger import LeaseKeeper
 from mlrollout.services.validate import check_network_and_keys
@@ -137,43 +135,6 @@ def test_the_wait_allows_a_large_models_download_and_start_up() -> None:
 # ------------------------------------------------------------------------------- deploy and promote
 
 
-class InMemoryEndpoints:
-    """SageMaker hosting as a dict: models and endpoint configs as the API stores them, the endpoints' configs."""
-
-    def __init__(self) -> None:
-        self.models: dict[str, dict[str, Any]] = {}
-        self.configs: dict[str, dict[str, Any]] = {}
-        self.endpoints: dict[str, str] = {}
-
-    def observe(self, endpoint: str) -> EndpointObservation:
-        name = self.endpoints.get(endpoint)
-        return EndpointObservation(exists=name is not None, status="InService", config_name=name)
-
-    def config_variants(self, config_name: str) -> list[dict[str, Any]]:
-        return [dict(v) for v in self.configs[config_name]["ProductionVariants"]]
-
-    def create_model(self, name: str, image: str, model_data_url: str, environment: dict[str, str], role_arn: str,
-                     tags: dict[str, str], *, network: ModelNetwork | None = None) -> None:  # fmt: skip
-        network = network or ModelNetwork()
-        container = {"Image": image, "ModelDataUrl": model_data_url, **network.container_fields()}
-        self.models.setdefault(name, {"PrimaryContainer": container, **network.model_fields()})
-
-    def create_config(self, name: str, variants: list[dict[str, Any]], capture: dict[str, Any], tags: dict[str, str],
-                      *, shadow_variants: list[dict[str, Any]] | None = None, kms_key: str | None = None) -> None:  # fmt: skip
-        stored: dict[str, Any] = {"ProductionVariants": variants, "DataCaptureConfig": capture}
-        if kms_key:
-            stored["KmsKeyId"] = kms_key
-        if shadow_variants:
-            stored["ShadowProductionVariants"] = shadow_variants
-        self.configs.setdefault(name, stored)
-
-    def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
-        self.endpoints[name] = config_name
-
-    def update_endpoint(self, name: str, config_name: str, *, retain_variant_properties: bool = False) -> None:
-        self.endpoints[name] = config_name
-
-
 LARGE = {
     "instance_type": "ml.g5.12xlarge",
     "vpc": {"subnets": SUBNETS, "security_groups": [GROUP]},
@@ -195,7 +156,7 @@ def lease() -> LeaseKeeper:
 
 
 def test_deploy_candidate_sends_the_network_keys_and_large_model_options() -> None:
-    endpoints = InMemoryEndpoints()
+    endpoints = FakeEndpoints()
     endpoints.configs["ep-v1"] = {
         "ProductionVariants": [
             {
@@ -231,7 +192,7 @@ def test_deploy_candidate_sends_the_network_keys_and_large_model_options() -> No
 
 
 def test_an_ordinary_model_gets_none_of_the_options_and_the_stacks_own_wait() -> None:
-    endpoints = InMemoryEndpoints()
+    endpoints = FakeEndpoints()
     expected = deploy_candidate(
         DeployInput(rollout=a_rollout(), registration=_registration(), deployment=a_deployment(first=True), now=NOW),
         endpoints=endpoints,  # type: ignore[arg-type]
@@ -249,7 +210,7 @@ def test_an_ordinary_model_gets_none_of_the_options_and_the_stacks_own_wait() ->
 
 
 def test_a_private_registry_image_is_pulled_through_the_vpc() -> None:
-    endpoints = InMemoryEndpoints()
+    endpoints = FakeEndpoints()
     private = config(image=PRIVATE_IMAGE, image_access="vpc", vpc={"subnets": SUBNETS, "security_groups": [GROUP]})
     deploy_candidate(
         DeployInput(
@@ -264,7 +225,7 @@ def test_a_private_registry_image_is_pulled_through_the_vpc() -> None:
 
 
 def test_promote_keeps_the_key_and_the_options_and_waits_as_long() -> None:
-    endpoints = InMemoryEndpoints()
+    endpoints = FakeEndpoints()
     rollout = a_rollout(config(**LARGE))
     expected = promote_candidate(
         PromoteInput(rollout=rollout, deployment=a_deployment(), now=NOW),

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import itertools
 import json
@@ -43,7 +44,9 @@ from typing import Any
 import mlrollout.domain.config as config_module
 import mlrollout.domain.judge as judge_module
 from mlrollout.domain.config import Judge, Shadow, Strategy
-from mlrollout.domain.estimate import Traffic, estimate
+from mlrollout.domain.estimate import DEADLINE_CAP_MINUTES, Traffic, estimate
+from mlrollout.domain.estimate import planned as planned_estimate
+from mlrollout.domain.judge import VariantSeries, error_dispersion
 from mlrollout.domain.policy import design_periods
 from mlrollout_bench.judges import (
     NO_DECISION,
@@ -243,7 +246,7 @@ def run_all(tasks: list[CellTask], pool: ProcessPoolExecutor | None) -> list[Cel
 
 # ---------------------------------------------------------------------------------------------------- rollouts
 
-ROLLOUT_RULES = ("product", "sprt", "static_5min", "product_shadow")
+ROLLOUT_RULES = ("product", "sprt", "static_5min", "product_shadow", "product_history")
 # The product with `strategy.shadow: {percent: 100}` (opt-in): a shadow phase before the default steps.
 SHADOW_STRATEGY = Strategy(shadow=Shadow(percent=100.0))
 ROLLOUT_SCENARIOS = (
@@ -335,6 +338,7 @@ def run_rollout_cell(task: RolloutTask) -> RolloutCell:
     traffic = Traffic(task.rps * 60, task.config.base_5xx)
     deadlines = [p.deadline_minutes for p in estimate(traffic, limits, strategy).phases]
     shadow_deadlines = [p.deadline_minutes for p in estimate(traffic, limits, shadowed).phases]
+    switched = strategy.model_copy(update={"type": "all_at_once"})
     longest = max([strategy.deadline_minutes, *deadlines, *shadow_deadlines])
     horizon = step_periods_needed(strategy.model_copy(update={"max_bake_minutes": longest}), task.config.period_seconds)
     config = replace(task.config, horizon=horizon)
@@ -361,14 +365,58 @@ def run_rollout_cell(task: RolloutTask) -> RolloutCell:
         s.baseline, s.canary, limits, shadowed, final=final, evidence=evidence, shadow=i == 0,
         deadline_minutes=planned(i, shadow_deadlines),
     )  # fmt: skip
+
+    # A serverless endpoint (services/evaluate.look_series): the candidate takes every request at once and each of
+    # its minutes is judged against the current variant's minute as far before the switch, the judge and Plan's
+    # deadline both assuming the error dispersion of the hour before the switch, as the product measures it.
+    @functools.cache
+    def history_deadline(dispersion: float) -> float:
+        traffic = Traffic(task.rps * 60, task.config.base_5xx, error_dispersion=dispersion)
+        [phase] = planned_estimate(traffic, limits, switched, history=True).phases
+        return phase.deadline_minutes
+
+    def against_history(seed: int) -> RolloutOutcome:
+        before, dispersion = history_before(task, seed)
+        # Plan's deadline at the measured dispersion to two significant digits (a plan takes 0.1 s; this way a cell
+        # makes a few dozen), the judge at the exact one.
+        deadline = history_deadline(float(f"{dispersion:.2g}"))
+        needed = step_periods_needed(switched.model_copy(update={"max_bake_minutes": deadline}), 60)
+        after = simulate(task.scenario, task.rps, 1.0, seed, replace(task.config, horizon=needed), shadow=True)
+        return run_rollout(
+            [replace(after, baseline=before)],
+            lambda s, i, final, evidence: product_step(
+                s.baseline,
+                s.canary,
+                limits,
+                switched,
+                final=True,
+                evidence=evidence,
+                deadline_minutes=deadline,
+                error_dispersion=dispersion,
+            ),
+        )
+
     for seed in task.seeds:
         streams = [simulate(task.scenario, task.rps, share, seed, config) for share in shares]
         for name, rule in rules.items():
             cell.outcomes[name].append(run_rollout(streams, rule))
         shadow_stream = simulate(task.scenario, task.rps, shadow_share, seed, config, shadow=True)
         cell.outcomes["product_shadow"].append(run_rollout([shadow_stream, *streams], with_shadow))
+        cell.outcomes["product_history"].append(against_history(seed))
     cell.seconds = time.perf_counter() - started
     return cell
+
+
+def history_before(task: RolloutTask, seed: int) -> tuple[VariantSeries, float]:
+    """The current variant's minutes before the switch, nearest first (the order the judge pairs them with the
+    candidate's after it), as many as the longest deadline needs, and the error dispersion of the hour before the
+    switch (judge.error_dispersion, as Plan and the judge measure it). Other minutes of the same world: their own
+    traffic noise and bursts (a burst before the switch is not one after it), and no scenario."""
+    horizon = step_periods_needed(Strategy(max_bake_minutes=DEADLINE_CAP_MINUTES), task.config.period_seconds)
+    config = replace(task.config, horizon=max(horizon, 60))
+    before = simulate(SCENARIO_BY_NAME["no_regression"], task.rps, 1.0, -1 - seed, config, shadow=True).baseline
+    hour = [(p.errors_5xx or 0.0, p.invocations or 0.0) for p in before.periods[:60]]
+    return before, error_dispersion(hour)
 
 
 def rollout_median(outcomes: Sequence[RolloutOutcome], decision: str) -> float:
@@ -461,6 +509,26 @@ def issue_targets(cells: list[RolloutCell]) -> tuple[list[Target], dict[str, Any
                 f"to roll back {_fmt(r['median_minutes_to_rollback'], 1)}",
             )
         )
+    for rps in TRAFFIC_RPS:
+        for scenario, what in (
+            ("no_regression", "healthy versions"),
+            ("errors_at_tolerance", "versions at the error tolerance"),
+            ("latency_at_tolerance", "versions at the latency tolerance"),
+            *((s, f"regression {s}") for s in TARGET_REGRESSIONS),
+        ):
+            r = row(scenario, rps, "product_history")
+            regression = scenario in TARGET_REGRESSIONS
+            key = "promoted" if regression else "rollback"
+            targets.append(
+                Target(
+                    f"judged against the endpoint's history (serverless), {rps:g} rps: {what} "
+                    + ("promoted" if regression else "rolled back")
+                    + " in <= 1% of runs",
+                    r[f"{key}_rate"] <= FRR_TARGET,
+                    f"{_share(r, key)}; median minutes to promote {_fmt(r['median_minutes_to_promote'], 1)}, "
+                    f"to roll back {_fmt(r['median_minutes_to_rollback'], 1)}",
+                )
+            )
     measured = row("no_regression", 5.0)["median_minutes_to_promote"]
     planned = estimate(Traffic(5.0 * 60, SimConfig().base_5xx), Judge(), Strategy(), with_options=False).total_minutes
     error = None if planned is None or not measured else planned / measured - 1

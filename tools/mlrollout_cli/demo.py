@@ -1,4 +1,4 @@
-"""`mlrollout demo`: the five scenarios in the embedded sandbox, with live progress and a summary."""
+"""`mlrollout demo`: the seven scenarios in the embedded sandbox, with live progress and a summary."""
 
 from __future__ import annotations
 

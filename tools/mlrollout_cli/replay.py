@@ -63,8 +63,10 @@ def replay(
         # A look before the first complete minute has nothing to re-judge: its recorded verdict stands.
         if "raw" in record:
             baseline, canary = record["baseline_variant"], record["canary_variant"]
+            history = record.get("history")
+            # Against history, the error dispersion the look assumed (its history's; 1 for two live variants).
+            dispersion = float((history or {}).get("error_dispersion", 1.0))
             if fresh:
-                history = record.get("history")
                 fetched = look_series(
                     CloudWatchMetrics(aws.client("cloudwatch")),
                     record["endpoint"],
@@ -78,12 +80,18 @@ def replay(
                     history_before=datetime.fromisoformat(history["window"]["end"]) if history else None,
                 )
                 series = {baseline: fetched.baseline, canary: fetched.canary}
+                dispersion = fetched.error_dispersion
             else:
                 series = {
                     v: series_from_columns(v, record["raw"][v], list(limits.extra_metrics)) for v in (baseline, canary)
                 }
             result = judge(
-                series[baseline], series[canary], limits, design_periods=record["design_periods"], extras=extras
+                series[baseline],
+                series[canary],
+                limits,
+                design_periods=record["design_periods"],
+                extras=extras,
+                error_dispersion=dispersion,
             )
             replayed = {"verdict": result.verdict.value, "reason": result.reason}
         rows.append(

@@ -1,11 +1,19 @@
-"""`mlrollout demo`: the product's story in five scenarios, each started by a real upload to the bucket.
+"""`mlrollout demo`: the product's story in seven scenarios, each started by a real upload to the bucket.
 
 1. first version of a model: the endpoint is created, monitoring attached;
 2. a healthy new version: canary steps, promoted, registry Approved;
 3. a faulty new version (a bug for unseen merchants): rolled back, registry Rejected with the judge's evidence;
 4. drift in live traffic: the builtin drift check's next run finds it, the alarm fires, the alert relay tells
    SNS and Slack once, with the features and their values;
-5. a broken artifact: rejected with a clear reason, nothing else touched.
+5. a broken artifact: rejected with a clear reason, nothing else touched;
+6. a new version on an auto-scaled endpoint: promoted, its variant registered with the old one's scaling, and the
+   instance count following the traffic on the new variant;
+7. a faulty version on a serverless endpoint: switched at once, judged against the endpoint's own history, and
+   reverted to the previous config.
+
+Scenarios 6 and 7 run on endpoints of their own: their first versions are uploaded beside scenario 1, their
+traffic builds their scaling and history during scenarios 4 and 5, and their updates run side by side at the end
+(`make demo` stays within a minute).
 
 The scenarios assert nothing themselves: each records what the emulated AWS ended up with (endpoint config
 and weights, registry status, alarms, messages), and `expected` says what a correct tool must produce;
@@ -17,8 +25,10 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,13 +39,48 @@ from mlrollout_sandbox.session import DEMO_MODELS, RolloutOutcome, Sandbox, pack
 from mlrollout_sandbox.timeline import Decision, render
 
 MODEL = "fraud-scorer"
+AUTOSCALED = "fraud-autoscaled"
+SERVERLESS = "fraud-serverless"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
 TRAFFIC = TrafficProfile(rps=12)
+# The auto-scaled endpoint: target tracking at 80 invocations per instance a minute wants 3 instances for 4 requests
+# a second, then 6 (its maximum) for 8.
+AUTOSCALED_TRAFFIC, BUSIER = TrafficProfile(rps=4), TrafficProfile(rps=8)
+SCALING_TARGET, SCALING_BOUNDS = 80.0, (1, 6)
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+SERVERLESS_TRAFFIC = TrafficProfile(rps=3)
+SAMPLE = '{"features": {"amount": 42.0, "merchant": "grocery", "hour": 13}}'
 DRIFTED = FeatureProfile(
     amount_median=260.0,
     amount_sigma=1.1,
     merchants={"grocery": 0.25, "fuel": 0.1, "electronics": 0.2, "travel": 0.15, "gaming": 0.1, "crypto": 0.2},
 )
+
+
+def autoscaled_yaml() -> str:
+    return f"""\
+# An instance-based endpoint whose variant an operator registered with Application Auto Scaling: the defaults.
+image: {IMAGE}
+pre_traffic:
+  sample_request:
+    body: '{SAMPLE}'
+"""
+
+
+def serverless_yaml() -> str:
+    return f"""\
+# A serverless endpoint: one variant, so the new version takes all the traffic at once and is judged against the
+# endpoint's own minutes before the switch.
+image: {IMAGE}
+pre_traffic:
+  sample_request:
+    body: '{SAMPLE}'
+serverless:
+  memory_mb: 2048
+  max_concurrency: 20
+strategy:
+  type: all_at_once
+"""
 
 
 def rollout_yaml(bucket: str) -> str:
@@ -93,22 +138,35 @@ class Demo:
         self.progress = progress or (lambda message: None)
         self.pictures = pictures
         self.results: list[ScenarioResult] = []
-        self._seen_alerts = 0
-        self._seen_emails = 0
-        self._seen_slack = 0
+        # Which messages a scenario has reported, by (kind, index): the endpoints' rollouts overlap, so each
+        # scenario takes the new messages about its own model.
+        self._seen: set[tuple[str, int]] = set()
+        self._messages_lock = threading.Lock()
+        self._outcomes: dict[str, RolloutOutcome] = {}
+        self._first_versions: dict[str, RolloutOutcome] = {}
 
     # helpers --------------------------------------------------------------------------------------------
-    def _new_messages(self) -> tuple[list[str], list[str], list[str]]:
+    def _new_messages(self, model: str = MODEL) -> tuple[list[str], list[str], list[str]]:
+        """The alerts, emails and Slack posts about `model` no scenario has reported yet (the main model's: those
+        that name neither of the other endpoints, whose names do not contain it)."""
+
+        def about(text: str) -> bool:
+            return model in text if model != MODEL else not any(other in text for other in (AUTOSCALED, SERVERLESS))
+
         self.sandbox.drain()
         alerts = [str(a.get("Subject") or json.loads(a["Message"]).get("AlarmName")) for a in self.sandbox.alerts()]
         emails = [e.subject for e in self.sandbox.emails()]
         slack = [p.text for p in self.sandbox.slack_posts()]
-        new = alerts[self._seen_alerts :], emails[self._seen_emails :], slack[self._seen_slack :]
-        self._seen_alerts, self._seen_emails, self._seen_slack = len(alerts), len(emails), len(slack)
-        return new
+        found: list[list[str]] = []
+        with self._messages_lock:
+            for kind, texts in (("alert", alerts), ("email", emails), ("slack", slack)):
+                fresh = [(i, t) for i, t in enumerate(texts) if (kind, i) not in self._seen and about(t)]
+                self._seen.update((kind, i) for i, _ in fresh)
+                found.append([t for _, t in fresh])
+        return found[0], found[1], found[2]
 
-    def _endpoint(self) -> tuple[str | None, dict[str, float]]:
-        described = self.sandbox.client("sagemaker").describe_endpoint(EndpointName=MODEL)
+    def _endpoint(self, model: str = MODEL) -> tuple[str | None, dict[str, float]]:
+        described = self.sandbox.client("sagemaker").describe_endpoint(EndpointName=model)
         weights = {v["VariantName"]: float(v["CurrentWeight"]) for v in described["ProductionVariants"]}
         return described["EndpointConfigName"], weights
 
@@ -120,27 +178,50 @@ class Demo:
         package = self.sandbox.client("sagemaker").describe_model_package(ModelPackageName=arn)
         return arn, package["ModelApprovalStatus"]
 
-    def _picture(self, number: int, name: str, outcome: RolloutOutcome) -> str | None:
+    def _picture(
+        self,
+        number: int,
+        name: str,
+        outcome: RolloutOutcome,
+        model: str = MODEL,
+        *,
+        until: datetime | None = None,
+        instances: bool = False,
+    ) -> str | None:
         if not self.pictures or self.sandbox.dataplane is None:
             return None
-        started, stopped = outcome.started, outcome.stopped or self.sandbox.clock.now()
-        minutes = [m for m in self.sandbox.dataplane.timeline if m.endpoint == MODEL and started <= m.minute <= stopped]
+        started, stopped = outcome.started, until or outcome.stopped or self.sandbox.clock.now()
+        minutes = [m for m in self.sandbox.dataplane.timeline if m.endpoint == model and started <= m.minute <= stopped]
         decisions = _decisions(outcome)
         path = self.output / f"{number}-{name}.png"
         render(
-            path, title=f"{number}. {name}: {outcome.outcome}", minutes=minutes, decisions=decisions, started=started
+            path,
+            title=f"{number}. {name}: {outcome.outcome}",
+            minutes=minutes,
+            decisions=decisions,
+            started=started,
+            instances=instances,
         )
         return str(path)
 
     def _rollout(
-        self, number: int, name: str, title: str, expected: str, version: str, artifact: bytes
+        self,
+        number: int,
+        name: str,
+        title: str,
+        expected: str,
+        version: str,
+        artifact: bytes,
+        model: str = MODEL,
+        *,
+        picture: bool = True,
     ) -> ScenarioResult:
-        self.progress(f"{number}. {title}: uploading models/{MODEL}/{version}/model.tar.gz")
-        upload = self.sandbox.upload(MODEL, version, artifact, {"git-sha": f"demo-{version}", "notes": title})
+        self.progress(f"{number}. {title}: uploading models/{model}/{version}/model.tar.gz")
+        upload = self.sandbox.upload(model, version, artifact, {"git-sha": f"demo-{version}", "notes": title})
         outcome = self.sandbox.wait_for_rollout(upload, timeout=240)
-        alerts, emails, slack = self._new_messages()
+        alerts, emails, slack = self._new_messages(model)
         arn, status = self._package(outcome)
-        config, weights = self._endpoint()
+        config, weights = self._endpoint(model)
         judge = outcome.task_results("Judge Canary")
         reason = outcome.cause or (outcome.output or {}).get("summary") or ""
         result = ScenarioResult(
@@ -160,12 +241,16 @@ class Demo:
             slack=slack,
             virtual_seconds=round(outcome.virtual_seconds, 1),
             wall_seconds=round(outcome.wall_seconds, 2),
-            timeline_png=self._picture(number, name, outcome),
+            timeline_png=self._picture(number, name, outcome, model) if picture else None,
             details={
                 "execution": outcome.execution_arn,
-                "looks": [{"verdict": j["verdict"], "action": j["action"], "reason": j["reason"]} for j in judge],
+                "looks": [
+                    {"verdict": j["verdict"], "action": j["action"], "reason": j["reason"], "weight": j["weight"]}
+                    for j in judge
+                ],
             },
         )
+        self._outcomes[name] = outcome
         self.progress(f"{number}. {title}: {result.outcome} ({result.reason[:100]})")
         return result
 
@@ -176,12 +261,36 @@ class Demo:
         self._baseline(bucket)
         self.sandbox.put_config(MODEL, rollout_yaml(bucket))
         self.sandbox.send_traffic(MODEL, TRAFFIC)
-        for scenario in (self.first_version, self.healthy_update, self.faulty_update, self.drift, self.broken_artifact):
-            began = time.monotonic()
-            result = scenario()
-            result.wall_seconds = result.wall_seconds or round(time.monotonic() - began, 2)
-            self.results.append(result)
+        # The other endpoints' first versions, side by side with scenario 1.
+        self.sandbox.put_config(AUTOSCALED, autoscaled_yaml())
+        self.sandbox.put_config(SERVERLESS, serverless_yaml())
+        firsts = {
+            model: self.sandbox.upload(model, "v1", package_model(DEMO_MODELS / MODEL / "v1"))
+            for model in (AUTOSCALED, SERVERLESS)
+        }
+        self._run(self.first_version, self.healthy_update, self.faulty_update)
+        # Their traffic builds the auto-scaled fleet and the serverless endpoint's history during scenarios 4 and 5.
+        self._first_versions = {model: self.sandbox.wait_for_rollout(u, timeout=240) for model, u in firsts.items()}
+        if self._first_versions[AUTOSCALED].outcome == "promoted":
+            self._register_scaling()
+        self.sandbox.send_traffic(AUTOSCALED, AUTOSCALED_TRAFFIC)
+        self.sandbox.send_traffic(SERVERLESS, SERVERLESS_TRAFFIC)
+        self._run(self.drift, self.broken_artifact)
+        with ThreadPoolExecutor(2) as pool:
+            side = [pool.submit(self._timed, scenario) for scenario in (self.autoscaled_update, self.serverless_update)]
+            self.results.extend(future.result() for future in side)
         return self.results
+
+    def _run(self, *scenarios: Callable[[], ScenarioResult]) -> None:
+        for scenario in scenarios:
+            self.results.append(self._timed(scenario))
+
+    @staticmethod
+    def _timed(scenario: Callable[[], ScenarioResult]) -> ScenarioResult:
+        began = time.monotonic()
+        result = scenario()
+        result.wall_seconds = result.wall_seconds or round(time.monotonic() - began, 2)
+        return result
 
     def _baseline(self, bucket: str) -> None:
         from mlrollout.domain.drift import build_baseline
@@ -320,6 +429,119 @@ class Demo:
             and (result.endpoint_config, result.weights) == before
             and len(packages_after) == len(packages_before)
             and kept["ContentLength"] == len(not_a_tarball)
+        )
+        return result
+
+    def _register_scaling(self) -> None:
+        """What the platform team did for the auto-scaled endpoint: v1's variant registered with Application Auto
+        Scaling and a target tracking policy on invocations per instance."""
+        aas = self.sandbox.client("application-autoscaling")
+        [variant] = self._endpoint(AUTOSCALED)[1]
+        resource = f"endpoint/{AUTOSCALED}/variant/{variant}"
+        low, high = SCALING_BOUNDS
+        aas.register_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=SCALABLE_DIMENSION,
+            MinCapacity=low, MaxCapacity=high,
+        )  # fmt: skip
+        aas.put_scaling_policy(
+            PolicyName="invocations", ServiceNamespace="sagemaker", ResourceId=resource,
+            ScalableDimension=SCALABLE_DIMENSION, PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={
+                "TargetValue": SCALING_TARGET,
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            },
+        )  # fmt: skip
+
+    def _instances(self, model: str) -> dict[str, int]:
+        described = self.sandbox.client("sagemaker").describe_endpoint(EndpointName=model)
+        return {v["VariantName"]: int(v.get("CurrentInstanceCount") or 0) for v in described["ProductionVariants"]}
+
+    def _scaling(self, variant: str) -> tuple[list[tuple[int, int]], list[str]]:
+        aas = self.sandbox.client("application-autoscaling")
+        resource = f"endpoint/{AUTOSCALED}/variant/{variant}"
+        targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource])
+        policies = aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource)
+        return (
+            [(t["MinCapacity"], t["MaxCapacity"]) for t in targets["ScalableTargets"]],
+            [p["PolicyName"] for p in policies["ScalingPolicies"]],
+        )
+
+    def autoscaled_update(self) -> ScenarioResult:
+        number, name = 6, "auto-scaled-update"
+        [v1] = self._instances(AUTOSCALED)
+        grown = self._instances(AUTOSCALED)[v1]
+        result = self._rollout(
+            number,
+            name,
+            "A new version on an auto-scaled endpoint",
+            "promoted, scaling carried over",
+            "v2",
+            package_model(DEMO_MODELS / MODEL / "v2"),
+            AUTOSCALED,
+            picture=False,
+        )
+        outcome = self._outcomes[name]
+        [v2] = result.weights or {"": 0.0}
+        carried, old = self._scaling(v2), self._scaling(v1)
+        at_promotion = self._instances(AUTOSCALED).get(v2, 0)
+        # Twice the traffic: the policy now registered on v2 scales it out, as it scaled v1.
+        self.progress(f"{number}. traffic doubles on {AUTOSCALED}: the new variant's scaling policy answers")
+        self.sandbox.send_traffic(AUTOSCALED, BUSIER)
+        deadline = self.sandbox.clock.now() + timedelta(minutes=30)
+        while self.sandbox.clock.now() < deadline and self._instances(AUTOSCALED).get(v2, 0) <= at_promotion:
+            time.sleep(0.1)
+        scaled = self._instances(AUTOSCALED).get(v2, 0)
+        result.timeline_png = self._picture(
+            number, name, outcome, AUTOSCALED, until=self.sandbox.clock.now(), instances=True
+        )
+        result.details.update(
+            {
+                "first_version": self._first_versions[AUTOSCALED].outcome,
+                "instances_before": {v1: grown},
+                "instances_at_promotion": {v2: at_promotion},
+                "instances_after_traffic_doubled": {v2: scaled},
+                "scaling_of_new_variant": {"bounds": carried[0], "policies": carried[1]},
+                "scaling_of_old_variant": {"bounds": old[0], "policies": old[1]},
+            }
+        )
+        result.outcome = f"{result.outcome}, {v2} scaled {at_promotion} -> {scaled} instances"
+        result.passed = (
+            self._outcomes[name].outcome == "promoted"
+            and grown > 1
+            and carried == ([SCALING_BOUNDS], ["invocations"])
+            and old == ([], [])
+            and scaled > at_promotion
+        )
+        return result
+
+    def serverless_update(self) -> ScenarioResult:
+        before, _ = self._endpoint(SERVERLESS)
+        result = self._rollout(
+            7,
+            "serverless-faulty-update",
+            "A faulty version on a serverless endpoint",
+            "rolled back against history",
+            "v3",
+            package_model(DEMO_MODELS / MODEL / "v3-faulty"),
+            SERVERLESS,
+        )
+        package = self.sandbox.client("sagemaker").describe_model_package(ModelPackageName=result.model_package_arn)
+        looks = result.details["looks"]
+        result.details.update(
+            {
+                "first_version": self._first_versions[SERVERLESS].outcome,
+                "config_before": before,
+                "approval_description": package.get("ApprovalDescription"),
+            }
+        )
+        result.passed = (
+            result.outcome == "rolled back"
+            and result.approval_status == "Rejected"
+            and result.endpoint_config == before
+            and bool(looks)
+            and looks[-1]["verdict"] == "FAIL"
+            and all(look["weight"] == 100.0 for look in looks)
+            and "error rate" in (package.get("ApprovalDescription") or "")
         )
         return result
 

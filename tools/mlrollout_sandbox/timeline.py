@@ -23,6 +23,7 @@ def render(
     minutes: list[MinuteStats],
     decisions: list[Decision],
     started: datetime,
+    instances: bool = False,
 ) -> Path:
     import matplotlib
 
@@ -35,7 +36,9 @@ def render(
         # A shadow variant's copies are extra requests: its line shows the share of requests copied to it.
         if not m.shadow:
             totals[m.minute] = totals.get(m.minute, 0) + m.invocations
-    figure, (traffic, errors, latency) = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
+    rows_of = 4 if instances else 3
+    figure, axes = plt.subplots(rows_of, 1, figsize=(10, 8 + 2 * (rows_of - 3)), sharex=True)
+    traffic, errors, latency = axes[:3]
     colours = dict(zip(variants, ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"], strict=False))
     for variant in variants:
         rows = sorted((m for m in minutes if m.variant == variant), key=lambda m: m.minute)
@@ -58,11 +61,24 @@ def render(
             label=variant,
             color=colours[variant],
         )
+    if instances:
+        # Each variant's CurrentInstanceCount minute by minute: auto scaling following the traffic.
+        fleet = axes[3]
+        for variant in variants:
+            rows = sorted((m for m in minutes if m.variant == variant and m.instances), key=lambda m: m.minute)
+            fleet.step(
+                [(m.minute - started).total_seconds() / 60 for m in rows],
+                [m.instances for m in rows],
+                where="post",
+                label=variant,
+                color=colours[variant],
+            )
+        fleet.set_ylabel("instances")
     traffic.set_ylabel("traffic share (%)")
     traffic.set_ylim(-5, 105)
     errors.set_ylabel("5XX error rate (%)")
     latency.set_ylabel("ModelLatency p99 (ms)")
-    latency.set_xlabel("sandbox minutes since upload")
+    axes[-1].set_xlabel("sandbox minutes since upload")
     styles = {
         "shift": ("#888888", ":"),
         "verdict": ("#555555", "--"),
@@ -72,7 +88,7 @@ def render(
     for decision in decisions:
         x = (decision.at - started).total_seconds() / 60
         colour, line = styles.get(decision.kind, ("#555555", "--"))
-        for axis in (traffic, errors, latency):
+        for axis in axes:
             axis.axvline(x, color=colour, linestyle=line, linewidth=0.9)
         traffic.annotate(
             decision.label,
@@ -84,7 +100,7 @@ def render(
             ha="right",
             color=colour,
         )
-    for axis in (traffic, errors, latency):
+    for axis in axes:
         axis.grid(alpha=0.3)
         if variants:
             axis.legend(loc="upper left", fontsize=8)

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mlrollout.adapters.metrics import NAMESPACE, describe_error, metric_query
 from mlrollout.domain.errors import MetricsUnavailable
 from mlrollout.domain.estimate import Traffic
+from mlrollout.domain.judge import error_dispersion
 
 # The newest minute may still be filling (SageMaker publishes each minute with a delay), so the window ends a minute
 # before the last whole minute: counting a half-published minute would understate the traffic.
@@ -50,14 +51,21 @@ class CloudWatchTraffic:
                 f"{describe_error(exc)}",
                 fix="nothing to do: the rollout goes on without an estimate of how long it will take",
             ) from exc
-        sums = dict.fromkeys(metrics, 0.0)
+        by_minute: dict[str, dict[datetime, float]] = {key: {} for key in metrics}
         for result in response.get("MetricDataResults", []):
-            if result.get("Id") in sums:
-                sums[result["Id"]] = float(sum(result.get("Values") or []))
-        requests = sums["inv"]
-        errors = sums["e5"] + sums.get("e4", 0.0)
+            if result.get("Id") in by_minute:
+                found = by_minute[result["Id"]]
+                for at, value in zip(result.get("Timestamps") or [], result.get("Values") or [], strict=False):
+                    found[at] = found.get(at, 0.0) + float(value)
+        requests = sum(by_minute["inv"].values())
+        errors = sum(by_minute["e5"].values()) + sum(by_minute.get("e4", {}).values())
+        per_minute = [
+            (by_minute["e5"].get(at, 0.0) + by_minute.get("e4", {}).get(at, 0.0), count)
+            for at, count in by_minute["inv"].items()
+        ]
         return Traffic(
             requests_per_minute=requests / minutes,
             error_rate=min(1.0, errors / requests) if requests else 0.0,
             minutes=minutes,
+            error_dispersion=error_dispersion(per_minute),
         )

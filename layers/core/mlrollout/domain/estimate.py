@@ -43,8 +43,8 @@ UNLUCKY_Z = 2.33
 # (`at_tolerance`), so that such a candidate is rolled back at a deadline in about 1 run in 100 whatever the traffic;
 # never more than this, so that a rollout at almost no traffic still ends (the plan warns and offers its options
 # instead). 6 hours: at 5 rps that slow path needs about 5 (at 4 hours 2.3% of canaries at the tolerance were rolled
-# back, at 6 hours 0.7%: bench/results/judge.md); a shadow phase and two steps at the cap stay inside the state
-# machine's 24-hour limit.
+# back, at 6 hours 0.7%: bench/results/judge.md). Plan shortens grown deadlines that would not fit in the state
+# machine's execution limit (domain/duration.py).
 DEADLINE_CAP_MINUTES = 360.0
 
 PhaseKind = Literal["shadow", "step", "history"]
@@ -58,6 +58,8 @@ class Traffic:
     requests_per_minute: float
     error_rate: float
     minutes: int = 60
+    # How much more its error rate varied from minute to minute than sampling explains (judge.error_dispersion).
+    error_dispersion: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ def phases_of(strategy: Strategy, *, history: bool = False) -> list[Phase]:
     candidate takes all the traffic at once and is judged against the current variant's minutes before the switch
     (Deployment.against_history), one phase that ends on a PASS."""
     if history:
-        return [Phase("history", 100.0, True, strategy, design_periods(strategy))]
+        return [Phase("history", 100.0, True, strategy.history_phase(), design_periods(strategy))]
     steps = strategy.traffic_steps()
     phases = []
     if strategy.shadow is not None:
@@ -205,6 +207,10 @@ def _periods(
     """`count` expected minutes of (current variant, candidate) in `phase`; the candidate fails at the current
     variant's rate, or at `candidate_rate`."""
     total = traffic.requests_per_minute
+    if phase.kind == "history":
+        # The judge assumes the history's dispersion for the errors (judge.judge's `error_dispersion`): a minute
+        # of n requests then weighs what n / dispersion binomial requests would.
+        total /= max(1.0, traffic.error_dispersion)
     canary_n = total * phase.share
     # A shadow copies the requests the current variant serves; history compares with minutes when it served them all.
     baseline_n = total if phase.kind in ("shadow", "history") else total - canary_n

@@ -181,12 +181,26 @@ class WeightedSignal:
 Signal = list[float] | WeightedSignal
 
 
+def error_dispersion(counts: list[tuple[float, float]]) -> float:
+    """How much more one variant's error rate varies from minute to minute than binomial sampling explains: the
+    Pearson dispersion sum((e_i - n_i p)^2 / (n_i p (1 - p))) / (k - 1) of its (errors, requests) minutes about
+    their pooled rate p, at least 1 (1 with fewer than two minutes with requests). Bursts and drifts that a variant
+    beside it would share raise it."""
+    usable = [(e, n) for e, n in counts if n > 0]
+    if len(usable) < 2:
+        return 1.0
+    rate = (sum(e for e, _ in usable) + 0.5) / (sum(n for _, n in usable) + 1)
+    pearson = sum((e - n * rate) ** 2 / (n * rate * (1 - rate)) for e, n in usable) / (len(usable) - 1)
+    return max(1.0, pearson)
+
+
 def weighted_error_signal(
     counted: list[tuple[float, float, float, float]],
     ratio: float,
     design_periods: int,
     *,
     canary_rate: float | None = None,
+    dispersion_floor: float = 1.0,
 ) -> WeightedSignal | list[float]:
     """The error signal d = p_c - ratio * p_b per period, averaged with weights 1 / Var(d): minutes at a 50% share
     carry five times the evidence of minutes at 10%, which an unweighted mean over periods would throw away. The
@@ -195,7 +209,8 @@ def weighted_error_signal(
     sequence on the weighted sum in information time (the sum of the weights), so it stays anytime-valid; extra-
     binomial variation (bursts, drifting rates) widens it through the Pearson dispersion, never below 1, and
     doubled while fewer than MIN_PERIODS_FOR_VARIANCE periods exist. `canary_rate`: the canary's rate the
-    variances assume, instead of its pooled one (the promotion test's, at the regression)."""
+    variances assume, instead of its pooled one (the promotion test's, at the regression). `dispersion_floor`: the
+    least dispersion to assume (against history, the history's own: `error_dispersion`)."""
     usable = [(ec, nc, eb, nb) for ec, nc, eb, nb in counted if nc > 0 and nb > 0]
     if not usable:
         return []
@@ -210,14 +225,18 @@ def weighted_error_signal(
     mean = sum(w * d for w, d in zip(weights, diffs, strict=True)) / information
     k = len(diffs)
     pearson = sum(w * (d - mean) ** 2 for w, d in zip(weights, diffs, strict=True)) / (k - 1) if k > 1 else 1.0
-    dispersion = max(1.0, pearson) * (2.0 if k < MIN_PERIODS_FOR_VARIANCE else 1.0)
+    dispersion = max(1.0, pearson, dispersion_floor) * (2.0 if k < MIN_PERIODS_FOR_VARIANCE else 1.0)
     return WeightedSignal(
         mean, information, information / k * design_periods, dispersion, k, tuple(diffs), tuple(weights)
     )
 
 
 def promotion_error_signal(
-    counted: list[tuple[float, float, float, float]], limits: Thresholds, design_periods: int
+    counted: list[tuple[float, float, float, float]],
+    limits: Thresholds,
+    design_periods: int,
+    *,
+    dispersion_floor: float = 1.0,
 ) -> tuple[WeightedSignal, float] | None:
     """The errors signal the promotion test bounds, and the regression on its scale; None without usable periods.
 
@@ -233,7 +252,9 @@ def promotion_error_signal(
     ratio, slack, multiple = limits.max_error_rate_ratio, limits.max_error_rate_increase, limits.regression_multiple
     regression_ratio = regression_error_ratio(limits)
     at_regression = min(1.0, regression_ratio * pooled_b + multiple * slack)
-    signal = weighted_error_signal(counted, ratio, design_periods, canary_rate=at_regression)
+    signal = weighted_error_signal(
+        counted, ratio, design_periods, canary_rate=at_regression, dispersion_floor=dispersion_floor
+    )
     if not isinstance(signal, WeightedSignal):
         return None
     return signal, (regression_ratio - ratio) * pooled_b + multiple * slack
@@ -290,10 +311,14 @@ def judge(
     *,
     design_periods: int = 10,
     extras: list[ExtraMetric] | None = None,
+    error_dispersion: float = 1.0,
 ) -> Judgement:
     """One look: everything observed since the step started, both variants period by period.
 
     `design_periods`: where the bounds are tightest (the step's bake, in periods); any value keeps validity.
+    `error_dispersion`: the least dispersion the error signals assume. 1 for two variants over the same minutes,
+    whose shared bursts cancel; against history (services/evaluate.look_series) the current variant's own over
+    the hour before the switch, since a pair's two minutes do not share them.
     """
     extras = extras or []
     alpha = 1 - limits.confidence
@@ -489,10 +514,10 @@ def judge(
         (errors_of(p.canary), p.canary.invocations or 0.0, errors_of(p.baseline), p.baseline.invocations or 0.0)
         for p in pairs
     ]
-    error_signal = weighted_error_signal(counted, ratio, design_periods)
+    error_signal = weighted_error_signal(counted, ratio, design_periods, dispersion_floor=error_dispersion)
     slack = limits.max_error_rate_increase
     promotion = None
-    proof = promotion_error_signal(counted, limits, design_periods)
+    proof = promotion_error_signal(counted, limits, design_periods, dispersion_floor=error_dispersion)
     if proof is not None:
         promotion_signal, regression = proof
         promotion = (

@@ -18,7 +18,7 @@ from mlrollout.contracts import (
     PromoteInput,
     Rollout,
 )
-from mlrollout.domain import estimate, naming, rollback_alarms, scaling
+from mlrollout.domain import duration, estimate, naming, rollback_alarms, scaling
 from mlrollout.domain.config import RolloutConfig, change_wait_seconds
 from mlrollout.domain.endpoint_change import IN_PROGRESS
 from mlrollout.domain.errors import ConfigInvalid, EndpointChanging, EndpointNotReady, MetricsUnavailable
@@ -37,6 +37,7 @@ def plan_deployment(
     traffic: TrafficReader | None = None,
     records: Records | None = None,
     autoscaling: AutoScaling | None = None,
+    settings: Settings | None = None,
 ) -> Deployment:
     """Read-only on the endpoint: decide every name and the expected end state before anything changes.
 
@@ -45,7 +46,10 @@ def plan_deployment(
     needs to decide (`Deployment.estimate`, also put on the deployment record when `records` is given, for the CLI);
     an estimate that cannot be made says why and never stops the rollout.
     Auto scaling: with `autoscaling`, the current variant's scalable target and policies and its live instance
-    count (`Deployment.scaling`), which Deploy, Promote, Finalize and Roll Back carry through the rollout."""
+    count (`Deployment.scaling`), which Deploy, Promote, Finalize and Roll Back carry through the rollout.
+    Duration: with `settings`, the rollout's worst case must fit in what is left of the execution's limit
+    (domain/duration.py): the deadlines grown for low traffic are shortened until it does, and a rollout whose
+    configured deadlines, approval and waits alone do not fit is refused (ConfigInvalid) before anything changes."""
     rollout, registration = request.rollout, request.registration
     endpoint = rollout.endpoint_name
     watched = list(rollout.config.judge.rollback_alarms)
@@ -102,6 +106,8 @@ def plan_deployment(
         if traffic is not None
         else None
     )
+    if settings is not None:
+        planned = _within_execution_limit(rollout, planned, request.now, settings, history=history)
     if planned is not None and records is not None:
         _record_estimate(records, rollout, planned, request)
     current_scaling = (
@@ -135,6 +141,46 @@ def plan_deployment(
         scaling=current_scaling,
         against_history=history,
     )
+
+
+def _within_execution_limit(
+    rollout: Rollout, planned: PlanEstimate | None, now: datetime, settings: Settings, *, history: bool
+) -> PlanEstimate | None:
+    """The plan with its grown deadlines shortened as much as the execution's limit needs (domain/duration.py);
+    raises ConfigInvalid when the configured deadlines, approval and endpoint waits alone do not fit."""
+    config = rollout.config
+    phases = estimate.phases_of(config.strategy, history=history)
+    estimated = planned.phases if planned is not None else []
+    deadlines = [
+        duration.PhaseDeadline(
+            phase.label(),
+            max(phase.policy.deadline_minutes, estimated[i].deadline_minutes if i < len(estimated) else 0.0),
+            phase.policy.deadline_minutes,
+        )
+        for i, phase in enumerate(phases)
+    ]
+    wait = change_wait_seconds(config, settings.endpoint_wait_minutes * 60) / 60
+    available = settings.execution_timeout_seconds / 60 - max(0.0, (now - rollout.started_at).total_seconds() / 60)
+    fitted, budget = duration.fitted(config, deadlines, wait, available)
+    if not budget.fits:
+        raise ConfigInvalid(
+            f"this rollout could outlast its execution: {budget.explain()} (the state machine's TimeoutSeconds, "
+            "EXECUTION_TIMEOUT_SECONDS); past it the execution stops and the version is neither judged nor promoted",
+            fix="shorten strategy.max_bake_minutes (or strategy.bake_minutes), use fewer steps, a shorter "
+            "approval_timeout_minutes or on_deadline: rollback, then upload again",
+        )
+    if planned is None or fitted == deadlines:
+        return planned
+    shortened = [
+        p.model_copy(update={"deadline_minutes": f.minutes}) if i < len(fitted) else p
+        for i, (p, f) in enumerate(zip(planned.phases, fitted, strict=False))
+    ]
+    note = (
+        f"the deadlines grown for this traffic were shortened to {', '.join(f'{f.minutes:g}' for f in fitted)} "
+        f"minutes so the rollout fits in its execution's {settings.execution_timeout_seconds / 3600:g} hours"
+    )
+    warning = f"{planned.warning} Also, {note}." if planned.warning else f"{note[0].upper()}{note[1:]}."
+    return planned.model_copy(update={"phases": shortened, "warning": warning})
 
 
 def _require_same_kind(rollout: Rollout, current: dict[str, Any]) -> None:

@@ -11,12 +11,14 @@ from mlrollout.domain import naming
 from mlrollout.domain.config import Judge as JudgeLimits
 from mlrollout.domain.config import Strategy
 from mlrollout.domain.errors import MetricsUnavailable
-from mlrollout.domain.judge import ExtraMetric, Judgement, VariantSeries, Verdict, judge
+from mlrollout.domain.judge import ExtraMetric, Judgement, Period, VariantSeries, Verdict, error_dispersion, judge
 from mlrollout.domain.policy import decide, design_periods
 from mlrollout.domain.rollback_alarms import firing, missing
 from mlrollout.ports import AlarmStates, ArtifactStore, Metrics
 
 PERIOD = timedelta(seconds=60)
+# Judged against history: the least history read for its minute-to-minute error dispersion (Plan reads an hour too).
+DISPERSION_MINUTES = timedelta(minutes=60)
 
 
 def _floor_minute(moment: datetime) -> datetime:
@@ -66,7 +68,7 @@ def phase_strategy(
     """The policy a look applies: the shadow phase is judged like a final step (it ends on proof) with its own bake
     and deadline; a phase whose deadline Plan extended for the endpoint's traffic (domain/estimate.traffic_deadline)
     runs with that deadline."""
-    phased = strategy.shadow_phase() if shadow else strategy
+    phased = strategy.shadow_phase() if shadow else strategy.history_phase() if history else strategy
     deadline = plan.deadline_for(shadow=shadow, step_index=step, history=history) if plan is not None else None
     if deadline is None or deadline <= phased.deadline_minutes:
         return phased
@@ -81,6 +83,8 @@ class LookSeries:
     baseline: VariantSeries
     canary: VariantSeries
     record: dict[str, Any]
+    # The least dispersion the judge's error signals assume (judge.judge's `error_dispersion`).
+    error_dispersion: float = 1.0
 
 
 def look_series(
@@ -109,23 +113,38 @@ def look_series(
         record = {"queries": fetched.queries, "timestamps": fetched.timestamps, "raw": fetched.raw}
         return LookSeries(fetched.series[baseline], fetched.series[canary], record)
     switch = _floor_minute(history_before)
-    past_start = switch - (end - start)
+    paired = end - start
+    # At least DISPERSION_MINUTES of history, for how much its error rate varies from minute to minute beyond
+    # sampling: the two minutes of a pair share no burst, so the judge's error signals assume at least that much.
+    past_start = switch - max(paired, DISPERSION_MINUTES)
     past = metrics.variant_series(endpoint, [baseline], past_start, switch, extras, include_4xx=limits.include_4xx)
     since = metrics.variant_series(endpoint, [canary], start, end, extras, include_4xx=limits.include_4xx)
-    mirrored = {key: list(reversed(values)) for key, values in past.raw[baseline].items()}
+    count = len(since.series[canary].periods)
+    nearest_first = list(reversed(past.series[baseline].periods))
+    dispersion = error_dispersion(
+        [(_errors(p, include_4xx=limits.include_4xx), p.invocations or 0.0) for p in nearest_first]
+    )
     record = {
         "queries": past.queries + since.queries,
         "timestamps": since.timestamps,
         "history": {
-            "window": {"start": past_start.isoformat(), "end": switch.isoformat()},
-            "timestamps": list(reversed(past.timestamps)),
+            "window": {"start": (switch - paired).isoformat(), "end": switch.isoformat()},
+            "timestamps": list(reversed(past.timestamps))[:count],
             "pairing": "mirror: the candidate's k-th minute after the switch against the k-th minute before it",
+            "dispersion_window": {"start": past_start.isoformat(), "end": switch.isoformat()},
+            "error_dispersion": dispersion,
         },
         # The current variant's columns in the order they are paired (replay reads them as they are).
-        "raw": {baseline: mirrored, canary: since.raw[canary]},
+        "raw": {
+            baseline: {key: list(reversed(values))[:count] for key, values in past.raw[baseline].items()},
+            canary: since.raw[canary],
+        },
     }
-    reversed_past = VariantSeries(baseline, list(reversed(past.series[baseline].periods)))
-    return LookSeries(reversed_past, since.series[canary], record)
+    return LookSeries(VariantSeries(baseline, nearest_first[:count]), since.series[canary], record, dispersion)
+
+
+def _errors(period: Period, *, include_4xx: bool) -> float:
+    return (period.errors_5xx or 0.0) + ((period.errors_4xx or 0.0) if include_4xx else 0.0)
 
 
 def _short_history(judgement: Judgement, fetched: LookSeries) -> Judgement:
@@ -235,6 +254,7 @@ def evaluate_canary(
                 limits,
                 design_periods=design,
                 extras=extras,
+                error_dispersion=fetched.error_dispersion,
             )
             if history and judgement.verdict is Verdict.INCONCLUSIVE:
                 judgement = _short_history(judgement, fetched)
