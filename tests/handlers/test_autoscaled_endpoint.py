@@ -165,7 +165,13 @@ def test_rollback_after_promote_restores_the_current_variants_registration(
     assert result["status"] == "done", result
     assert result["verified"] is True
     assert steps[0] == "restore_config"
-    assert "restore_scaling" in steps
+    # v1's config says one instance, and it served with three at Plan: it gets three again, then its registration.
+    assert steps.index("restore_capacity") < steps.index("restore_scaling")
+    [(variant, count)] = [
+        (v["VariantName"], v["CurrentInstanceCount"])
+        for v in stack.client("sagemaker").describe_endpoint(EndpointName=model)["ProductionVariants"]
+    ]
+    assert (variant, count) == (v1, 3)
     bounds, policies = registration(stack, model, v1)
     assert bounds == (3, 6)
     assert [(p["PolicyName"], p["TargetTrackingScalingPolicyConfiguration"]) for p in policies] == [

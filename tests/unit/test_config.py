@@ -4,6 +4,7 @@ import pytest
 
 from mlrollout.domain.config import RolloutConfig, load_config_text, parse_config
 from mlrollout.domain.errors import ConfigInvalid
+from support import ROOT
 
 EXAMPLE = Path(__file__).parents[2] / "events" / "rollout.yaml"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/m:1"
@@ -144,3 +145,14 @@ def test_a_shadow_copies_every_request_and_says_why_no_other_share() -> None:
     assert (phase.bake_minutes, phase.deadline_minutes) == (10.0, 40.0)
     with pytest.raises(ConfigInvalid, match=r"strategy.shadow.percent: .*only 100 is supported: SageMaker documents"):
         parse_config({"image": IMAGE, "strategy": {"shadow": {"percent": 25}}}, model_name="m")
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "docs" / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_documented_example_is_a_valid_config(example: Path) -> None:
+    import yaml
+
+    parsed = parse_config(yaml.safe_load(example.read_text()), model_name="example")
+    if "serverless" in example.name:
+        assert parsed.serverless is not None and parsed.strategy.type == "all_at_once"
+    if "autoscaled" in example.name:
+        assert parsed.candidate_sizing == "share" and parsed.serverless is None

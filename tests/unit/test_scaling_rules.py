@@ -73,6 +73,12 @@ def test_the_rollback_registers_again_only_what_is_gone() -> None:
     step = plan_scaling_restore(done, "v1", registered=False)
     assert step.kind is StepKind.RESTORE_SCALING
     assert "registering variant v1 for auto scaling again" in step.reason
+    # Back at its config's count, below what it served with at Plan: that count first, then the registration.
+    grow = plan_scaling_restore(done, "v1", registered=False, instances=1, serving=3)
+    assert (grow.kind, grow.capacity) == (StepKind.RESTORE_CAPACITY, 3)
+    assert "came back with 1 instances where it served with 3" in grow.reason
+    assert plan_scaling_restore(done, "v1", registered=False, instances=3, serving=3).kind is StepKind.RESTORE_SCALING
+    assert plan_scaling_restore(done, "v1", registered=True, instances=1, serving=3) is done
 
 
 # ------------------------------------------------------------------------------- Finalize Promotion

@@ -215,6 +215,17 @@ class SageMakerEndpoints:
             ),
         )
 
+    def set_capacity(self, name: str, variant: str, instances: int) -> None:
+        """One variant's instance count (UpdateEndpointWeightsAndCapacities' DesiredInstanceCount: "capacity of one
+        variant", https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpointWeightsAndCapacities.html)."""
+        desired = [{"VariantName": variant, "DesiredInstanceCount": instances}]
+        self._change(
+            name,
+            lambda: self.sm.update_endpoint_weights_and_capacities(
+                EndpointName=name, DesiredWeightsAndCapacities=desired
+            ),
+        )
+
     def _change(self, name: str, call: Callable[[], Any]) -> None:
         """Make a change, telling a refusal because another change is in progress (EndpointChanging) from any other.
 

@@ -50,6 +50,8 @@ class StepKind(StrEnum):
     # DeleteEndpoint, and only the step kind travels from one look to the next.
     AWAIT_DELETION = "await_deletion"
     RECREATE_ENDPOINT = "recreate_endpoint"
+    # The endpoint is back, its current variant at its config's count: the count it served with before the rollout.
+    RESTORE_CAPACITY = "restore_capacity"
     # The endpoint is back; its current variant's auto scaling registration, which Promote removed, is restored.
     RESTORE_SCALING = "restore_scaling"
     DONE = "done"
@@ -70,6 +72,7 @@ class RollbackStep:
     kind: StepKind
     reason: str
     weights: dict[str, float] | None = None
+    capacity: int | None = None  # RESTORE_CAPACITY: the variant's instance count
 
 
 def plan_rollback(
@@ -151,14 +154,32 @@ def plan_rollback(
     )
 
 
-def plan_scaling_restore(endpoint_done: RollbackStep, variant: str, *, registered: bool) -> RollbackStep:
+def plan_scaling_restore(
+    endpoint_done: RollbackStep,
+    variant: str,
+    *,
+    registered: bool,
+    instances: int | None = None,
+    serving: int | None = None,
+) -> RollbackStep:
     """The step after the endpoint is verified back (`endpoint_done`) when its current variant was auto-scaled:
     register it again when it is no longer a scalable target (only Promote removes it; a registration that is
     there is left as it is, whoever changed it since). It waits for the endpoint to be InService on its previous
     config, as registering changes the variant's capacity
-    (https://docs.aws.amazon.com/autoscaling/application/APIReference/API_RegisterScalableTarget.html)."""
+    (https://docs.aws.amazon.com/autoscaling/application/APIReference/API_RegisterScalableTarget.html).
+
+    Before that, a variant the restore brought back with fewer `instances` than it was `serving` with before the
+    rollout (its config's count, where auto scaling had grown it) gets that count again, so the traffic it takes
+    back all at once does not wait for auto scaling to grow it a second time."""
     if registered:
         return endpoint_done
+    if instances is not None and serving is not None and instances < serving:
+        return RollbackStep(
+            StepKind.RESTORE_CAPACITY,
+            f"{endpoint_done.reason}; variant {variant} came back with {instances} instances where it served with "
+            f"{serving} before the rollout: giving it {serving} again before registering it for auto scaling",
+            capacity=serving,
+        )
     return RollbackStep(
         StepKind.RESTORE_SCALING,
         f"{endpoint_done.reason}; registering variant {variant} for auto scaling again, as it was before Promote",

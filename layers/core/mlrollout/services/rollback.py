@@ -15,6 +15,7 @@ from mlrollout.domain.rollback import (
     plan_rollback,
     plan_scaling_restore,
 )
+from mlrollout.domain.scaling import promoted_count
 from mlrollout.ports import AutoScaling, Endpoints
 from mlrollout.services import scaling
 from mlrollout.services.ledger import LeaseKeeper
@@ -42,7 +43,7 @@ def roll_back(
     step = plan_rollback(target, seen, deleted_by_rollback=deleted_by_rollback(earlier))
     if step.kind is StepKind.DONE and deployment.scaling is not None and not deployment.first_deployment:
         try:
-            step = _scaling_step(step, request, autoscaling)
+            step = _scaling_step(step, request, autoscaling, seen.instance_counts)
         except ScalingRefused as exc:
             step = RollbackStep(StepKind.FAIL, f"{step.reason}, but Application Auto Scaling could not be read: {exc}")
     observed = {
@@ -63,6 +64,8 @@ def roll_back(
             endpoints.update_endpoint(
                 deployment.endpoint_name, deployment.previous_config or "", retain_variant_properties=retain
             )
+        elif step.kind is StepKind.RESTORE_CAPACITY and step.capacity is not None:
+            endpoints.set_capacity(deployment.endpoint_name, deployment.current_variant or "", step.capacity)
         elif step.kind is StepKind.DELETE_ENDPOINT:
             endpoints.delete_endpoint(deployment.endpoint_name)
         elif step.kind is StepKind.RESTORE_SCALING and autoscaling is not None and deployment.scaling is not None:
@@ -103,8 +106,11 @@ def roll_back(
     return RollbackResult(status="done", step=step.kind.value, reason=step.reason, verified=True, observed=observed)
 
 
-def _scaling_step(endpoint_done: RollbackStep, request: RollbackInput, autoscaling: AutoScaling | None) -> RollbackStep:
-    """Restore the current variant's registration when it is gone (DescribeScalableTargets)."""
+def _scaling_step(
+    endpoint_done: RollbackStep, request: RollbackInput, autoscaling: AutoScaling | None, counts: dict[str, int]
+) -> RollbackStep:
+    """Restore the current variant's registration when it is gone (DescribeScalableTargets), at the count it served
+    with at Plan first (within its registered bounds)."""
     deployment = request.deployment
     variant = deployment.current_variant or ""
     if autoscaling is None:
@@ -114,4 +120,12 @@ def _scaling_step(endpoint_done: RollbackStep, request: RollbackInput, autoscali
             f"check variant {variant}'s auto scaling",
         )
     registered = autoscaling.target(deployment.endpoint_name, variant) is not None
-    return plan_scaling_restore(endpoint_done, variant, registered=registered)
+    bounds = deployment.scaling
+    serving = (
+        promoted_count(bounds.live_instance_count, bounds.min_capacity, bounds.max_capacity)
+        if bounds is not None and bounds.live_instance_count
+        else None
+    )
+    return plan_scaling_restore(
+        endpoint_done, variant, registered=registered, instances=counts.get(variant), serving=serving
+    )
