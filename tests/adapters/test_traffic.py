@@ -66,8 +66,6 @@ def test_cloudwatch_unreachable_is_metrics_unavailable_with_the_fix() -> None:
 
 
 def test_the_error_dispersion_of_the_hour_is_measured_minute_by_minute(stack: Any) -> None:
-    from mlrollout.domain.judge import error_dispersion
-
     endpoint = f"m-{uuid.uuid4().hex[:8]}"
     cw = stack.client("cloudwatch")
     last_whole = NOW.replace(second=0) - timedelta(minutes=2)
@@ -76,8 +74,11 @@ def test_the_error_dispersion_of_the_hour_is_measured_minute_by_minute(stack: An
     for back, (requests, errors) in enumerate(minutes):
         _publish(cw, endpoint, "v1", last_whole - timedelta(minutes=back), requests, Invocation5XXErrors=errors)
     traffic = CloudWatchTraffic(cw).recent(endpoint, "v1", NOW)
-    assert traffic.error_dispersion == pytest.approx(error_dispersion([(e, n) for n, e in minutes]))
-    assert traffic.error_dispersion > 10
+    # By hand: pooled rate (1100 + 0.5) / 60001; Pearson sum over the 60 minutes of (e - 1000 p)^2 / (1000 p (1 - p)),
+    # over 59 degrees of freedom.
+    rate = 1100.5 / 60_001
+    pearson = sum((e - 1000 * rate) ** 2 / (1000 * rate * (1 - rate)) for _, e in minutes) / 59
+    assert traffic.error_dispersion == pytest.approx(pearson) and pearson > 10
     steady = f"m-{uuid.uuid4().hex[:8]}"
     for back in range(60):
         _publish(cw, steady, "v1", last_whole - timedelta(minutes=back), 1000, Invocation5XXErrors=10)

@@ -222,7 +222,8 @@ def test_a_faulty_serverless_version_is_judged_against_history_and_reverted(
     assert faulty.endpoint_config == faulty.details["config_before"]
     described = sandbox.client("sagemaker").describe_endpoint(EndpointName=SERVERLESS)
     assert described["ProductionVariants"][0]["CurrentServerlessConfig"]["MaxConcurrency"] == 20
-    assert all(SERVERLESS in subject for subject in faulty.emails)
+    assert faulty.emails and all(SERVERLESS in subject for subject in faulty.emails)
+    assert not any("v1 promoted" in subject for subject in faulty.emails)  # the first version's are not the scenario's
     # The decision records say what the new version was compared with, and replay re-judges them as they were.
     deployment = package(sandbox, faulty.model_package_arn)["CustomerMetadataProperties"]["mlrollout:deployment-id"]
     for key, value in sandbox.environment().items():

@@ -11,7 +11,7 @@ import pytest
 from fakes import FakeEndpoints
 from mlrollout.contracts import PlanInput, Registration
 from mlrollout.domain.config import RolloutConfig
-from mlrollout.domain.duration import STEPS_MARGIN_MINUTES, PhaseDeadline, fitted, worst_case
+from mlrollout.domain.duration import CHANGE_RETRIES_MINUTES, STEPS_MARGIN_MINUTES, PhaseDeadline, fitted, worst_case
 from mlrollout.domain.errors import ConfigInvalid
 from mlrollout.domain.estimate import Traffic
 from mlrollout.services.deploy import plan_deployment
@@ -36,20 +36,22 @@ def config(**fields: Any) -> RolloutConfig:
 def test_the_worst_case_adds_approval_deadlines_holds_changes_and_a_margin() -> None:
     held = config(approval="manual", strategy={"on_deadline": "hold", "hold_minutes": 30, "shadow": {}})
     phases = [PhaseDeadline("shadow 100%", 40, 40), PhaseDeadline("10%", 40, 40), PhaseDeadline("50%", 40, 40)]
-    budget = worst_case(held, phases, 60, DAY)
-    # approval 60; 3 x (40 + 30); deploy, leave shadow, 2 shifts, promote and a rollback's restore at 60 each.
-    assert budget.total == 60 + 3 * 70 + 6 * 60 + STEPS_MARGIN_MINUTES
+    budget = worst_case(held, phases, 60, 45, DAY)
+    # approval 60; 3 x (deadline 40 + hold 30 + a 5-minute look); deploy, leave shadow, 2 shifts and promote at 60
+    # each plus their retries; a 45-minute rollback.
+    assert budget.total == 60 + 3 * 75 + 5 * (60 + CHANGE_RETRIES_MINUTES) + 45 + STEPS_MARGIN_MINUTES
     assert budget.fits
     assert "the manual approval's timeout (approval_timeout_minutes) 60 min" in budget.explain()
-    assert "the shadow 100% phase's deadline and its hold (30) 70 min" in budget.explain()
+    assert "the shadow 100% phase's deadline, its hold (30) and a look 75 min" in budget.explain()
+    assert "a rollback (RollbackMaxPolls x EndpointPollSeconds) 45 min" in budget.explain()
 
 
 def test_grown_deadlines_are_shortened_by_the_same_fraction_never_below_the_configured_ones() -> None:
     plain = config(strategy={"shadow": {}}, approval="manual", approval_timeout_minutes=720)
     phases = [PhaseDeadline("shadow 100%", 360, 40), PhaseDeadline("10%", 360, 40), PhaseDeadline("50%", 200, 40)]
-    before = worst_case(plain, phases, 60, DAY)
+    before = worst_case(plain, phases, 60, 60, DAY)
     assert not before.fits
-    shortened, after = fitted(plain, phases, 60, DAY)
+    shortened, after = fitted(plain, phases, 60, 60, DAY)
     assert after.fits and after.total > DAY - len(phases)  # as little shortening as fits (whole minutes)
     assert [p.configured for p in shortened] == [40, 40, 40]
     kept = [(p.minutes - 40) / (q.minutes - 40) for p, q in zip(shortened, phases, strict=True)]
@@ -59,7 +61,7 @@ def test_grown_deadlines_are_shortened_by_the_same_fraction_never_below_the_conf
 def test_configured_deadlines_that_cannot_fit_are_not_shortened() -> None:
     long = config(strategy={"type": "linear", "increment_percent": 25, "max_bake_minutes": 600})
     phases = [PhaseDeadline(f"{p:g}%", 600, 600) for p in (25, 50, 75)]
-    shortened, budget = fitted(long, phases, 60, DAY)
+    shortened, budget = fitted(long, phases, 60, 60, DAY)
     assert shortened == phases and not budget.fits
 
 
@@ -85,13 +87,14 @@ def test_plan_refuses_configured_deadlines_past_the_execution_limit_before_touch
     with pytest.raises(ConfigInvalid) as refused:
         plan(config(strategy={"type": "linear", "increment_percent": 25, "max_bake_minutes": 600}))
     assert "this rollout could outlast its execution: at worst" in refused.value.reason
-    assert "the 25% phase's deadline 600 min" in refused.value.reason
+    assert "the 25% phase's deadline and a look 605 min" in refused.value.reason
     assert refused.value.fix is not None and "strategy.max_bake_minutes" in refused.value.fix
 
 
 def test_plan_counts_the_time_the_execution_already_spent_waiting_for_the_lease() -> None:
-    six_steps = config(strategy={"type": "linear", "increment_percent": 15, "max_bake_minutes": 140})
-    assert plan(six_steps).expected is not None  # 6 x 140 + 9 changes x 60 + 60 = 1440: it fits, just
+    six_steps = config(strategy={"type": "linear", "increment_percent": 15, "max_bake_minutes": 115})
+    # 6 x (115 + 5) + 8 changes x 77.5 + a 60-minute rollback + 30 = 1430: it fits, just.
+    assert plan(six_steps).expected is not None
     with pytest.raises(ConfigInvalid, match="the execution has 1380 left"):
         plan(six_steps, started=NOW - timedelta(hours=1))
 
@@ -101,6 +104,8 @@ def test_plan_shortens_the_deadlines_it_grew_for_low_traffic_and_says_so() -> No
     deployment = plan(shadowed, traffic=QuietTraffic())
     estimate = deployment.estimate
     assert estimate is not None and estimate.phases
-    # 720 approval + 360 + 40 + 40 + 6 changes x 60 + 60 = 1580: the shadow's grown deadline gives up 140 minutes.
-    assert [p.deadline_minutes for p in estimate.phases] == [220, 40, 40]
+    # 720 approval + (360 + 40 + 40 + 3 looks of 5) + 5 changes x 77.5 + 60 + 30 = 1652.5: the shadow's grown 320
+    # minutes keep 1 - 212.5 / 320 of themselves, 107 whole minutes.
+    assert [p.deadline_minutes for p in estimate.phases] == [147, 40, 40]
+    assert estimate.phases[0].within_deadline == ((estimate.phases[0].minutes or 1e9) <= 147)
     assert "shortened to" in (estimate.warning or "") and "fits in its execution's 24 hours" in (estimate.warning or "")

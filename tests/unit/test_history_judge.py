@@ -164,7 +164,7 @@ def test_the_history_s_own_dispersion_is_read_from_its_last_hour_and_widens_the_
         VariantSeries("v2", [bursty.minutes[("v2", first + timedelta(minutes=k))] for k in range(9)]),
     ]
     narrow, wide = (
-        next(b for b in judge(*series, Judge(), error_dispersion=d).bounds if b.name == "errors")
+        next(b for b in judge(*series, Judge(), dispersion_floor=d).bounds if b.name == "errors")
         for d in (1.0, record["history"]["error_dispersion"])
     )
     assert wide.lower < narrow.lower and wide.upper > narrow.upper

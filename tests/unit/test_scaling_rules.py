@@ -293,6 +293,81 @@ def test_a_rollback_that_cannot_read_the_scaling_fails_saying_so_and_deletes_not
     assert endpoints.deleted == []
 
 
+class ShortOfCapacity:
+    """The endpoint back on its previous config after a failed promotion, v1 at its config's one instance; a count
+    asked for is granted up to `quota` after one look of Updating, or refused outright (`refuse`)."""
+
+    def __init__(self, *, quota: int = 10, refuse: bool = False) -> None:
+        self.instances, self.quota, self.refuse = 1, quota, refuse
+        self.asked: list[int] = []
+        self.updating = False
+
+    def observe(self, endpoint: str) -> EndpointObservation:
+        status = "Updating" if self.updating else "InService"
+        self.updating = False
+        return EndpointObservation(True, status, "ep-v1", {"v1": 1.0}, instance_counts={"v1": self.instances})
+
+    def set_capacity(self, name: str, variant: str, instances: int) -> None:
+        from botocore.exceptions import ClientError
+
+        self.asked.append(instances)
+        if self.refuse:
+            raise ClientError(
+                {"Error": {"Code": "ResourceLimitExceeded", "Message": "instance quota"}},
+                "UpdateEndpointWeightsAndCapacities",
+            )
+        self.instances, self.updating = min(instances, self.quota), True
+
+    def delete_config(self, name: str) -> bool:
+        return True
+
+    def delete_model(self, name: str) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "steps"),
+    [
+        (ShortOfCapacity(), ["restore_capacity", "await_capacity", "restore_scaling", "done"]),
+        # The quota grants 2 of 3: asked once, then registered as it is, never asked again at every look.
+        (ShortOfCapacity(quota=2), ["restore_capacity", "await_capacity", "restore_scaling", "done"]),
+        # Refused outright: registered anyway, so the variant is not left without auto scaling.
+        (ShortOfCapacity(refuse=True), ["restore_capacity", "restore_scaling", "done"]),
+    ],
+    ids=["granted", "short-of-quota", "refused"],
+)
+def test_a_rollback_after_promote_asks_for_the_served_count_once_then_registers(
+    endpoint: ShortOfCapacity, steps: list[str]
+) -> None:
+    from fakes import FakeLeases, FakeRecords
+    from mlrollout.contracts import Failure, RollbackInput, RollbackResult
+    from mlrollout.services.ledger import LeaseKeeper
+    from mlrollout.services.rollback import roll_back
+
+    scaling = VariantScaling(variant="v1", min_capacity=1, max_capacity=6, live_instance_count=3)
+    deployment = a_deployment().model_copy(update={"scaling": scaling})
+    autoscaling = InMemoryAutoScaling()
+    lease = LeaseKeeper(FakeLeases(), FakeRecords(), 30)
+    previous: RollbackResult | None = None
+    seen = []
+    for _ in range(8):
+        request = RollbackInput(
+            rollout=a_rollout(now=NOW),
+            deployment=deployment,
+            failure=Failure(error="EndpointUpdateFailed", state="Await Promoted"),
+            previous=previous,
+            now=NOW,
+        )
+        previous = roll_back(request, endpoints=endpoint, lease=lease, autoscaling=autoscaling)  # type: ignore[arg-type]
+        seen.append(previous.step)
+        if previous.status != "waiting":
+            break
+    assert seen == steps
+    assert previous is not None and (previous.status, previous.verified) == ("done", True)
+    assert endpoint.asked == [3]
+    assert autoscaling.target("ep", "v1") == ScalableTarget(1, 6)
+
+
 # ------------------------------------------------------------------ another change in progress (a scaling activity)
 
 

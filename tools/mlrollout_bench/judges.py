@@ -360,14 +360,14 @@ def product_step(
     evidence: Evidence = Evidence(),
     shadow: bool = False,
     deadline_minutes: float | None = None,
-    error_dispersion: float = 1.0,
+    dispersion_floor: float = 1.0,
 ) -> StepResult:
     """One step (or the shadow phase, before the steps) as the product runs it: a look every
     `evaluation_interval_seconds`, `judge()` on the earlier phases' evidence and this one's complete periods so far,
     and `decide()` on its verdict (an early step advances at its bake's end without harm, the final one and the
     shadow phase on a PASS; a PASS before the bake keeps looking; an undecided step rolls back or holds at its
     deadline: `deadline_minutes`, the one Plan set for the phase at the rollout's traffic, when given).
-    `error_dispersion`: the judge's (against history, the history's own; services/evaluate.look_series)."""
+    `dispersion_floor`: the judge's (against history, the history's own; services/evaluate.look_series)."""
     design = design_periods(strategy)
     if shadow:  # services/evaluate.py: the shadow phase ends on proof, with its own bake and deadline
         strategy, final = strategy.shadow_phase(), True
@@ -386,7 +386,7 @@ def product_step(
                 evidence.with_prefix(canary, k, canary=True),
                 limits,
                 design_periods=design,
-                error_dispersion=error_dispersion,
+                dispersion_floor=dispersion_floor,
             )
             verdict, reason, looked = judgement.verdict, judgement.reason, judgement.looked
             failing, open_checks = _names(judgement, "fail"), _names(judgement, "inconclusive")

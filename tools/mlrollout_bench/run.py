@@ -46,7 +46,7 @@ import mlrollout.domain.judge as judge_module
 from mlrollout.domain.config import Judge, Shadow, Strategy
 from mlrollout.domain.estimate import DEADLINE_CAP_MINUTES, Traffic, estimate
 from mlrollout.domain.estimate import planned as planned_estimate
-from mlrollout.domain.judge import VariantSeries, error_dispersion
+from mlrollout.domain.judge import DISPERSION_MINUTES, VariantSeries, error_dispersion
 from mlrollout.domain.policy import design_periods
 from mlrollout_bench.judges import (
     NO_DECISION,
@@ -392,7 +392,7 @@ def run_rollout_cell(task: RolloutTask) -> RolloutCell:
                 final=True,
                 evidence=evidence,
                 deadline_minutes=deadline,
-                error_dispersion=dispersion,
+                dispersion_floor=dispersion,
             ),
         )
 
@@ -413,9 +413,9 @@ def history_before(task: RolloutTask, seed: int) -> tuple[VariantSeries, float]:
     switch (judge.error_dispersion, as Plan and the judge measure it). Other minutes of the same world: their own
     traffic noise and bursts (a burst before the switch is not one after it), and no scenario."""
     horizon = step_periods_needed(Strategy(max_bake_minutes=DEADLINE_CAP_MINUTES), task.config.period_seconds)
-    config = replace(task.config, horizon=max(horizon, 60))
+    config = replace(task.config, horizon=max(horizon, DISPERSION_MINUTES))
     before = simulate(SCENARIO_BY_NAME["no_regression"], task.rps, 1.0, -1 - seed, config, shadow=True).baseline
-    hour = [(p.errors_5xx or 0.0, p.invocations or 0.0) for p in before.periods[:60]]
+    hour = [(p.errors_5xx or 0.0, p.invocations or 0.0) for p in before.periods[:DISPERSION_MINUTES]]
     return before, error_dispersion(hour)
 
 

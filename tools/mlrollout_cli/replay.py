@@ -80,7 +80,7 @@ def replay(
                     history_before=datetime.fromisoformat(history["window"]["end"]) if history else None,
                 )
                 series = {baseline: fetched.baseline, canary: fetched.canary}
-                dispersion = fetched.error_dispersion
+                dispersion = fetched.dispersion_floor
             else:
                 series = {
                     v: series_from_columns(v, record["raw"][v], list(limits.extra_metrics)) for v in (baseline, canary)
@@ -91,7 +91,7 @@ def replay(
                 limits,
                 design_periods=record["design_periods"],
                 extras=extras,
-                error_dispersion=dispersion,
+                dispersion_floor=dispersion,
             )
             replayed = {"verdict": result.verdict.value, "reason": result.reason}
         rows.append(

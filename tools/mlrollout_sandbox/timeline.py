@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,10 @@ class Decision:
     kind: str  # "shift", "verdict", "promote", "rollback"
 
 
+# pyplot keeps one global state: two scenarios drawing at once (the demo runs two side by side) take turns.
+_PYPLOT = threading.Lock()
+
+
 def render(
     path: Path,
     *,
@@ -24,6 +29,19 @@ def render(
     decisions: list[Decision],
     started: datetime,
     instances: bool = False,
+) -> Path:
+    with _PYPLOT:
+        return _render(path, title=title, minutes=minutes, decisions=decisions, started=started, instances=instances)
+
+
+def _render(
+    path: Path,
+    *,
+    title: str,
+    minutes: list[MinuteStats],
+    decisions: list[Decision],
+    started: datetime,
+    instances: bool,
 ) -> Path:
     import matplotlib
 

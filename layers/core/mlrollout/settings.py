@@ -47,6 +47,12 @@ class Settings(BaseModel):
     endpoint_wait_minutes: int = Field(
         60, ge=1, description="ENDPOINT_WAIT_MINUTES: the EndpointWaitMinutes parameter."
     )
+    endpoint_poll_seconds: int = Field(
+        30, ge=1, description="ENDPOINT_POLL_SECONDS: the EndpointPollSeconds parameter (a rollback's look interval)."
+    )
+    rollback_max_polls: int = Field(
+        120, ge=1, description="ROLLBACK_MAX_POLLS: the RollbackMaxPolls parameter (a rollback's looks at most)."
+    )
     max_artifact_mib: int = Field(10240, ge=1, description="MAX_ARTIFACT_MIB: largest artifact accepted.")
     reconcile_lookback_minutes: float = Field(
         60, gt=0, description="RECONCILE_LOOKBACK_MINUTES: how far back the reconciler looks for ended executions."

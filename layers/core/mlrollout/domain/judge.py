@@ -181,6 +181,16 @@ class WeightedSignal:
 Signal = list[float] | WeightedSignal
 
 
+# Judged against history: the hour before the switch whose minute-to-minute error variation the judge assumes at
+# least (services/evaluate.look_series; Plan measures the hour before it, the benchmark the same).
+DISPERSION_MINUTES = 60
+
+
+def period_errors(period: Period, *, include_4xx: bool) -> float:
+    """A period's errors as the judge counts them: 5XX, plus 4XX with `judge.include_4xx`."""
+    return (period.errors_5xx or 0.0) + ((period.errors_4xx or 0.0) if include_4xx else 0.0)
+
+
 def error_dispersion(counts: list[tuple[float, float]]) -> float:
     """How much more one variant's error rate varies from minute to minute than binomial sampling explains: the
     Pearson dispersion sum((e_i - n_i p)^2 / (n_i p (1 - p))) / (k - 1) of its (errors, requests) minutes about
@@ -311,14 +321,14 @@ def judge(
     *,
     design_periods: int = 10,
     extras: list[ExtraMetric] | None = None,
-    error_dispersion: float = 1.0,
+    dispersion_floor: float = 1.0,
 ) -> Judgement:
     """One look: everything observed since the step started, both variants period by period.
 
     `design_periods`: where the bounds are tightest (the step's bake, in periods); any value keeps validity.
-    `error_dispersion`: the least dispersion the error signals assume. 1 for two variants over the same minutes,
+    `dispersion_floor`: the least dispersion the error signals assume. 1 for two variants over the same minutes,
     whose shared bursts cancel; against history (services/evaluate.look_series) the current variant's own over
-    the hour before the switch, since a pair's two minutes do not share them.
+    the hour before the switch (`error_dispersion`), since a pair's two minutes do not share them.
     """
     extras = extras or []
     alpha = 1 - limits.confidence
@@ -351,8 +361,7 @@ def judge(
     checks: list[Check] = []
 
     def errors_of(period: Period) -> float:
-        extra = (period.errors_4xx or 0.0) if limits.include_4xx else 0.0
-        return (period.errors_5xx or 0.0) + extra
+        return period_errors(period, include_4xx=limits.include_4xx)
 
     label = "5XX+4XX" if limits.include_4xx else "5XX"
     if canary_n < limits.min_requests:
@@ -514,10 +523,10 @@ def judge(
         (errors_of(p.canary), p.canary.invocations or 0.0, errors_of(p.baseline), p.baseline.invocations or 0.0)
         for p in pairs
     ]
-    error_signal = weighted_error_signal(counted, ratio, design_periods, dispersion_floor=error_dispersion)
+    error_signal = weighted_error_signal(counted, ratio, design_periods, dispersion_floor=dispersion_floor)
     slack = limits.max_error_rate_increase
     promotion = None
-    proof = promotion_error_signal(counted, limits, design_periods, dispersion_floor=error_dispersion)
+    proof = promotion_error_signal(counted, limits, design_periods, dispersion_floor=dispersion_floor)
     if proof is not None:
         promotion_signal, regression = proof
         promotion = (

@@ -52,12 +52,16 @@ class StepKind(StrEnum):
     RECREATE_ENDPOINT = "recreate_endpoint"
     # The endpoint is back, its current variant at its config's count: the count it served with before the rollout.
     RESTORE_CAPACITY = "restore_capacity"
+    # A wait that remembers the capacity was asked for once: it is not asked for again (the update may end lower).
+    AWAIT_CAPACITY = "await_capacity"
     # The endpoint is back; its current variant's auto scaling registration, which Promote removed, is restored.
     RESTORE_SCALING = "restore_scaling"
     DONE = "done"
     FAIL = "fail"
 
 
+# The steps after which the current variant's capacity was asked for once already.
+CAPACITY_ASKED = frozenset({StepKind.RESTORE_CAPACITY, StepKind.AWAIT_CAPACITY})
 # The steps after which an endpoint that is `Deleting` or gone is our own doing, on its way to being recreated.
 DELETION_IN_PROGRESS = frozenset({StepKind.DELETE_ENDPOINT, StepKind.AWAIT_DELETION, StepKind.RECREATE_ENDPOINT})
 

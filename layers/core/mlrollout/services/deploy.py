@@ -161,7 +161,8 @@ def _within_execution_limit(
     ]
     wait = change_wait_seconds(config, settings.endpoint_wait_minutes * 60) / 60
     available = settings.execution_timeout_seconds / 60 - max(0.0, (now - rollout.started_at).total_seconds() / 60)
-    fitted, budget = duration.fitted(config, deadlines, wait, available)
+    rollback = settings.rollback_max_polls * settings.endpoint_poll_seconds / 60
+    fitted, budget = duration.fitted(config, deadlines, wait, rollback, available)
     if not budget.fits:
         raise ConfigInvalid(
             f"this rollout could outlast its execution: {budget.explain()} (the state machine's TimeoutSeconds, "
@@ -172,9 +173,14 @@ def _within_execution_limit(
     if planned is None or fitted == deadlines:
         return planned
     shortened = [
-        p.model_copy(update={"deadline_minutes": f.minutes}) if i < len(fitted) else p
-        for i, (p, f) in enumerate(zip(planned.phases, fitted, strict=False))
-    ]
+        p.model_copy(
+            update={
+                "deadline_minutes": f.minutes,
+                "within_deadline": p.minutes is not None and p.minutes <= f.minutes,
+            }
+        )
+        for p, f in zip(planned.phases, fitted, strict=False)
+    ] + planned.phases[len(fitted) :]
     note = (
         f"the deadlines grown for this traffic were shortened to {', '.join(f'{f.minutes:g}' for f in fitted)} "
         f"minutes so the rollout fits in its execution's {settings.execution_timeout_seconds / 3600:g} hours"

@@ -11,14 +11,21 @@ from mlrollout.domain import naming
 from mlrollout.domain.config import Judge as JudgeLimits
 from mlrollout.domain.config import Strategy
 from mlrollout.domain.errors import MetricsUnavailable
-from mlrollout.domain.judge import ExtraMetric, Judgement, Period, VariantSeries, Verdict, error_dispersion, judge
+from mlrollout.domain.judge import (
+    DISPERSION_MINUTES,
+    ExtraMetric,
+    Judgement,
+    VariantSeries,
+    Verdict,
+    error_dispersion,
+    judge,
+    period_errors,
+)
 from mlrollout.domain.policy import decide, design_periods
 from mlrollout.domain.rollback_alarms import firing, missing
 from mlrollout.ports import AlarmStates, ArtifactStore, Metrics
 
 PERIOD = timedelta(seconds=60)
-# Judged against history: the least history read for its minute-to-minute error dispersion (Plan reads an hour too).
-DISPERSION_MINUTES = timedelta(minutes=60)
 
 
 def _floor_minute(moment: datetime) -> datetime:
@@ -83,8 +90,8 @@ class LookSeries:
     baseline: VariantSeries
     canary: VariantSeries
     record: dict[str, Any]
-    # The least dispersion the judge's error signals assume (judge.judge's `error_dispersion`).
-    error_dispersion: float = 1.0
+    # The least dispersion the judge's error signals assume (judge.judge's `dispersion_floor`).
+    dispersion_floor: float = 1.0
 
 
 def look_series(
@@ -116,13 +123,14 @@ def look_series(
     paired = end - start
     # At least DISPERSION_MINUTES of history, for how much its error rate varies from minute to minute beyond
     # sampling: the two minutes of a pair share no burst, so the judge's error signals assume at least that much.
-    past_start = switch - max(paired, DISPERSION_MINUTES)
+    past_start = switch - max(paired, timedelta(minutes=DISPERSION_MINUTES))
     past = metrics.variant_series(endpoint, [baseline], past_start, switch, extras, include_4xx=limits.include_4xx)
     since = metrics.variant_series(endpoint, [canary], start, end, extras, include_4xx=limits.include_4xx)
     count = len(since.series[canary].periods)
     nearest_first = list(reversed(past.series[baseline].periods))
+    hour = nearest_first[:DISPERSION_MINUTES]  # the same hour at every look, however many minutes are paired
     dispersion = error_dispersion(
-        [(_errors(p, include_4xx=limits.include_4xx), p.invocations or 0.0) for p in nearest_first]
+        [(period_errors(p, include_4xx=limits.include_4xx), p.invocations or 0.0) for p in hour]
     )
     record = {
         "queries": past.queries + since.queries,
@@ -131,7 +139,10 @@ def look_series(
             "window": {"start": (switch - paired).isoformat(), "end": switch.isoformat()},
             "timestamps": list(reversed(past.timestamps))[:count],
             "pairing": "mirror: the candidate's k-th minute after the switch against the k-th minute before it",
-            "dispersion_window": {"start": past_start.isoformat(), "end": switch.isoformat()},
+            "dispersion_window": {
+                "start": (switch - timedelta(minutes=DISPERSION_MINUTES)).isoformat(),
+                "end": switch.isoformat(),
+            },
             "error_dispersion": dispersion,
         },
         # The current variant's columns in the order they are paired (replay reads them as they are).
@@ -141,10 +152,6 @@ def look_series(
         },
     }
     return LookSeries(VariantSeries(baseline, nearest_first[:count]), since.series[canary], record, dispersion)
-
-
-def _errors(period: Period, *, include_4xx: bool) -> float:
-    return (period.errors_5xx or 0.0) + ((period.errors_4xx or 0.0) if include_4xx else 0.0)
 
 
 def _short_history(judgement: Judgement, fetched: LookSeries) -> Judgement:
@@ -254,7 +261,7 @@ def evaluate_canary(
                 limits,
                 design_periods=design,
                 extras=extras,
-                error_dispersion=fetched.error_dispersion,
+                dispersion_floor=fetched.dispersion_floor,
             )
             if history and judgement.verdict is Verdict.INCONCLUSIVE:
                 judgement = _short_history(judgement, fetched)

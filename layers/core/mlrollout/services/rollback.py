@@ -8,6 +8,7 @@ from mlrollout.adapters.aws import error_message
 from mlrollout.contracts import RollbackInput, RollbackResult
 from mlrollout.domain.errors import EndpointChanging, ScalingRefused
 from mlrollout.domain.rollback import (
+    CAPACITY_ASKED,
     RollbackStep,
     RollbackTarget,
     StepKind,
@@ -41,9 +42,13 @@ def roll_back(
     seen = endpoints.observe(deployment.endpoint_name)
     earlier = request.previous.step if request.previous else None
     step = plan_rollback(target, seen, deleted_by_rollback=deleted_by_rollback(earlier))
+    # The capacity is asked for once: an update that ends lower (a quota) must not be asked for at every look.
+    asked = earlier in {kind.value for kind in CAPACITY_ASKED}
+    if step.kind is StepKind.WAIT and asked:
+        step = RollbackStep(StepKind.AWAIT_CAPACITY, step.reason)
     if step.kind is StepKind.DONE and deployment.scaling is not None and not deployment.first_deployment:
         try:
-            step = _scaling_step(step, request, autoscaling, seen.instance_counts)
+            step = _scaling_step(step, request, autoscaling, {} if asked else seen.instance_counts)
         except ScalingRefused as exc:
             step = RollbackStep(StepKind.FAIL, f"{step.reason}, but Application Auto Scaling could not be read: {exc}")
     observed = {
@@ -65,7 +70,16 @@ def roll_back(
                 deployment.endpoint_name, deployment.previous_config or "", retain_variant_properties=retain
             )
         elif step.kind is StepKind.RESTORE_CAPACITY and step.capacity is not None:
-            endpoints.set_capacity(deployment.endpoint_name, deployment.current_variant or "", step.capacity)
+            try:
+                endpoints.set_capacity(deployment.endpoint_name, deployment.current_variant or "", step.capacity)
+            except ClientError as exc:
+                # Not a reason to leave the variant without auto scaling: the next look registers it anyway.
+                return RollbackResult(
+                    status="waiting",
+                    step=step.kind.value,
+                    reason=f"{step.reason}, but AWS refused the count ({error_message(exc)}): registering it as it is",
+                    observed=observed,
+                )
         elif step.kind is StepKind.DELETE_ENDPOINT:
             endpoints.delete_endpoint(deployment.endpoint_name)
         elif step.kind is StepKind.RESTORE_SCALING and autoscaling is not None and deployment.scaling is not None:
