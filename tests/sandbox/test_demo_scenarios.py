@@ -70,7 +70,7 @@ def test_a_faulty_version_is_rolled_back_with_the_judges_evidence(demo: Any) -> 
     assert described["ModelApprovalStatus"] == "Rejected"
     assert "error rate" in described["ApprovalDescription"]
     assert described["CustomerMetadataProperties"]["mlrollout:outcome"] == "rejected"
-    [message] = [a for a in sandbox.alerts() if "v3 rolled back" in a.get("Subject", "")]
+    [message] = [a for a in sandbox.alerts() if "v3 rolled back" in a.get("Subject", "") and MODEL in a["Subject"]]
     document = json.loads(message["Message"])
     assert document["event"] == "rolled_back"
     # The judge fails the canary on its error rate at the first conclusive look: the absolute cap or the relative
