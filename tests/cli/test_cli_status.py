@@ -126,12 +126,13 @@ def test_the_table_shows_variants_the_rollout_and_the_queue_without_reading_mark
 # ---------------------------------------------------------------------------------------------- the sandbox
 
 
-def config(bake_minutes: float) -> str:
+def config(bake_minutes: float, deadline: float | None = None) -> str:
+    deadline_line = f"  max_bake_minutes: {deadline}\n" if deadline is not None else ""
     return f"""image: {IMAGE}
 strategy:
   steps: [50]
   bake_minutes: {bake_minutes}
-"""
+{deadline_line}"""
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +200,7 @@ def test_status_during_and_after_a_rollout(running: Any, models: tuple[str, str,
     # The longest bake there is keeps one canary at 50% for as long as the test looks (the sandbox clock runs at
     # most 600 times wall time, and slower when the machine is busy); the other endpoint's rollout ends meanwhile.
     long, short, idle = models
-    running.put_config(long, config(720))
+    running.put_config(long, config(720, deadline=720))  # a deadline that fits in the execution's day
     running.put_config(short, f"image: {IMAGE}\n")  # the shipped defaults: 15 rps decides within them
     v2 = package_model(DEMO / "v2")
     v3 = package_model(DEMO / "v2", extra={"BUILD": b"3"})  # another build: another deployment

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.sandbox
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
 AUTO = f"image: {IMAGE}\n"  # the shipped defaults
-# A bake long enough that an operator's request always comes before the judge could advance on its own.
-LONG_BAKE = AUTO + "strategy:\n  bake_minutes: 600\n  max_bake_minutes: 700\n"
+# A bake long enough that an operator's request always comes before the judge could advance on its own (48 s of
+# wall time at warp 600), and short enough that its worst case fits in the execution's day (Plan refuses more).
+LONG_BAKE = AUTO + "strategy:\n  bake_minutes: 480\n  max_bake_minutes: 480\n"
 # The longest approval wait the config allows (72 s of wall time at warp 600): an operator's CLI call, a new
 # process on a loaded machine, always arrives within it.
 MANUAL = AUTO + "approval: manual\napproval_timeout_minutes: 720\n"
