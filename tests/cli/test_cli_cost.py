@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from mlrollout_cli import cost
 from mlrollout_cli.cost import FunctionInfo, Inputs, Report, breakdown, function_name, parse_report
+from mlrollout_cli.errors import CliError, ExitCode
 
 unit = pytest.mark.unit
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -466,12 +467,13 @@ def test_cost_of_a_real_rollout_in_the_sandbox() -> None:
         assert canary["usd"] == pytest.approx(canary["instance_hours"] * cost.INSTANCE_PRICES["ml.m5.large"].each)
 
         runner, wide = CliRunner(), {**sandbox.environment(), "COLUMNS": "200"}
+        # Raised as the CLI's one error contract (mlrollout_cli.main.run prints the line and exits with its code).
         unknown = runner.invoke(app, ["cost", "no-such-deployment"], env=wide)
-        assert unknown.exit_code == 1
-        assert "no deployment no-such-deployment is recorded" in unknown.stdout
+        assert isinstance(unknown.exception, CliError) and unknown.exception.code == ExitCode.USAGE
+        assert "no deployment no-such-deployment is recorded" in unknown.exception.what
         sandbox.client("dynamodb").put_item(
             TableName=table, Item={"deployment_id": {"S": "never-ran"}, "model_name": {"S": "cost-model"}}
         )
         unrun = runner.invoke(app, ["cost", "never-ran"], env=wide)
-        assert unrun.exit_code == 1
-        assert "has no execution recorded" in unrun.stdout
+        assert isinstance(unrun.exception, CliError) and unrun.exception.code == ExitCode.NOT_SUCCEEDED
+        assert "has no execution recorded" in unrun.exception.what

@@ -40,13 +40,22 @@ def port_open(url: str) -> bool:
         return sock.connect_ex((host, int(port))) == 0
 
 
-def test_sandbox_up_serves_the_aws_cli_and_down_leaves_nothing_running(tmp_path: Path) -> None:
+def test_sandbox_up_serves_the_aws_cli_and_down_leaves_nothing_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("MLROLLOUT_HOME", str(home))  # run() passes the environment on
     started = run(str(BIN / "mlrollout"), "sandbox", "up", "--detach", "--warp", "600", cwd=tmp_path)
     assert started.returncode == 0, started.stdout + started.stderr
-    state = json.loads((tmp_path / ".mlrollout" / "sandbox.json").read_text())
+    state = json.loads((home / "sandbox.json").read_text())
     pid, environment = state["pid"], state["environment"]
+    # What `up --detach` prints on stdout is only the exports, so `eval "$(mlrollout sandbox up --detach)"` works.
+    assert all(line.startswith("export ") for line in started.stdout.splitlines()), started.stdout
     try:
-        printed = run(str(BIN / "mlrollout"), "sandbox", "env", cwd=tmp_path).stdout
+        # From another directory too: the sandbox is found wherever the command runs.
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        printed = run(str(BIN / "mlrollout"), "sandbox", "env", cwd=elsewhere).stdout
         assert f"export AWS_ENDPOINT_URL={environment['AWS_ENDPOINT_URL']}" in printed
         bucket = environment["MLROLLOUT_BUCKET"]
         cli_env = {**environment, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
@@ -78,13 +87,27 @@ def test_sandbox_up_serves_the_aws_cli_and_down_leaves_nothing_running(tmp_path:
                 break
             time.sleep(0.2)
         assert status == "SUCCEEDED"  # the CLI's upload started a rollout, which promoted v1
+
+        # What operators received, from another process: the alerts topic's messages and the Slack posts.
+        deadline, lines = time.monotonic() + 30, []
+        while time.monotonic() < deadline and not any(line.startswith("slack\t") for line in lines):
+            shown = run(str(BIN / "mlrollout"), "sandbox", "alerts", cwd=tmp_path)
+            assert shown.returncode == 0, shown.stderr
+            lines += shown.stdout.splitlines()
+            time.sleep(0.5)
+        assert any(line.startswith("sns\t") and "cli-model version v1 promoted" in line for line in lines), lines
+        assert any(line.startswith("slack\t") and "cli-model" in line for line in lines), lines
     finally:
         stopped = run(str(BIN / "mlrollout"), "sandbox", "down", cwd=tmp_path)
     assert stopped.returncode == 0
-    assert "did not stop" not in stopped.stdout
+    assert "did not stop" not in stopped.stdout + stopped.stderr
     assert not _alive(pid)
     assert not port_open(environment["AWS_ENDPOINT_URL"])
-    assert not (tmp_path / ".mlrollout" / "sandbox.json").exists()
+    assert not (home / "sandbox.json").exists()
+    # No sandbox now: `sandbox env` prints nothing on stdout for `eval` to run, and says why on stderr.
+    gone = run(str(BIN / "mlrollout"), "sandbox", "env", cwd=tmp_path)
+    assert (gone.returncode, gone.stdout) == (1, "")
+    assert gone.stderr.startswith("error: no sandbox is running") and "mlrollout sandbox up --detach" in gone.stderr
 
 
 def test_an_interrupted_demo_stops_cleanly(tmp_path: Path) -> None:

@@ -32,9 +32,11 @@ class Aws:
     @cached_property
     def outputs(self) -> dict[str, str]:
         """The stack's outputs (CloudFormation), for a real account; the sandbox exports them as variables."""
+        from botocore.exceptions import ClientError
+
         try:
             stacks = self.client("cloudformation").describe_stacks(StackName=self.stack)["Stacks"]
-        except Exception:
+        except ClientError:  # no such stack (the sandbox has none); credentials and network errors are the user's
             return {}
         return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 

@@ -95,9 +95,10 @@ def follow(records: Any, deployment: str, *, console: Console, timeout: float = 
     _fail(f"deployment {deployment} has not ended after {timeout:.0f} s; it is {record.get('state')}", code=3)
 
 
-def _ended(console: Console, record: dict[str, Any]) -> None:
+def _ended(console: Console, record: dict[str, Any], *, asked: str = "promoted") -> None:
+    """The rollout's end, and exit code 0 only if it ended as the command asked (docs/operations.md)."""
     console.print(f"{record['deployment_id']}: {record['outcome']}: {record.get('reason', '')}", soft_wrap=True)
-    if record["outcome"] != "promoted":
+    if record["outcome"] != asked:
         raise typer.Exit(1)
 
 
@@ -161,8 +162,7 @@ def reject(
     console = Console()
     console.print(f"rejected {deployment}: the candidate is being undone")
     if wait:
-        record = follow(records, deployment, console=console)
-        console.print(f"{deployment}: {record['outcome']}: {record.get('reason', '')}", soft_wrap=True)
+        _ended(console, follow(records, deployment, console=console), asked="rolled_back")
 
 
 # ---------------------------------------------------------------------------------------------- promote / abort
@@ -195,7 +195,8 @@ def _request(
         _fail(f"deployment {deployment} ended or got another request meanwhile; see `mlrollout history`")
     console.print(f"{action} requested: the judge applies it at its next look")
     if wait:
-        _ended(console, follow(records, deployment, console=console))
+        asked = "promoted" if action == "promote" else "rolled_back"
+        _ended(console, follow(records, deployment, console=console), asked=asked)
 
 
 def promote(

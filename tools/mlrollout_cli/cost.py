@@ -42,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlrollout_cli.context import from_context
+from mlrollout_cli.errors import CliError, ExitCode
 
 PRICES_TAKEN = "2026-12-04"
 
@@ -660,14 +661,14 @@ def cost(
     console = Console()
     record = DynamoDeployments(aws.client("dynamodb"), aws.deployments_table(table)).get(deployment)
     if record is None:
-        console.print(f"no deployment {deployment} is recorded (see `mlrollout history MODEL` for the ids)")
-        raise typer.Exit(1)
+        raise CliError(
+            f"no deployment {deployment} is recorded", "see `mlrollout history MODEL` for the ids", ExitCode.USAGE
+        )
     endpoint_changed = aws.optional("EndpointChangedFunctionName")
     try:
         result = breakdown(gather(aws.client, record, endpoint_changed))
     except CostUnavailable as exc:
-        console.print(str(exc))
-        raise typer.Exit(1) from None
+        raise CliError(str(exc), None, ExitCode.NOT_SUCCEEDED) from None
     if endpoint_changed is None:
         result.notes.append(
             "the Endpoint Changed function's invocations are not counted: the stack's EndpointChangedFunctionName "

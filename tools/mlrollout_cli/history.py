@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlrollout_cli.context import from_context
+from mlrollout_cli.errors import CliError, ExitCode
 from mlrollout_cli.records import decisions_total
 
 
@@ -36,19 +37,29 @@ def history(
     if deployment is not None:
         found = records.get(deployment)
         if found is None or (model is not None and found.get("model_name") != model):
-            console.print(f"no deployment {deployment}" + (f" of model {model}" if model else ""))
-            raise typer.Exit(1)
+            raise CliError(
+                f"no deployment {deployment}" + (f" of model {model}" if model else "") + " is recorded",
+                "see `mlrollout history MODEL` for the ids",
+                ExitCode.USAGE,
+            )
         _print_one(console, found, as_json)
         return
     rows = records.by_model(model, limit) if model is not None else records.recent(limit)
+    if not rows and model is not None:
+        # The same answer as a table or JSON: most likely a mistyped name.
+        raise CliError(
+            f"no uploads of model {model} are recorded",
+            "check the name; `mlrollout history` lists every model's uploads",
+            ExitCode.USAGE,
+        )
     for row in rows:
         row["duration_seconds"] = duration_seconds(row)
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
         return
     if not rows:
-        console.print(f"no uploads of model {model} are recorded" if model else "no uploads are recorded")
-        raise typer.Exit(1)
+        console.print("no uploads are recorded yet")
+        return
     listing = Table(title=f"{model or 'every model'}: uploads, newest first")
     which = () if model else ("model",)
     columns = ("received", *which, "version", "deployment", "state", "outcome", "took", "reason")

@@ -287,4 +287,8 @@ class Sandbox:
             "MLROLLOUT_DEPLOYMENTS_TABLE": self.stack.physical("DeploymentsTable"),
             "MLROLLOUT_STATE_TABLE": self.stack.physical("StateTable"),
             "MLROLLOUT_ENDPOINT_CHANGED_FUNCTION": self.stack.physical("EndpointChangedFunction"),
+            # Where operators' messages land in the sandbox (`mlrollout sandbox alerts` reads both): the alerts
+            # topic's SQS subscription, and the Slack stand-in's posts.
+            "MLROLLOUT_ALERTS_QUEUE_URL": self._inbox_url,
+            **({"MLROLLOUT_SLACK_POSTS_URL": self.slack.posts_url} if self.slack else {}),
         }

@@ -58,6 +58,24 @@ class SlackStandIn:
                 self.end_headers()
                 self.wfile.write(reply)
 
+            def do_GET(self) -> None:
+                """The stand-in's own read side (Slack has none): GET /posts?after=N, the posts from index N on, as
+                JSON, for `mlrollout sandbox alerts` in another process."""
+                path, _, query = self.path.partition("?")
+                if path != "/posts":
+                    self.send_error(404)
+                    return
+                params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
+                after = int(params.get("after", "0") or 0)
+                with stand_in._lock:
+                    posts = [{"index": i, "text": p.text, "body": p.body} for i, p in enumerate(stand_in.posts)]
+                reply = json.dumps(posts[after:]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
             def log_message(self, format: str, *args: Any) -> None:  # keep test and demo output clean
                 return
 
@@ -69,6 +87,12 @@ class SlackStandIn:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/services/T0SANDBOX/B0SANDBOX/sandbox-webhook"
+
+    @property
+    def posts_url(self) -> str:
+        """Where another process reads the posts (`do_GET`)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/posts"
 
     def start(self) -> SlackStandIn:
         self._thread = threading.Thread(target=self._server.serve_forever, name="slack-stand-in", daemon=True)
