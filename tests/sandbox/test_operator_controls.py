@@ -166,9 +166,13 @@ def test_promote_skips_the_rest_of_the_bake_through_the_state_machine(
     last = ended["decisions"][-1]
     assert last["action"] == "promote" and last["operator"]["action"] == "promote"
     assert last["reason"].startswith("Promoted by ") and "hotfix" in last["reason"]
-    assert (outcome.stopped - outcome.started).total_seconds() < 600 * 60  # well before the 600-minute bake
+    assert (outcome.stopped - outcome.started).total_seconds() < 480 * 60  # well before the 480-minute bake
     [message] = [e for e in events_about(sandbox, model) if e["event"] == "promoted" and e["version"] == "v2"]
     assert message["reason"].startswith("Promoted by ")
+    # Re-attaching to an ended rollout shows its looks and its end, and exits 0 as it was promoted.
+    watched = run_cli(sandbox, "watch", looked["deployment_id"])
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    assert "step 1 at 10%" in watched.stdout and f"{looked['deployment_id']}: promoted" in watched.stdout
 
 
 def test_abort_rolls_a_canary_back_now(sandbox: Sandbox, new_model: Callable[[str], str]) -> None:
@@ -188,6 +192,10 @@ def test_abort_rolls_a_canary_back_now(sandbox: Sandbox, new_model: Callable[[st
     assert ended is not None and ended["reason"].startswith("Aborted by ") and "pager storm" in ended["reason"]
     twice = run_cli(sandbox, "abort", looked["deployment_id"], "--yes", "--no-wait")
     assert twice.returncode == 1 and "already ended" in twice.stderr
+    watched = run_cli(sandbox, "watch", looked["deployment_id"])  # rolled back: not what `watch` waits for
+    assert watched.returncode == 1 and f"{looked['deployment_id']}: rolled_back" in watched.stdout
+    unknown = run_cli(sandbox, "watch", "no-such-deployment")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: no deployment no-such-deployment")
 
 
 def test_rollback_goes_back_to_the_previous_approved_version_as_a_new_rollout(

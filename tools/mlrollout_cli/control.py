@@ -6,6 +6,7 @@
   the normal Promote path (refused by the state machine if that look FAILs), or the normal rollback.
 - `rollback ENDPOINT [--to VERSION]`: an earlier Approved version, uploaded again as a new rollout of its exact
   bytes, judged like any other.
+- `watch DEPLOYMENT`: re-attach to a rollout (every look so far, then each new one) until it ends.
 """
 
 from __future__ import annotations
@@ -92,7 +93,10 @@ def follow(records: Any, deployment: str, *, console: Console, timeout: float = 
             time.sleep(1.0)
     if record is None:
         _fail(f"deployment {deployment} has no record yet; is the upload's rollout running? (`mlrollout status`)")
-    _fail(f"deployment {deployment} has not ended after {timeout:.0f} s; it is {record.get('state')}", code=3)
+    _fail(
+        f"deployment {deployment} has not ended after {timeout:.0f} s; it is {record.get('state')} (re-attach with "
+        f"`mlrollout watch {deployment}`)"
+    )
 
 
 def _ended(console: Console, record: dict[str, Any], *, asked: str = "promoted") -> None:
@@ -100,6 +104,20 @@ def _ended(console: Console, record: dict[str, Any], *, asked: str = "promoted")
     console.print(f"{record['deployment_id']}: {record['outcome']}: {record.get('reason', '')}", soft_wrap=True)
     if record["outcome"] != asked:
         raise typer.Exit(1)
+
+
+def watch(
+    ctx: typer.Context,
+    deployment: Annotated[str, typer.Argument(help="The deployment id (in every alert and in `mlrollout history`).")],
+    timeout: Annotated[float, typer.Option(help="Seconds to follow before giving up (the rollout goes on).")] = 3600.0,
+    table: Annotated[str | None, typer.Option(help="Deployments table (default: the stack's).")] = None,
+) -> None:
+    """Follow a rollout, running or ended: every look of the judge so far, then each new one, until it ends; exit 0
+    if it was promoted (docs/operations.md)."""
+    records = _records(from_context(ctx), table)
+    if records.get(deployment) is None:
+        _fail(f"no deployment {deployment} is recorded (the id is in every alert and in `mlrollout history MODEL`)", 2)
+    _ended(Console(), follow(records, deployment, console=Console(), timeout=timeout))
 
 
 # ---------------------------------------------------------------------------------------------- approve / reject

@@ -57,7 +57,7 @@ app.command(name="publish")(publish.publish)
 app.command(name="init")(init.init)
 app.command(name="baseline")(baseline.baseline)
 app.command(name="cost")(cost.cost)
-for command in (control.approve, control.reject, control.promote, control.abort, control.rollback):
+for command in (control.approve, control.reject, control.promote, control.abort, control.rollback, control.watch):
     app.command(name=command.__name__)(command)
 app.add_typer(sandbox.app, name="sandbox")
 
