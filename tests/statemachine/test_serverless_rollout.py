@@ -35,15 +35,20 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
-def test_a_serverless_endpoint_is_replaced_all_at_once_and_keeps_its_kind(sandbox: Sandbox) -> None:
+def first_version(sandbox: Sandbox, config: str = SERVERLESS) -> tuple[str, str]:
+    """A new serverless endpoint serving v1: (its name, its config)."""
     model = f"spiky-{uuid.uuid4().hex[:6]}"
-    sm = sandbox.client("sagemaker")
-    sandbox.put_config(model, SERVERLESS)
+    sandbox.put_config(model, config)
     first = sandbox.wait_for_rollout(
         sandbox.upload(model, "v1", package_model(DEMO_MODELS / "fraud-scorer" / "v1")), timeout=180
     )
     assert first.outcome == "promoted", first.cause
-    v1_config = sm.describe_endpoint(EndpointName=model)["EndpointConfigName"]
+    return model, sandbox.client("sagemaker").describe_endpoint(EndpointName=model)["EndpointConfigName"]
+
+
+def test_a_serverless_endpoint_is_replaced_all_at_once_and_keeps_its_kind(sandbox: Sandbox) -> None:
+    sm = sandbox.client("sagemaker")
+    model, v1_config = first_version(sandbox)
 
     # The data plane serves the serverless variant, which has no instance count; an hour of it is the history the
     # next version is judged against.
@@ -103,16 +108,10 @@ def test_a_serverless_endpoint_is_replaced_all_at_once_and_keeps_its_kind(sandbo
 
 
 def test_a_serverless_update_that_fails_its_check_is_rolled_back_to_the_previous_config(sandbox: Sandbox) -> None:
-    model = f"spiky-{uuid.uuid4().hex[:6]}"
     sm = sandbox.client("sagemaker")
     # A travel transaction: the faulty version has no merchant risk for it and answers 500.
     travel = '{"features": {"amount": 310.0, "merchant": "travel", "hour": 9}}'
-    sandbox.put_config(model, SERVERLESS.replace(SAMPLE, travel))
-    first = sandbox.wait_for_rollout(
-        sandbox.upload(model, "v1", package_model(DEMO_MODELS / "fraud-scorer" / "v1")), timeout=180
-    )
-    assert first.outcome == "promoted", first.cause
-    v1_config = sm.describe_endpoint(EndpointName=model)["EndpointConfigName"]
+    model, v1_config = first_version(sandbox, SERVERLESS.replace(SAMPLE, travel))
 
     faulty = sandbox.wait_for_rollout(
         sandbox.upload(model, "v3", package_model(DEMO_MODELS / "fraud-scorer" / "v3-faulty")), timeout=240
@@ -125,14 +124,8 @@ def test_a_serverless_update_that_fails_its_check_is_rolled_back_to_the_previous
 
 
 def test_a_serverless_update_worse_than_the_endpoints_history_is_reverted(sandbox: Sandbox) -> None:
-    model = f"spiky-{uuid.uuid4().hex[:6]}"
     sm = sandbox.client("sagemaker")
-    sandbox.put_config(model, SERVERLESS)
-    first = sandbox.wait_for_rollout(
-        sandbox.upload(model, "v1", package_model(DEMO_MODELS / "fraud-scorer" / "v1")), timeout=180
-    )
-    assert first.outcome == "promoted", first.cause
-    v1_config = sm.describe_endpoint(EndpointName=model)["EndpointConfigName"]
+    model, v1_config = first_version(sandbox)
     sandbox.send_traffic(model, TrafficProfile(rps=5))
     sandbox.advance(3600)
 

@@ -13,7 +13,7 @@ from mlrollout.contracts import Deployment, Expectation, JudgeInput, JudgeOutput
 from mlrollout.domain.config import Judge, RolloutConfig
 from mlrollout.domain.judge import Period, VariantSeries, error_dispersion, judge
 from mlrollout.services.evaluate import evaluate_canary
-from support import IMAGE, a_rollout
+from support import IMAGE, a_deployment, a_rollout
 
 SWITCH = datetime(2026, 11, 25, 12, 0, 30, tzinfo=UTC)  # Deploy Candidate asked for the update
 SERVING = SWITCH + timedelta(minutes=3, seconds=40)  # the endpoint is InService on the new config
@@ -28,18 +28,9 @@ def serverless_rollout() -> Any:
 
 
 def replaced() -> Deployment:
-    return Deployment(
-        endpoint_name="ep",
-        first_deployment=False,
-        candidate_variant="v2",
-        candidate_model="ep-v2",
-        canary_config="ep-v2-canary",
-        final_config="ep-v2",
-        previous_config="ep-v1",
-        current_variant="v1",
-        current_model="ep-v1",
-        expected=Expectation(config_name="ep-v2", weights={"v2": 1.0}),
-        against_history=True,
+    """Plan's answer for a serverless endpoint: v2 replaces v1 at once, judged against history."""
+    return a_deployment().model_copy(
+        update={"expected": Expectation(config_name="ep-v2", weights={"v2": 1.0}), "against_history": True}
     )
 
 

@@ -490,40 +490,26 @@ def issue_targets(cells: list[RolloutCell]) -> tuple[list[Target], dict[str, Any
                 f"{_share(r, 'promoted')}; SPRT {row('no_regression', rps, 'sprt')['promoted_rate']:.1%}",
             )
         )
-    for scenario, what in (
-        ("no_regression", "healthy canaries"),
-        ("errors_at_tolerance", "canaries at the error tolerance"),
-        ("latency_at_tolerance", "canaries at the latency tolerance"),
-        *((s, f"regression {s}") for s in TARGET_REGRESSIONS),
-    ):
-        r = row(scenario, 5.0, "product_shadow")
-        regression = scenario in TARGET_REGRESSIONS
-        key = "promoted" if regression else "rollback"
-        targets.append(
-            Target(
-                f"with a shadow phase (strategy.shadow: {{percent: 100}}, opt-in), 5 rps: {what} "
-                + ("promoted" if regression else "rolled back")
-                + " in <= 1% of runs",
-                r[f"{key}_rate"] <= FRR_TARGET,
-                f"{_share(r, key)}; median minutes to promote {_fmt(r['median_minutes_to_promote'], 1)}, "
-                f"to roll back {_fmt(r['median_minutes_to_rollback'], 1)}",
-            )
-        )
-    for rps in TRAFFIC_RPS:
+    # The opt-in paths, each at the same targets: a shadow phase at 5 rps, and judging against history at each level.
+    shadow = "with a shadow phase (strategy.shadow: {percent: 100}, opt-in), 5 rps"
+    paths = [("product_shadow", 5.0, shadow, "canaries")]
+    paths += [
+        ("product_history", rps, f"judged against the endpoint's history (serverless), {rps:g} rps", "versions")
+        for rps in TRAFFIC_RPS
+    ]
+    for rule, rps, where_, kind in paths:
         for scenario, what in (
-            ("no_regression", "healthy versions"),
-            ("errors_at_tolerance", "versions at the error tolerance"),
-            ("latency_at_tolerance", "versions at the latency tolerance"),
+            ("no_regression", f"healthy {kind}"),
+            ("errors_at_tolerance", f"{kind} at the error tolerance"),
+            ("latency_at_tolerance", f"{kind} at the latency tolerance"),
             *((s, f"regression {s}") for s in TARGET_REGRESSIONS),
         ):
-            r = row(scenario, rps, "product_history")
+            r = row(scenario, rps, rule)
             regression = scenario in TARGET_REGRESSIONS
             key = "promoted" if regression else "rollback"
             targets.append(
                 Target(
-                    f"judged against the endpoint's history (serverless), {rps:g} rps: {what} "
-                    + ("promoted" if regression else "rolled back")
-                    + " in <= 1% of runs",
+                    f"{where_}: {what} " + ("promoted" if regression else "rolled back") + " in <= 1% of runs",
                     r[f"{key}_rate"] <= FRR_TARGET,
                     f"{_share(r, key)}; median minutes to promote {_fmt(r['median_minutes_to_promote'], 1)}, "
                     f"to roll back {_fmt(r['median_minutes_to_rollback'], 1)}",
