@@ -214,8 +214,12 @@ def test_history_lists_what_became_of_every_upload(
     one = mlrollout("history", model, "--deployment", rows[1]["deployment_id"]).stdout
     assert "outcome: promoted" in one
     assert f"duplicate upload s3://{sandbox.bucket}/models/{model}/v1-copy/model.tar.gz" in one
-    table = mlrollout("history", model).stdout
-    assert "rejected" in table and "promoted" in table
+    # Piped, the table is a header and tab-separated rows: ids and reasons whole, one outcome column.
+    table = mlrollout("history", model).stdout.splitlines()
+    assert table[0].split("\t") == ["received", "version", "deployment", "outcome", "took", "reason"]
+    fields = [line.split("\t") for line in table[1:]]
+    assert [(f[2], f[3]) for f in fields] == [(r["deployment_id"], r["outcome"]) for r in rows]
+    assert fields[0][5] == " ".join(rows[0]["reason"].split())
     assert all(r["duration_seconds"] is not None and r["duration_seconds"] >= 0 for r in rows)
     everyone = json.loads(mlrollout("history", "--json", "--limit", "500").stdout)  # every model's, newest first
     assert {r["deployment_id"] for r in rows} <= {r["deployment_id"] for r in everyone}

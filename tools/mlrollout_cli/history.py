@@ -13,6 +13,7 @@ from rich.table import Table
 
 from mlrollout_cli.context import from_context
 from mlrollout_cli.errors import CliError, ExitCode
+from mlrollout_cli.output import Column, show_table
 from mlrollout_cli.records import decisions_total
 
 
@@ -60,23 +61,35 @@ def history(
     if not rows:
         console.print("no uploads are recorded yet")
         return
-    listing = Table(title=f"{model or 'every model'}: uploads, newest first")
-    which = () if model else ("model",)
-    columns = ("received", *which, "version", "deployment", "state", "outcome", "took", "reason")
-    for column in columns:
-        listing.add_column(column, overflow="fold")
-    for row in rows:
-        listing.add_row(
-            str(row.get("created_at", ""))[:19],
-            *(() if model else (str(row.get("model_name", "-")),)),
-            str(row.get("version_label", "-")),
-            str(row.get("deployment_id")),
-            str(row.get("state", "-")),
-            str(row.get("outcome", "(running)")),
-            _took(row["duration_seconds"]),
-            str(row.get("reason", ""))[:160],
-        )
-    console.print(listing)
+    which = () if model else (Column("model", keep=True),)
+    columns = (
+        Column("received", keep=True),
+        *which,
+        Column("version", keep=True),
+        Column("deployment", keep=True),
+        Column("outcome", keep=True),
+        Column("took", keep=True),
+    )
+    show_table(
+        f"{model or 'every model'}: uploads, newest first (each reason below)",
+        columns,
+        [
+            (
+                str(row.get("created_at", ""))[:19],
+                *(() if model else (str(row.get("model_name", "-")),)),
+                str(row.get("version_label", "-")),
+                str(row.get("deployment_id")),
+                # One column: the outcome once there is one, the state while it runs (they used to repeat).
+                str(row.get("outcome") or f"({row.get('state', 'running')})"),
+                _took(row["duration_seconds"]),
+            )
+            for row in rows
+        ],
+        long="reason",
+        long_values=[str(row.get("reason", "")) for row in rows],
+        key=len(columns) - 3,
+        console=console,
+    )
 
 
 def duration_seconds(record: dict[str, Any]) -> float | None:

@@ -6,10 +6,9 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from mlrollout_cli.context import from_context
+from mlrollout_cli.output import Column, show_table
 
 
 def _override(thresholds: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
@@ -110,18 +109,15 @@ def replay(
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"judge replay of {deployment}" + (" (fresh CloudWatch data)" if fresh else ""))
-    for column in ("step", "look", "weight", "window", "recorded", "replayed", "reason"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        style = "[yellow]" if row["changed"] else ""
-        table.add_row(
-            str(row["step"]),
-            str(row["look"]),
-            f"{row['weight']:g}%",
-            row["window"],
-            row["recorded"],
-            style + row["replayed"],
-            row["reason"],
-        )
-    Console().print(table)
+    show_table(
+        f"judge replay of {deployment}" + (" (fresh CloudWatch data)" if fresh else "") + " (each reason below)",
+        [Column("look", keep=True), Column("weight", keep=True), Column("window", keep=True),
+         Column("recorded", keep=True), Column("replayed", keep=True), Column("changed", keep=True)],
+        [
+            (f"{row['step']}.{row['look']}", f"{row['weight']:g}%", row["window"], row["recorded"], row["replayed"],
+             "yes" if row["changed"] else "")
+            for row in rows
+        ],
+        long="reason",
+        long_values=[row["reason"] for row in rows],
+    )  # fmt: skip
