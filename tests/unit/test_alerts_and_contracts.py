@@ -61,3 +61,14 @@ def test_alert_subject_fits_sns_and_the_email_says_why_and_what_to_do() -> None:
     assert (
         document["severity"] == "warning" and document["event"] == "rolled_back" and document["schema_version"] == "1"
     )
+
+
+def test_what_to_do_names_the_alerts_own_deployment_and_replay_after_a_rollback() -> None:
+    from mlrollout.domain.slack import slack_message
+
+    rolled_back = Alert(event=EventType.ROLLED_BACK, reason="r", deployment_id="fraud-scorer-3f6")
+    assert "`mlrollout replay fraud-scorer-3f6`" in rolled_back.what_to_do()
+    assert "What to do: The endpoint is back on its previous version. See every look" in rolled_back.email_body()
+    waiting = Alert(event=EventType.APPROVAL_REQUESTED, reason="r", deployment_id="fraud-scorer-3f6")
+    assert "`mlrollout approve fraud-scorer-3f6`" in waiting.what_to_do()
+    assert "mlrollout reject fraud-scorer-3f6" in json.dumps(slack_message(waiting))

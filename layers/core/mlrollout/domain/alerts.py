@@ -68,7 +68,8 @@ ACTION = {
     EventType.STARTED: "Nothing to do: the canary is judged automatically; you will hear the outcome.",
     EventType.STEP_SHIFTED: "Nothing to do: the canary is being judged at this traffic share.",
     EventType.PROMOTED: "Nothing to do. The version is Approved in the model registry.",
-    EventType.ROLLED_BACK: "The endpoint is back on its previous version. Fix the model and upload a new version.",
+    EventType.ROLLED_BACK: "The endpoint is back on its previous version. See every look of the judge with "
+    "`mlrollout replay DEPLOYMENT` (--set tries other thresholds), fix the model and upload a new version.",
     EventType.REJECTED: "Nothing was deployed. Fix what the reason names and upload again.",
     EventType.HELD: "Look at the canary's metrics and decide; the rollout rolls back when the hold ends.",
     EventType.SUPERSEDED: "Nothing to do: the newer version waiting for the endpoint is rolled out instead.",
@@ -124,6 +125,10 @@ class Alert:
         ascii_only = re.sub(r"[^\x20-\x7e]", "?", text)
         return ascii_only if len(ascii_only) <= 100 else ascii_only[:97] + "..."
 
+    def what_to_do(self) -> str:
+        """ACTION for this event, its commands naming this alert's deployment."""
+        return ACTION[self.event].replace("DEPLOYMENT", self.deployment_id or "DEPLOYMENT")
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["event"] = self.event.value
@@ -137,7 +142,7 @@ class Alert:
             f"{self.subject().removeprefix('[mlrollout] ')}.",
             "",
             f"Why: {self.reason}",
-            f"What to do: {ACTION[self.event]}",
+            f"What to do: {self.what_to_do()}",
             "",
         ]
         facts = [

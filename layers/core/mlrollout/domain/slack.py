@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlrollout.domain.alerts import ACTION, Alert, Severity
+from mlrollout.domain.alerts import Alert, Severity
 
 COLOURS = {Severity.INFO: "#2EB67D", Severity.WARNING: "#ECB22E", Severity.CRITICAL: "#E01E5A"}
 MAX_FIELDS = 10  # Slack's limit per section
@@ -21,7 +21,7 @@ def slack_message(alert: Alert) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _clip(headline, 150)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": _clip(f"*Why:* {alert.reason}")}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(f"*What to do:* {ACTION[alert.event]}")}]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(f"*What to do:* {alert.what_to_do()}")}]},
     ]
     facts = [
         ("Severity", alert.severity.value),
