@@ -7,6 +7,7 @@ billed from, and how long the candidate ran beside the current variant.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -289,7 +290,7 @@ def test_the_canary_instances_are_priced_at_the_on_demand_rate_outside_the_total
     assert canary.usd_per_instance_hour == pytest.approx(0.115)
     assert canary.usd == pytest.approx(0.115)
     assert result.total_usd == pytest.approx(0.0006074084, abs=1e-10)  # the control-plane total is unchanged
-    console = Console(record=True, width=250)
+    console = Console(record=True, width=250, force_terminal=True)
     cost.print_breakdown(console, result)
     assert "= 1.00 instance-hours x $0.115 = $0.1150 at the on-demand price" in " ".join(console.export_text().split())
 
@@ -304,7 +305,7 @@ def test_an_instance_type_without_a_price_is_reported_in_hours_only() -> None:
             details["output"] = json.dumps({"Payload": {"config": config}})
     result = breakdown(inputs(histories={EXECUTION: events}))
     assert (result.canary.instance_hours, result.canary.usd_per_instance_hour, result.canary.usd) == (1.0, None, None)
-    console = Console(record=True, width=250)
+    console = Console(record=True, width=250, force_terminal=True)
     cost.print_breakdown(console, result)
     assert "(no price for ml.r7i.48xlarge in the table)" in " ".join(console.export_text().split())
 
@@ -359,7 +360,7 @@ def test_report_lines_of_aws_and_of_the_sandbox() -> None:
 
 @unit
 def test_the_table_lists_each_line_the_total_and_the_canary() -> None:
-    console = Console(record=True, width=200)
+    console = Console(record=True, width=200, force_terminal=True)
     cost.print_breakdown(console, breakdown(inputs()))
     text = " ".join(console.export_text().split())
     assert "Step Functions │ state transitions (Standard) │ 13 │ $0.025 / 1,000 transitions │ 0.000325" in text
@@ -477,3 +478,13 @@ def test_cost_of_a_real_rollout_in_the_sandbox() -> None:
         unrun = runner.invoke(app, ["cost", "never-ran"], env=wide)
         assert isinstance(unrun.exception, CliError) and unrun.exception.code == ExitCode.NOT_SUCCEEDED
         assert "has no execution recorded" in unrun.exception.what
+
+
+@unit
+def test_piped_the_breakdown_is_tab_separated_rows_with_the_total_last() -> None:
+    out = io.StringIO()
+    cost.print_breakdown(Console(file=out, force_terminal=False), breakdown(inputs()))
+    rows = [line.split("\t") for line in out.getvalue().splitlines() if "\t" in line]
+    assert rows[0] == ["service", "item", "quantity", "unit price", "cost (USD)"]
+    assert ["Step Functions", "state transitions (Standard)", "13", "$0.025 / 1,000 transitions", "0.000325"] in rows
+    assert rows[-1] == ["", "total", "", "", "0.000607"]

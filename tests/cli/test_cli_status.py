@@ -4,6 +4,7 @@ during and after a rollout, with the AWS calls it made."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ from rich.console import Console
 from mlrollout.domain import naming
 from mlrollout_cli.package import package_model
 from mlrollout_cli.records import decision_line, phase
-from mlrollout_cli.status import _table, _variants
+from mlrollout_cli.status import _variants, show
 
 unit = pytest.mark.unit
 sandbox = pytest.mark.sandbox
@@ -90,9 +91,8 @@ def test_a_decision_in_one_line() -> None:
     assert decision_line(shadow) == "shadow: PASS, advance: Proven."
 
 
-@unit
-def test_the_table_shows_variants_the_rollout_and_the_queue_without_reading_markup() -> None:
-    endpoint = {
+def an_endpoint() -> dict[str, Any]:
+    return {
         "name": "fraud-scorer",
         "status": "Updating",
         "config": "fraud-scorer-v2-abc123-canary",
@@ -108,19 +108,50 @@ def test_the_table_shows_variants_the_rollout_and_the_queue_without_reading_mark
             "phase": "baking step 1 at 50%",
             "verdict": "INCONCLUSIVE",
             "action": "continue",
-            "reason": "steps [50] not bounded yet",
+            "reason": "steps [50] not bounded yet [bold]",
             "lease_expired": False,
         },
         "queued": [{"version": "v3", "deployment_id": "fraud-scorer-0123456789ab"}],
     }
-    console = Console(record=True, width=200)
 
-    console.print(_table([endpoint]))
+
+@unit
+def test_the_table_shows_variants_the_rollout_and_the_queue_without_reading_markup() -> None:
+    console = Console(record=True, width=200, force_terminal=True)
+
+    show([an_endpoint()], console)
 
     text = console.export_text()
-    for expected in ("fraud-scorer", "v1 50%  ml.m5.large x1", "fraud-scorer-33f63dc55f38 (v2)", "baking step 1 at 50%",
-                     "last: INCONCLUSIVE, continue: steps [50] not bounded yet", "v3 (fraud-scorer-0123456789ab)"):  # fmt: skip
+    for expected in ("v1 50% ml.m5.large x1", "fraud-scorer-33f63dc55f38", "baking step 1 at 50%",
+                     "fraud-scorer: config fraud-scorer-v2-abc123-canary; last look: INCONCLUSIVE, continue: "
+                     "steps [50] not bounded yet [bold]", "v3 (fraud-scorer-0123456789ab)"):  # fmt: skip
         assert expected in text
+
+
+@unit
+def test_piped_status_is_one_tab_separated_row_an_endpoint() -> None:
+    out = io.StringIO()
+
+    show([an_endpoint()], Console(file=out, force_terminal=False))
+
+    header, row = out.getvalue().splitlines()
+    assert header.split("\t") == [
+        "endpoint",
+        "status",
+        "traffic",
+        "deployment",
+        "version",
+        "phase",
+        "queued",
+        "details",
+    ]
+    assert row.split("\t")[:5] == [
+        "fraud-scorer",
+        "Updating",
+        "v1 50% ml.m5.large x1, v2 50% ml.m5.large x1",
+        "fraud-scorer-33f63dc55f38",
+        "v2",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- the sandbox

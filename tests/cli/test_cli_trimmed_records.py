@@ -55,3 +55,34 @@ def test_following_a_rollout_shows_each_decision_once_when_the_record_keeps_only
     # before the poll that saw 60 (their full records are in S3)
     assert seen == [*range(35), *range(40, 60)]
     assert decisions_since({"decisions": [{"looks": 0}]}, 0) == [{"looks": 0}]  # a record from before the count
+
+
+def test_a_follower_prints_a_repeated_look_once_and_then_how_many_times_it_came_again() -> None:
+    from mlrollout_cli.records import DecisionLines
+
+    def look(minute: int, verdict: str = "INCONCLUSIVE", action: str = "hold", step: int = 0) -> dict[str, object]:
+        return {
+            "step": step,
+            "weight": 10,
+            "verdict": verdict,
+            "action": action,
+            "at": f"2026-12-07T10:{minute:02d}:00+00:00",
+            "reason": f"not worse so far over {minute * 100} requests",
+        }
+
+    lines, printed = DecisionLines(), []
+    for decision in [look(1), *(look(m) for m in range(2, 40)), look(40, "PASS", "advance"), look(41, step=1)]:
+        printed += lines.add(decision)
+    printed += lines.flush()
+    assert printed == [
+        "step 1 at 10%: INCONCLUSIVE, hold: not worse so far over 100 requests",
+        "  … the same 38 more times, the last at 10:39: not worse so far over 3900 requests",
+        "step 1 at 10%: PASS, advance: not worse so far over 4000 requests",
+        "step 2 at 10%: INCONCLUSIVE, hold: not worse so far over 4100 requests",
+    ]
+    assert lines.flush() == []  # nothing is counted twice
+    once = DecisionLines()
+    assert once.add(look(1)) + once.add(look(2)) + once.flush() == [
+        "step 1 at 10%: INCONCLUSIVE, hold: not worse so far over 100 requests",
+        "  … the same once more, the last at 10:02: not worse so far over 200 requests",
+    ]

@@ -75,9 +75,13 @@ def test_a_faulty_version_is_rolled_back_with_the_judges_evidence(demo: Any) -> 
     assert document["event"] == "rolled_back"
     # The judge fails the canary on its error rate at the first conclusive look: the absolute cap or the relative
     # signal, whichever bound crosses first (that depends on how many requests the look saw, not on the model).
-    failing = {e["name"]: e["value"] for e in document["evidence"] if e["value"].endswith("(fail)")}
-    assert failing.keys() & {"error_rate_cap", "errors"}, document["evidence"]
-    assert all(value.startswith("canary ") for value in failing.values()), failing
+    failing = {e["name"]: e for e in document["evidence"] if e["value"].endswith("(fail)")}
+    assert failing.keys() & {"5XX error rate (cap)", "5XX error rate over 1.25x the current variant's"}, failing
+    # in the units of the reason: a rate in percent against a cap, an excess in points against a tolerance
+    for name, seen in failing.items():
+        unit = "%" if name.endswith("(cap)") else " points"
+        assert re.fullmatch(rf"canary [+]?[0-9.]+{unit}(, current [0-9.]+%)? \(fail\)", seen["value"]), seen
+        assert seen["limit"].endswith(unit), seen
     assert any(e["name"] == "rollback verified" and e["value"] == "yes" for e in document["evidence"])
 
 
@@ -235,3 +239,5 @@ def test_a_faulty_serverless_version_is_judged_against_history_and_reverted(
         looks = json.loads(replayed.output)
         assert [look["replayed"] for look in looks] == [look["recorded"] for look in looks]
         assert looks[-1]["replayed"] == "FAIL" and all(look["record"].split("/")[-2] == "history" for look in looks)
+    # One name per version: the upload labelled v3 (the endpoint's second package) is the variant v3 in every look.
+    assert "v3" in faulty.details["looks"][-1]["reason"] and "v2" not in faulty.details["looks"][-1]["reason"]

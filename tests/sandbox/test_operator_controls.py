@@ -6,6 +6,7 @@ endpoint, the registry, the deployment records and the messages operators got.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -222,6 +223,9 @@ def test_rollback_goes_back_to_the_previous_approved_version_as_a_new_rollout(
     assert sm.describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]["ModelDataUrl"].endswith(
         records[0]["artifact"].split("/", 3)[-1]
     )
+    assert variant["VariantName"] == records[0]["version_label"]  # one name per version: the label uploaded
+    looks = [line.split(": ")[:2] for line in went_back.stdout.splitlines() if line.startswith(("  step", "  shadow"))]
+    assert looks and all(a != b for a, b in itertools.pairwise(looks))  # a repeated look is counted, not reprinted
     nowhere = run_cli(sandbox, "rollback", model, "--to", "v9", "--yes", "--no-wait")
     assert nowhere.returncode == 2 and "no Approved version 'v9'" in nowhere.stderr
 

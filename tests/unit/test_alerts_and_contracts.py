@@ -72,3 +72,15 @@ def test_what_to_do_names_the_alerts_own_deployment_and_replay_after_a_rollback(
     waiting = Alert(event=EventType.APPROVAL_REQUESTED, reason="r", deployment_id="fraud-scorer-3f6")
     assert "`mlrollout approve fraud-scorer-3f6`" in waiting.what_to_do()
     assert "mlrollout reject fraud-scorer-3f6" in json.dumps(slack_message(waiting))
+
+
+def test_the_version_is_the_uploaded_label_with_the_registry_package_beside_it() -> None:
+    from mlrollout.domain.alerts import alert_from_document
+    from mlrollout.domain.slack import slack_message
+
+    alert = Alert(event=EventType.PROMOTED, reason="r", model="fraud", version="v11", package=6)
+    assert "fraud version v11 promoted" in alert.subject() and "6" not in alert.subject()
+    assert "Version: v11 (model registry package 6)" in alert.email_body()
+    assert "v11 (model registry package 6)" in json.dumps(slack_message(alert))
+    assert alert_from_document(alert.as_dict()) == alert
+    assert Alert(event=EventType.PROMOTED, reason="r", version="v11").version_fact() == "v11"

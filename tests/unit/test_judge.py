@@ -2,6 +2,7 @@
 
 import math
 import random
+import re
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from mlrollout.domain.judge import (
     VariantSeries,
     Verdict,
     WeightedSignal,
+    check_evidence,
     cs_radius,
     judge,
     likelihood_ratio_bound,
@@ -129,6 +131,25 @@ def test_a_fifty_percent_slower_canary_fails_on_latency() -> None:
     assert looks <= 4
     result = judge(baseline, canary, LIMITS, design_periods=20)
     assert "latency" in result.reason
+
+
+def test_the_evidence_of_a_slower_canary_reads_in_the_units_of_its_reason() -> None:
+    baseline, canary = streams(5, 20, canary_latency=1.5)
+    result = judge(baseline, canary, LIMITS, design_periods=20)
+    shown = {what: (value, limit) for what, value, limit in map(check_evidence, (c.__dict__ for c in result.checks))}
+    value, limit = shown["ModelLatency p99 against the current variant's"]
+    measured = re.fullmatch(r"canary \+([0-9]+)% \((fail|inconclusive|pass)\)", value)
+    assert measured is not None and 35 <= int(measured.group(1)) <= 65, value  # 1.5x slower, not a log ratio
+    assert limit == f"+{LIMITS.max_latency_increase:.0%}"
+    value, limit = shown["5XX error rate (cap)"]
+    assert re.fullmatch(r"canary [0-9.]+%, current [0-9.]+% \(pass\)", value) and limit == "5.00%", value
+    value, limit = shown["5XX error rate over 1.25x the current variant's"]
+    assert re.fullmatch(r"canary [+-][0-9.]+ points \((pass|inconclusive)\)", value) and limit == "+0.20 points"
+
+
+def test_a_check_recorded_before_units_shows_its_bare_numbers() -> None:
+    old = {"name": "errors", "canary": 0.1471, "baseline": None, "limit": 0.01, "outcome": "fail"}
+    assert check_evidence(old) == ("errors", "canary 0.1471 (fail)", "0.01")
 
 
 def test_a_degraded_baseline_is_reported_and_the_canary_not_blamed() -> None:

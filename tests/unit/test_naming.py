@@ -71,10 +71,22 @@ def test_names_are_deterministic_per_deployment() -> None:
     assert a != naming.RolloutNames.for_deployment("ep", "m", 3, "m-abd")
 
 
+def test_a_variant_is_named_after_the_uploaded_label() -> None:
+    assert naming.variant_name("v11", 6) == "v11"
+    assert naming.variant_name("1.2.0_rc 1", 6) == "1-2-0-rc-1"
+    assert naming.variant_name("@@", 6) == "v6"
+    name = naming.variant_name("x" * 80, 6)
+    assert len(name) == 63
+    for label in ("v11", "1.2.0_rc 1", "-a-", "a" * 80, "@:=+"):
+        assert naming.sagemaker_name_problem(naming.variant_name(label, 6)) is None
+
+
 def test_variant_names_avoid_the_current_variant() -> None:
-    assert naming.variant_name(4) == "v4"
-    assert naming.variant_name(4, frozenset({"v4"})) == "v4-2"
-    assert naming.variant_name(4, frozenset({"v4", "v4-2"})) == "v4-3"
+    assert naming.variant_name("v4", 7, frozenset({"v4"})) == "v4-p7"
+    assert naming.variant_name("v4", 7, frozenset({"v4", "v4-p7"})) == "v4-p7-2"
+    long = "a" * 63
+    renamed = naming.variant_name(long, 7, frozenset({long}))
+    assert renamed.endswith("-p7") and len(renamed) == 63
 
 
 def test_deployment_id_is_model_and_content() -> None:

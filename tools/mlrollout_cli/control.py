@@ -17,20 +17,19 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from mlrollout.adapters.aws import error_code, error_message
 from mlrollout_cli.context import Aws, from_context
-from mlrollout_cli.extras import fail, spinner
-from mlrollout_cli.records import decision_line, last_decision, phase
+from mlrollout_cli.errors import CliError, ExitCode
+from mlrollout_cli.extras import spinner
+from mlrollout_cli.records import DecisionLines, decision_line, decisions_since, decisions_total, last_decision, phase
 
 FOLLOW_SECONDS = 900.0
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    fail(message, code)
+UNKNOWN_FIX = "the id is in every alert and in `mlrollout history MODEL`"
 
 
 def _now() -> datetime:
@@ -63,9 +62,13 @@ def _records(aws: Aws, table: str | None) -> Any:
 def _running(records: Any, deployment: str) -> dict[str, Any]:
     record = records.get(deployment)
     if record is None:
-        _fail(f"no deployment {deployment} is recorded (the id is in every alert and in `mlrollout history MODEL`)")
+        raise CliError(f"no deployment {deployment} is recorded", UNKNOWN_FIX, ExitCode.USAGE)
     if record.get("outcome"):
-        _fail(f"deployment {deployment} already ended: {record['outcome']} ({record.get('reason', 'no reason')})")
+        raise CliError(
+            f"deployment {deployment} already ended: {record['outcome']} ({record.get('reason', 'no reason')})",
+            f"see its looks with `mlrollout replay {deployment}`",
+            ExitCode.NOT_SUCCEEDED,
+        )
     return dict(record)
 
 
@@ -78,24 +81,29 @@ def _last_look(record: dict[str, Any]) -> str:
 
 def follow(records: Any, deployment: str, *, console: Console, timeout: float = FOLLOW_SECONDS) -> dict[str, Any]:
     """Print each new decision of a deployment until its record has an outcome (or `timeout` seconds)."""
-    seen, deadline, record = 0, time.monotonic() + timeout, None
+    seen, deadline, record, lines = 0, time.monotonic() + timeout, None, DecisionLines()
     with spinner(console, f"following {deployment}") as show:
         while time.monotonic() < deadline:
             record = records.get(deployment)
             if record is not None:
-                decisions = record.get("decisions") or []
-                for decision in decisions[seen:]:
-                    console.print(f"  {decision_line(decision)}", soft_wrap=True)
-                seen = len(decisions)
+                for decision in decisions_since(record, seen):
+                    for line in lines.add(decision):
+                        console.print(f"  {line}", soft_wrap=True)
+                seen = decisions_total(record)
                 show(f"{deployment}: {phase(record)}")
                 if record.get("outcome"):
+                    for line in lines.flush():
+                        console.print(f"  {line}", soft_wrap=True)
                     return dict(record)
             time.sleep(1.0)
     if record is None:
-        _fail(f"deployment {deployment} has no record yet; is the upload's rollout running? (`mlrollout status`)")
-    _fail(
-        f"deployment {deployment} has not ended after {timeout:.0f} s; it is {record.get('state')} (re-attach with "
-        f"`mlrollout watch {deployment}`)"
+        raise CliError(
+            f"deployment {deployment} has no record yet", "check that its upload's rollout runs: `mlrollout status`"
+        )
+    raise CliError(
+        f"deployment {deployment} has not ended after {timeout:.0f} s; it is {record.get('state')}",
+        f"the rollout goes on: re-attach with `mlrollout watch {deployment}`",
+        ExitCode.NOT_SUCCEEDED,
     )
 
 
@@ -116,7 +124,7 @@ def watch(
     if it was promoted (docs/operations.md)."""
     records = _records(from_context(ctx), table)
     if records.get(deployment) is None:
-        _fail(f"no deployment {deployment} is recorded (the id is in every alert and in `mlrollout history MODEL`)", 2)
+        raise CliError(f"no deployment {deployment} is recorded", UNKNOWN_FIX, ExitCode.USAGE)
     _ended(Console(), follow(records, deployment, console=Console(), timeout=timeout))
 
 
@@ -130,14 +138,19 @@ def _answer(ctx: typer.Context, deployment: str, approved: bool, note: str, tabl
     record = _running(records, deployment)
     approval = record.get("approval") or {}
     if record.get("state") != "awaiting_approval" or not approval.get("token"):
-        _fail(
-            f"deployment {deployment} is not waiting for an approval (it is {record.get('state')}); only a model "
-            "whose rollout.yaml says `approval: manual` waits for one"
+        raise CliError(
+            f"deployment {deployment} is not waiting for an approval (it is {record.get('state')})",
+            "only a model whose rollout.yaml says `approval: manual` waits for one",
+            ExitCode.NOT_SUCCEEDED,
         )
     operator = Operator.of(aws)
     decision = {"approved": approved, "at": _now().isoformat(), "note": note, **operator.as_record()}
     if not records.decide_approval(deployment, decision, _now()):
-        _fail(f"deployment {deployment} was answered meanwhile: {(records.get(deployment) or {}).get('approval')}")
+        raise CliError(
+            f"deployment {deployment} was answered meanwhile: {(records.get(deployment) or {}).get('approval')}",
+            f"see `mlrollout watch {deployment}`",
+            ExitCode.NOT_SUCCEEDED,
+        )
     tokens = TaskTokens(aws.client("stepfunctions"))
     try:
         if approved:
@@ -146,10 +159,12 @@ def _answer(ctx: typer.Context, deployment: str, approved: bool, note: str, tabl
             why = f"rejected by {operator.user}" + (f": {note}" if note else "")
             tokens.fail(approval["token"], "ApprovalRejected", why)
     except TokenExpired:
-        _fail(
+        raise CliError(
             f"the approval of {deployment} was no longer awaited (it expired at {approval.get('expires_at')}): the "
-            "rollout is being undone; upload the version again to retry"
-        )
+            "rollout is being undone",
+            "upload the version again to retry",
+            ExitCode.NOT_SUCCEEDED,
+        ) from None
     return aws, records
 
 
@@ -195,10 +210,18 @@ def _request(
     console = Console()
     if record.get("state") == "awaiting_approval":
         command = "approve" if action == "promote" else "reject"
-        _fail(f"deployment {deployment} waits for its manual approval: run `mlrollout {command} {deployment}`")
+        raise CliError(
+            f"deployment {deployment} waits for its manual approval",
+            f"run `mlrollout {command} {deployment}`",
+            ExitCode.NOT_SUCCEEDED,
+        )
     pending = record.get("operator_request")
     if pending:
-        _fail(f"deployment {deployment} already has a request pending: {pending.get('action')} by {pending.get('by')}")
+        raise CliError(
+            f"deployment {deployment} already has a request pending: {pending.get('action')} by {pending.get('by')}",
+            "the judge applies it at its next look: `mlrollout watch " + deployment + "`",
+            ExitCode.NOT_SUCCEEDED,
+        )
     console.print(f"{deployment} ({record.get('model_name')} {record.get('version_label')} on "
                   f"{record.get('endpoint')}): {_last_look(record)}", soft_wrap=True)  # fmt: skip
     question = {
@@ -210,7 +233,11 @@ def _request(
     operator = Operator.of(aws)
     request = OperatorRequest(action=action, by=operator.user, at=_now().isoformat(), reason=reason)  # type: ignore[arg-type]
     if not records.request(deployment, {**request.as_record(), **operator.as_record()}, _now()):
-        _fail(f"deployment {deployment} ended or got another request meanwhile; see `mlrollout history`")
+        raise CliError(
+            f"deployment {deployment} ended or got another request meanwhile",
+            f"see `mlrollout watch {deployment}`",
+            ExitCode.NOT_SUCCEEDED,
+        )
     console.print(f"{action} requested: the judge applies it at its next look")
     if wait:
         asked = "promoted" if action == "promote" else "rolled_back"
@@ -292,9 +319,17 @@ def choose_target(versions: list[ApprovedVersion], endpoint: str, to: str | None
             if to in {v.version_label, str(v.package_version), f"v{v.package_version}"}:
                 return v
         listed = ", ".join(f"{v.version_label} (package {v.package_version})" for v in mine) or "none"
-        _fail(f"no Approved version {to!r} of endpoint {endpoint}; Approved versions, newest first: {listed}", 2)
+        raise CliError(
+            f"no Approved version {to!r} of endpoint {endpoint}",
+            f"choose one of the Approved versions, newest first: {listed}",
+            ExitCode.USAGE,
+        )
     if len(mine) < 2:
-        _fail(f"endpoint {endpoint} has no earlier Approved version to go back to (Approved: {len(mine)})", 2)
+        raise CliError(
+            f"endpoint {endpoint} has no earlier Approved version to go back to (Approved: {len(mine)})",
+            "see the versions with `mlrollout models`",
+            ExitCode.USAGE,
+        )
     return mine[1]
 
 
@@ -320,12 +355,16 @@ def rollback(
     try:
         described = sagemaker.describe_endpoint(EndpointName=endpoint)
     except sagemaker.exceptions.ClientError as exc:
-        _fail(f"cannot read endpoint {endpoint}: {exc}", 2)
+        if error_code(exc) != "ValidationException":  # SageMaker's answer for a missing endpoint
+            raise  # credentials, permissions: the error contract's (mlrollout_cli/errors.py)
+        raise CliError(
+            f"no endpoint {endpoint}: {error_message(exc)}", "see the endpoints: `mlrollout status`"
+        ) from None
     if model is None:
         tags = sagemaker.list_tags(ResourceArn=described["EndpointArn"]).get("Tags", [])
         model = next((t["Value"] for t in tags if t["Key"] == "mlrollout:model"), None)
         if model is None:
-            _fail(f"endpoint {endpoint} has no mlrollout:model tag; name the model with --model", 2)
+            raise CliError(f"endpoint {endpoint} has no mlrollout:model tag", "name the model with --model")
     target = choose_target(_approved_versions(sagemaker, model), endpoint, to)
     console.print(
         f"{endpoint} goes back to {model} {target.version_label} (package {target.package_version}, "

@@ -39,10 +39,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from mlrollout_cli.context import from_context
 from mlrollout_cli.errors import CliError, ExitCode
+from mlrollout_cli.output import Column, show_table
 
 PRICES_TAKEN = "2026-12-04"
 
@@ -680,19 +680,33 @@ def cost(
     print_breakdown(console, result)
 
 
+COST_COLUMNS = (
+    Column("service"),
+    Column("item", keep=True),
+    Column("quantity", right=True),
+    Column("unit price", right=True),
+    Column("cost (USD)", keep=True, right=True),
+)
+
+
 def print_breakdown(console: Console, result: Breakdown) -> None:
-    listing = Table(title=f"control-plane cost of {result.deployment_id} (us-east-1 list prices of {PRICES_TAKEN})")
-    listing.add_column("service")
-    listing.add_column("item")
-    for column in ("quantity", "unit price", "cost (USD)"):
-        listing.add_column(column, justify="right")
-    for line in result.items:
-        listing.add_row(
-            line.service, line.item, f"{line.quantity:,.6g}", unit_price(line.unit_price, line.per, line.unit),
+    rows = [
+        [
+            line.service,
+            line.item,
+            f"{line.quantity:,.6g}",
+            unit_price(line.unit_price, line.per, line.unit),
             usd(line.cost),
-        )  # fmt: skip
-    listing.add_row("", "[bold]total[/bold]", "", "", f"[bold]{usd(result.total_usd)}[/bold]")
-    console.print(listing)
+        ]
+        for line in result.items
+    ]
+    rows.append(["", "total", "", "", usd(result.total_usd)])
+    show_table(
+        f"control-plane cost of {result.deployment_id} (us-east-1 list prices of {PRICES_TAKEN})",
+        COST_COLUMNS,
+        rows,
+        console=console,
+    )
     console.print(
         f"{result.state_transitions} state transitions ({result.states_entered} states entered, {result.retries} "
         f"retries); {result.looks} judge looks requesting {result.metrics_requested} metrics"

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
     keep: bool = False  # never wrapped: ids, versions, verdicts, times
+    right: bool = False  # numbers, aligned on the right on a terminal
 
 
 def _clean(value: str) -> str:
@@ -51,21 +53,27 @@ def show_table(
     ]
     # A table's borders and padding take 3 characters a column; with the whole ids it would not fit: one block a row.
     if sum(w for w in widths if w) + 3 * len(columns) + 1 > console.width:
-        console.print(title, style="bold", highlight=False)
+        console.print(title, style="bold", highlight=False, markup=False)
         for index, row in enumerate(rows):
             for column, value in zip(columns, row, strict=True):
-                console.print(f"{column.name}: {value}", soft_wrap=True, highlight=False)
+                console.print(f"{column.name}: {value}", soft_wrap=True, highlight=False, markup=False)
             if long and texts[index]:
-                console.print(f"{long}: {texts[index]}", soft_wrap=True, highlight=False)
+                console.print(f"{long}: {texts[index]}", soft_wrap=True, highlight=False, markup=False)
             console.print()
         return
     table = Table(title=title)
     for column, widest in zip(columns, widths, strict=True):
-        table.add_column(column.name, no_wrap=column.keep, min_width=widest, overflow="fold")
+        table.add_column(
+            column.name,
+            no_wrap=column.keep,
+            min_width=widest,
+            overflow="fold",
+            justify="right" if column.right else "left",
+        )
     for row in rows:
-        table.add_row(*(str(v) for v in row))
+        table.add_row(*(Text(str(v)) for v in row))  # values are data, never markup
     console.print(table)
     if long:
         for row, text in zip(rows, texts, strict=True):
             if text:
-                console.print(f"{row[key]}: {text}", soft_wrap=True, highlight=False)
+                console.print(f"{row[key]}: {text}", soft_wrap=True, highlight=False, markup=False)

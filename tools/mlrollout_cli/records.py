@@ -83,6 +83,38 @@ def decision_line(decision: dict[str, Any], *, reason_length: int = 240) -> str:
     return f"{head}: {reason}" if reason else head
 
 
+class DecisionLines:
+    """The lines a follower prints for a stream of decisions, with repeats collapsed: a look that only says again
+    what the one before said (same phase, verdict and action; a held rollout looks every few minutes for hours)
+    is counted, not printed, and the count comes out with the latest reason when something else happens."""
+
+    def __init__(self, *, reason_length: int = 240) -> None:
+        self._reason_length = reason_length
+        self._key: tuple[str, Any, Any] | None = None
+        self._repeated: dict[str, Any] | None = None
+        self._count = 0
+
+    def add(self, decision: dict[str, Any]) -> list[str]:
+        key = (where(decision), decision.get("verdict"), decision.get("action"))
+        if key == self._key:
+            self._repeated, self._count = decision, self._count + 1
+            return []
+        lines = self.flush()
+        self._key = key
+        return [*lines, decision_line(decision, reason_length=self._reason_length)]
+
+    def flush(self) -> list[str]:
+        """The count of the repeats not yet printed (at the end of the stream, or before a different line)."""
+        if self._repeated is None:
+            return []
+        times = "once more" if self._count == 1 else f"{self._count} more times"
+        at = str(self._repeated.get("at") or "")[11:16]
+        reason = clip(self._repeated.get("reason"), self._reason_length)
+        line = f"  … the same {times}" + (f", the last at {at}" if at else "") + (f": {reason}" if reason else "")
+        self._repeated, self._count = None, 0
+        return [line]
+
+
 def estimate_lines(record: dict[str, Any]) -> list[str]:
     """Plan's estimate on the record (services/deploy.plan_estimate): how long each phase should take, and the
     warning when the rollout cannot decide in time; nothing for a record without one (a first deployment)."""

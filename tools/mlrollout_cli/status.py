@@ -20,18 +20,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from mlrollout.adapters.aws import error_code, error_message
 from mlrollout.adapters.endpoints import SageMakerEndpoints
 from mlrollout.adapters.ledger import DynamoDeployments, DynamoLeases
 from mlrollout.domain.ledger import Lease, Waiter
 from mlrollout_cli.context import Aws, from_context
-from mlrollout_cli.extras import fail, spinner
-from mlrollout_cli.records import clip, decisions_total, estimate_lines, last_decision, percent, phase
+from mlrollout_cli.errors import CliError, ExitCode
+from mlrollout_cli.extras import spinner
+from mlrollout_cli.output import Column, show_table
+from mlrollout_cli.records import decisions_total, estimate_lines, last_decision, percent, phase
 
 WORKERS = 8  # concurrent SageMaker reads: well inside botocore's 10 pooled connections and SageMaker's rate
 NOT_CREATED = "NotCreated"  # a first rollout holds or waits for an endpoint it has not created yet
@@ -187,19 +185,19 @@ def status(
     counter = CallCounter()
     console = Console(highlight=False)
     began = ready = time.perf_counter()
-    try:
-        for service in ("sagemaker", "dynamodb"):  # loading their service models (SageMaker's is big) is not reading
-            aws.client(service)
-        ready = time.perf_counter()
-        with spinner(console if not as_json else Console(stderr=True), "reading endpoints, leases and deployments"):
-            endpoints = gather(aws, endpoint, counter=counter, **tables)
-    except ClientError as exc:
-        fail(f"cannot read the status: {error_code(exc)}: {error_message(exc)}", code=1)
-    except BotoCoreError as exc:
-        fail(f"cannot read the status: {exc}; check the AWS profile, region and credentials", code=1)
+    # AWS's errors (credentials, permissions, the network) go to the one error contract (mlrollout_cli/errors.py).
+    for service in ("sagemaker", "dynamodb"):  # loading their service models (SageMaker's is big) is not reading
+        aws.client(service)
+    ready = time.perf_counter()
+    with spinner(console if not as_json else Console(stderr=True), "reading endpoints, leases and deployments"):
+        endpoints = gather(aws, endpoint, counter=counter, **tables)
     seconds = time.perf_counter() - ready
     if endpoint is not None and not endpoints:
-        fail(f"no endpoint {endpoint}, and no rollout holds or waits for one of that name", code=1)
+        raise CliError(
+            f"no endpoint {endpoint}, and no rollout holds or waits for one of that name",
+            "see every endpoint with `mlrollout status`",
+            ExitCode.NOT_SUCCEEDED,
+        )
     if as_json:
         meta = {
             "generated_at": datetime.now(UTC).isoformat(),
@@ -213,43 +211,61 @@ def status(
     if not endpoints:
         console.print("no endpoints yet: upload a model (mlrollout publish) to create one")
         return
-    console.print(_table(endpoints))
+    show(endpoints, console)
     count = len(endpoints)
     console.print(
         f"[dim]{count} endpoint{'s' if count != 1 else ''}, read in {seconds:.2f} s ({counter.calls.total()} AWS calls)"
     )
 
 
-def _table(endpoints: list[dict[str, Any]]) -> Table:
-    listing = Table(title="endpoints", show_lines=True)
-    for column in ("endpoint", "variants (traffic, instances)", "rollout", "queued"):
-        listing.add_column(column, overflow="fold")
+COLUMNS = (
+    Column("endpoint", keep=True),
+    Column("status", keep=True),
+    Column("traffic"),
+    Column("deployment", keep=True),
+    Column("version", keep=True),
+    Column("phase"),
+    Column("queued"),
+)
+
+
+def show(endpoints: list[dict[str, Any]], console: Console) -> None:
+    """One row an endpoint (output.show_table: whole ids on a terminal, tab-separated when piped), and under it
+    what the row cannot hold: the config, a failure, the judge's last look in full and Plan's expectations."""
+    rows, details = [], []
     for e in endpoints:
-        where = f"{escape(e['name'])}\n{e['status']}" + (f"\n[dim]{escape(e['config'])}[/]" if e["config"] else "")
-        if e["pending_config"]:
-            where += f"\n[dim]updating to {escape(e['pending_config'])}[/]"
-        if e["failure_reason"]:
-            where += f"\n[red]{escape(clip(e['failure_reason'], 80))}[/]"
-        variants = "\n".join(
-            escape(f"{v['name']} {percent(v['weight_percent'])}  {v['instance_type'] or '?'} x{v['instance_count']}")
+        rollout = e["rollout"] or {}
+        traffic = ", ".join(
+            f"{v['name']} {percent(v['weight_percent'])} {v['instance_type'] or '?'} x{v['instance_count']}"
             for v in e["variants"]
         )
-        listing.add_row(where, variants or "-", _rollout_cell(e["rollout"]), _queued_cell(e["queued"]))
-    return listing
+        queued = ", ".join(f"{q['version'] or '?'} ({q['deployment_id']})" for q in e["queued"])
+        rows.append(
+            [
+                e["name"],
+                e["status"],
+                traffic or "-",
+                rollout.get("deployment_id") or "-",
+                rollout.get("version") or "-",
+                rollout.get("phase") or "-",
+                queued or "-",
+            ]
+        )
+        details.append("; ".join(_details(e)))
+    show_table("endpoints", COLUMNS, rows, long="details", long_values=details, console=console)
 
 
-def _rollout_cell(rollout: dict[str, Any] | None) -> str:
-    if rollout is None:
-        return "-"
-    lines = [f"{rollout['deployment_id']} ({rollout['version'] or '?'})", str(rollout["phase"])]
-    if rollout["verdict"]:
-        lines.append(f"last: {rollout['verdict']}, {rollout['action']}: {clip(rollout['reason'], 100)}")
-    lines += [clip(line, 300) for line in rollout.get("expected") or []]
-    lines = [escape(line) for line in lines]
-    if rollout["lease_expired"]:
-        lines.append("[yellow]lease expired[/]")
-    return "\n".join(lines)
-
-
-def _queued_cell(queued: list[dict[str, Any]]) -> str:
-    return "\n".join(escape(f"{q['version'] or '?'} ({q['deployment_id']})") for q in queued) or "-"
+def _details(endpoint: dict[str, Any]) -> list[str]:
+    found = [f"config {endpoint['config']}"] if endpoint["config"] else []
+    if endpoint["pending_config"]:
+        found.append(f"updating to {endpoint['pending_config']}")
+    if endpoint["failure_reason"]:
+        found.append(f"failure: {endpoint['failure_reason']}")
+    rollout = endpoint["rollout"]
+    if rollout is not None:
+        if rollout["verdict"]:
+            found.append(f"last look: {rollout['verdict']}, {rollout['action']}: {rollout['reason']}")
+        found += list(rollout.get("expected") or [])
+        if rollout["lease_expired"]:
+            found.append("lease expired")
+    return found

@@ -101,13 +101,14 @@ class Alert:
     event: EventType
     reason: str
     model: str | None = None
-    version: str | None = None
+    version: str | None = None  # the label the user uploaded (the version folder), what every message names
     endpoint: str | None = None
     deployment_id: str | None = None
     artifact: str | None = None
     occurred_at: str | None = None
     evidence: list[Evidence] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)
+    package: int | None = None  # the model registry's package number, shown beside the label, never instead of it
 
     @property
     def severity(self) -> Severity:
@@ -124,6 +125,12 @@ class Alert:
             text = f"[mlrollout] upload {HEADLINE[self.event]}"
         ascii_only = re.sub(r"[^\x20-\x7e]", "?", text)
         return ascii_only if len(ascii_only) <= 100 else ascii_only[:97] + "..."
+
+    def version_fact(self) -> str | None:
+        """The version as the facts show it: the uploaded label, with the registry's package number beside it."""
+        if self.version and self.package is not None:
+            return f"{self.version} (model registry package {self.package})"
+        return self.version
 
     def what_to_do(self) -> str:
         """ACTION for this event, its commands naming this alert's deployment."""
@@ -148,7 +155,7 @@ class Alert:
         facts = [
             ("Severity", self.severity.value),
             ("Model", self.model),
-            ("Version", self.version),
+            ("Version", self.version_fact()),
             ("Endpoint", self.endpoint),
             ("Deployment", self.deployment_id),
             ("Artifact", self.artifact),
@@ -178,4 +185,5 @@ def alert_from_document(document: dict[str, Any]) -> Alert:
         occurred_at=document.get("occurred_at"),
         evidence=[Evidence(e["name"], e["value"], e.get("limit")) for e in document.get("evidence", [])],
         links=dict(document.get("links", {})),
+        package=document.get("package"),
     )

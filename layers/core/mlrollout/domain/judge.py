@@ -22,6 +22,7 @@ docs/judge.md gives the method, its assumptions and its parameters.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -82,12 +83,52 @@ class ExtraMetric:
 
 @dataclass(frozen=True)
 class Check:
+    """One test of a look. `unit` says how `canary`, `baseline` and `limit` read (`check_evidence`): "percent" (a
+    rate), "ms", "requests", "points" (a paired difference of error rates) or "relative" (a log ratio against the
+    current variant); `measure` names what was measured, in words."""
+
     name: str
     canary: float | None
     baseline: float | None
     limit: float | None
     outcome: str
     detail: str
+    unit: str = ""
+    measure: str = ""
+
+
+def check_evidence(check: Mapping[str, Any]) -> tuple[str, str, str | None]:
+    """(what, value, limit) of a check (`Check` as its decision record keeps it) in the units of the reasons: "+38%
+    against a limit of +25%", not a log ratio. A check recorded before `unit` existed shows its bare numbers."""
+    unit = check.get("unit") or ""
+    canary, baseline, limit = check.get("canary"), check.get("baseline"), check.get("limit")
+
+    def shown(value: float) -> str:
+        if unit == "percent":
+            return _pct(value)
+        if unit == "ms":
+            return f"{value:.0f} ms"
+        if unit == "requests":
+            return f"{value:.0f} requests"
+        if unit == "points":
+            return f"{value * 100:+.2f} points"
+        if unit == "relative":
+            return f"{math.expm1(value):+.0%}" if abs(value) < 50 else f"{value:+.3g} (log ratio)"
+        return f"{value:.4g}"
+
+    if canary is None:
+        value = "no data"
+    elif unit in {"points", "relative"}:
+        value = f"canary {shown(float(canary))}"
+    else:
+        value = f"canary {shown(float(canary))}" + (
+            f", current {shown(float(baseline))}" if baseline is not None else ""
+        )
+    return (
+        check.get("measure") or str(check["name"]),
+        f"{value} ({check['outcome']})",
+        shown(float(limit)) if limit is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -378,6 +419,8 @@ def judge(
                     limits.min_requests,
                     "inconclusive",
                     f"{skipped} periods missing",
+                    "requests",
+                    "requests judged",
                 )
             ],
             usable_periods=len(pairs),
@@ -411,6 +454,8 @@ def judge(
             limits.max_error_rate,
             "fail" if canary_low > limits.max_error_rate else "pass",
             f"anytime bounds [{_pct(canary_low)}, {_pct(canary_high)}]",
+            "percent",
+            f"{label} error rate (cap)",
         )
     )
     if latest_canary.latency_p99_ms is not None:
@@ -428,6 +473,8 @@ def judge(
                 limits.max_p99_latency_ms,
                 "fail" if over else "pass",
                 "ModelLatency p99 (ms), latest period",
+                "ms",
+                "ModelLatency p99 in the latest minute (cap)",
             )
         )
 
@@ -467,6 +514,7 @@ def judge(
         *,
         required: bool = True,
         promotion: tuple[float, float] | None = None,
+        unit: str = "relative",
     ) -> None:
         """The harm test (lower bound over `margin`, spending the signal's share of alpha) and the promotion test
         (upper bound under `pass_margin`, spending its share of 1 - pass_confidence): the confidence sequence's
@@ -474,7 +522,8 @@ def judge(
         if not len(values):
             if required:
                 unmeasured.append(f"{describe} has no data")
-            checks.append(Check(name, None, None, margin, "inconclusive" if required else "not published", describe))
+            outcome = "inconclusive" if required else "not published"
+            checks.append(Check(name, None, None, margin, outcome, describe, unit, describe))
             return
         mean, lower = bounded(values, variance_floor, alpha_of[name], -1)
         if promotion is None:
@@ -486,7 +535,16 @@ def judge(
         if bound.lower > margin:
             failing.append(name)
             checks.append(
-                Check(name, mean, None, margin, "fail", f"{describe}: lower bound {bound.lower:.4f} > {margin:.4f}")
+                Check(
+                    name,
+                    mean,
+                    None,
+                    margin,
+                    "fail",
+                    f"{describe}: lower bound {bound.lower:.4f} > {margin:.4f}",
+                    unit,
+                    describe,
+                )
             )
         elif bound.upper <= pass_margin:
             checks.append(
@@ -497,6 +555,8 @@ def judge(
                     margin,
                     "pass",
                     f"{describe}: upper bound {bound.upper:.4f} <= {pass_margin:.4f} (regression)",
+                    unit,
+                    describe,
                 )
             )
         else:
@@ -510,6 +570,8 @@ def judge(
                     "inconclusive",
                     f"{describe}: harm bound {bound.lower:.4f} (tolerance {margin:.4f}), promotion bound "
                     f"{bound.upper:.4f} (regression {pass_margin:.4f})",
+                    unit,
+                    describe,
                 )
             )
 
@@ -541,8 +603,9 @@ def judge(
         0.0,
         slack,
         multiple * slack,
-        f"{label} error rate vs {ratio:g}x the current variant's",
+        f"{label} error rate over {ratio:g}x the current variant's",
         promotion=promotion,
+        unit="points",
     )
 
     def log_ratios(getter: Any) -> list[float]:
@@ -558,8 +621,8 @@ def judge(
     typical = sorted(p.canary.invocations or 0.0 for p in pairs)[len(pairs) // 2]
     floor = (SPARSE_LATENCY_LOG_SD_FLOOR if typical < SPARSE_PERIOD_REQUESTS else LATENCY_LOG_SD_FLOOR) ** 2
     for name, getter, describe in (
-        ("latency_p99", lambda p: p.latency_p99_ms, "ModelLatency p99 ratio"),
-        ("latency_mean", lambda p: p.latency_mean_ms, "ModelLatency mean ratio"),
+        ("latency_p99", lambda p: p.latency_p99_ms, "ModelLatency p99 against the current variant's"),
+        ("latency_mean", lambda p: p.latency_mean_ms, "ModelLatency mean against the current variant's"),
     ):
         assess(name, log_ratios(getter), floor, latency_margin, latency_regression, describe)
     # OverheadLatency is secondary: judged when published, not required for a pass.
@@ -569,7 +632,7 @@ def judge(
         floor,
         latency_margin,
         latency_regression,
-        "OverheadLatency mean ratio",
+        "OverheadLatency mean against the current variant's",
         required=False,
     )
     for extra in extras:
@@ -583,7 +646,8 @@ def judge(
             floor,
             math.log(1 + tolerance),
             math.log(1 + multiple * tolerance),
-            f"{extra.name} ratio",
+            f"{extra.name} against the current variant's"
+            + ("" if extra.higher_is_worse else " (a drop counts as worse)"),
         )
 
     def verdict(outcome: Verdict, reason: str, *, looked: bool = False) -> Judgement:

@@ -141,12 +141,16 @@ def fit(*parts: str, max_len: int = MAX_NAME) -> str:
     return f"{head}-{tail}" if tail else head
 
 
-def variant_name(package_version: int, taken: frozenset[str] = frozenset()) -> str:
-    name = f"v{package_version}"
+def variant_name(version_label: str, package_version: int, taken: frozenset[str] = frozenset()) -> str:
+    """The candidate's production variant: the version label the user uploaded (`v11`), so that every message, metric
+    dimension and table names the version as the user does. Characters a variant name cannot hold (SageMaker allows
+    letters, digits and hyphens) become hyphens (`1.2.0` is `1-2-0`); a label the current variant already carries
+    gets the registry's package number beside it (`v11-p6`)."""
+    base = re.sub(r"[^a-zA-Z0-9]+", "-", version_label).strip("-")[:MAX_NAME].rstrip("-") or f"v{package_version}"
+    candidate = base if base not in taken else fit(base, f"p{package_version}")
     suffix = 2
-    candidate = name
     while candidate in taken:
-        candidate = f"{name}-{suffix}"
+        candidate = fit(base, f"p{package_version}", str(suffix))
         suffix += 1
     return candidate
 

@@ -26,7 +26,7 @@ def slack_message(alert: Alert) -> dict[str, Any]:
     facts = [
         ("Severity", alert.severity.value),
         ("Model", alert.model),
-        ("Version", alert.version),
+        ("Version", alert.version_fact()),
         ("Endpoint", alert.endpoint),
         ("Deployment", alert.deployment_id),
     ]

@@ -62,7 +62,7 @@ def plan_deployment(
     )
     seen = endpoints.observe(endpoint)
     if not seen.exists:
-        candidate = naming.variant_name(registration.package_version)
+        candidate = naming.variant_name(rollout.version_label, registration.package_version)
         return Deployment(
             endpoint_name=endpoint,
             first_deployment=True,
@@ -97,7 +97,9 @@ def plan_deployment(
         )
     current = variants[0]
     _require_same_kind(rollout, current)
-    candidate = naming.variant_name(registration.package_version, frozenset({current["VariantName"]}))
+    candidate = naming.variant_name(
+        rollout.version_label, registration.package_version, frozenset({current["VariantName"]})
+    )
     # A serverless endpoint serves one variant: the candidate replaces the current one at once and is judged against
     # the endpoint's own minutes before the switch (there is nothing to compare it with beside it).
     history = rollout.config.serverless is not None

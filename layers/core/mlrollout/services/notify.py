@@ -9,13 +9,16 @@ from urllib.parse import quote
 from mlrollout.contracts import NotifyInput, NotifyResult, PlanEstimate, Upload
 from mlrollout.domain import naming
 from mlrollout.domain.alerts import Alert, EventType, Evidence
+from mlrollout.domain.judge import check_evidence
 from mlrollout.ports import Notifier
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+def _split(weights: object) -> str:
+    """Variant weights as shares of the traffic ("v1 90%, v2 10%"; weights are relative to their sum)."""
+    if not isinstance(weights, dict) or not weights:
+        return "no variants"
+    total = sum(float(w) for w in weights.values()) or 1.0
+    return ", ".join(f"{name} {100 * float(w) / total:.3g}%" for name, w in weights.items())
 
 
 def console_links(request: NotifyInput, region: str, dashboard: str | None) -> dict[str, str]:
@@ -42,19 +45,13 @@ def build_alert(request: NotifyInput, *, region: str, dashboard: str | None) -> 
         evidence.append(
             Evidence("verdict", f"{judgement.verdict} at step {judgement.step_index + 1} ({judgement.weight:g}%)")
         )
-        for check in judgement.checks:
-            canary, baseline = check.get("canary"), check.get("baseline")
-            value = f"canary {_fmt(canary)}" + (f", current {_fmt(baseline)}" if baseline is not None else "")
-            limit = check.get("limit")
-            evidence.append(
-                Evidence(check["name"], f"{value} ({check['outcome']})", _fmt(limit) if limit is not None else None)
-            )
+        evidence += [Evidence(*check_evidence(check)) for check in judgement.checks]
     if request.rollback is not None:
         seen = request.rollback.observed
         evidence.append(
             Evidence(
                 "endpoint after rollback",
-                f"{seen.get('status')} on {seen.get('config')}, weights {seen.get('weights')}",
+                f"{seen.get('status')} on {seen.get('config')}, traffic {_split(seen.get('weights'))}",
             )
         )
         evidence.append(Evidence("rollback verified", "yes" if request.rollback.verified else "NO"))
@@ -85,6 +82,7 @@ def build_alert(request: NotifyInput, *, region: str, dashboard: str | None) -> 
         occurred_at=request.now.isoformat(),
         evidence=evidence,
         links=console_links(request, region, dashboard),
+        package=request.registration.package_version if request.registration is not None else None,
     )
 
 
