@@ -17,7 +17,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup lint format typecheck validate test test-fast demo smoke build sizes coldstart bench-judge bench-drift bench-scale bench-cost bench-status reliability-report lock clean
+.PHONY: help setup lint format typecheck validate test test-sdk3 test-fast demo smoke build sizes coldstart bench-judge bench-drift bench-scale bench-cost bench-status reliability-report lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,9 +47,10 @@ $(SAM_VENV)/.installed: $(UV) requirements/sam.lock
 
 setup: $(VENV)/.installed ## create .venv with the pinned dependencies
 
-lint: setup ## ruff lint and format check
+lint: setup ## ruff lint and format check, and the import contracts (pyproject.toml's [tool.importlinter])
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: setup ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -66,14 +67,36 @@ $(CHECKOV_VENV)/.installed: $(UV) requirements/checkov.lock
 validate: setup $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## sam validate --lint, the ASL (cfn-lint E3601, statelint), checkov
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) validate --lint --template template.yaml
 	$(BIN)/python -m mlrollout_dev.checks
-	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 # Two workers, one test file each at a time: the sandbox runs in one process per file (the GIL keeps each to about
 # one core), so two files side by side use both cores of a 2-core machine.
 PYTEST_WORKERS ?= 2
 
-test: lint typecheck validate ## everything CI runs: lint, types, template/ASL validation, all tests
+# The checks before the suite are single-threaded (ruff, mypy, lint-imports, sam validate, checkov) or waiting on the
+# network (the SDK 3.x venv): side by side they keep both cores busy, then the suite takes both.
+test: setup ## everything CI runs: lint, types, template/ASL validation, all tests
+	$(MAKE) --no-print-directory --jobs=3 --output-sync=target lint typecheck validate test-sdk3
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+# .venv has the sagemaker SDK 2.x (requirements/dev.lock); the `[sagemaker]` extra allows 3.x too, so the tests that
+# go through the SDK run again under 3.x. Only sagemaker-core 2.x is installed there: it is the distribution of SDK 3.x
+# that provides every module the CLI imports (sagemaker.core.*), without the meta-package's mlflow, pyarrow, etc.
+SDK3_VENV := .venv-sdk3
+SDK3_TESTS := tests/cli/test_sagemaker_sdk.py \
+	tests/cli/test_cli_baseline.py::test_model_monitor_runs_sagemakers_baselining_job_through_the_sdk \
+	tests/cli/test_cli_baseline.py::test_model_monitor_without_the_sagemaker_sdk_says_how_to_install_it \
+	tests/cli/test_cli_publish.py::test_framework_without_the_sagemaker_sdk_says_how_to_install_it
+
+$(SDK3_VENV)/.installed: $(UV) pyproject.toml requirements/sagemaker3.lock
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
+	test -x $(SDK3_VENV)/bin/python || $(PYTHON313) -m venv --without-pip $(SDK3_VENV)
+	$(UV_INSTALL) $(SDK3_VENV)/bin/python -r requirements/sagemaker3.lock
+	$(UV_INSTALL) $(SDK3_VENV)/bin/python --no-deps -e .
+	touch $@
+
+test-sdk3: $(SDK3_VENV)/.installed ## the tests that go through the sagemaker SDK, under SDK 3.x (.venv-sdk3)
+	MLROLLOUT_TEST_SAGEMAKER_MAJOR=3 $(SDK3_VENV)/bin/pytest -q -p no:cacheprovider $(SDK3_TESTS)
 
 test-fast: setup ## the tests without the sandbox scenarios
 	$(BIN)/pytest -m "not sandbox"
@@ -116,10 +139,17 @@ bench-drift: setup ## builtin drift backend: analysis time and memory per window
 coldstart: setup ## measure each handler's cold import against boto3 and its clients
 	$(BIN)/python -m mlrollout_dev.coldstart
 
+# dev.lock keeps the sagemaker SDK at 2.x, which the extra still allows; sagemaker3.lock is dev.lock's pins for the
+# sandbox and the tests, with SDK 3.x's sagemaker-core instead (make test-sdk3).
 lock: ## re-resolve requirements/*.lock from pyproject.toml (needs network)
 	rm -rf .lock-venv && $(PYTHON313) -m venv .lock-venv
-	.lock-venv/bin/pip install $(PIP_FLAGS) -e ".[sandbox,dev,sagemaker]"
+	.lock-venv/bin/pip install $(PIP_FLAGS) -e ".[sandbox,dev,sagemaker]" "sagemaker<3"
 	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ' > requirements/dev.lock
+	rm -rf .lock-venv && $(PYTHON313) -m venv .lock-venv
+	grep -iv '^sagemaker' requirements/dev.lock > .lock-venv/constraints.txt
+	.lock-venv/bin/pip install $(PIP_FLAGS) -c .lock-venv/constraints.txt -e ".[sandbox]" pytest pytest-timeout \
+		pytest-socket "sagemaker-core>=2,<3"
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ' > requirements/sagemaker3.lock
 	rm -rf .lock-venv && $(PYTHON313) -m venv .lock-venv
 	.lock-venv/bin/pip install $(PIP_FLAGS) aws-sam-cli
 	.lock-venv/bin/pip freeze > requirements/sam.lock
@@ -129,4 +159,4 @@ lock: ## re-resolve requirements/*.lock from pyproject.toml (needs network)
 	rm -rf .lock-venv
 
 clean: ## remove build output and virtual environments
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(SDK3_VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from support import FUNCTIONS, IMAGE, ROOT, make_tarball, s3_event
+from support import FUNCTIONS, IMAGE, ROOT, make_tarball, s3_event, table_from_template
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -92,33 +92,9 @@ def stack(embedded_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Stack:
         RoleName=f"sagemaker-{suffix}", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
     )["Role"]["Arn"]
     state_table = f"state-{suffix}"
-    embedded_aws.client("dynamodb").create_table(
-        TableName=state_table,
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    embedded_aws.client("dynamodb").create_table(**table_from_template("StateTable", state_table))
     deployments_table = f"deployments-{suffix}"
-    embedded_aws.client("dynamodb").create_table(
-        TableName=deployments_table,
-        AttributeDefinitions=[
-            {"AttributeName": "deployment_id", "AttributeType": "S"},
-            {"AttributeName": "model_name", "AttributeType": "S"},
-            {"AttributeName": "created_at", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "deployment_id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by-model",
-                "KeySchema": [
-                    {"AttributeName": "model_name", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    embedded_aws.client("dynamodb").create_table(**table_from_template("DeploymentsTable", deployments_table))
     schedule_group = f"drift-{suffix}"
     embedded_aws.client("scheduler").create_schedule_group(Name=schedule_group)
 
@@ -166,11 +142,16 @@ def handler() -> Callable[[str], Callable[[dict[str, Any]], Any]]:
         module = _HANDLERS[name]
 
         def invoke(event: dict[str, Any]) -> Any:
-            # Settings are parsed once per container; a test that changes the environment between invocations
-            # stands for a configuration update, which Lambda serves from new containers.
+            # Settings are parsed, and the adapters built from them, once per container; a test that changes the
+            # environment between invocations stands for a configuration update, which Lambda serves from new
+            # containers.
+            from mlrollout import wiring
             from mlrollout.settings import get_settings
 
             get_settings.cache_clear()
+            for factory in vars(wiring).values():
+                if hasattr(factory, "cache_clear"):
+                    factory.cache_clear()
             return module.lambda_handler(json.loads(json.dumps(event, default=str)), LambdaContextStub(name))
 
         return invoke

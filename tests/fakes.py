@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mlrollout.adapters.endpoints import ModelNetwork
-from mlrollout.adapters.metrics import MetricsFetch
 from mlrollout.domain.judge import Period, VariantSeries
 from mlrollout.domain.ledger import Lease
 from mlrollout.domain.rollback import EndpointObservation
+from mlrollout.ports import MetricsFetch, ModelNetwork
 
 if TYPE_CHECKING:
     from mlrollout.services.ledger import LeaseKeeper

@@ -16,6 +16,20 @@ FUNCTIONS = ROOT / "functions"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
 
 
+# What CreateTable takes of a table's template properties; the rest (encryption with the stack's key, point-in-time
+# recovery, time to live) needs the stack around it, which a handler test has no use for.
+_TABLE_SHAPE = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+
+
+def table_from_template(logical_id: str, name: str) -> dict[str, Any]:
+    """CreateTable's arguments for the template's table `logical_id` (its keys and indexes), named `name`: the tests'
+    tables are the stack's, not a copy of them kept by hand."""
+    from mlrollout_sandbox.template import load_template
+
+    properties = load_template(ROOT / "template.yaml")["Resources"][logical_id]["Properties"]
+    return {"TableName": name, **{key: properties[key] for key in _TABLE_SHAPE if key in properties}}
+
+
 def make_tarball(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
@@ -37,7 +51,8 @@ def s3_event(bucket: str, key: str, version_id: str | None, size: int) -> dict[s
 
 def demo_artifact(version: str, salt: str = "") -> bytes:
     """A demo model's real package; `salt` changes its bytes (and so its sha256) without changing what it does."""
-    from mlrollout_sandbox.session import DEMO_MODELS, package_model
+    from mlrollout_files.package import package_model
+    from mlrollout_sandbox.session import DEMO_MODELS
 
     return package_model(DEMO_MODELS / "fraud-scorer" / version, extra={"BUILD": salt.encode()} if salt else None)
 

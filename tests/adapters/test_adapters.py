@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from mlrollout.adapters.endpoints import SageMakerEndpoints
 from mlrollout.adapters.metrics import CloudWatchMetrics
-from mlrollout.adapters.registry import PackageSpec, SageMakerRegistry
+from mlrollout.adapters.registry import SageMakerRegistry
+from mlrollout.domain.errors import ChangeRefused
+from mlrollout.ports import PackageSpec
 from support import IMAGE
 
 
@@ -83,7 +84,7 @@ def test_endpoints_create_is_idempotent_and_observe_reports_weights(stack: Any, 
 
 def test_endpoints_surface_sagemaker_refusals(stack: Any, name: str) -> None:
     endpoints = SageMakerEndpoints(stack.client("sagemaker"))
-    with pytest.raises(ClientError, match="Could not find endpoint"):
+    with pytest.raises(ChangeRefused, match="refused UpdateEndpoint of endpoint .*Could not find endpoint"):
         endpoints.update_endpoint(name, "no-such-config")
 
 

@@ -12,7 +12,8 @@ import pytest
 from moto import mock_aws
 
 from mlrollout.adapters.artifacts import MIN_PART, S3Artifacts
-from mlrollout.adapters.ledger import MODEL_INDEX, DynamoDeployments
+from mlrollout.adapters.ledger import DynamoDeployments
+from support import table_from_template
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -70,26 +71,7 @@ def test_an_artifact_above_the_threshold_is_copied_in_parts_byte_for_byte(aws: N
 
 def test_a_models_history_reads_on_past_a_full_query_page(aws: None) -> None:
     db = boto3.client("dynamodb", region_name="us-east-1")
-    db.create_table(
-        TableName="deployments",
-        KeySchema=[{"AttributeName": "deployment_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": "deployment_id", "AttributeType": "S"},
-            {"AttributeName": "model_name", "AttributeType": "S"},
-            {"AttributeName": "created_at", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": MODEL_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "model_name", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    db.create_table(**table_from_template("DeploymentsTable", "deployments"))
     records = DynamoDeployments(db, "deployments")
     for n in range(15):  # 15 records of ~100 KB: a Query page (1 MB) holds fewer than 10 of them
         at = (NOW + timedelta(minutes=n)).isoformat()

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlrollout.adapters.endpoints import SageMakerEndpoints
-from mlrollout.domain.errors import EndpointChanging
+from mlrollout.domain.errors import ChangeRefused, EndpointChanging
 from support import ready_endpoint, sagemaker_model, unique
 
 
@@ -52,14 +52,15 @@ def test_a_change_refused_during_a_scaling_activity_is_endpoint_changing(embedde
     assert isinstance(refused.value.__cause__, ClientError)
 
 
-def test_a_refusal_of_an_in_service_endpoint_stays_aws_error(embedded_aws: Any) -> None:
+def test_a_refusal_of_an_in_service_endpoint_is_a_change_refused_with_aws_error(embedded_aws: Any) -> None:
     sm = embedded_aws.client("sagemaker")
     current = config(sm, sagemaker_model(sm))
     endpoint = ready_endpoint(sm, embedded_aws.emulator.services["sagemaker"], current)
     endpoints = SageMakerEndpoints(sm)
 
-    with pytest.raises(ClientError) as refused:
+    with pytest.raises(ChangeRefused, match="UpdateEndpointWeightsAndCapacities of endpoint") as refused:
         endpoints.set_weights(endpoint, {"no-such-variant": 1.0})
-    assert refused.value.response["Error"]["Code"] == "ValidationException"
-    with pytest.raises(ClientError):
+    cause = refused.value.__cause__
+    assert isinstance(cause, ClientError) and cause.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ChangeRefused, match="UpdateEndpoint of endpoint"):
         endpoints.update_endpoint(endpoint, "no-such-config")

@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from mlrollout.adapters.endpoint_waits import CHANGE_PREFIX, KEEP_SECONDS, DynamoEndpointWaits
 from mlrollout.domain.endpoint_change import PendingChange
+from support import table_from_template
 
 NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
 
@@ -18,12 +19,7 @@ NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
 def waits() -> Iterator[DynamoEndpointWaits]:
     with mock_aws():
         db = boto3.client("dynamodb", region_name="us-east-1")
-        db.create_table(
-            TableName="state",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        db.create_table(**table_from_template("StateTable", "state"))
         yield DynamoEndpointWaits(db, "state")
 
 

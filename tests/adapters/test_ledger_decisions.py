@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from mlrollout.adapters.ledger import DECISIONS_KEPT, DynamoDeployments
+from support import table_from_template
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -19,12 +20,7 @@ NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 def records() -> Iterator[DynamoDeployments]:
     with mock_aws():
         db = boto3.client("dynamodb", region_name="us-east-1")
-        db.create_table(
-            TableName="deployments",
-            KeySchema=[{"AttributeName": "deployment_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "deployment_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        db.create_table(**table_from_template("DeploymentsTable", "deployments"))
         yield DynamoDeployments(db, "deployments")
 
 

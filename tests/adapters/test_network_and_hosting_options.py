@@ -11,9 +11,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mlrollout.adapters.endpoints import ModelNetwork, SageMakerEndpoints
-from mlrollout.adapters.monitoring import DataQualityJob, SageMakerMonitoring
+from mlrollout.adapters.endpoints import SageMakerEndpoints
+from mlrollout.adapters.monitoring import SageMakerMonitoring
 from mlrollout.adapters.network import Ec2Network
+from mlrollout.ports import DataQualityJob, ModelNetwork
 from support import IMAGE
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"

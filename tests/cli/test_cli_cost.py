@@ -404,8 +404,9 @@ strategy:
 def test_cost_of_a_real_rollout_in_the_sandbox() -> None:
     from mlrollout.adapters.ledger import DynamoDeployments
     from mlrollout_cli.main import app
+    from mlrollout_files.package import package_model
     from mlrollout_sandbox.dataplane import TrafficProfile
-    from mlrollout_sandbox.session import DEMO_MODELS, Sandbox, package_model
+    from mlrollout_sandbox.session import DEMO_MODELS, Sandbox
 
     with Sandbox(warp=600, seed=11) as sandbox:
         sandbox.put_config("cost-model", CONFIG)

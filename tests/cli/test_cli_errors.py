@@ -151,3 +151,26 @@ def test_history_of_an_unknown_model_is_the_same_error_as_a_table_or_json(
     assert (error["error"], error["exit_code"]) == ("no uploads of model nope are recorded", 2)
     assert run(["history", "--deployment", "no-such-id", "--json"]) == ExitCode.USAGE
     assert json.loads(capsys.readouterr().out)["error"] == "no deployment no-such-id is recorded"
+
+
+def test_a_stack_the_caller_may_not_read_is_an_access_error_and_a_missing_stack_is_no_outputs() -> None:
+    from unittest import mock
+
+    from botocore.exceptions import ClientError
+
+    from mlrollout_cli.context import Aws
+
+    def refusing(code: str, message: str) -> Aws:
+        aws = Aws(profile=None, region="us-east-1", endpoint_url=None, stack="mlrollout")
+        cloudformation = mock.Mock()
+        cloudformation.describe_stacks.side_effect = ClientError(
+            {"Error": {"Code": code, "Message": message}}, "DescribeStacks"
+        )
+        aws._clients["cloudformation"] = cloudformation
+        return aws
+
+    # "If the stack doesn't exist, a ValidationError is returned" (DescribeStacks): the resources come from elsewhere.
+    assert refusing("ValidationError", "Stack with id mlrollout does not exist").outputs == {}
+    with pytest.raises(ClientError) as denied:
+        _ = refusing("AccessDenied", "not authorized to perform: cloudformation:DescribeStacks").outputs
+    assert describe(denied.value).code is ExitCode.AWS_ACCESS

@@ -27,9 +27,9 @@ from typer.testing import CliRunner, Result
 from mlrollout.domain import naming
 from mlrollout.domain.artifact import inspect_artifact
 from mlrollout.domain.config import load_config_text
-from mlrollout_cli.main import app
-from mlrollout_cli.package import PackageInvalid, members, package_model, write_package
+from mlrollout_cli.main import run
 from mlrollout_cli.publish import Published, follow
+from mlrollout_files.package import PackageInvalid, members, package_model, write_package
 
 unit = pytest.mark.unit
 aws = pytest.mark.aws
@@ -51,7 +51,13 @@ def _sockets_off_in_unit_tests(request: pytest.FixtureRequest) -> Iterator[None]
 
 
 def invoke(*args: str, env: dict[str, Any] | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), env=env)
+    """The command in-process as `mlrollout` runs it (main.run): a refusal is its error line on stderr, and its code."""
+    runner = CliRunner()
+    with runner.isolation(env=env) as (out, err, both):
+        code = run(list(args))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return Result(runner, out.getvalue(), err.getvalue(), both.getvalue(), None, code, None)
 
 
 def model_dir(root: Path, *, code: bool = True, requirements: bool = True) -> Path:
@@ -346,7 +352,7 @@ def test_init_writes_a_rollout_yaml_the_pipeline_accepts(tmp_path: Path) -> None
     config = load_config_text(out.read_text(), model_name="fraud-scorer")
     assert (config.image, config.instance_type, config.endpoint_name) == (IMAGE, "ml.g5.xlarge", "fraud")
     again = invoke("init", "--model", "fraud-scorer", "--image", IMAGE, "--out", str(out))
-    assert again.exit_code == 2 and "exists already; pass --force" in again.stderr
+    assert again.exit_code == 2 and "exists already (pass --force" in again.stderr
     assert invoke("init", "--model", "fraud-scorer", "--image", IMAGE, "--out", str(out), "--force").exit_code == 0
 
 
@@ -375,8 +381,10 @@ def test_init_refuses_a_config_that_would_not_validate(tmp_path: Path, args: lis
 def test_framework_without_the_sagemaker_sdk_says_how_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "sagemaker", None)  # what an environment without the extra looks like
-    monkeypatch.setitem(sys.modules, "sagemaker.image_uris", None)
+    # What an environment without the extra looks like, even after a test that imported the SDK (make test-sdk3).
+    for name in [name for name in sys.modules if name.split(".")[0] == "sagemaker"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "sagemaker", None)
 
     result = invoke(
         "--region", "us-east-1", "init", "--model", "fraud-scorer", "--framework", "pytorch",
@@ -384,8 +392,8 @@ def test_framework_without_the_sagemaker_sdk_says_how_to_install_it(
     )  # fmt: skip
 
     assert result.exit_code == 2
-    assert "through the sagemaker SDK, which is not installed: pip install 'mlrollout[sagemaker]'" in result.stderr
-    assert "or pass the image URI with --image" in result.stderr
+    assert "through the sagemaker SDK, which is not installed (pip install 'mlrollout[sagemaker]'" in result.stderr
+    assert "or pass the image URI with --image)" in result.stderr
 
 
 # ---------------------------------------------------------------------------------------------- S3, on moto
@@ -432,7 +440,7 @@ def test_init_upload_puts_the_config_in_the_bucket_and_will_not_replace_it_unask
     assert f"uploaded s3://{bucket}/models/fraud-scorer/rollout.yaml" in first.stderr
     stored = embedded_aws.client("s3").get_object(Bucket=bucket, Key="models/fraud-scorer/rollout.yaml")
     assert stored["Body"].read().decode() == (tmp_path / "a.yaml").read_text()
-    assert again.exit_code == 2 and "exists already; pass --force to replace it" in again.stderr
+    assert again.exit_code == 2 and "exists already (pass --force to replace it" in again.stderr
     assert not (tmp_path / "b.yaml").exists()  # refused before anything was written
     assert forced.exit_code == 0, forced.output
 
@@ -543,7 +551,11 @@ def test_an_update_is_followed_decision_by_decision_to_promoted(
     assert re.search(r"step 1 at 10%: (INCONCLUSIVE|PASS), advance:", update.stderr)
     assert "step 2 at 50%: PASS, advance:" in update.stderr
     shown = update.stderr.count("  step 1 at 10%: ") + update.stderr.count("  step 2 at 50%: ")
-    assert len(document["record"]["decisions"]) == shown
+    # a look that says again what the one before it said is counted on one line, not printed again
+    repeated = update.stderr.count("… the same once more") + sum(
+        int(n) for n in re.findall(r"… the same (\d+) more times", update.stderr)
+    )
+    assert len(document["record"]["decisions"]) == shown + repeated
     assert record(running, document["deployment_id"])["outcome"] == "promoted"
 
 

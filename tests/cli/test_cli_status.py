@@ -19,9 +19,9 @@ import pytest
 from rich.console import Console
 
 from mlrollout.domain import naming
-from mlrollout_cli.package import package_model
 from mlrollout_cli.records import decision_line, phase
 from mlrollout_cli.status import _variants, show
+from mlrollout_files.package import package_model
 
 unit = pytest.mark.unit
 sandbox = pytest.mark.sandbox

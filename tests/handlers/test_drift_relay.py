@@ -325,11 +325,15 @@ def test_detect_drift_scores_one_window_of_capture_against_the_baseline(
 def test_detect_drift_refuses_a_missing_baseline_naming_it(stack: Any, handler: Any, endpoint: str) -> None:
     end = window_end(stack)
     missing = f"s3://{stack.bucket}/baselines/{endpoint}/gone/statistics.json"
-    with pytest.raises(ConfigInvalid, match=f"the baseline statistics {missing} of endpoint {endpoint} do not exist"):
+    with pytest.raises(
+        ConfigInvalid, match=f"monitoring.baseline_statistics {missing} of endpoint {endpoint} does not exist"
+    ):
         handler("detect_drift")(drift_input(stack, endpoint, end, baseline_statistics=missing))
     # The constraints too: without them the completeness and domain checks would silently stop.
     gone = f"s3://{stack.bucket}/baselines/{endpoint}/gone/constraints.json"
-    with pytest.raises(ConfigInvalid, match=f"the baseline constraints {gone} of endpoint {endpoint} do not exist"):
+    with pytest.raises(
+        ConfigInvalid, match=f"monitoring.baseline_constraints {gone} of endpoint {endpoint} does not exist"
+    ):
         handler("detect_drift")(drift_input(stack, endpoint, end, baseline_constraints=gone))
     assert published(stack, endpoint, end) == {}
 
@@ -1033,7 +1037,8 @@ def create_endpoint(stack: Any, endpoint: str) -> None:
 
 def data_quality_job(stack: Any, name: str, endpoint: str) -> None:
     """A data-quality job definition for the endpoint, created outside mlrollout's attach."""
-    from mlrollout.adapters.monitoring import DataQualityJob, SageMakerMonitoring
+    from mlrollout.adapters.monitoring import SageMakerMonitoring
+    from mlrollout.ports import DataQualityJob
 
     SageMakerMonitoring(stack.client("sagemaker")).create_data_quality_job(
         DataQualityJob(

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from mlrollout.domain.errors import EndpointChanging
+from mlrollout.domain.errors import ChangeRefused, EndpointChanging
 from support import IMAGE, hold_lease
 
 NOW = "2026-11-25T12:00:00Z"
@@ -33,7 +33,7 @@ def test_deploy_surfaces_an_endpoint_that_refuses_the_update(stack: Any, handler
     deployment = handler("plan_deployment")({"rollout": rollout, "registration": registration, "now": NOW})
     request = {"rollout": rollout, "registration": registration, "deployment": deployment, "now": NOW}
     handler("deploy_candidate")(request)  # creates the endpoint: now Creating
-    with pytest.raises(ClientError, match="already existing endpoint"):
+    with pytest.raises(ChangeRefused, match="refused CreateEndpoint of endpoint .*already existing endpoint"):
         handler("deploy_candidate")(request)
 
 

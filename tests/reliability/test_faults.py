@@ -22,8 +22,9 @@ import pytest
 from mlrollout.adapters.ledger import DynamoDeployments
 from mlrollout.domain import naming
 from mlrollout.domain.config import Strategy
+from mlrollout_files.package import package_model
 from mlrollout_sandbox.dataplane import TrafficProfile
-from mlrollout_sandbox.session import DEMO_MODELS, TERMINAL, RolloutOutcome, Sandbox, Upload, package_model
+from mlrollout_sandbox.session import DEMO_MODELS, TERMINAL, RolloutOutcome, Sandbox, Upload
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
 # The shipped defaults: steps 10% and 50%, 10-minute bakes, a look every 5 minutes, the default judge.

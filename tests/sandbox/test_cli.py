@@ -13,7 +13,8 @@ import boto3
 import pytest
 
 from mlrollout_cli.sandbox import _alive
-from mlrollout_sandbox.session import DEMO_MODELS, package_model
+from mlrollout_files.package import package_model
+from mlrollout_sandbox.session import DEMO_MODELS
 
 pytestmark = pytest.mark.sandbox
 BIN = Path(sys.executable).parent

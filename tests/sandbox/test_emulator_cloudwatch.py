@@ -1,4 +1,4 @@
-"""The sandbox's CloudWatch: metric store, statistics, metric math and alarm evaluation on sandbox time.
+"""The sandbox's CloudWatch: metric store, statistics and alarm evaluation on sandbox time.
 
 Expected values are computed by hand in each test. Alarms are evaluated explicitly with
 `evaluate_alarms(now=..., names=...)` (the ticker thread is stopped) so every transition is deterministic.
@@ -23,21 +23,8 @@ from mlrollout_sandbox.clock import SandboxClock
 from mlrollout_sandbox.emulator.cloudwatch import (
     INSUFFICIENT_DATA,
     AlarmPoint,
-    ArrayLiteral,
-    Binary,
-    Call,
     CloudWatchService,
-    Keyword,
-    MathContext,
-    MetricMathError,
-    Number,
-    Ref,
-    String,
-    TimeSeries,
-    Unary,
     decide_alarm_state,
-    evaluate_expression,
-    parse_expression,
     parse_statistic,
     percentile,
 )
@@ -131,7 +118,7 @@ def state(cw: Any, name: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# pure units: percentile, statistics, expression parser and evaluator, alarm decision
+# pure units: percentile, statistics, alarm decision
 # ---------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("rank", "expected"),
@@ -160,123 +147,6 @@ def test_parse_statistic() -> None:
     for invalid in ("p100.5", "Avg", "P99", ""):
         with pytest.raises(ValueError, match="not valid"):
             parse_statistic(invalid)
-
-
-def test_parser_precedence_and_shapes() -> None:
-    assert parse_expression("m1 + m2 * 2") == Binary("+", Ref("m1"), Binary("*", Ref("m2"), Number(2.0)))
-    assert parse_expression("(m1 + m2) / 2") == Binary("/", Binary("+", Ref("m1"), Ref("m2")), Number(2.0))
-    assert parse_expression("-m1^2") == Unary("-", Binary("^", Ref("m1"), Number(2.0)))
-    assert parse_expression("2^3^2") == Binary("^", Number(2.0), Binary("^", Number(3.0), Number(2.0)))
-    assert parse_expression("a > 1 AND b <= 2 || c") == Binary(
-        "OR", Binary("AND", Binary(">", Ref("a"), Number(1.0)), Binary("<=", Ref("b"), Number(2.0))), Ref("c")
-    )
-    assert parse_expression("FILL(m1, REPEAT)") == Call("FILL", (Ref("m1"), Keyword("REPEAT")))
-    assert parse_expression("SUM([m1, m_2])") == Call("SUM", (ArrayLiteral((Ref("m1"), Ref("m_2"))),))
-    assert parse_expression('METRICS("err")') == Call("METRICS", (String("err"),))
-    assert parse_expression("1.5e3") == Number(1500.0)
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("", "empty"),
-        ("m1 +", "position 5: unexpected end of expression"),
-        ("(m1", "expected ')'"),
-        ("m1 $ 2", "position 4: unexpected character '$'"),
-        ("m1 m2", "unexpected 'm2'"),
-        ("FILL(m1,", "unexpected end"),
-    ],
-)
-def test_parser_syntax_errors(text: str, message: str) -> None:
-    with pytest.raises(MetricMathError, match=re.escape(message)):
-        parse_expression(text)
-
-
-def series(values: list[float | None], period: int = 60) -> TimeSeries:
-    return TimeSeries({i * period: v for i, v in enumerate(values) if v is not None}, period, 0, len(values) * period)
-
-
-def evaluate(text: str, **named: list[float | None]) -> list[float | None] | float:
-    """Evaluate over series given as value lists (None = no datapoint); a series comes back as a list."""
-    inputs = {name: series(values) for name, values in named.items()}
-    length = max(len(v) for v in named.values())
-
-    def resolve(name: str) -> TimeSeries:
-        if name not in inputs:
-            raise MetricMathError(f"Unrecognized metric id {name}")
-        return inputs[name]
-
-    context = MathContext(resolve=resolve, metrics=lambda: list(inputs.items()), grid=(0, length * 60, 60))
-    result = evaluate_expression(text, context)
-    if isinstance(result, TimeSeries):
-        return [result.points.get(i * 60) for i in range(length)]
-    assert isinstance(result, float)
-    return result
-
-
-def test_comparisons_follow_cloudwatch_docs_table() -> None:
-    # The table in "Comparison and logical operators": a missing value in one series counts as 0.
-    m: dict[str, list[float | None]] = {"metric1": [30.0, 20.0, 0.0, 0.0], "metric2": [20.0, None, 20.0, None]}
-    assert evaluate("metric1 < metric2", **m) == [0.0, 0.0, 1.0, 0.0]
-    assert evaluate("metric1 >= 30", **m) == [1.0, 0.0, 0.0, 0.0]
-    assert evaluate("metric1 > 15 AND metric2 > 15", **m) == [1.0, 0.0, 0.0, 0.0]
-    # metric2 != 20 has no value where metric2 has none; OR then counts that missing value as 0
-    assert evaluate("metric1 == 0 || metric2 != 20", **m) == [0.0, 0.0, 1.0, 1.0]
-
-
-def test_if_follows_cloudwatch_docs_tables() -> None:
-    m: dict[str, list[float | None]] = {
-        "metric1": [1.0, 1.0, 0.0, 0.0, None],
-        "metric2": [30.0, None, 0.0, 0.0, 30.0],
-        "metric3": [0.0, 0.0, 20.0, None, 20.0],
-    }
-    assert evaluate("IF(metric1, metric2, metric3)", **m) == [30.0, 0.0, 20.0, None, None]
-    assert evaluate("IF(metric1, 5, metric3)", **m) == [5.0, 5.0, 20.0, None, None]
-    assert evaluate("IF(metric1, metric2, 5)", **m) == [30.0, 0.0, 5.0, 5.0, None]
-    assert evaluate("IF(metric3 > 10, 1)", **m) == [None, None, 1.0, None, 1.0]
-
-
-def test_arithmetic_division_by_zero_and_aggregates() -> None:
-    m: dict[str, list[float | None]] = {"a": [10.0, 4.0, None, 9.0], "b": [2.0, 0.0, 3.0, None]}
-    assert evaluate("a / b", **m) == [5.0, None, 0.0, None]  # x/0 dropped; a missing value counts as 0
-    assert evaluate("a + b * 2", **m) == [14.0, 4.0, 6.0, 9.0]
-    assert evaluate("-a + 1", **m) == [-9.0, -3.0, None, -8.0]
-    assert evaluate("a ^ 2 - 1", **m) == [99.0, 15.0, None, 80.0]
-    assert evaluate("ABS(b - a)", **m) == [8.0, 4.0, 3.0, 9.0]
-    # Over one series: a number; over an array: a series (SUM/AVG count a missing value as 0).
-    assert evaluate("a - MIN(a)", **m) == [6.0, 0.0, None, 5.0]
-    assert evaluate("MAX(a) + SUM(b) + AVG(a)", **m) == pytest.approx(10 + 5 + 23 / 3)
-    assert evaluate("SUM([a, b])", **m) == [12.0, 4.0, 3.0, 9.0]
-    assert evaluate("AVG([a, b])", **m) == [6.0, 2.0, 1.5, 4.5]
-    assert evaluate("MIN([a, b])", **m) == [2.0, 0.0, 3.0, 9.0]
-    assert evaluate("MAX(METRICS())", **m) == [10.0, 4.0, 3.0, 9.0]
-    assert evaluate('SUM(METRICS("b"))', **m) == [2.0, 0.0, 3.0, None]
-    assert evaluate("DATAPOINT_COUNT(a)", **m) == 3.0
-
-
-def test_fill() -> None:
-    m: dict[str, list[float | None]] = {"a": [None, 2.0, None, None, 8.0, None]}
-    assert evaluate("FILL(a, 0)", **m) == [0.0, 2.0, 0.0, 0.0, 8.0, 0.0]
-    assert evaluate("FILL(a, REPEAT)", **m) == [None, 2.0, 2.0, 2.0, 8.0, 8.0]
-    assert evaluate("FILL(a, LINEAR)", **m) == [None, 2.0, 4.0, 6.0, 8.0, None]
-    assert evaluate("FILL(a, -1) * 2", **m) == [-2.0, 4.0, -2.0, -2.0, 16.0, -2.0]
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("STDDEV(a)", "The sandbox does not support the metric math function STDDEV"),
-        ("ANOMALY_DETECTION_BAND(a, 2)", "does not support the metric math function ANOMALY_DETECTION_BAND"),
-        ("FOO(a)", "Unrecognized function FOO"),
-        ("fill(a, 0)", "Unrecognized function fill"),
-        ("ABS(a, a)", "ABS takes 1 argument"),
-        ("FILL(a, SIDEWAYS)", "FILL does not accept SIDEWAYS"),
-        ("a + zz", "Unrecognized metric id zz"),
-    ],
-)
-def test_unsupported_and_invalid_expressions_fail_loudly(text: str, message: str) -> None:
-    with pytest.raises(MetricMathError, match=re.escape(message)):
-        evaluate(text, a=[1.0])
 
 
 # Rows of CloudWatch's "How alarm state is evaluated when data is missing" tables, oldest datapoint first:
@@ -464,17 +334,14 @@ def test_high_resolution_storage_and_periods(cw: Any) -> None:
     assert points(response["d"]) == {base: 3.0}
 
 
-def test_return_data_labels_and_metric_math_over_http(cw: Any) -> None:
-    ns = "Test/Math"
+def test_return_data_and_labels_over_http(cw: Any) -> None:
+    ns = "Test/Labels"
     put_per_minute(cw, ns, "errors", {0: 2.0, 1: 0.0, 3: 5.0})
     put_per_minute(cw, ns, "invocations", {0: 100.0, 1: 50.0, 2: 40.0, 3: 0.0})
     response = cw.get_metric_data(
         MetricDataQueries=[
             stat_query("errors", ns, "errors", "Sum", ReturnData=False),
-            stat_query("calls", ns, "invocations", "Sum", ReturnData=False),
-            {"Id": "rate", "Expression": "100 * errors / calls", "Label": "error rate"},
-            {"Id": "filled", "Expression": "FILL(errors, 0)"},
-            {"Id": "gated", "Expression": "IF(calls > 45, errors, -1)", "ReturnData": True},
+            stat_query("calls", ns, "invocations", "Sum", Label="calls a minute"),
             stat_query("raw", ns, "invocations", "Maximum"),
         ],
         StartTime=minute(0),
@@ -482,37 +349,46 @@ def test_return_data_labels_and_metric_math_over_http(cw: Any) -> None:
         ScanBy="TimestampAscending",
     )
     results = by_id(response)
-    assert list(results) == ["rate", "filled", "gated", "raw"]  # ReturnData=false computed, not returned
-    assert results["rate"]["Label"] == "error rate"
-    assert results["filled"]["Label"] == "filled"
-    assert results["raw"]["Label"] == "invocations"
+    assert list(results) == ["calls", "raw"]  # ReturnData=false computed, not returned
+    assert results["calls"]["Label"] == "calls a minute"
+    assert results["raw"]["Label"] == "invocations"  # the metric name when the query has no label
     assert all(r["StatusCode"] == "Complete" for r in results.values())
-    # minute 2: no errors -> 0/40 = 0; minute 3: 5/0 -> dropped, as CloudWatch does
-    assert points(results["rate"]) == {minute(0): 2.0, minute(1): 0.0, minute(2): 0.0}
-    assert points(results["filled"]) == {minute(0): 2.0, minute(1): 0.0, minute(2): 0.0, minute(3): 5.0}
-    assert points(results["gated"]) == {minute(0): 2.0, minute(1): 0.0, minute(2): -1.0, minute(3): -1.0}
+    assert points(results["calls"]) == {minute(0): 100.0, minute(1): 50.0, minute(2): 40.0, minute(3): 0.0}
 
 
 @pytest.mark.parametrize(
-    ("expression", "message"),
-    [
-        ("STDDEV(m1)", "Error in expression e1: The sandbox does not support the metric math function STDDEV"),
-        ("FOO(m1)", "Error in expression e1: Unrecognized function FOO"),
-        ("m1 +", "Error in expression e1: Syntax error at position 5"),
-        ("m1 / nope", "Unrecognized metric id nope"),
-        ("SUM(m1)", "the result is a single number"),
-        ("SELECT AVG(x) FROM y", "does not support Metrics Insights"),
-    ],
+    "expression", ["100 * m1 / 60", "FILL(m1, 0)", "ANOMALY_DETECTION_BAND(m1, 2)", "SELECT AVG(x) FROM y"]
 )
-def test_metric_math_errors_are_validation_errors(cw: Any, expression: str, message: str) -> None:
-    with pytest.raises(ClientError) as failure:
-        cw.get_metric_data(
-            MetricDataQueries=[stat_query("m1", "Test/Math", "errors", "Sum"), {"Id": "e1", "Expression": expression}],
-            StartTime=minute(0),
-            EndTime=minute(4),
+def test_metric_math_is_refused_as_not_emulated(cw: Any, expression: str) -> None:
+    def refused(call: Any, **kwargs: Any) -> str:
+        with pytest.raises(ClientError) as failure:
+            call(**kwargs)
+        error = failure.value.response["Error"]
+        assert (error["Code"], failure.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+            "SandboxUnsupportedOperation",
+            400,
         )
-    assert failure.value.response["Error"]["Code"] == "ValidationError"
-    assert message in failure.value.response["Error"]["Message"]
+        assert error["Message"].startswith("metric math is not emulated by the sandbox: ")
+        return str(error["Message"])
+
+    metric = stat_query("m1", "Test/Math", "errors", "Sum", ReturnData=False)
+    message = refused(
+        cw.get_metric_data,
+        MetricDataQueries=[metric, {"Id": "e1", "Expression": expression}],
+        StartTime=minute(0),
+        EndTime=minute(4),
+    )
+    assert f"MetricDataQueries.member.2.Expression of query 'e1' is the expression {expression!r}" in message
+    message = refused(
+        cw.put_metric_alarm,
+        AlarmName="refused-math",
+        EvaluationPeriods=1,
+        Threshold=5.0,
+        ComparisonOperator="GreaterThanThreshold",
+        Metrics=[metric, {"Id": "e1", "Expression": expression, "ReturnData": True}],
+    )
+    assert f"PutMetricAlarm Metrics of query 'e1' is the expression {expression!r}" in message
+    assert cw.describe_alarms(AlarmNames=["refused-math"])["MetricAlarms"] == []
 
 
 def test_pagination_with_max_datapoints(cw: Any) -> None:
@@ -886,35 +762,18 @@ def test_percentile_alarm_and_low_sample_count(cw: Any, service: CloudWatchServi
     assert state(cw, "p90-ignore")["StateReason"].startswith("Threshold Crossed: 1 out of the last 1 datapoints [900.0")
 
 
-def test_metric_math_alarm(aws: EmbeddedAws, cw: Any, service: CloudWatchService, alarms: list[str]) -> None:
-    ns, name = "Test/MathAlarm", "error-rate"
-    topic, queue = subscribed_queue(aws, "math-alarm")
-    put_per_minute(cw, ns, "errors", {0: 1.0, 1: 10.0})
-    put_per_minute(cw, ns, "calls", {0: 100.0, 1: 100.0, 2: 100.0})
+def test_alarm_on_metrics(aws: EmbeddedAws, cw: Any, service: CloudWatchService, alarms: list[str]) -> None:
+    ns, name = "Test/MetricsAlarm", "errors-on-metrics"
+    topic, queue = subscribed_queue(aws, "metrics-alarm")
+    put_per_minute(cw, ns, "errors", {0: 1.0, 1: 10.0, 2: 0.0})
+    errors = {"Metric": {"Namespace": ns, "MetricName": "errors"}, "Period": 60, "Stat": "Sum"}
     cw.put_metric_alarm(
         AlarmName=name,
         EvaluationPeriods=1,
         Threshold=5.0,
         ComparisonOperator="GreaterThanThreshold",
         AlarmActions=[topic],
-        Metrics=[
-            {
-                "Id": "err",
-                "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "errors"}, "Period": 60, "Stat": "Sum"},
-                "ReturnData": False,
-            },
-            {
-                "Id": "inv",
-                "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "calls"}, "Period": 60, "Stat": "Sum"},
-                "ReturnData": False,
-            },
-            {
-                "Id": "rate",
-                "Expression": "IF(inv > 0, 100 * FILL(err, 0) / inv, 0)",
-                "Label": "Error rate",
-                "ReturnData": True,
-            },
-        ],
+        Metrics=[{"Id": "err", "MetricStat": errors, "ReturnData": True}],
     )
     alarms.append(name)
     observed = []
@@ -924,13 +783,17 @@ def test_metric_math_alarm(aws: EmbeddedAws, cw: Any, service: CloudWatchService
     assert observed == ["OK", "ALARM", "OK"]
     (envelope,) = drain(aws, queue)
     trigger = json.loads(envelope["Message"])["Trigger"]
-    assert [m["Id"] for m in trigger["Metrics"]] == ["err", "inv", "rate"]
-    assert trigger["Metrics"][2] == {
-        "Id": "rate",
-        "Expression": "IF(inv > 0, 100 * FILL(err, 0) / inv, 0)",
-        "Label": "Error rate",
-        "ReturnData": True,
-    }
+    assert trigger["Metrics"] == [
+        {
+            "Id": "err",
+            "MetricStat": {
+                "Metric": {"Dimensions": [], "MetricName": "errors", "Namespace": ns},
+                "Period": 60,
+                "Stat": "Sum",
+            },
+            "ReturnData": True,
+        }
+    ]
     assert trigger["Period"] == 60
 
 
@@ -993,34 +856,6 @@ def test_updating_an_alarm_keeps_its_state(cw: Any, service: CloudWatchService, 
     ]
     assert summaries[0] == f'Alarm "{name}" created'
     assert f'Alarm "{name}" updated' in summaries
-
-
-def test_anomaly_band_alarm_is_reported_not_guessed(cw: Any, service: CloudWatchService, alarms: list[str]) -> None:
-    name = "band"
-    cw.put_metric_alarm(
-        AlarmName=name,
-        EvaluationPeriods=1,
-        ComparisonOperator="LessThanLowerOrGreaterThanUpperThreshold",
-        ThresholdMetricId="ad1",
-        Metrics=[
-            {
-                "Id": "m1",
-                "MetricStat": {
-                    "Metric": {"Namespace": "Test/Band", "MetricName": "m"},
-                    "Period": 60,
-                    "Stat": "Average",
-                },
-                "ReturnData": True,
-            },
-            {"Id": "ad1", "Expression": "ANOMALY_DETECTION_BAND(m1, 2)"},
-        ],
-    )
-    alarms.append(name)
-    assert service.evaluate_alarms(now=minute(1), names=[name]) == []
-    alarm = state(cw, name)
-    assert alarm["StateValue"] == INSUFFICIENT_DATA
-    assert "LessThanLowerOrGreaterThanUpperThreshold" in alarm["StateReason"]
-    assert any(n == name and "not supported" in m for n, m in service.evaluation_errors)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1180,11 +1015,11 @@ def test_every_transition_of_an_alarm_without_actions_sends_one_state_change_eve
     assert reconfigured["detail"]["configuration"]["metrics"][0]["id"] != metric_id
 
 
-def test_set_alarm_state_and_metric_math_alarms_send_events_beside_their_sns_actions(
+def test_set_alarm_state_and_alarms_on_metrics_send_events_beside_their_sns_actions(
     aws: EmbeddedAws, cw: Any, service: CloudWatchService, alarms: list[str]
 ) -> None:
-    ns, name = "Test/MathEvents", "error-rate-events"
-    topic, sns_queue = subscribed_queue(aws, "math-events")
+    ns, name = "Test/MetricsEvents", "latency-events"
+    topic, sns_queue = subscribed_queue(aws, "metrics-events")
     queue = alarm_events_queue(aws, name)
     cw.put_metric_alarm(
         AlarmName=name,
@@ -1194,12 +1029,8 @@ def test_set_alarm_state_and_metric_math_alarms_send_events_beside_their_sns_act
         AlarmActions=[topic],
         Metrics=[
             {
-                "Id": "err",
-                "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "errors"}, "Period": 60, "Stat": "Sum"},
-                "ReturnData": False,
-            },
-            {
                 "Id": "inv",
+                "Label": "Canary p99",
                 "MetricStat": {
                     "Metric": {
                         "Namespace": ns,
@@ -1209,9 +1040,8 @@ def test_set_alarm_state_and_metric_math_alarms_send_events_beside_their_sns_act
                     "Period": 60,
                     "Stat": "p99",
                 },
-                "ReturnData": False,
+                "ReturnData": True,
             },
-            {"Id": "rate", "Expression": "100 * err / inv", "Label": "Error rate", "ReturnData": True},
         ],
     )
     alarms.append(name)
@@ -1237,24 +1067,15 @@ def test_set_alarm_state_and_metric_math_alarms_send_events_beside_their_sns_act
     assert alarming["detail"]["configuration"] == {
         "metrics": [
             {
-                "id": "err",
-                "metricStat": {
-                    "metric": {"namespace": ns, "name": "errors", "dimensions": {}},
-                    "period": 60,
-                    "stat": "Sum",
-                },
-                "returnData": False,
-            },
-            {
                 "id": "inv",
+                "label": "Canary p99",
                 "metricStat": {
                     "metric": {"namespace": ns, "name": "calls", "dimensions": {"Variant": "canary"}},
                     "period": 60,
                     "stat": "p99",
                 },
-                "returnData": False,
+                "returnData": True,
             },
-            {"expression": "100 * err / inv", "id": "rate", "label": "Error rate", "returnData": True},
         ]
     }
     # The SNS action still runs, for the ALARM transition only (the alarm has no OK actions).

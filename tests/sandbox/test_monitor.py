@@ -20,18 +20,14 @@ from typing import Any
 
 import pytest
 
-from mlrollout.adapters.monitoring import (
-    DATA_METRICS_NAMESPACE,
-    CloudWatchAlarms,
-    DataQualityJob,
-    DriftAlarm,
-    SageMakerMonitoring,
-)
+from mlrollout.adapters.monitoring import CloudWatchAlarms, SageMakerMonitoring
 from mlrollout.domain.drift import build_baseline
+from mlrollout.domain.drift_metrics import DATA_METRICS_NAMESPACE
+from mlrollout.ports import DataQualityJob, DriftAlarm
 from mlrollout_sandbox.clock import SandboxClock
 from mlrollout_sandbox.emulator.cloudwatch import CloudWatchService
+from mlrollout_sandbox.emulator.monitor import NO_DATA, ModelMonitorEmulator, install
 from mlrollout_sandbox.emulator.sagemaker import SageMakerService
-from mlrollout_sandbox.monitor import NO_DATA, ModelMonitorEmulator, install
 from mlrollout_sandbox.server import EmbeddedAws
 
 pytestmark = pytest.mark.sandbox

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from mlrollout.adapters.ledger import DynamoDeployments
+from mlrollout_files.package import package_model
 from mlrollout_sandbox.dataplane import TrafficProfile
-from mlrollout_sandbox.session import DEMO_MODELS, RolloutOutcome, Sandbox, package_model
+from mlrollout_sandbox.session import DEMO_MODELS, RolloutOutcome, Sandbox
 
 pytestmark = pytest.mark.sandbox
 

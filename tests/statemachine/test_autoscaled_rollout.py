@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from mlrollout_files.package import package_model
 from mlrollout_sandbox.dataplane import TrafficProfile
-from mlrollout_sandbox.session import DEMO_MODELS, Sandbox, package_model
+from mlrollout_sandbox.session import DEMO_MODELS, Sandbox
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"

@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from mlrollout_files.package import package_model
 from mlrollout_sandbox.dataplane import TrafficProfile
-from mlrollout_sandbox.session import DEMO_MODELS, RolloutOutcome, Sandbox, package_model
+from mlrollout_sandbox.session import DEMO_MODELS, RolloutOutcome, Sandbox
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
 # The shipped defaults: steps 10% and 50%, 10-minute bakes, a look every 5 minutes, the default judge.

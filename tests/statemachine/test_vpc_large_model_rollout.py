@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 import mlrollout_sandbox.deployer as deployer
-from mlrollout_sandbox.session import DEMO_MODELS, Sandbox, package_model
+from mlrollout_files.package import package_model
+from mlrollout_sandbox.session import DEMO_MODELS, Sandbox
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
 NETWORK: dict[str, Any] = {}

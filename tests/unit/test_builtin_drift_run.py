@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from mlrollout.adapters.monitoring import DriftAlarm
 from mlrollout.contracts import (
     DriftRunInput,
     DriftThresholds,
@@ -22,6 +21,7 @@ from mlrollout.domain.config import RolloutConfig
 from mlrollout.domain.drift import build_baseline
 from mlrollout.domain.drift_metrics import dimension_value_problem, feature_dimension
 from mlrollout.domain.errors import ConfigInvalid
+from mlrollout.ports import DriftAlarm
 from mlrollout.services.detect_drift import CAPTURE_GRACE, detect_drift
 from mlrollout.services.monitoring import attach_monitoring
 from mlrollout.settings import Settings

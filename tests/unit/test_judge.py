@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from mlrollout.domain.config import Judge
+from mlrollout.domain.config import ExtraMetric, Judge
 from mlrollout.domain.judge import (
-    ExtraMetric,
     Judgement,
     Period,
     SignalBound,
@@ -24,6 +23,7 @@ from mlrollout.domain.judge import (
 )
 
 LIMITS = Judge()
+CTR = ExtraMetric(name="ctr", namespace="shop", metric_name="ClickThrough", direction="lower_is_worse", tolerance=0.1)
 
 
 def period(rng: random.Random, n: int, error_rate: float, p99: float = 80.0, mean: float = 40.0) -> Period:
@@ -179,9 +179,7 @@ def test_an_extra_metric_where_lower_is_worse() -> None:
     baseline, canary = streams(9, 10)
     base = VariantSeries("v1", [Period(**{**p.__dict__, "extra": {"ctr": 0.1}}) for p in baseline.periods])
     worse = VariantSeries("v2", [Period(**{**p.__dict__, "extra": {"ctr": 0.05}}) for p in canary.periods])
-    result = judge(
-        base, worse, LIMITS, design_periods=10, extras=[ExtraMetric("ctr", higher_is_worse=False, tolerance=0.1)]
-    )
+    result = judge(base, worse, LIMITS, design_periods=10, extras=[CTR])
     assert result.verdict is Verdict.FAIL
     assert "ctr" in result.reason
 

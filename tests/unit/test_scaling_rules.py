@@ -308,13 +308,13 @@ class ShortOfCapacity:
         return EndpointObservation(True, status, "ep-v1", {"v1": 1.0}, instance_counts={"v1": self.instances})
 
     def set_capacity(self, name: str, variant: str, instances: int) -> None:
-        from botocore.exceptions import ClientError
+        from mlrollout.domain.errors import ChangeRefused
 
         self.asked.append(instances)
-        if self.refuse:
-            raise ClientError(
-                {"Error": {"Code": "ResourceLimitExceeded", "Message": "instance quota"}},
-                "UpdateEndpointWeightsAndCapacities",
+        if self.refuse:  # as the adapter translates AWS's refusal
+            raise ChangeRefused(
+                "SageMaker refused UpdateEndpointWeightsAndCapacities of endpoint ep: ResourceLimitExceeded: "
+                "instance quota"
             )
         self.instances, self.updating = min(instances, self.quota), True
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from fakes import FakeEndpoints, held_lease
-from mlrollout.adapters.network import SecurityGroup, Subnet
 from mlrollout.contracts import DeployInput, PromoteInput
 from mlrollout.domain.config import RolloutConfig, change_wait_seconds, parse_config
 from mlrollout.domain.errors import ConfigInvalid
+from mlrollout.ports import SecurityGroup, Subnet
 from mlrollout.services.deploy import deploy_candidate, promote_candidate
 from mlrollout.services.ledger import LeaseKeeper
 from mlrollout.services.validate import check_network_and_keys

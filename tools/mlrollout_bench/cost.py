@@ -33,9 +33,10 @@ from typing import Any
 
 from mlrollout.domain.config import Strategy
 from mlrollout_cli.cost import EVENT_STATE, PRICES, PRICES_TAKEN, unit_price
+from mlrollout_files.package import package_model
 from mlrollout_sandbox.dataplane import TrafficProfile
 from mlrollout_sandbox.emulator.sagemaker import DEFAULT_DURATIONS
-from mlrollout_sandbox.session import DEMO_MODELS, ROOT, Sandbox, package_model
+from mlrollout_sandbox.session import DEMO_MODELS, ROOT, Sandbox
 from mlrollout_sandbox.template import load_template
 
 MODEL = "fraud-scorer"
@@ -132,7 +133,7 @@ def recheck_seconds() -> int:
 def lambda_usd(attempts: list[dict[str, Any]]) -> float:
     """Requests and compute of some of the measured Lambda attempts."""
     gb_seconds = sum(a["billed_ms"] / 1000 * a["memory_mb"] / 1024 for a in attempts)
-    return len(attempts) * PRICES["lambda_request"].each + gb_seconds * PRICES["lambda_gb_second_x86_64"].each
+    return float(len(attempts) * PRICES["lambda_request"].each + gb_seconds * PRICES["lambda_gb_second_x86_64"].each)
 
 
 def analyse(measured: dict[str, Any]) -> dict[str, Any]:

@@ -343,6 +343,7 @@ def run_rollout_cell(task: RolloutTask) -> RolloutCell:
     horizon = step_periods_needed(strategy.model_copy(update={"max_bake_minutes": longest}), task.config.period_seconds)
     config = replace(task.config, horizon=horizon)
     shares = [weight / 100 for weight in strategy.traffic_steps()]
+    assert shadowed.shadow is not None  # `shadowed` is the strategy with its shadow phase
     shadow_share = shadowed.shadow.percent / 100
     cell = RolloutCell(task.scenario.name, task.rps, {rule: [] for rule in ROLLOUT_RULES})
 

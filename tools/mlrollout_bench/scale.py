@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlrollout_files.package import package_model
 from mlrollout_sandbox.dataplane import TrafficProfile
-from mlrollout_sandbox.session import DEMO_MODELS, Sandbox, package_model
+from mlrollout_sandbox.session import DEMO_MODELS, Sandbox
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
 CONFIG = f"""image: {IMAGE}
@@ -101,6 +102,7 @@ def run(uploads: int, endpoints: int, duplicates: float, bad: float, seed: int, 
             sandbox.put_config(endpoint, CONFIG)
             sandbox.send_traffic(endpoint, TrafficProfile(rps=2))
         rule = f"{sandbox.stack_name}-uploads"
+        assert sandbox.aws is not None
         for item in plans:
             if item.duplicate:
                 sandbox.aws.emulator.faults.arm("events:Deliver", "duplicate", times=1, rule=rule)

@@ -31,8 +31,9 @@ from typing import Any
 
 from mlrollout.adapters.ledger import DynamoDeployments
 from mlrollout.domain import naming
+from mlrollout_files.package import package_model
 from mlrollout_sandbox.dataplane import TrafficProfile
-from mlrollout_sandbox.session import DEMO_MODELS, Sandbox, package_model
+from mlrollout_sandbox.session import DEMO_MODELS, Sandbox
 
 BAR_SECONDS = 2.0
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
@@ -108,15 +109,12 @@ def _in_process(sandbox: Sandbox, runs: int, workers: int) -> list[float]:
         aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
         region_name=environment["AWS_REGION"],
     )
-    tables = {
-        "state_table": environment["MLROLLOUT_STATE_TABLE"],
-        "deployments_table": environment["MLROLLOUT_DEPLOYMENTS_TABLE"],
-    }
-    gather(aws, None, workers=workers, **tables)  # warm: clients made, connections open
+    leases, deployments = environment["MLROLLOUT_STATE_TABLE"], environment["MLROLLOUT_DEPLOYMENTS_TABLE"]
+    gather(aws, None, workers=workers, state_table=leases, deployments_table=deployments)  # warm: clients, connections
     times = []
     for _ in range(runs):
         began = time.perf_counter()
-        gather(aws, None, workers=workers, **tables)
+        gather(aws, None, workers=workers, state_table=leases, deployments_table=deployments)
         times.append(time.perf_counter() - began)
     return times
 

@@ -1,8 +1,9 @@
 """`mlrollout baseline SAMPLE --out ...`: the statistics.json and constraints.json that drift is measured against.
 
-The builtin backend computes them here, in pure Python (`mlrollout_cli.samples`, `mlrollout.domain.drift`); the
-model-monitor backend runs SageMaker's own baselining job through the sagemaker SDK, an optional extra that
-never reaches a Lambda. Bad input exits with code 2 before anything is written.
+The builtin backend computes them here, in pure Python (`mlrollout_files.samples`, `mlrollout.domain.drift`); the
+model-monitor backend runs SageMaker's own baselining job through the sagemaker SDK (2.x or 3.x:
+`mlrollout_cli.extras`), an optional extra that never reaches a Lambda. Bad input exits with code 2 before anything
+is written.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,8 +23,9 @@ from mlrollout.adapters.artifacts import S3Artifacts, split_uri
 from mlrollout.adapters.aws import error_code, error_message
 from mlrollout.domain.drift import DEFAULT_BINS, read_baseline
 from mlrollout_cli.context import Aws, from_context
-from mlrollout_cli.extras import sagemaker_sdk, spinner
-from mlrollout_cli.samples import (
+from mlrollout_cli.errors import CliError, ExitCode
+from mlrollout_cli.extras import sagemaker_model_monitor, spinner
+from mlrollout_files.samples import (
     SampleBaseline,
     SampleFormat,
     SampleInvalid,
@@ -45,11 +47,6 @@ class S3Folder:
 
     def uri(self, name: str = "") -> str:
         return f"s3://{self.bucket}/{self.prefix}{name}"
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def baseline(
@@ -105,13 +102,15 @@ def baseline(
         _report(sample, "SageMaker's baselining job", statistics, constraints, (), written, model_monitor=True)
         return
     if role_arn is not None or instance_type is not None:
-        _fail("--role-arn and --instance-type are for --backend model-monitor; leave them out for the builtin baseline")
+        raise CliError(
+            "--role-arn and --instance-type are for --backend model-monitor", "leave them out for the builtin baseline"
+        )
     data = _read_sample(aws, sample)
     try:
         text = decode(data)
         result = baseline_from_sample(text, sample_format or detect_format(sample, text), bins=bins or DEFAULT_BINS)
     except SampleInvalid as exc:
-        _fail(f"{sample}: {exc}")
+        raise CliError(f"{sample}: {exc}") from None
     written = _write(aws, result, folder, local)
     _report(sample, result.format, result.statistics, result.constraints, result.notes, written, model_monitor=False)
 
@@ -121,20 +120,23 @@ def _destinations(outs: list[str]) -> tuple[S3Folder | None, Path | None]:
     local: Path | None = None
     for out in outs:
         if out.lower().endswith(".json"):
-            _fail(f"--out {out}: give the folder statistics.json and constraints.json go to, not a file name")
+            raise CliError(
+                f"--out {out} names a file",
+                "give the folder statistics.json and constraints.json go to, not a file name",
+            )
         if out.startswith("s3://"):
             bucket, prefix = split_uri(out)
             if not bucket:
-                _fail(f"--out {out}: no bucket; write it as s3://bucket/prefix/")
+                raise CliError(f"--out {out}: no bucket", "write it as s3://bucket/prefix/")
             if folder is not None:
-                _fail("--out: one S3 folder at most (rollout.yaml points at one baseline)")
+                raise CliError("--out: one S3 folder at most", "rollout.yaml points at one baseline; give one")
             folder = S3Folder(bucket, prefix.rstrip("/") + "/" if prefix.strip("/") else "")
         else:
             if local is not None:
-                _fail("--out: one local folder at most")
+                raise CliError("--out: one local folder at most", "give one")
             local = Path(out)
             if local.exists() and not local.is_dir():
-                _fail(f"--out {out} is a file; give a folder (it is created if missing)")
+                raise CliError(f"--out {out} is a file", "give a folder; it is created if missing")
     return folder, local
 
 
@@ -144,17 +146,17 @@ def _read_sample(aws: Aws, sample: str) -> bytes:
         try:
             data: bytes = S3Artifacts(aws.client("s3")).open(bucket, key).read()
         except (ClientError, BotoCoreError) as exc:
-            _fail(_s3_problem(exc, f"cannot read the sample {sample}", bucket, "s3:GetObject", key))
+            raise _s3_problem(exc, f"cannot read the sample {sample}", bucket, "s3:GetObject", key) from None
         return data
     path = Path(sample)
     if not path.exists():
-        _fail(f"{sample}: no such file; give the path of a CSV or JSON-lines sample of the model's input")
+        raise CliError(f"{sample}: no such file", "give the path of a CSV or JSON-lines sample of the model's input")
     if not path.is_file():
-        _fail(f"{sample} is not a file; give the path of a CSV or JSON-lines sample of the model's input")
+        raise CliError(f"{sample} is not a file", "give the path of a CSV or JSON-lines sample of the model's input")
     try:
         return path.read_bytes()
     except OSError as exc:
-        _fail(f"cannot read {sample}: {exc.strerror}")
+        raise CliError(f"cannot read {sample}: {exc.strerror}") from None
 
 
 def _write(aws: Aws, result: SampleBaseline, folder: S3Folder | None, local: Path | None) -> list[str]:
@@ -170,7 +172,7 @@ def _write(aws: Aws, result: SampleBaseline, folder: S3Folder | None, local: Pat
             problem = _s3_problem(
                 exc, f"cannot write to {folder.uri()}", folder.bucket, "s3:PutObject", f"{folder.prefix}*"
             )
-            _fail(problem + _remove(artifacts, written))
+            raise replace(problem, what=problem.what + _remove(artifacts, written)) from None
     if local is not None:
         try:
             local.mkdir(parents=True, exist_ok=True)
@@ -179,7 +181,8 @@ def _write(aws: Aws, result: SampleBaseline, folder: S3Folder | None, local: Pat
                 path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
                 written.append(str(path))
         except OSError as exc:
-            _fail(f"cannot write to {local}: {exc.strerror}" + (f" ({', '.join(written)} written)" if written else ""))
+            written_too = f" ({', '.join(written)} written)" if written else ""
+            raise CliError(f"cannot write to {local}: {exc.strerror}{written_too}") from None
     return written
 
 
@@ -194,20 +197,27 @@ def _remove(artifacts: S3Artifacts, uris: list[str]) -> str:
     return ""
 
 
-def _s3_problem(exc: ClientError | BotoCoreError, action: str, bucket: str, permission: str, key: str) -> str:
+def _s3_problem(exc: ClientError | BotoCoreError, action: str, bucket: str, permission: str, key: str) -> CliError:
     if isinstance(exc, BotoCoreError):
-        return f"{action}: {exc}; check the AWS profile, region and credentials (--profile, --region)"
+        return CliError(
+            f"{action}: {exc}",
+            "check the AWS profile, region and credentials: --profile, --region",
+            ExitCode.AWS_ACCESS,
+        )
     code = error_code(exc)
     if code == "NoSuchBucket":
-        return f"{action}: bucket {bucket} does not exist; create it (aws s3 mb s3://{bucket}) or choose another"
-    if code in {"NoSuchKey", "404", "NotFound"}:
-        return f"{action}: no such object; check the URI (aws s3 ls s3://{bucket}/{key})"
-    if code in _DENIED:
-        return (
-            f"{action}: access denied ({code}); the credentials in use need {permission} on "
-            f"arn:aws:s3:::{bucket}/{key} (choose them with --profile)"
+        return CliError(
+            f"{action}: bucket {bucket} does not exist", f"create it (aws s3 mb s3://{bucket}) or choose another"
         )
-    return f"{action}: S3 answered {code}: {error_message(exc)}"
+    if code in {"NoSuchKey", "404", "NotFound"}:
+        return CliError(f"{action}: no such object", f"check the URI: aws s3 ls s3://{bucket}/{key}")
+    if code in _DENIED:
+        return CliError(
+            f"{action}: access denied ({code})",
+            f"the credentials in use need {permission} on arn:aws:s3:::{bucket}/{key}; choose them with --profile",
+            ExitCode.AWS_ACCESS,
+        )
+    return CliError(f"{action}: S3 answered {code}: {error_message(exc)}", None, ExitCode.NOT_SUCCEEDED)
 
 
 def _model_monitor(
@@ -221,32 +231,38 @@ def _model_monitor(
     instance_type: str,
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """SageMaker's baselining job (a processing job: minutes, and billed) through the SDK's DefaultModelMonitor."""
-    sagemaker, model_monitor, sdk_errors = sagemaker_sdk(
-        "sagemaker",
-        "sagemaker.model_monitor",
-        "sagemaker.exceptions",
+    sdk = sagemaker_model_monitor(
         needed_for="--backend model-monitor runs SageMaker's baselining job",
         instead="leave out --backend for the builtin baseline",
     )
     if bins is not None:
-        _fail("--bins is for the builtin baseline; Model Monitor sizes its own KLL sketches")
+        raise CliError("--bins is for the builtin baseline", "leave it out: Model Monitor sizes its own KLL sketches")
     if not sample.startswith("s3://"):
-        _fail(f"{sample}: the baselining job reads its dataset from S3; upload the sample and pass its s3:// URI")
+        raise CliError(
+            f"{sample}: the baselining job reads its dataset from S3", "upload the sample and pass its s3:// URI"
+        )
     if folder is None or local is not None:
-        _fail("--backend model-monitor writes where the job puts its output: give one --out s3://bucket/prefix/")
+        raise CliError(
+            "--backend model-monitor writes where the job puts its output", "give one --out s3://bucket/prefix/"
+        )
     if not role_arn:
-        _fail("--backend model-monitor needs --role-arn: the IAM role the job runs as (reads the sample, writes --out)")
+        raise CliError(
+            "--backend model-monitor needs --role-arn",
+            "pass the IAM role the job runs as: it reads the sample and writes --out",
+        )
     try:
         chosen = sample_format or detect_format(sample, "")
     except SampleInvalid as exc:
-        _fail(f"{sample}: {exc}")
+        raise CliError(f"{sample}: {exc}") from None
     if chosen == "capture":
-        _fail("Model Monitor baselines CSV or JSON lines of features, not data capture; use the builtin backend")
-    formats = model_monitor.DatasetFormat
+        raise CliError(
+            "Model Monitor baselines CSV or JSON lines of features, not data capture", "use the builtin backend"
+        )
+    formats = sdk.DatasetFormat
     # The CLI's clients, so that --endpoint-url (and --profile, --region) reach the SDK's calls too.
-    session = sagemaker.Session(boto_session=aws.session, sagemaker_client=aws.client("sagemaker"))
+    session = sdk.Session(boto_session=aws.session, sagemaker_client=aws.client("sagemaker"))
     session.s3_client = aws.client("s3")
-    monitor = model_monitor.DefaultModelMonitor(
+    monitor = sdk.DefaultModelMonitor(
         role=role_arn, instance_count=1, instance_type=instance_type, sagemaker_session=session
     )
     try:
@@ -265,15 +281,24 @@ def _model_monitor(
             )
         statistics, constraints = monitor.baseline_statistics(), monitor.suggested_constraints()
     except ClientError as exc:
-        _fail(
-            f"the baselining job could not run ({error_code(exc)}: {error_message(exc)}); the credentials in use "
-            f"need sagemaker:CreateProcessingJob and iam:PassRole on {role_arn}, the role needs to read {sample} "
-            f"and write {folder.uri()}"
-        )
+        raise CliError(
+            f"the baselining job could not run: {error_code(exc)}: {error_message(exc)}",
+            f"the credentials in use need sagemaker:CreateProcessingJob and iam:PassRole on {role_arn}, the role "
+            f"needs to read {sample} and write {folder.uri()}",
+            ExitCode.AWS_ACCESS,
+        ) from None
     except BotoCoreError as exc:
-        _fail(f"the baselining job could not run: {exc}; check the AWS profile, region and credentials")
-    except sdk_errors.UnexpectedStatusException as exc:
-        _fail(f"the baselining job failed: {exc}")
+        raise CliError(
+            f"the baselining job could not run: {exc}",
+            "check the AWS profile, region and credentials",
+            ExitCode.AWS_ACCESS,
+        ) from None
+    except sdk.UnexpectedStatusException as exc:
+        raise CliError(
+            f"the baselining job failed: {exc}",
+            "its log in CloudWatch, in the log group /aws/sagemaker/ProcessingJobs, says why",
+            ExitCode.NOT_SUCCEEDED,
+        ) from None
     return statistics.body_dict, constraints.body_dict, [statistics.file_s3_uri, constraints.file_s3_uri]
 
 

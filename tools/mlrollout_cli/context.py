@@ -36,8 +36,13 @@ class Aws:
 
         try:
             stacks = self.client("cloudformation").describe_stacks(StackName=self.stack)["Stacks"]
-        except ClientError:  # no such stack (the sandbox has none); credentials and network errors are the user's
-            return {}
+        except ClientError as exc:
+            # No such stack (the sandbox has none): "If the stack doesn't exist, a ValidationError is returned"
+            # (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html). A refusal
+            # (AccessDenied) or anything else is the error contract's (exit 3, mlrollout_cli/errors.py).
+            if exc.response.get("Error", {}).get("Code") == "ValidationError":
+                return {}
+            raise
         return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
     def resource(self, output: str, explicit: str | None = None) -> str:

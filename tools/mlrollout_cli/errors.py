@@ -71,7 +71,8 @@ def describe(exc: BaseException) -> CliError:
         command = getattr(context, "command_path", None) or "mlrollout"
         usage = getattr(exc, "exit_code", 1) == 2
         fix = f"see `{command} --help`" if usage else None
-        return CliError(exc.format_message(), fix, ExitCode.USAGE if usage else ExitCode.NOT_SUCCEEDED)
+        message = str(getattr(exc, "format_message")())  # noqa: B009  (click's, known by its shape only)
+        return CliError(message, fix, ExitCode.USAGE if usage else ExitCode.NOT_SUCCEEDED)
     if isinstance(exc, aws.ProfileNotFound):
         profile = exc.kwargs.get("profile")
         return CliError(f"the AWS profile {profile!r} is not configured", CREDENTIALS_FIX, ExitCode.AWS_ACCESS)
@@ -92,7 +93,8 @@ def describe(exc: BaseException) -> CliError:
         if code in _DENIED:
             return CliError(
                 f"AWS refused {operation}: {code}: {message}",
-                "check the credentials and that the IAM policy allows it (docs/operations.md lists what the CLI needs)",
+                "check the credentials and that the IAM policy allows it; docs/operations.md lists what each "
+                "command needs",
                 ExitCode.AWS_ACCESS,
             )
         if code in _MISSING:

@@ -2,8 +2,8 @@
 
 The file is validated by the pipeline's own configuration model before it is written, so what `init` writes
 is what Validate Artifact accepts. `--framework` resolves the serving image for the region through the
-sagemaker SDK's image registry (`sagemaker.image_uris.retrieve`), an optional extra imported only then.
-`publish` uses the same functions when a model has no rollout.yaml yet.
+sagemaker SDK's image registry (`image_uris.retrieve`, 2.x or 3.x: `mlrollout_cli.extras`), an optional extra
+imported only then. `publish` uses the same functions when a model has no rollout.yaml yet.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import typer
 from mlrollout.adapters.artifacts import S3Artifacts
 from mlrollout.domain import naming
 from mlrollout_cli.context import Aws, from_context
-from mlrollout_cli.extras import aws_call, fail, sagemaker_sdk
+from mlrollout_cli.errors import CliError, ExitCode
+from mlrollout_cli.extras import aws_call, sagemaker_image_uris
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 
@@ -32,14 +33,17 @@ def config_frameworks() -> frozenset[str]:
 
 def serving_image(aws: Aws, framework: str, version: str, *, instance_type: str, py_version: str | None) -> str:
     """The framework's SageMaker inference image for the session's region, from the SDK's image registry."""
-    [image_uris] = sagemaker_sdk(
-        "sagemaker.image_uris",
+    image_uris = sagemaker_image_uris(
         needed_for=f"--framework finds the {framework} serving image in SageMaker's image registry",
         instead="pass the image URI with --image",
     )
     region = aws.session.region_name
     if not region:
-        fail(f"--framework {framework} needs a region to find its image in: pass --region or set AWS_REGION")
+        raise CliError(
+            f"--framework {framework} needs a region to find its image in",
+            "pass --region or set AWS_REGION",
+            ExitCode.AWS_ACCESS,
+        )
     try:
         image = image_uris.retrieve(
             framework,
@@ -50,11 +54,11 @@ def serving_image(aws: Aws, framework: str, version: str, *, instance_type: str,
             py_version=py_version,
         )
     except ValueError as exc:
-        fail(
+        raise CliError(
             f"SageMaker has no {framework} {version} inference image for {instance_type} in {region}: "
-            f"{str(exc).rstrip('.')}; "
-            "choose a --framework-version (and --py-version) from the list, or pass --image"
-        )
+            f"{str(exc).rstrip('.')}",
+            "choose a --framework-version (and --py-version) from the list, or pass --image",
+        ) from None
     return str(image)
 
 
@@ -72,7 +76,7 @@ def rollout_document(
     from mlrollout.domain.errors import ConfigInvalid
 
     if problem := naming.sagemaker_name_problem(model):
-        fail(f"--model {problem}; e.g. --model {naming.suggest_name(model)}")
+        raise CliError(f"--model {problem}", f"e.g. --model {naming.suggest_name(model)}")
     document: dict[str, Any] = {"image": image}
     if endpoint_name is not None:
         document["endpoint_name"] = endpoint_name
@@ -82,7 +86,8 @@ def rollout_document(
     try:
         parse_config(document, model_name=model)
     except ConfigInvalid as exc:
-        fail(f"the rollout.yaml would be invalid: {exc.reason}")
+        # Not the exception's fix: it tells the pipeline's user to edit and upload the file; here an option made it.
+        raise CliError(f"the rollout.yaml would be invalid: {exc.reason}", "correct the option that sets it") from None
     return document
 
 
@@ -113,7 +118,7 @@ def upload_config(aws: Aws, bucket: str, model: str, text: str, *, force: bool) 
     uri = f"s3://{bucket}/{key}"
     s3 = aws.client("s3")
     if not force and aws_call(lambda: S3Artifacts(s3).head(bucket, key), f"read {uri}") is not None:
-        fail(f"{uri} exists already; pass --force to replace it (see it with: aws s3 cp {uri} -)")
+        raise CliError(f"{uri} exists already", f"pass --force to replace it; see it with: aws s3 cp {uri} -")
     aws_call(
         lambda: s3.put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType="application/yaml"),
         f"write {uri}",
@@ -135,18 +140,20 @@ def config_text(
 ) -> str:
     """rollout.yaml from the options `init` and `publish` share: --image, or --framework and its version."""
     if image is not None and framework is not None:
-        fail("give either --image or --framework (which finds the image), not both")
+        raise CliError(
+            "--image and --framework were both given", "give either --image or --framework (which finds the image)"
+        )
     if image is None and framework is None:
-        fail("say which image serves the model: --image URI, or --framework F --framework-version V")
+        raise CliError("say which image serves the model", "--image URI, or --framework F --framework-version V")
     source = None
     if image is None:
         assert framework is not None
         if not framework_version:
-            fail(f"--framework {framework} needs --framework-version (e.g. 2.3 for pytorch)")
+            raise CliError(f"--framework {framework} needs --framework-version", "e.g. 2.3 for pytorch")
         image = serving_image(aws, framework, framework_version, instance_type=instance_type, py_version=py_version)
         source = f"SageMaker's {framework} {framework_version} inference image for {aws.session.region_name}"
     elif py_version is not None or framework_version is not None:
-        fail("--framework-version and --py-version go with --framework; --image names the image already")
+        raise CliError("--framework-version and --py-version go with --framework", "--image names the image already")
     document = rollout_document(
         model,
         image=image,
@@ -189,7 +196,7 @@ def init(
     """Write a model's rollout.yaml (validated as the pipeline validates it), and upload it with --upload."""
     aws = from_context(ctx)
     if str(out) != "-" and out.exists() and not force:
-        fail(f"{out} exists already; pass --force to replace it, or --out another path")
+        raise CliError(f"{out} exists already", "pass --force to replace it, or --out another path")
     text = config_text(
         aws,
         model,

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from mlrollout_cli import baseline, control, cost, demo, history, init, publish, replay, sandbox, status
+from mlrollout_cli import baseline, control, cost, demo, history, init, models, publish, replay, sandbox, status
 from mlrollout_cli.context import Aws
 
 app = typer.Typer(
@@ -53,6 +53,7 @@ app.command(name="demo")(demo.demo)
 app.command(name="replay")(replay.replay)
 app.command(name="history")(history.history)
 app.command(name="status")(status.status)
+app.command(name="models")(models.models)
 app.command(name="publish")(publish.publish)
 app.command(name="init")(init.init)
 app.command(name="baseline")(baseline.baseline)

@@ -1,6 +1,6 @@
 """`mlrollout publish MODEL_DIR --model NAME`: package, upload, and follow the rollout the upload starts.
 
-1. Package the directory as SageMaker's model.tar.gz (`mlrollout_cli.package`: deterministic, so the same
+1. Package the directory as SageMaker's model.tar.gz (`mlrollout_files.package`: deterministic, so the same
    directory is the same deployment) and check it as Validate Artifact will (`inspect_artifact`).
 2. Check what the pipeline would refuse before anything is uploaded: the version folder, the object metadata
    (the registry's characters and lengths), the model's rollout.yaml (created from --image/--framework when the
@@ -9,10 +9,18 @@
 4. Follow the deployment record (the id is the pipeline's, from the model and the sha256) until it ends, printing
    Plan's estimate of how long each phase needs (and its warning when the rollout cannot decide in time) and
    each decision of the judge; exit 0 when promoted, 1 otherwise. Refusals before the upload exit 2.
+
+`--dry-run` stops before step 3 and reads, writing nothing: it runs the pipeline's own Validate Artifact on the
+package and the rollout.yaml as the bucket would hold them after the upload (with the stack's settings), and its Plan
+Deployment on the endpoint, and prints the plan: the phases with their traffic, bake and deadline, the approval, and
+Plan's estimate at the endpoint's current traffic. Exit 0 when the pipeline would roll it out, 2 when it would
+refuse it (1 for bytes uploaded before, as without --dry-run). Without a stack to read (no bucket found), only the
+local checks run, and it says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import re
@@ -21,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,14 +41,18 @@ from mlrollout.domain import naming
 from mlrollout.domain.artifact import inspect_artifact
 from mlrollout.domain.errors import ArtifactInvalid, ConfigInvalid
 from mlrollout.domain.ledger import upload_id
+from mlrollout.ports import ObjectHead
 from mlrollout_cli import init as init_command
 from mlrollout_cli.context import Aws, from_context
-from mlrollout_cli.extras import aws_call, fail, spinner
-from mlrollout_cli.package import Package, PackageInvalid, write_package
-from mlrollout_cli.records import clip, decision_line, decisions_since, decisions_total, estimate_lines, phase
+from mlrollout_cli.errors import CliError
+from mlrollout_cli.extras import aws_call, spinner
+from mlrollout_cli.records import DecisionLines, clip, decisions_since, decisions_total, estimate_lines, phase
+from mlrollout_files.package import Package, PackageInvalid, write_package
 
 if TYPE_CHECKING:
+    from mlrollout.contracts import PlanEstimate
     from mlrollout.domain.config import RolloutConfig
+    from mlrollout.settings import Settings
 
 PROMOTED = "promoted"
 SHA256 = "sha256"  # the metadata entry with the archive's sha256 (how the upload is recognised afterwards)
@@ -116,7 +128,11 @@ def publish(
         float, typer.Option(min=0, help="Minutes to wait for the pipeline to record the upload at all.")
     ] = 15.0,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Package and check locally; print what would be uploaded; touch no AWS.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check everything the pipeline would and print the rollout's plan; upload nothing, start nothing.",
+        ),
     ] = False,
     bucket: Annotated[str | None, typer.Option(help="Artifact bucket (default: the stack's).")] = None,
     table: Annotated[str | None, typer.Option(help="Deployments table (default: the stack's).")] = None,
@@ -127,7 +143,7 @@ def publish(
     """Package MODEL_DIR as model.tar.gz, upload it for MODEL, and follow its rollout to the outcome."""
     console = Console(stderr=as_json, highlight=False, markup=False, soft_wrap=True)
     if problem := naming.sagemaker_name_problem(model):
-        fail(f"--model {problem}; e.g. --model {naming.suggest_name(model)}")
+        raise CliError(f"--model {problem}", f"e.g. --model {naming.suggest_name(model)}")
     if version is not None:
         _check_key(f"{naming.MODELS_PREFIX}{model}/{version}/{naming.ARTIFACT_FILE}")
     entries = upload_metadata(model_dir, notes, metadata or [])
@@ -143,12 +159,9 @@ def publish(
         )
         console.print(f"deployment {deployment}")
         if dry_run:
-            _check_artifact(archive, "custom")
-            where = version or "<next version>"
-            console.print(f"would upload models/{model}/{where}/{naming.ARTIFACT_FILE} with metadata {entries}")
-            if as_json:
-                typer.echo(json.dumps({"deployment_id": deployment, "sha256": package.sha256, "files": package.files,
-                                       "size": package.size, "metadata": entries}, indent=2))  # fmt: skip
+            serving = (image, framework, framework_version, py_version, instance_type)
+            candidate = Candidate(model, version, archive, package, entries, deployment)
+            dry_run_plan(from_context(ctx), console, candidate, serving, bucket=bucket, table=table, as_json=as_json)
             return
         aws = from_context(ctx)
         bucket_name = aws.bucket(bucket)
@@ -179,14 +192,15 @@ def _check_key(key: str) -> None:
     try:
         naming.parse_artifact_key(key)
     except ArtifactInvalid as exc:
-        fail(f"{exc.reason}; {exc.fix}" if exc.fix else exc.reason)
+        raise CliError(exc.reason, exc.fix) from None
 
 
 def upload_metadata(model_dir: Path, notes: str | None, extra: list[str]) -> dict[str, str]:
     """x-amz-meta-* entries: the directory's git commit, who published, the notes, and --metadata; held to the
     rules Validate Artifact applies (the model registry's characters and lengths) and to what S3 can send."""
     # The pipeline's own rule (and its imports: pydantic contracts), loaded by the command that needs them.
-    from mlrollout.services.validate import MAX_METADATA_ITEMS, MAX_METADATA_VALUE, checked_metadata
+    from mlrollout.domain.naming import MAX_METADATA_VALUE
+    from mlrollout.services.validate import MAX_METADATA_ITEMS, checked_metadata
 
     entries: dict[str, str] = {}
     entries.update(_git(model_dir))
@@ -202,20 +216,28 @@ def upload_metadata(model_dir: Path, notes: str | None, extra: list[str]) -> dic
         key, equals, value = item.partition("=")
         key = key.strip().lower()
         if not equals or not key:
-            fail(f"--metadata {item!r}: write it as KEY=VALUE, e.g. --metadata ticket=ML-1234")
+            raise CliError(
+                f"--metadata {item!r} is not KEY=VALUE", "write it as KEY=VALUE, e.g. --metadata ticket=ML-1234"
+            )
         if not METADATA_KEY.match(key):
-            fail(f"--metadata {item!r}: keys are letters, digits and _.+- (S3 sends them as HTTP header names)")
+            raise CliError(
+                f"--metadata {item!r}: keys are letters, digits and _.+- (S3 sends them as HTTP header names)",
+                "rename the key",
+            )
         entries[key] = value
     for key, value in entries.items():
         if not value.isascii():
-            fail(f"metadata {key!r} is not ASCII; S3 carries metadata in HTTP headers, so write it without accents")
+            raise CliError(
+                f"metadata {key!r} is not ASCII", "S3 carries metadata in HTTP headers, so write it without accents"
+            )
     try:
         checked_metadata({**entries, SHA256: "0" * 64})  # with the entry publish adds once it has packaged
     except ArtifactInvalid as exc:
-        fail(
-            f"{exc.reason}; write --notes and --metadata with only {naming.REGISTRY_TEXT_RULE}, values of 1 to "
-            f"{MAX_METADATA_VALUE} characters, {MAX_METADATA_ITEMS} entries in all"
-        )
+        raise CliError(
+            exc.reason,
+            f"write --notes and --metadata with only {naming.REGISTRY_TEXT_RULE}, values of 1 to "
+            f"{MAX_METADATA_VALUE} characters, {MAX_METADATA_ITEMS} entries in all",
+        ) from None
     return entries
 
 
@@ -250,7 +272,8 @@ def _package(archive: Path, model_dir: Path, *, code: Path | None, require_code:
         with archive.open("wb") as out:
             return write_package(out, model_dir, code=code, require_code=require_code)
     except PackageInvalid as exc:
-        fail(str(exc))
+        # One line with its fix after a semicolon, as the package's refusals have always read.
+        raise CliError(str(exc)) from None
 
 
 def _check_artifact(archive: Path, framework: str) -> None:
@@ -259,7 +282,7 @@ def _check_artifact(archive: Path, framework: str) -> None:
         with archive.open("rb") as stream:
             inspect_artifact(stream, max_bytes=NO_LIMIT, framework=framework)
     except ArtifactInvalid as exc:
-        fail(f"the pipeline would reject this package: {exc.reason}; {exc.fix}")
+        raise CliError(f"the pipeline would reject this package: {exc.reason}", exc.fix) from None
 
 
 def _config(
@@ -276,36 +299,57 @@ def _config(
     """The model's rollout.yaml as the pipeline will read it; created from --image/--framework when missing."""
     from mlrollout.domain.config import load_config_text
 
+    text, create = _config_text(
+        aws, console, bucket, model, image, framework, framework_version, py_version, instance_type
+    )
+    try:
+        config = load_config_text(text, model_name=model)
+    except ConfigInvalid as exc:
+        raise CliError(f"the pipeline would reject this upload: {exc.reason}", exc.fix) from None
+    if create:
+        console.print(f"created {init_command.upload_config(aws, bucket, model, text, force=False)}")
+    return config
+
+
+def _config_text(
+    aws: Aws,
+    console: Console,
+    bucket: str,
+    model: str,
+    image: str | None,
+    framework: str | None,
+    framework_version: str | None,
+    py_version: str | None,
+    instance_type: str,
+) -> tuple[str, bool]:
+    """The model's rollout.yaml, and whether publish creates it (from --image/--framework: the bucket has none)."""
     key = naming.config_key(model)
     text = aws_call(lambda: S3Artifacts(aws.client("s3")).read_text(bucket, key), f"read s3://{bucket}/{key}")
-    if text is None:
-        if image is None and framework is None:
-            fail(
-                f"s3://{bucket}/{key} does not exist, so the pipeline would not know how to serve {model}: pass "
-                f"--image URI (or --framework F --framework-version V) to create it, or write it with "
-                f"`mlrollout init --model {model} --image URI --upload`"
+    if text is not None:
+        if image is not None or framework is not None:
+            console.print(
+                f"note: using the model's existing rollout.yaml (s3://{bucket}/{key}); --image/--framework only "
+                f"create a missing one (replace it with `mlrollout init --model {model} ... --upload --force`)"
             )
-        text = init_command.config_text(
-            aws,
-            model,
-            image=image,
-            framework=framework,
-            framework_version=framework_version,
-            py_version=py_version,
-            instance_type=instance_type,
-            instance_count=1,
-            endpoint_name=None,
+        return text, False
+    if image is None and framework is None:
+        raise CliError(
+            f"s3://{bucket}/{key} does not exist, so the pipeline would not know how to serve {model}",
+            f"pass --image URI (or --framework F --framework-version V) to create it, or write it with "
+            f"`mlrollout init --model {model} --image URI --upload`",
         )
-        console.print(f"created {init_command.upload_config(aws, bucket, model, text, force=False)}")
-    elif image is not None or framework is not None:
-        console.print(
-            f"note: using the model's existing rollout.yaml (s3://{bucket}/{key}); --image/--framework only create "
-            f"a missing one (replace it with `mlrollout init --model {model} ... --upload --force`)"
-        )
-    try:
-        return load_config_text(text, model_name=model)
-    except ConfigInvalid as exc:
-        fail(f"the pipeline would reject this upload: {exc.reason}; {exc.fix}")
+    text = init_command.config_text(
+        aws,
+        model,
+        image=image,
+        framework=framework,
+        framework_version=framework_version,
+        py_version=py_version,
+        instance_type=instance_type,
+        instance_count=1,
+        endpoint_name=None,
+    )
+    return text, True
 
 
 def _refuse_duplicate(records: DynamoDeployments, deployment: str, console: Console, as_json: bool) -> None:
@@ -337,6 +381,19 @@ def next_version(artifacts: S3Artifacts, bucket: str, model: str) -> str:
     return f"v{max(numbers, default=0) + 1}"
 
 
+def _free_key(artifacts: S3Artifacts, bucket: str, model: str, version: str | None) -> tuple[str, str]:
+    """The version label and key the upload goes to: --version, else the next vN; refused when the key is taken."""
+    chosen = version or aws_call(lambda: next_version(artifacts, bucket, model), f"list s3://{bucket}/models/{model}/")
+    key = f"{naming.MODELS_PREFIX}{model}/{chosen}/{naming.ARTIFACT_FILE}"
+    _check_key(key)
+    if aws_call(lambda: artifacts.head(bucket, key), f"read s3://{bucket}/{key}") is not None:
+        raise CliError(
+            f"s3://{bucket}/{key} exists already (version {chosen} of {model} was uploaded before)",
+            "choose another --version, or leave it out for the next one",
+        )
+    return chosen, key
+
+
 def _upload(
     aws: Aws,
     console: Console,
@@ -352,14 +409,7 @@ def _upload(
 
     s3 = aws.client("s3")
     artifacts = S3Artifacts(s3)
-    chosen = version or aws_call(lambda: next_version(artifacts, bucket, model), f"list s3://{bucket}/models/{model}/")
-    key = f"{naming.MODELS_PREFIX}{model}/{chosen}/{naming.ARTIFACT_FILE}"
-    _check_key(key)
-    if aws_call(lambda: artifacts.head(bucket, key), f"read s3://{bucket}/{key}") is not None:
-        fail(
-            f"s3://{bucket}/{key} exists already (version {chosen} of {model} was uploaded before); choose another "
-            "--version, or leave it out for the next one"
-        )
+    chosen, key = _free_key(artifacts, bucket, model, version)
     columns = (TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     with Progress(*columns, console=console, transient=True) as progress, archive.open("rb") as body:
         task = progress.add_task("upload", total=package.size)
@@ -397,6 +447,7 @@ def follow(
     shown_state: str | None = None
     shown_phase = "not recorded yet"
     shown_decisions = 0
+    lines = DecisionLines()  # a look that says again what the one before said is counted, not reprinted
     shown_estimate = False
     hint = f"mlrollout history {published.model} --deployment {published.deployment_id}"
     try:
@@ -423,9 +474,12 @@ def follow(
                         for line in estimate_lines(record):
                             console.print(f"  {line}")
                     for decision in decisions_since(record, shown_decisions):
-                        console.print(f"  {decision_line(decision)}")
+                        for line in lines.add(decision):
+                            console.print(f"  {line}")
                     shown_decisions = decisions_total(record)
                     if record.get("outcome"):
+                        for line in lines.flush():
+                            console.print(f"  {line}")
                         _report_outcome(console, record)
                         return record
                     shown_phase = phase(record)
@@ -478,3 +532,278 @@ def _finish(as_json: bool, published: Published, record: dict[str, Any] | None) 
         "record": record,
     }
     typer.echo(json.dumps(document, indent=2, default=str))
+
+
+# ------------------------------------------------------------------------------------------------ dry run
+
+DRY_RUN_EXECUTION = "dry-run"  # the execution id of a rollout that is only planned
+# Every function of the stack has the template's Globals environment (the stack defaults rollout.yaml files sit on,
+# MAX_ARTIFACT_MIB, the endpoint waits): read from the one function the stack names in its outputs.
+SETTINGS_FUNCTION = "EndpointChangedFunctionName"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What `publish` packaged, before anything is uploaded."""
+
+    model: str
+    version: str | None
+    archive: Path
+    package: Package
+    metadata: dict[str, str]
+    deployment_id: str
+
+
+class PendingUpload:
+    """The bucket as the pipeline will find it after this upload: the package at `key` (with its metadata) and a
+    rollout.yaml that publish would create, both read from here; everything else read from S3. It writes nothing."""
+
+    def __init__(self, s3: S3Artifacts, bucket: str, key: str, candidate: Candidate, created: dict[str, str]) -> None:
+        self.s3, self.bucket, self.key, self.candidate, self.created = s3, bucket, key, candidate, created
+
+    def _ours(self, bucket: str, key: str) -> bool:
+        return (bucket, key) == (self.bucket, self.key)
+
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectHead | None:
+        if self._ours(bucket, key):
+            package = self.candidate.package
+            return ObjectHead(package.size, None, dict(self.candidate.metadata), "application/gzip")
+        return self.s3.head(bucket, key, version_id)
+
+    def open(self, bucket: str, key: str, version_id: str | None = None) -> BinaryIO:
+        if self._ours(bucket, key):
+            return self.candidate.archive.open("rb")
+        return self.s3.open(bucket, key, version_id)
+
+    def read_text(self, bucket: str, key: str) -> str | None:
+        if bucket == self.bucket and key in self.created:
+            return self.created[key]
+        return self.s3.read_text(bucket, key)
+
+    def read_json(self, uri: str) -> Any:
+        return self.s3.read_json(uri)
+
+    def put_json(self, bucket: str, key: str, document: Any) -> str:
+        raise RuntimeError(f"a dry run writes nothing (asked to write s3://{bucket}/{key})")
+
+
+def dry_run_plan(
+    aws: Aws,
+    console: Console,
+    candidate: Candidate,
+    serving: tuple[str | None, str | None, str | None, str | None, str],
+    *,
+    bucket: str | None,
+    table: str | None,
+    as_json: bool,
+) -> None:
+    """Resolve and check what the upload would be, as the pipeline will, and print the plan it would follow."""
+    from datetime import UTC, datetime
+
+    from mlrollout.adapters.endpoints import SageMakerEndpoints
+    from mlrollout.adapters.ledger import DynamoLeases
+    from mlrollout.adapters.monitoring import CloudWatchAlarms
+    from mlrollout.adapters.network import Ec2Network
+    from mlrollout.adapters.traffic import CloudWatchTraffic
+    from mlrollout.contracts import PlanInput, Registration, ValidateInput
+    from mlrollout.domain.errors import EndpointChanging, RolloutError
+    from mlrollout.services.deploy import plan_deployment
+    from mlrollout.services.validate import validate_upload
+
+    try:
+        bucket_name = aws.bucket(bucket)
+    except (typer.BadParameter, BotoCoreError) as exc:
+        _local_only(console, candidate, str(getattr(exc, "message", None) or exc), as_json)
+        return
+    model, now = candidate.model, datetime.now(UTC)
+    artifacts = S3Artifacts(aws.client("s3"))
+    version, key = _free_key(artifacts, bucket_name, model, candidate.version)
+    config_key = naming.config_key(model)
+    text, create = _config_text(aws, console, bucket_name, model, *serving)
+    settings, settings_source = _stack_settings(aws)
+    pending = PendingUpload(artifacts, bucket_name, key, candidate, {config_key: text} if create else {})
+    event = {"detail": {"bucket": {"name": bucket_name}, "object": {"key": key, "size": candidate.package.size}}}
+    try:
+        rollout = validate_upload(
+            ValidateInput(event=event, execution_id=DRY_RUN_EXECUTION, now=now),
+            artifacts=pending,
+            settings=settings,
+            network=Ec2Network(aws.client("ec2")),
+        )
+    except RolloutError as exc:
+        raise CliError(f"the pipeline would reject this upload: {exc.reason}", exc.fix) from None
+    _refuse_duplicate(
+        DynamoDeployments(aws.client("dynamodb"), aws.deployments_table(table)), rollout.deployment_id, console, as_json
+    )
+    state_table = aws.optional("StateTableName")
+    holder = DynamoLeases(aws.client("dynamodb"), state_table).holder(rollout.endpoint_name) if state_table else None
+    # Plan reads the endpoint, the rollback alarms and the current variant's traffic; the package it would name is
+    # registered only once the upload is, so the plan has none (its names are not shown).
+    registration = Registration(group_name=model, package_arn="", package_version=0)
+    waiting = None
+    try:
+        planned = plan_deployment(
+            PlanInput(rollout=rollout, registration=registration, now=now),
+            endpoints=SageMakerEndpoints(aws.client("sagemaker")),
+            alarms=CloudWatchAlarms(aws.client("cloudwatch")),
+            traffic=CloudWatchTraffic(aws.client("cloudwatch")),
+            settings=settings,
+        )
+    except EndpointChanging as exc:
+        planned, waiting = None, exc.reason
+    except RolloutError as exc:
+        raise CliError(f"the pipeline would refuse this rollout at Plan Deployment: {exc.reason}", exc.fix) from None
+    config = rollout.config
+    history = planned.against_history if planned is not None else config.serverless is not None
+    first = planned.first_deployment if planned is not None else False
+    phases = [] if first else _phases(config, planned.estimate if planned is not None else None, history)
+    document = {
+        "dry_run": True,
+        "uploaded": False,
+        "model": model,
+        "version": version,
+        "artifact": f"s3://{bucket_name}/{key}",
+        "deployment_id": rollout.deployment_id,
+        "sha256": candidate.package.sha256,
+        "size": candidate.package.size,
+        "files": candidate.package.files,
+        "metadata": candidate.metadata,
+        "config": {"uri": f"s3://{bucket_name}/{config_key}", "created_by_publish": create},
+        "settings": settings_source,
+        "endpoint": rollout.endpoint_name,
+        "first_deployment": first,
+        "waits_for": holder.holder if holder is not None and holder.holder != rollout.deployment_id else None,
+        "endpoint_changing": waiting,
+        "approval": config.approval,
+        "approval_timeout_minutes": config.approval_timeout_minutes if config.approval == "manual" else None,
+        "strategy": config.strategy.type,
+        "evaluation_interval_seconds": config.strategy.evaluation_interval_seconds,
+        "on_deadline": config.strategy.on_deadline,
+        "phases": phases,
+        "estimate": planned.estimate.model_dump(mode="json") if planned and planned.estimate else None,
+    }
+    for line in _plan_lines(document, config):
+        console.print(line)
+    if as_json:
+        typer.echo(json.dumps(document, indent=2, default=str))
+
+
+def _local_only(console: Console, candidate: Candidate, why: str, as_json: bool) -> None:
+    """No stack to read: the package checked as the pipeline checks any (the framework's own files unchecked)."""
+    _check_artifact(candidate.archive, "custom")
+    where = candidate.version or "<next version>"
+    console.print(
+        f"would upload models/{candidate.model}/{where}/{naming.ARTIFACT_FILE} with metadata {candidate.metadata}"
+    )
+    console.print(
+        f"only the local checks ran: the stack could not be read ({why.rstrip('.')}), so the version, the "
+        "rollout.yaml, the pipeline's validation and the plan were not checked; point at the stack (--stack, "
+        "--profile, --region, or --bucket) for all of them"
+    )
+    console.print("dry run: nothing was uploaded and no rollout was started")
+    if as_json:
+        package = candidate.package
+        document = {"dry_run": True, "uploaded": False, "deployment_id": candidate.deployment_id,
+                    "sha256": package.sha256, "files": package.files, "size": package.size,
+                    "metadata": candidate.metadata, "plan": None, "stack_not_found": why}  # fmt: skip
+        typer.echo(json.dumps(document, indent=2))
+
+
+def _stack_settings(aws: Aws) -> tuple[Settings, str]:
+    """The settings the stack's functions run with (their environment), or the template's defaults when they cannot
+    be read (an operator may not be allowed lambda:GetFunctionConfiguration); and which it is."""
+    from pydantic import ValidationError
+
+    from mlrollout.settings import Settings
+
+    function = aws.optional(SETTINGS_FUNCTION)
+    variables: dict[str, str] = {}
+    if function:
+        with contextlib.suppress(ClientError):
+            found = aws.client("lambda").get_function_configuration(FunctionName=function)
+            variables = (found.get("Environment") or {}).get("Variables") or {}
+    if variables:
+        with contextlib.suppress(ValidationError):
+            stack = Settings.model_validate({name.lower(): value for name, value in variables.items()})
+            return stack, f"the stack's (function {function})"
+    return Settings(), "the template's defaults (the stack's functions could not be read)"
+
+
+def _phases(config: RolloutConfig, planned: PlanEstimate | None, history: bool) -> list[dict[str, Any]]:
+    """The phases the rollout goes through (domain/estimate.phases_of), each with its bake and the deadline Plan
+    set for it (longer than the config's at low traffic)."""
+    from mlrollout.domain.estimate import phases_of
+
+    found = []
+    steps = 0
+    for each in phases_of(config.strategy, history=history):
+        shadow = each.kind == "shadow"
+        deadline = planned.deadline_for(shadow=shadow, step_index=steps, history=history) if planned else None
+        found.append(
+            {
+                "phase": each.label(),
+                "kind": each.kind,
+                "percent": each.percent,
+                "bake_minutes": each.policy.bake_minutes,
+                "deadline_minutes": deadline if deadline is not None else each.policy.deadline_minutes,
+                "configured_deadline_minutes": each.policy.deadline_minutes,
+                "needs_pass": each.needs_pass,
+            }
+        )
+        steps += each.kind == "step"
+    return found
+
+
+def _plan_lines(plan: dict[str, Any], config: RolloutConfig) -> list[str]:
+    version, endpoint = plan["version"], plan["endpoint"]
+    lines = [
+        f"would upload {plan['artifact']} as {plan['model']} {version}",
+        f"rollout.yaml: {plan['config']['uri']}"
+        + (" (publish would create it)" if plan["config"]["created_by_publish"] else "")
+        + f"; validated as the pipeline validates it, with {plan['settings']} settings",
+    ]
+    if plan["waits_for"]:
+        lines.append(f"endpoint {endpoint} is held by deployment {plan['waits_for']}: this upload would wait for it")
+    if plan["endpoint_changing"]:
+        lines.append(f"{plan['endpoint_changing']}: Plan would wait for the change to end")
+    approval = (
+        f"manual: waits up to {plan['approval_timeout_minutes']:g} min for `mlrollout approve` "
+        + ("before the endpoint is created" if plan["first_deployment"] else "with the candidate deployed, no traffic")
+        if plan["approval"] == "manual"
+        else "auto: the judge decides"
+    )
+    lines.append(f"approval: {approval}")
+    if plan["first_deployment"]:
+        lines.append(
+            f"plan: creates endpoint {endpoint} with {version} serving all traffic once its pre-traffic check passes "
+            "(a first version has nothing to be compared with, so it is not canaried)"
+        )
+    else:
+        strategy = config.strategy
+        held = (
+            f"held {strategy.hold_minutes:g} min, then rolled back" if strategy.on_deadline == "hold" else "rolled back"
+        )
+        lines.append(
+            f"plan on endpoint {endpoint}: {plan['strategy']}, the judge looks every "
+            f"{strategy.evaluation_interval_seconds // 60} min; an inconclusive phase at its deadline is {held}"
+        )
+        for phase in plan["phases"]:
+            lines.append(f"  {_phase_line(phase)}")
+        if not plan["phases"] or plan["phases"][-1]["kind"] != "history":
+            lines.append(f"  then 100%: {version} promoted")
+        lines += [f"  {line}" for line in estimate_lines({"estimate": plan["estimate"]})]
+    lines.append("dry run: the pipeline would accept this upload; nothing was uploaded and no rollout was started")
+    return lines
+
+
+def _phase_line(phase: dict[str, Any]) -> str:
+    deadline = f"deadline {phase['deadline_minutes']:g} min"
+    if phase["deadline_minutes"] != phase["configured_deadline_minutes"]:
+        deadline += f" (grown from {phase['configured_deadline_minutes']:g} for this traffic)"
+    ends = "advances on a PASS" if phase["needs_pass"] else "advances after its bake"
+    bake = f"bake {phase['bake_minutes']:g} min"
+    if phase["kind"] == "shadow":
+        return f"shadow: a copy of {phase['percent']:g}% of requests, {bake}, {deadline}; {ends}"
+    if phase["kind"] == "history":
+        return f"100% at once, judged against the endpoint's minutes before the switch: {bake}, {deadline}; {ends}"
+    return f"{phase['phase']} of traffic: {bake}, {deadline}; {ends}"

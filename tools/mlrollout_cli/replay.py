@@ -40,13 +40,13 @@ def replay(
     from mlrollout.adapters.artifacts import S3Artifacts
     from mlrollout.adapters.metrics import CloudWatchMetrics, series_from_columns
     from mlrollout.domain.config import Judge
-    from mlrollout.domain.judge import ExtraMetric, judge
+    from mlrollout.domain.judge import judge
     from mlrollout.services.evaluate import look_series
 
     aws = from_context(ctx)
     name = aws.bucket(bucket)
     s3 = aws.client("s3")
-    keys = []
+    keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name, Prefix=f"decisions/{deployment}/"):
         keys.extend(o["Key"] for o in page.get("Contents", []))
     if not keys:
@@ -57,7 +57,7 @@ def replay(
         record = artifacts.read_json(f"s3://{name}/{key}")
         thresholds = _override(record["thresholds"], set_ or [])
         limits = Judge.model_validate(thresholds)
-        extras = [ExtraMetric(e.name, e.direction == "higher_is_worse", e.tolerance) for e in limits.extra_metrics]
+        extras = limits.extra_metrics
         replayed = {"verdict": record["verdict"], "reason": record.get("judge_reason", record["reason"])}
         # A look before the first complete minute has nothing to re-judge: its recorded verdict stands.
         if "raw" in record:

@@ -191,7 +191,7 @@ def alerts(
 
 def _drain(sqs: Any, queue_url: str) -> list[dict[str, str]]:
     """Every message waiting in the inbox, deleted once read (the operator's inbox: each is shown once)."""
-    found = []
+    found: list[dict[str, str]] = []
     while True:
         batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
         if not batch:

@@ -181,7 +181,7 @@ def status(
 ) -> None:
     """Endpoints with their variants, traffic weights and instances, the rollout holding each, queued uploads."""
     aws = from_context(ctx)
-    tables = {"state_table": aws.state_table(state_table), "deployments_table": aws.deployments_table(table)}
+    leases, deployments = aws.state_table(state_table), aws.deployments_table(table)
     counter = CallCounter()
     console = Console(highlight=False)
     began = ready = time.perf_counter()
@@ -190,7 +190,7 @@ def status(
         aws.client(service)
     ready = time.perf_counter()
     with spinner(console if not as_json else Console(stderr=True), "reading endpoints, leases and deployments"):
-        endpoints = gather(aws, endpoint, counter=counter, **tables)
+        endpoints = gather(aws, endpoint, counter=counter, state_table=leases, deployments_table=deployments)
     seconds = time.perf_counter() - ready
     if endpoint is not None and not endpoints:
         raise CliError(

@@ -34,7 +34,6 @@ import threading
 import time
 import traceback
 import uuid
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -86,21 +85,17 @@ class Names:
 
 # the model and its configuration ---------------------------------------------------------------------------
 def serving_image(region: str) -> str:
-    """The scikit-learn serving image URI for `region`, from the sagemaker SDK's table of registries."""
-    import typer
-
-    from mlrollout_cli.extras import sagemaker_sdk
+    """The scikit-learn serving image URI for `region`, from the sagemaker SDK's table of registries (2.x or 3.x)."""
+    from mlrollout_cli.errors import CliError
+    from mlrollout_cli.extras import sagemaker_image_uris
 
     try:
-        with warnings.catch_warnings():  # the SDK's own modules compile with invalid escape sequences
-            warnings.simplefilter("ignore", SyntaxWarning)
-            (image_uris,) = sagemaker_sdk(
-                "sagemaker.image_uris",
-                needed_for="finding the scikit-learn serving image for the region",
-                instead="pass --image <the sagemaker-scikit-learn image URI for your region>",
-            )
-    except typer.Exit:
-        raise SmokeFailed("the sagemaker SDK is not installed (see above)") from None
+        image_uris = sagemaker_image_uris(
+            needed_for="finding the scikit-learn serving image for the region",
+            instead="pass --image <the sagemaker-scikit-learn image URI for your region>",
+        )
+    except CliError as exc:
+        raise SmokeFailed(exc.line().removeprefix("error: ")) from None
     try:
         return str(image_uris.retrieve("sklearn", region, version=SKLEARN_VERSION, instance_type=INSTANCE_TYPE))
     except ValueError as exc:
@@ -126,7 +121,7 @@ environment:
 
 
 def artifact(version: str) -> bytes:
-    from mlrollout_cli.package import package_model
+    from mlrollout_files.package import package_model
     from mlrollout_sandbox.session import DEMO_MODELS
 
     return package_model(DEMO_MODELS / "fraud-scorer" / version)

@@ -34,8 +34,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mlrollout_files.package import package_model
 from mlrollout_sandbox.dataplane import FeatureProfile, TrafficProfile
-from mlrollout_sandbox.session import DEMO_MODELS, RolloutOutcome, Sandbox, package_model
+from mlrollout_sandbox.session import DEMO_MODELS, RolloutOutcome, Sandbox
 from mlrollout_sandbox.timeline import Decision, render
 
 MODEL = "fraud-scorer"

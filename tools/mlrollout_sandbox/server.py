@@ -28,7 +28,7 @@ class EmbeddedAws:
         self.emulator = Emulator(self.clock, account_id=ACCOUNT_ID, region=region)
         self.url = ""
         self._server: Any = None
-        self._saved_config: dict[str, Any] | None = None
+        self._saved_config: Any = None  # moto's default_user_config (a TypedDict), as it was before start
         self._saved_env: dict[str, str | None] = {}
 
     def start(self) -> EmbeddedAws:
@@ -68,7 +68,7 @@ class EmbeddedAws:
 
             moto_api_backend.reset()
         if self._saved_config is not None:
-            default_user_config.clear()
+            default_user_config.clear()  # type: ignore[attr-defined]  # a dict at run time, typed as a TypedDict
             default_user_config.update(self._saved_config)
             self._saved_config = None
         for key, value in self._saved_env.items():

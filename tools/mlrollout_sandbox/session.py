@@ -22,7 +22,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from mlrollout_cli.package import package_model  # noqa: F401  (re-exported: the sandbox's callers package with it)
 from mlrollout_sandbox.clock import SandboxClock
 from mlrollout_sandbox.dataplane import DataPlane, TrafficProfile
 from mlrollout_sandbox.server import EmbeddedAws
@@ -109,8 +108,8 @@ class Sandbox:
 
     # lifecycle ------------------------------------------------------------------------------------------
     def start(self) -> Sandbox:
-        from mlrollout_sandbox import monitor
         from mlrollout_sandbox.deployer import deploy_template
+        from mlrollout_sandbox.emulator import monitor
 
         try:
             self.aws = EmbeddedAws(self.clock, port=self.port).start()

@@ -104,13 +104,13 @@ def _render(
         "rollback": ("#d62728", "-"),
     }
     for decision in decisions:
-        x = (decision.at - started).total_seconds() / 60
+        at = (decision.at - started).total_seconds() / 60
         colour, line = styles.get(decision.kind, ("#555555", "--"))
         for axis in axes:
-            axis.axvline(x, color=colour, linestyle=line, linewidth=0.9)
+            axis.axvline(at, color=colour, linestyle=line, linewidth=0.9)
         traffic.annotate(
             decision.label,
-            xy=(x, 1.0),
+            xy=(at, 1.0),
             xycoords=("data", "axes fraction"),
             rotation=90,
             fontsize=7,

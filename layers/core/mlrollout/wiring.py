@@ -1,4 +1,5 @@
-"""Cached factories: each adapter is built once per container from a shared client.
+"""Cached factories: each adapter is built once per container from a shared client (`once` and `lease_keeper` take
+the invocation's arguments and are built per call, from cached adapters).
 
 Adapters are imported inside their factory so a function only imports the AWS concerns it uses (cold start).
 """
@@ -92,6 +93,7 @@ def alarms() -> CloudWatchAlarms:
     return CloudWatchAlarms(client("cloudwatch"))
 
 
+@lru_cache(maxsize=1)
 def notifier() -> SnsNotifier:
     from mlrollout.adapters.notifications import SnsNotifier
     from mlrollout.settings import get_settings
@@ -114,6 +116,7 @@ def schedules() -> EventBridgeScheduler:
     return EventBridgeScheduler(client("scheduler"))
 
 
+@lru_cache(maxsize=1)
 def alert_state() -> DynamoAlertState:
     from mlrollout.adapters.alert_state import DynamoAlertState
     from mlrollout.settings import get_settings
@@ -129,6 +132,7 @@ def once(prefix: str, *, context: Any = None, expires_after_seconds: int = 86400
     return Once(client("dynamodb"), table, prefix=prefix, expires_after_seconds=expires_after_seconds, context=context)
 
 
+@lru_cache(maxsize=1)
 def records() -> DynamoDeployments:
     from mlrollout.adapters.ledger import DynamoDeployments
     from mlrollout.settings import get_settings
@@ -136,6 +140,7 @@ def records() -> DynamoDeployments:
     return DynamoDeployments(client("dynamodb"), get_settings().require("deployments_table"))
 
 
+@lru_cache(maxsize=1)
 def leases() -> DynamoLeases:
     from mlrollout.adapters.ledger import DynamoLeases
     from mlrollout.settings import get_settings
@@ -143,6 +148,7 @@ def leases() -> DynamoLeases:
     return DynamoLeases(client("dynamodb"), get_settings().require("state_table"))
 
 
+@lru_cache(maxsize=1)
 def endpoint_waits() -> DynamoEndpointWaits:
     from mlrollout.adapters.endpoint_waits import DynamoEndpointWaits
     from mlrollout.settings import get_settings
@@ -165,6 +171,7 @@ def lease_keeper(rollout: Rollout) -> LeaseKeeper:
     return LeaseKeeper(leases(), records(), lease_minutes(get_settings(), rollout))
 
 
+@lru_cache(maxsize=1)
 def executions() -> StepFunctionsExecutions:
     from mlrollout.adapters.executions import StepFunctionsExecutions
     from mlrollout.settings import get_settings

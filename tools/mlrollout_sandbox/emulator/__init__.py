@@ -80,13 +80,13 @@ class Ticker:
     def __init__(self, clock: SandboxClock, resolution_seconds: float = 5.0) -> None:
         self.clock = clock
         self.resolution = resolution_seconds
-        self._jobs: list[tuple[str, float, Callable[[], None], list[float]]] = []
+        self._jobs: list[tuple[str, float, Callable[[], object], list[float]]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.errors: list[tuple[str, BaseException]] = []
 
-    def every(self, name: str, virtual_seconds: float, job: Callable[[], None]) -> None:
+    def every(self, name: str, virtual_seconds: float, job: Callable[[], object]) -> None:
         with self._lock:
             self._jobs.append((name, virtual_seconds, job, [self.clock.time()]))
 

@@ -1,4 +1,4 @@
-"""CloudWatch for the sandbox: a metric store, metric math, and alarms evaluated on sandbox time.
+"""CloudWatch for the sandbox: a metric store and alarms evaluated on sandbox time.
 
 moto 5.2.5 keeps every datum as an object in one list and scans all of it for every query, expands
 Values/Counts into one object per count, has no percentiles, evaluates no metric math beyond a bare id, and
@@ -32,8 +32,10 @@ Fidelity notes (where CloudWatch is unspecified, the choice is named):
   the decision reproduces every row of the two tables in that section.
 
 Not implemented, and said so rather than approximated: trimmed/winsorized means and other extended statistics
-besides percentiles (InvalidParameterValue naming them); Metrics Insights (SELECT) queries and the math
-functions in _UNSUPPORTED_FUNCTIONS (ValidationError naming the function); anomaly-detection alarms (left in
+besides percentiles (InvalidParameterValue naming them); metric math and Metrics Insights, that is any
+Expression in GetMetricData's MetricDataQueries or PutMetricAlarm's Metrics, anomaly-detection alarms included
+(SandboxUnsupportedOperation: nothing mlrollout sends has one, and a refusal fails where a guess would answer
+wrongly); an alarm otherwise beyond the evaluator, such as one on a statistic it does not compute (left in
 INSUFFICIENT_DATA with the reason, and listed in `evaluation_errors`); composite alarms (not evaluated);
 "CloudWatch Alarm Configuration Change" events; alarm actions other than SNS topics and those another emulated
 service handles (`action_handlers`: Application Auto Scaling policies), recorded as undelivered notifications
@@ -49,6 +51,7 @@ import bisect
 import functools
 import hashlib
 import heapq
+import inspect
 import itertools
 import json
 import logging
@@ -66,7 +69,12 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from moto.cloudwatch.exceptions import InvalidParameterCombination, InvalidParameterValue, ValidationError
+from moto.cloudwatch.exceptions import (
+    CloudWatchException,
+    InvalidParameterCombination,
+    InvalidParameterValue,
+    ValidationError,
+)
 
 if TYPE_CHECKING:
     from mlrollout_sandbox.emulator import Emulator
@@ -76,14 +84,11 @@ __all__ = [
     "AlarmNotification",
     "AlarmTransition",
     "CloudWatchService",
-    "MetricMathError",
     "MetricStore",
-    "TimeSeries",
+    "SandboxUnsupported",
     "alarm_state_change_event",
     "decide_alarm_state",
-    "evaluate_expression",
     "install",
-    "parse_expression",
     "parse_statistic",
     "percentile",
 ]
@@ -638,605 +643,6 @@ def _statistic_set_writer(stats: dict[str, Any], number: int) -> Callable[[_Cell
 
 
 # ---------------------------------------------------------------------------------------------------------
-# metric math: tokenizer, parser, evaluator (no eval(): a small recursive-descent parser of our own)
-# ---------------------------------------------------------------------------------------------------------
-class MetricMathError(ValueError):
-    """An expression CloudWatch would reject, or one using a function the sandbox does not implement."""
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # number | name | string | op | end
-    text: str
-    pos: int
-
-
-_TOKEN_RE = re.compile(
-    r"""(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
-      |(?P<name>[A-Za-z_][A-Za-z0-9_]*)
-      |(?P<string>"[^"]*"|'[^']*'|\u201c[^\u201d]*\u201d)
-      |(?P<op>==|!=|<=|>=|&&|\|\||[-+*/^<>(),\[\]])""",
-    re.VERBOSE,
-)
-
-
-def _tokenize(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    pos = 0
-    while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            break
-        match = _TOKEN_RE.match(text, pos)
-        if match is None or match.lastgroup is None:
-            raise MetricMathError(f"Syntax error at position {pos + 1}: unexpected character {text[pos]!r}")
-        tokens.append(_Token(match.lastgroup, match.group(), pos))
-        pos = match.end()
-    tokens.append(_Token("end", "", len(text)))
-    return tokens
-
-
-@dataclass(frozen=True)
-class Number:
-    value: float
-
-
-@dataclass(frozen=True)
-class String:
-    value: str
-
-
-@dataclass(frozen=True)
-class Keyword:
-    """An upper-case word that is not a call: REPEAT, LINEAR, ..."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Ref:
-    """The id of another query in the request."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Unary:
-    op: str
-    operand: Node
-
-
-@dataclass(frozen=True)
-class Binary:
-    op: str
-    left: Node
-    right: Node
-
-
-@dataclass(frozen=True)
-class Call:
-    name: str
-    args: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class ArrayLiteral:
-    items: tuple[Node, ...]
-
-
-type Node = Number | String | Keyword | Ref | Unary | Binary | Call | ArrayLiteral
-
-
-class _Parser:
-    """Precedence, loosest first: OR/||, AND/&&, comparisons, + -, * /, unary -, ^ (right-associative)."""
-
-    _COMPARISONS = ("==", "!=", "<=", ">=", "<", ">")
-
-    def __init__(self, text: str) -> None:
-        self.tokens = _tokenize(text)
-        self.index = 0
-
-    def parse(self) -> Node:
-        if self.tokens[0].kind == "end":
-            raise MetricMathError("The expression is empty")
-        node = self._or()
-        token = self.tokens[self.index]
-        if token.kind != "end":
-            raise self._error(token, f"unexpected {token.text!r}")
-        return node
-
-    def _accept(self, *texts: str) -> _Token | None:
-        token = self.tokens[self.index]
-        if token.kind in ("op", "name") and token.text in texts:
-            self.index += 1
-            return token
-        return None
-
-    def _expect(self, text: str) -> None:
-        if self._accept(text) is None:
-            token = self.tokens[self.index]
-            found = "the end of the expression" if token.kind == "end" else repr(token.text)
-            raise self._error(token, f"expected {text!r} but found {found}")
-
-    @staticmethod
-    def _error(token: _Token, message: str) -> MetricMathError:
-        return MetricMathError(f"Syntax error at position {token.pos + 1}: {message}")
-
-    def _or(self) -> Node:
-        node = self._and()
-        while self._accept("OR", "||"):
-            node = Binary("OR", node, self._and())
-        return node
-
-    def _and(self) -> Node:
-        node = self._comparison()
-        while self._accept("AND", "&&"):
-            node = Binary("AND", node, self._comparison())
-        return node
-
-    def _comparison(self) -> Node:
-        node = self._additive()
-        token = self._accept(*self._COMPARISONS)
-        if token is not None:
-            node = Binary(token.text, node, self._additive())
-        return node
-
-    def _additive(self) -> Node:
-        node = self._multiplicative()
-        while (token := self._accept("+", "-")) is not None:
-            node = Binary(token.text, node, self._multiplicative())
-        return node
-
-    def _multiplicative(self) -> Node:
-        node = self._unary()
-        while (token := self._accept("*", "/")) is not None:
-            node = Binary(token.text, node, self._unary())
-        return node
-
-    def _unary(self) -> Node:
-        if self._accept("-"):
-            return Unary("-", self._unary())
-        if self._accept("+"):
-            return self._unary()
-        base = self._primary()
-        if self._accept("^"):
-            return Binary("^", base, self._unary())
-        return base
-
-    def _primary(self) -> Node:
-        token = self.tokens[self.index]
-        self.index += 1
-        if token.kind == "number":
-            return Number(float(token.text))
-        if token.kind == "string":
-            return String(token.text[1:-1])
-        if token.kind == "name":
-            return self._name(token)
-        if token.text == "(":
-            node = self._or()
-            self._expect(")")
-            return node
-        if token.text == "[":
-            return ArrayLiteral(self._items("]"))
-        found = "end of expression" if token.kind == "end" else repr(token.text)
-        raise self._error(token, f"unexpected {found}")
-
-    def _name(self, token: _Token) -> Node:
-        if self._accept("("):
-            return Call(token.text, self._items(")"))
-        if token.text in ("AND", "OR"):
-            raise self._error(token, f"unexpected {token.text}")
-        return Ref(token.text) if token.text[0].islower() else Keyword(token.text)
-
-    def _items(self, closing: str) -> tuple[Node, ...]:
-        if self._accept(closing):
-            return ()
-        items = [self._or()]
-        while not self._accept(closing):
-            self._expect(",")
-            items.append(self._or())
-        return tuple(items)
-
-
-def parse_expression(text: str) -> Node:
-    """Parse a CloudWatch metric math expression into a small AST; raises MetricMathError."""
-    return _Parser(text).parse()
-
-
-@dataclass
-class TimeSeries:
-    """A metric math time series: bucket start (POSIX seconds) -> value, on the grid start + k*period < end."""
-
-    points: dict[int, float]
-    period: int
-    start: int
-    end: int
-    label: str = ""
-
-    def derive(self, points: dict[int, float], label: str | None = None) -> TimeSeries:
-        kept = {t: v for t, v in points.items() if math.isfinite(v)}
-        return TimeSeries(kept, self.period, self.start, self.end, self.label if label is None else label)
-
-    def grid(self) -> range:
-        return range(self.start, self.end, self.period)
-
-    def sorted_points(self) -> list[tuple[int, float]]:
-        return sorted(self.points.items())
-
-
-type Value = float | TimeSeries | list[TimeSeries]
-
-
-@dataclass
-class MathContext:
-    """What an expression can see: other queries by id, the request's metrics, and a default grid."""
-
-    resolve: Callable[[str], Value]
-    metrics: Callable[[], list[tuple[str, TimeSeries]]]
-    grid: tuple[int, int, int]  # (start, end, period) for series built from a number alone
-
-
-def _divide(a: float, b: float) -> float:
-    # CloudWatch drops a datapoint whose computation divides by zero.
-    return a / b if b != 0 else math.nan
-
-
-def _power(a: float, b: float) -> float:
-    try:
-        result = a**b
-    except (OverflowError, ZeroDivisionError):
-        return math.nan
-    return float(result) if isinstance(result, int | float) else math.nan
-
-
-def _log(value: float, base: float | None = None) -> float:
-    if value <= 0:
-        return math.nan
-    return math.log(value) if base is None else math.log(value, base)
-
-
-_BINARY: dict[str, Callable[[float, float], float]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
-    "/": _divide,
-    "^": _power,
-    "==": lambda a, b: float(a == b),
-    "!=": lambda a, b: float(a != b),
-    "<": lambda a, b: float(a < b),
-    "<=": lambda a, b: float(a <= b),
-    ">": lambda a, b: float(a > b),
-    ">=": lambda a, b: float(a >= b),
-    "AND": lambda a, b: float(a != 0 and b != 0),
-    "OR": lambda a, b: float(a != 0 or b != 0),
-}
-
-_ELEMENTWISE: dict[str, Callable[[float], float]] = {
-    "ABS": abs,
-    "CEIL": lambda v: float(math.ceil(v)),
-    "FLOOR": lambda v: float(math.floor(v)),
-    "LOG": _log,
-    "LOG10": lambda v: _log(v, 10),
-}
-
-_REDUCERS: dict[str, Callable[[list[float]], float]] = {
-    "MIN": min,
-    "MAX": max,
-    "SUM": math.fsum,
-    "AVG": lambda xs: math.fsum(xs) / len(xs),
-}
-
-# Functions CloudWatch has that the sandbox does not compute: an expression using one fails with its name.
-_UNSUPPORTED_FUNCTIONS = frozenset(
-    {
-        "ANOMALY_DETECTION_BAND",
-        "CONCAT",
-        "DATE",
-        "DAY",
-        "EPOCH",
-        "HOUR",
-        "INSIGHT_RULE_METRIC",
-        "LAMBDA",
-        "MINUTE",
-        "MONTH",
-        "SEARCH",
-        "SERVICE_QUOTA",
-        "SLICE",
-        "SORT",
-        "STDDEV",
-        "YEAR",
-    }
-)
-
-
-def _map(value: Value, fn: Callable[[float], float]) -> Value:
-    if isinstance(value, list):
-        return [s.derive({t: fn(v) for t, v in s.points.items()}) for s in value]
-    if isinstance(value, TimeSeries):
-        return value.derive({t: fn(v) for t, v in value.points.items()})
-    return fn(value) if math.isfinite(value) else math.nan
-
-
-def _combine(left: Value, right: Value, fn: Callable[[float, float], float]) -> Value:
-    if isinstance(left, list):
-        if isinstance(right, list):
-            raise MetricMathError("An operation between two arrays of time series is not supported")
-        return [_series(_combine(s, right, fn)) for s in left]
-    if isinstance(right, list):
-        return [_series(_combine(left, s, fn)) for s in right]
-    if isinstance(left, TimeSeries) and isinstance(right, TimeSeries):
-        # CloudWatch treats a value missing from one of the two series as 0.
-        keys = left.points.keys() | right.points.keys()
-        template = left if left.period <= right.period else right
-        return template.derive({t: fn(left.points.get(t, 0.0), right.points.get(t, 0.0)) for t in keys}, "")
-    if isinstance(left, TimeSeries):
-        return left.derive({t: fn(v, float(right)) for t, v in left.points.items()})  # type: ignore[arg-type]
-    if isinstance(right, TimeSeries):
-        return right.derive({t: fn(float(left), v) for t, v in right.points.items()})
-    return fn(left, right) if math.isfinite(left) and math.isfinite(right) else math.nan
-
-
-def _series(value: Value) -> TimeSeries:
-    if not isinstance(value, TimeSeries):
-        raise MetricMathError("Expected a time series")
-    return value
-
-
-def _consecutive(series: TimeSeries, fn: Callable[[int, float, int, float], float]) -> TimeSeries:
-    ordered = series.sorted_points()
-    return series.derive({t: fn(pt, pv, t, v) for (pt, pv), (t, v) in itertools.pairwise(ordered)})
-
-
-def _running_sum(series: TimeSeries) -> TimeSeries:
-    total, out = 0.0, {}
-    for t, v in series.sorted_points():
-        total += v
-        out[t] = total
-    return series.derive(out)
-
-
-_SERIES_TRANSFORMS: dict[str, Callable[[TimeSeries], TimeSeries]] = {
-    "DIFF": lambda s: _consecutive(s, lambda _pt, pv, _t, v: v - pv),
-    "DIFF_TIME": lambda s: _consecutive(s, lambda pt, _pv, t, _v: float(t - pt)),
-    "RATE": lambda s: _consecutive(s, lambda pt, pv, t, v: (v - pv) / (t - pt)),
-    "RUNNING_SUM": _running_sum,
-}
-
-
-def _fill_series(series: TimeSeries, filler: str | float | TimeSeries) -> TimeSeries:
-    points = dict(series.points)
-    if filler == "REPEAT":
-        last: float | None = None
-        for t in series.grid():
-            if t in points:
-                last = points[t]
-            elif last is not None:
-                points[t] = last
-    elif filler == "LINEAR":
-        known = sorted(points)
-        for a, b in itertools.pairwise(known):
-            for t in range(a + series.period, b, series.period):
-                points[t] = points[a] + (points[b] - points[a]) * (t - a) / (b - a)
-    elif isinstance(filler, TimeSeries):
-        for t in series.grid():
-            if t not in points and t in filler.points:
-                points[t] = filler.points[t]
-    elif isinstance(filler, float) and math.isfinite(filler):
-        for t in series.grid():
-            points.setdefault(t, filler)
-    return series.derive(points)
-
-
-class _Evaluator:
-    def __init__(self, context: MathContext) -> None:
-        self.context = context
-        self._handlers: dict[type, Callable[[Any], Value]] = {
-            Number: lambda n: n.value,
-            Ref: lambda n: self.context.resolve(n.name),
-            Unary: lambda n: _map(self.eval(n.operand), lambda v: -v),
-            Binary: lambda n: _combine(self.eval(n.left), self.eval(n.right), _BINARY[n.op]),
-            Call: lambda n: self._call(n.name, n.args),
-            ArrayLiteral: lambda n: self._array(n.items),
-            String: self._misplaced,
-            Keyword: self._misplaced,
-        }
-        self._functions: dict[str, Callable[[str, tuple[Node, ...]], Value]] = {
-            **dict.fromkeys(_ELEMENTWISE, self._elementwise),
-            **dict.fromkeys(_REDUCERS, self._reduce),
-            **dict.fromkeys(_SERIES_TRANSFORMS, self._transform),
-            "DATAPOINT_COUNT": self._datapoint_count,
-            "FILL": self._fill,
-            "FIRST": self._pick,
-            "LAST": self._pick,
-            "IF": self._if,
-            "METRICS": self._metrics,
-            "METRIC_COUNT": self._metric_count,
-            "PERIOD": self._period,
-            "REMOVE_EMPTY": self._remove_empty,
-            "TIME_SERIES": self._time_series,
-        }
-
-    def eval(self, node: Node) -> Value:
-        return self._handlers[type(node)](node)
-
-    @staticmethod
-    def _misplaced(node: String | Keyword) -> Value:
-        text = f'"{node.value}"' if isinstance(node, String) else node.name
-        raise MetricMathError(f"{text} is not valid here")
-
-    def _call(self, name: str, args: tuple[Node, ...]) -> Value:
-        function = self._functions.get(name)
-        if function is not None:
-            return function(name, args)
-        if name in _UNSUPPORTED_FUNCTIONS:
-            raise MetricMathError(f"The sandbox does not support the metric math function {name}")
-        raise MetricMathError(f"Unrecognized function {name}")
-
-    @staticmethod
-    def _arity(name: str, args: tuple[Node, ...], low: int, high: int | None = None) -> tuple[Node, ...]:
-        high = low if high is None else high
-        if not low <= len(args) <= high:
-            expected = str(low) if low == high else f"{low} to {high}"
-            raise MetricMathError(f"{name} takes {expected} argument(s), got {len(args)}")
-        return args
-
-    def _array(self, items: tuple[Node, ...]) -> list[TimeSeries]:
-        out: list[TimeSeries] = []
-        for item in items:
-            value = self.eval(item)
-            if isinstance(value, list):
-                out.extend(value)
-            elif isinstance(value, TimeSeries):
-                out.append(value)
-            else:
-                raise MetricMathError("An array [...] may contain only time series")
-        return out
-
-    def _series_list(self, name: str, node: Node) -> list[TimeSeries]:
-        value = self.eval(node)
-        if not isinstance(value, list):
-            raise MetricMathError(f"{name} needs an array of time series")
-        return value
-
-    def _elementwise(self, name: str, args: tuple[Node, ...]) -> Value:
-        (arg,) = self._arity(name, args, 1)
-        return _map(self.eval(arg), _ELEMENTWISE[name])
-
-    def _reduce(self, name: str, args: tuple[Node, ...]) -> Value:
-        """Over one series: a number. Over an array: a series, point by point (CloudWatch's semantics)."""
-        (arg,) = self._arity(name, args, 1)
-        value = self.eval(arg)
-        if isinstance(value, TimeSeries):
-            return _REDUCERS[name](list(value.points.values())) if value.points else math.nan
-        if not isinstance(value, list):
-            return value
-        if not value:
-            raise MetricMathError(f"{name} of an empty array of time series")
-        out: dict[int, float] = {}
-        for t in set().union(*(s.points for s in value)):
-            present = [s.points[t] for s in value if t in s.points]
-            if name in ("SUM", "AVG"):
-                # Documented for SUM/AVG of an array: a missing value counts as 0.
-                total = math.fsum(present)
-                out[t] = total if name == "SUM" else total / len(value)
-            else:
-                out[t] = _REDUCERS[name](present)
-        return value[0].derive(out, "")
-
-    def _transform(self, name: str, args: tuple[Node, ...]) -> Value:
-        (arg,) = self._arity(name, args, 1)
-        value = self.eval(arg)
-        if isinstance(value, list):
-            return [_SERIES_TRANSFORMS[name](s) for s in value]
-        if not isinstance(value, TimeSeries):
-            raise MetricMathError(f"{name} needs a time series")
-        return _SERIES_TRANSFORMS[name](value)
-
-    def _datapoint_count(self, name: str, args: tuple[Node, ...]) -> Value:
-        (arg,) = self._arity(name, args, 1)
-        value = self.eval(arg)
-        if isinstance(value, TimeSeries):
-            return float(len(value.points))
-        if not isinstance(value, list) or not value:
-            raise MetricMathError(f"{name} needs a time series or an array of time series")
-        keys = set().union(*(s.points for s in value))
-        return value[0].derive({t: float(sum(t in s.points for s in value)) for t in keys}, "")
-
-    def _metric_count(self, name: str, args: tuple[Node, ...]) -> Value:
-        (arg,) = self._arity(name, args, 1)
-        return float(len(self._series_list(name, arg)))
-
-    def _pick(self, name: str, args: tuple[Node, ...]) -> Value:
-        (arg,) = self._arity(name, args, 1)
-        series = self._series_list(name, arg)
-        if not series:
-            raise MetricMathError(f"{name} of an empty array of time series")
-        return series[0] if name == "FIRST" else series[-1]
-
-    def _remove_empty(self, name: str, args: tuple[Node, ...]) -> Value:
-        (arg,) = self._arity(name, args, 1)
-        return [s for s in self._series_list(name, arg) if s.points]
-
-    def _metrics(self, name: str, args: tuple[Node, ...]) -> Value:
-        self._arity(name, args, 0, 1)
-        if args and not isinstance(args[0], String):
-            raise MetricMathError('METRICS takes no argument or one string, as in METRICS("errors")')
-        needle = args[0].value if args and isinstance(args[0], String) else ""
-        return [s for query_id, s in self.context.metrics() if needle in query_id]
-
-    def _period(self, name: str, args: tuple[Node, ...]) -> Value:
-        (arg,) = self._arity(name, args, 1)
-        return float(_series(self.eval(arg)).period)
-
-    def _time_series(self, name: str, args: tuple[Node, ...]) -> Value:
-        (arg,) = self._arity(name, args, 1)
-        value = self.eval(arg)
-        if not isinstance(value, float):
-            raise MetricMathError("TIME_SERIES needs a number")
-        start, end, period = self.context.grid
-        return TimeSeries({}, period, start, end).derive(dict.fromkeys(range(start, end, period), value))
-
-    def _fill(self, name: str, args: tuple[Node, ...]) -> Value:
-        target_node, filler_node = self._arity(name, args, 2)
-        filler: str | float | TimeSeries
-        if isinstance(filler_node, Keyword):
-            if filler_node.name not in ("REPEAT", "LINEAR"):
-                raise MetricMathError(f"FILL does not accept {filler_node.name}; use a number, REPEAT or LINEAR")
-            filler = filler_node.name
-        else:
-            value = self.eval(filler_node)
-            if isinstance(value, list):
-                raise MetricMathError("FILL cannot fill with an array of time series")
-            filler = value
-        target = self.eval(target_node)
-        if isinstance(target, list):
-            return [_fill_series(s, filler) for s in target]
-        return _fill_series(_series(target), filler)
-
-    def _if(self, name: str, args: tuple[Node, ...]) -> Value:
-        condition_node, true_node, *rest = self._arity(name, args, 2, 3)
-        condition, when_true = self.eval(condition_node), self.eval(true_node)
-        when_false = self.eval(rest[0]) if rest else None
-        if any(isinstance(v, list) for v in (condition, when_true, when_false)):
-            raise MetricMathError("IF does not accept arrays of time series")
-        if isinstance(condition, TimeSeries):
-            return _if_series(condition, when_true, when_false)  # type: ignore[arg-type]
-        if isinstance(condition, float) and math.isfinite(condition) and condition != 0:
-            return when_true
-        if when_false is not None:
-            return when_false
-        template = next((v for v in (when_true,) if isinstance(v, TimeSeries)), None)
-        if template is not None:
-            return template.derive({})
-        start, end, period = self.context.grid
-        return TimeSeries({}, period, start, end)
-
-
-def _if_series(
-    condition: TimeSeries, when_true: float | TimeSeries, when_false: float | TimeSeries | None
-) -> TimeSeries:
-    """IF over a series condition, as CloudWatch documents it point by point."""
-    out: dict[int, float] = {}
-    for t, flag in condition.points.items():
-        if flag != 0:
-            # A true condition with no datapoint in the true-series yields 0.
-            out[t] = when_true.points.get(t, 0.0) if isinstance(when_true, TimeSeries) else when_true
-        elif isinstance(when_false, TimeSeries):
-            if t in when_false.points:
-                out[t] = when_false.points[t]
-        elif when_false is not None:
-            out[t] = when_false
-    return condition.derive(out, "")
-
-
-def evaluate_expression(expression: str | Node, context: MathContext) -> Value:
-    """Evaluate a metric math expression (text or parsed) against `context`; raises MetricMathError."""
-    node = parse_expression(expression) if isinstance(expression, str) else expression
-    return _Evaluator(context).eval(node)
-
-
-# ---------------------------------------------------------------------------------------------------------
 # GetMetricData: queries, alignment, results
 # ---------------------------------------------------------------------------------------------------------
 def _flag[T](value: Any, default: T) -> bool | T:
@@ -1291,17 +697,33 @@ def _statistic(name: Any, parameter: str) -> Statistic:
         raise InvalidParameterValue(f"{exc} (parameter {parameter}).") from None
 
 
+class SandboxUnsupported(CloudWatchException):
+    """A real CloudWatch feature the sandbox does not emulate: refused loudly instead of answered wrongly.
+
+    A moto ServiceException (not SageMaker's HTTPException of the same name), so the client reads it in whichever
+    protocol it spoke (query, JSON or CBOR)."""
+
+    code = "SandboxUnsupportedOperation"
+
+
+def _refuse_expression(parameter: str, query_id: Any, expression: Any) -> SandboxUnsupported:
+    # Metric math and Metrics Insights share the Expression field; nothing mlrollout sends uses either.
+    return SandboxUnsupported(
+        f"metric math is not emulated by the sandbox: {parameter} of query {query_id!r} is the expression "
+        f"{str(expression)!r}; query each metric with a MetricStat instead"
+    )
+
+
 @dataclass(frozen=True)
 class _Query:
     number: int
     id: str
     label: str | None
     return_data: bool
-    expression: Node | None = None
-    key: SeriesKey | None = None
-    statistic: Statistic | None = None
-    unit: str | None = None
-    period: int = 60
+    key: SeriesKey
+    statistic: Statistic
+    unit: str | None
+    period: int
 
 
 def _parse_query(query: dict[str, Any], number: int) -> _Query:
@@ -1316,23 +738,16 @@ def _parse_query(query: dict[str, Any], number: int) -> _Query:
     expression = query.get("Expression")
     if bool(stat) == bool(expression):
         raise ValidationError(f"Exactly one of {prefix}.MetricStat and {prefix}.Expression must be specified.")
-    label, return_data = query.get("Label"), _flag(query.get("ReturnData"), default=True)
     if expression:
-        if str(expression).lstrip().upper().startswith("SELECT"):
-            raise ValidationError(f"The sandbox does not support Metrics Insights queries ({prefix}.Expression).")
-        try:
-            node = parse_expression(str(expression))
-        except MetricMathError as exc:
-            raise ValidationError(f"Error in expression {query_id}: {exc}") from None
-        return _Query(number, query_id, label, return_data, expression=node)
+        raise _refuse_expression(f"{prefix}.Expression", query_id, expression)
     metric = stat.get("Metric") or {}
     if not metric.get("Namespace") or not metric.get("MetricName"):
         raise ValidationError(f"The parameters {prefix}.MetricStat.Metric.Namespace and MetricName are required.")
     return _Query(
         number,
         query_id,
-        label,
-        return_data,
+        query.get("Label"),
+        _flag(query.get("ReturnData"), default=True),
         key=series_key(metric["Namespace"], metric["MetricName"], metric.get("Dimensions")),
         statistic=_statistic(stat.get("Stat"), f"{prefix}.MetricStat.Stat"),
         unit=stat.get("Unit"),
@@ -1340,13 +755,8 @@ def _parse_query(query: dict[str, Any], number: int) -> _Query:
     )
 
 
-class _ExpressionFailed(MetricMathError):
-    def __init__(self, query_id: str, cause: MetricMathError) -> None:
-        super().__init__(f"Error in expression {query_id}: {cause}")
-
-
 class _QueryRun:
-    """One GetMetricData request: every query computed once (ReturnData=false ones too), lazily by id."""
+    """One GetMetricData request: every query computed (ReturnData=false ones too), only the others returned."""
 
     def __init__(
         self, store: MetricStore, queries: Sequence[dict[str, Any]], start: float, end: float, now: float
@@ -1364,90 +774,32 @@ class _QueryRun:
             if query.id in self.by_id:
                 raise ValidationError(f"The value {query.id} for MetricDataQueries Id is used more than once.")
             self.by_id[query.id] = query
-        periods = [q.period for q in self.queries if q.key is not None] or [60]
-        grid_period = min(periods)
-        self.grid = (_aligned_start(start, grid_period, now), math.ceil(end), grid_period)
-        self._values: dict[str, Value] = {}
-        self._pending: set[str] = set()
 
-    def value(self, query_id: str) -> Value:
-        if query_id in self._values:
-            return self._values[query_id]
-        query = self.by_id.get(query_id)
-        if query is None:
-            raise MetricMathError(f"Unrecognized metric id {query_id}")
-        if query_id in self._pending:
-            raise MetricMathError(f"Circular reference through {query_id}")
-        self._pending.add(query_id)
-        try:
-            result = self._metric(query) if query.expression is None else self._expression(query)
-        finally:
-            self._pending.discard(query_id)
-        self._values[query_id] = result
-        return result
-
-    def _metric(self, query: _Query) -> TimeSeries:
-        assert query.key is not None
-        assert query.statistic is not None
+    def points(self, query_id: str) -> dict[int, float]:
+        """The query's datapoints: bucket start (POSIX seconds) -> value."""
+        query = self.by_id[query_id]
+        if not _period_available(self.start, query.period, self.now):
+            return {}
         start = _aligned_start(self.start, query.period, self.now)
-        end = math.ceil(self.end)
-        points: dict[int, float] = {}
-        if _period_available(self.start, query.period, self.now):
-            rows = self.store.aggregate(query.key, query.statistic, query.unit, start, end, query.period)
-            points = {t: v for t, v, _count in rows}
-        return TimeSeries(points, query.period, start, end, query.key[1])
-
-    def _expression(self, query: _Query) -> Value:
-        assert query.expression is not None
-        context = MathContext(
-            resolve=self.value,
-            metrics=lambda: [(q.id, _series(self.value(q.id))) for q in self.queries if q.key is not None],
-            grid=self.grid,
-        )
-        try:
-            result = evaluate_expression(query.expression, context)
-        except _ExpressionFailed:
-            raise
-        except MetricMathError as exc:
-            raise _ExpressionFailed(query.id, exc) from None
-        if isinstance(result, float) and query.return_data:
-            raise _ExpressionFailed(
-                query.id,
-                MetricMathError(
-                    "the result is a single number; the final result of an expression must be a "
-                    "time series or an array of time series"
-                ),
-            )
-        return result
-
-    def compute(self) -> list[tuple[_Query, Value]]:
-        try:
-            return [(q, self.value(q.id)) for q in self.queries]
-        except MetricMathError as exc:
-            raise ValidationError(str(exc)) from None
+        rows = self.store.aggregate(query.key, query.statistic, query.unit, start, math.ceil(self.end), query.period)
+        return {t: v for t, v, _count in rows}
 
     def results(self, scan_by: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for query, value in self.compute():
-            if not query.return_data:
-                continue
-            if isinstance(value, list):
-                for series in value:
-                    label = f"{query.label} {series.label}".strip() if query.label else series.label
-                    out.append(_result(query.id, label, series, scan_by))
-            elif isinstance(value, TimeSeries):
-                default = query.key[1] if query.key is not None else query.id
-                out.append(_result(query.id, query.label or default, value, scan_by))
-        return out
+        computed = [(query, self.points(query.id)) for query in self.queries]
+        return [
+            _result(query.id, query.label or query.key[1], found, scan_by)
+            for query, found in computed
+            if query.return_data
+        ]
 
 
-def _result(query_id: str, label: str, series: TimeSeries, scan_by: str) -> dict[str, Any]:
-    points = sorted(series.points.items(), reverse=scan_by != "TimestampAscending")
+def _result(query_id: str, label: str, found: dict[int, float], scan_by: str) -> dict[str, Any]:
+    ordered = sorted(found.items(), reverse=scan_by != "TimestampAscending")
     return {
         "Id": query_id,
         "Label": label,
-        "Timestamps": [_utc(t) for t, _v in points],
-        "Values": [v for _t, v in points],
+        "Timestamps": [_utc(t) for t, _v in ordered],
+        "Values": [v for _t, v in ordered],
         "StatusCode": "Complete",
         "Messages": [],
     }
@@ -1596,7 +948,7 @@ class _AlarmSpec:
     statistic: Statistic | None = None  # single-metric alarms
     key: SeriesKey | None = None
     unit: str | None = None
-    queries: tuple[dict[str, Any], ...] = ()  # metric math alarms
+    queries: tuple[dict[str, Any], ...] = ()  # alarms on Metrics (MetricStat queries)
     return_id: str | None = None
     low_samples_ignored: bool = False
 
@@ -1629,7 +981,7 @@ def _alarm_queries(alarm: Any) -> tuple[tuple[dict[str, Any], ...], str, int]:
     returned = explicit or implicit
     if len(returned) != 1 or len(periods) > 1:
         raise _AlarmNotEvaluable(
-            "a metric math alarm needs exactly one query with ReturnData=true and metrics that share one period"
+            "an alarm on Metrics needs exactly one query with ReturnData=true and metrics that share one period"
         )
     return tuple(queries), returned[0], periods.pop() if periods else int(alarm.period or 60)
 
@@ -2218,12 +1570,10 @@ class CloudWatchService:
             found = {t: (v, n) for t, v, n in rows}
         else:
             try:
-                value = _QueryRun(region.store, spec.queries, start, end, now).value(spec.return_id or "")
-            except (MetricMathError, ValidationError, InvalidParameterValue) as exc:
+                values = _QueryRun(region.store, spec.queries, start, end, now).points(spec.return_id or "")
+            except (SandboxUnsupported, ValidationError, InvalidParameterValue) as exc:
                 raise _AlarmNotEvaluable(str(exc)) from None
-            if not isinstance(value, TimeSeries):
-                raise _AlarmNotEvaluable("the alarm's expression does not produce a single time series")
-            found = {t: (v, None) for t, v in value.points.items()}
+            found = {t: (v, None) for t, v in values.items()}
         slots = range(end - spec.period, start - 1, -spec.period)
         return [AlarmPoint(t, *found[t]) if t in found else AlarmPoint(t, None) for t in slots]
 
@@ -2478,10 +1828,10 @@ def install(emulator: Emulator, patcher: Patcher) -> CloudWatchService:
     _patch_alarms(service, patcher, CloudWatchBackend)
     _patch_api_faults(emulator, patcher, CloudWatchResponse)
 
-    def get_metric_data(self: CloudWatchResponse) -> ActionResult:
+    def get_metric_data(self: CloudWatchResponse) -> ActionResult | tuple[str, dict[str, Any]]:
         params = self._get_params()
-        return ActionResult(
-            service.get_metric_data(
+        try:
+            result = service.get_metric_data(
                 params.get("MetricDataQueries") or [],
                 params["StartTime"],
                 params["EndTime"],
@@ -2491,7 +1841,15 @@ def install(emulator: Emulator, patcher: Patcher) -> CloudWatchService:
                 account_id=self.current_account,
                 region=self.region,
             )
-        )
+        except SandboxUnsupported as refusal:
+            return _refused(self, refusal)
+        return ActionResult(result)
+
+    def put_metric_alarm(self: CloudWatchResponse) -> Any:
+        try:
+            return moto_put_metric_alarm(self)
+        except SandboxUnsupported as refusal:  # raised by the backend's put_metric_alarm, see _patch_alarms
+            return _refused(self, refusal)
 
     def get_metric_statistics(self: CloudWatchResponse) -> ActionResult:
         params = self._get_params()
@@ -2532,11 +1890,23 @@ def install(emulator: Emulator, patcher: Patcher) -> CloudWatchService:
     patcher.replace(CloudWatchResponse, "get_metric_statistics", get_metric_statistics)
     patcher.replace(CloudWatchResponse, "list_metrics", list_metrics)
     patcher.add(CloudWatchResponse, "describe_alarm_history", describe_alarm_history)
+    moto_put_metric_alarm = patcher.replace(CloudWatchResponse, "put_metric_alarm", put_metric_alarm)
 
     # CloudWatch evaluates alarms once a minute; so does the sandbox, on sandbox time, minute after minute even when
     # its ticker runs late (a busy machine, a long job before it).
     emulator.ticker.every("cloudwatch:evaluate-alarms", EVALUATION_SECONDS, service.evaluate_each_minute)
     return service
+
+
+def _refused(response: Any, refusal: SandboxUnsupported) -> tuple[str, dict[str, Any]]:
+    """A refusal as a response method's (body, headers), serialised for the client's protocol. moto would warn that
+    SandboxUnsupportedOperation is not in CloudWatch's service model, which is the point of it; silenced."""
+    from moto.core.responses import ActionResult
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status, headers, body = response.serialized(ActionResult(refusal))
+    return body, {**headers, "status": status}
 
 
 def _patch_api_faults(emulator: Emulator, patcher: Patcher, response_class: type) -> None:
@@ -2618,6 +1988,10 @@ def _patch_backend(service: CloudWatchService, patcher: Patcher, backend_class: 
 def _patch_alarms(service: CloudWatchService, patcher: Patcher, backend_class: type) -> None:
     def put_metric_alarm(self: Any, *args: Any, **kwargs: Any) -> Any:
         name = kwargs["name"] if "name" in kwargs else args[0]
+        queries = inspect.signature(original_put).bind(self, *args, **kwargs).arguments.get("metric_data_queries")
+        for query in queries or ():
+            if query.expression:
+                raise _refuse_expression("PutMetricAlarm Metrics", query.id, query.expression)
         with service._alarm_lock:
             previous = self.alarms.get(name)
             alarm = original_put(self, *args, **kwargs)

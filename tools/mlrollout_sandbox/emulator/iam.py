@@ -735,9 +735,13 @@ class Targets:
                 else self.arn("sagemaker", f"model-package/{str(package).lower()}")
             )
         elif self.r.operation in {"CreateModelPackage", "ListModelPackages"} and p.get("ModelPackageGroupName"):
+            # The Service Authorization Reference lists model-package as ListModelPackages' resource type, so a
+            # policy naming model-package ARNs grants it; the group's packages are the ones it lists:
+            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html
             resource = self.arn("sagemaker", f"model-package/{str(p['ModelPackageGroupName']).lower()}/*")
-            if self.r.operation == "ListModelPackages":
-                resource = "*"
+        elif p.get("ResourceArn"):
+            # AddTags, ListTags and DeleteTags name their resource by ARN (resource types: every taggable type).
+            resource = str(p["ResourceArn"])
         else:
             for param, kind in _SAGEMAKER_RESOURCE.items():
                 if p.get(param) and not str(self.r.operation).startswith("List"):
@@ -785,6 +789,13 @@ class Targets:
             action = "lambda:InvokeFunction" if self.r.operation == "Invoke" else action
             return [Check(action, self.arn("lambda", f"function:{name}"))]
         return [Check(action, "*")]
+
+    def _logs(self, action: str) -> list[Check]:
+        """CloudWatch Logs: the log group a request names (the reference's log-group resource type,
+        arn:${Partition}:logs:${Region}:${Account}:log-group:${LogGroupName}); "*" for one that names none.
+        https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html"""
+        group = self.r.params.get("logGroupName")
+        return [Check(action, self.arn("logs", f"log-group:{group}") if group else "*")]
 
     def _states(self, action: str) -> list[Check]:
         p = self.r.params

@@ -9,7 +9,7 @@ recognises its work:
 - Environment holds the baselining contract the SDK writes: `dataset_format`, `dataset_source` (the LocalPath
   of one ProcessingInput, /opt/ml/processing/input/baseline_dataset_input) and `output_path` (the LocalPath of
   one ProcessingOutput, /opt/ml/processing/output), and no monitoring schedule names (those belong to the
-  executions of a schedule, which mlrollout_sandbox.monitor runs),
+  executions of a schedule, which mlrollout_sandbox.emulator.monitor runs),
 
 runs as SageMaker runs it, on sandbox time:
 
@@ -20,7 +20,7 @@ runs as SageMaker runs it, on sandbox time:
    sandbox clock, and what moto drops (Environment, ProcessingResources).
 2. At its end the job reads the dataset: every object under the input's S3Uri (S3DataType S3Prefix: the URI of
    one object is also the prefix of that object), decodes and checks each as `mlrollout baseline` checks a
-   sample (mlrollout_cli.samples: UTF-8, a CSV header row naming every column once, one JSON object per
+   sample (mlrollout_files.samples: UTF-8, a CSV header row naming every column once, one JSON object per
    line), and builds the baseline from all of them with `mlrollout.domain.drift.build_baseline`.
 3. It writes statistics.json and constraints.json under the output's S3Uri and ends `Completed` with the
    analyzer's ExitMessage ("Completed: Job completed successfully with no violations.").
@@ -69,9 +69,9 @@ from moto.utilities.utils import get_partition
 from mlrollout.adapters.artifacts import S3Artifacts, split_uri
 from mlrollout.adapters.aws import error_code, error_message
 from mlrollout.domain.drift import DEFAULT_BINS
-from mlrollout_cli.samples import SampleBaseline, SampleInvalid, baseline_from_sample, decode
+from mlrollout_files.samples import SampleBaseline, SampleInvalid, baseline_from_sample, decode
+from mlrollout_sandbox.emulator.monitor import NO_VIOLATIONS, PROCESSING_JOB_STATE_CHANGE
 from mlrollout_sandbox.emulator.sagemaker import SandboxUnsupported
-from mlrollout_sandbox.monitor import NO_VIOLATIONS, PROCESSING_JOB_STATE_CHANGE
 
 if TYPE_CHECKING:
     from mlrollout_sandbox.clock import SandboxClock

@@ -1753,7 +1753,7 @@ def hosting_instance_types() -> tuple[str, ...]:
     import botocore.session
 
     shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("ProductionVariantInstanceType")
-    return tuple(shape.enum)
+    return tuple(getattr(shape, "enum"))  # noqa: B009  (a StringShape's; shape_for is typed as any Shape)
 
 
 def _patch_instance_types(patcher: Patcher) -> None:

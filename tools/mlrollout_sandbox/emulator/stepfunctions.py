@@ -259,7 +259,8 @@ def install(emulator: Emulator, patcher: Patcher) -> StepFunctionsEmulator:
                 env=env,
                 error_name=error_name,
                 event_type=HistoryEventType.EvaluationFailed,
-                event_details=EventDetails(
+                # moto types EventDetails as a TypedDict of every kind of details; one kind is what it holds.
+                event_details=EventDetails(  # type: ignore[typeddict-item]
                     evaluationFailedEventDetails=EvaluationFailedEventDetails(error=error_name.error_name, cause=cause)
                 ),
             )
@@ -438,7 +439,7 @@ def _patch_stop_execution(patcher: Patcher, clock: SandboxClock) -> None:
 
     def list_executions(self: Any) -> ActionResult:
         answer = original_list(self)
-        result = answer.result
+        result: Any = answer.result
         timed_out = [e for e in (result or {}).get("executions", []) if e.get("status") == "TIMED_OUT"]
         for entry in timed_out:
             entry.setdefault("stopDate", self.stepfunction_backend.describe_execution(entry["executionArn"]).stop_date)
@@ -446,7 +447,7 @@ def _patch_stop_execution(patcher: Patcher, clock: SandboxClock) -> None:
 
     patcher.replace(StepFunctionResponse, "list_executions", list_executions)
 
-    original_reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+    original_reflect: Any = BaseExecutionWorkerCommunication._reflect_execution_status
 
     def _reflect_execution_status(self: Any) -> None:
         original_reflect(self)

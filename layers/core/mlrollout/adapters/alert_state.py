@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from mlrollout.adapters.aws import error_code
-
-
-@dataclass(frozen=True)
-class AlarmMemory:
-    alarm: str
-    reported_state: str | None
-    reported_at: float | None
-    version: int
-    expires_at: int | None = None
-    alarm_reported_at: float | None = None  # when ALARM was last reported: the cooldown runs from here
+from mlrollout.ports import AlarmMemory
 
 
 class DynamoAlertState:

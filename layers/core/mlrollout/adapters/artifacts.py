@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
 from mlrollout.adapters.aws import error_code
+from mlrollout.ports import ObjectHead
 
 MIN_PART = 5 * 1024 * 1024  # S3's smallest part of a multipart upload (all but the last)
-
-
-@dataclass(frozen=True)
-class ObjectHead:
-    size: int
-    version_id: str | None
-    metadata: dict[str, str]
-    content_type: str | None
 
 
 class S3Artifacts:

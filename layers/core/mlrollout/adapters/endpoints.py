@@ -11,8 +11,9 @@ from botocore.exceptions import ClientError
 
 from mlrollout.adapters.aws import error_code, error_message
 from mlrollout.domain.endpoint_change import IN_PROGRESS
-from mlrollout.domain.errors import EndpointChanging
+from mlrollout.domain.errors import ChangeRefused, EndpointChanging
 from mlrollout.domain.rollback import EndpointObservation
+from mlrollout.ports import InvokeResult, ModelNetwork
 
 
 @dataclass(frozen=True)
@@ -33,42 +34,18 @@ class VariantSpec:
         }
 
 
-@dataclass(frozen=True)
-class ModelNetwork:
-    """Where a model's containers run and where its image comes from (CreateModel VpcConfig,
-    EnableNetworkIsolation, PrimaryContainer.ImageConfig)."""
-
-    subnets: tuple[str, ...] = ()
-    security_groups: tuple[str, ...] = ()
-    isolated: bool = False
-    private_registry: bool = False
-
-    def model_fields(self) -> dict[str, Any]:
-        """The CreateModel parameters beside the container; none for a model in SageMaker's own network."""
-        fields: dict[str, Any] = {}
-        if self.subnets:
-            fields["VpcConfig"] = {"Subnets": list(self.subnets), "SecurityGroupIds": list(self.security_groups)}
-        if self.isolated:
-            fields["EnableNetworkIsolation"] = True
-        return fields
-
-    def container_fields(self) -> dict[str, Any]:
-        return {"ImageConfig": {"RepositoryAccessMode": "Vpc"}} if self.private_registry else {}
-
-
-@dataclass(frozen=True)
-class InvokeResult:
-    ok: bool
-    status: int
-    body: str
-    variant: str | None
-    latency_ms: float
-
-
 def _not_found(exc: ClientError) -> bool:
     message = error_message(exc).lower()
     return error_code(exc) in {"ValidationException", "ResourceNotFound"} and (
         "could not find" in message or "does not exist" in message or "not found" in message
+    )
+
+
+def _refused(endpoint: str, exc: ClientError) -> ChangeRefused:
+    """A refused change in the domain's terms: services never see botocore's errors."""
+    operation = getattr(exc, "operation_name", "the change")
+    return ChangeRefused(
+        f"SageMaker refused {operation} of endpoint {endpoint}: {error_code(exc)}: {error_message(exc)}"
     )
 
 
@@ -198,7 +175,10 @@ class SageMakerEndpoints:
         )
 
     def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
-        self.sm.create_endpoint(EndpointName=name, EndpointConfigName=config_name, Tags=_tags(tags))
+        try:
+            self.sm.create_endpoint(EndpointName=name, EndpointConfigName=config_name, Tags=_tags(tags))
+        except ClientError as exc:
+            raise _refused(name, exc) from exc
 
     def update_endpoint(self, name: str, config_name: str, *, retain_variant_properties: bool = False) -> None:
         """`retain_variant_properties`: a variant of the same name keeps its current instance count and weight
@@ -240,7 +220,7 @@ class SageMakerEndpoints:
                 return
             except ClientError as exc:
                 if error_code(exc) != "ValidationException":
-                    raise
+                    raise _refused(name, exc) from exc
                 status = self.observe(name).status
                 if status in IN_PROGRESS:
                     raise EndpointChanging(
@@ -250,14 +230,14 @@ class SageMakerEndpoints:
                         "(DescribeEndpoint, and the variant's DescribeScalingActivities)",
                     ) from exc
                 if status != "InService" or attempt == 2:
-                    raise
+                    raise _refused(name, exc) from exc
 
     def delete_endpoint(self, name: str) -> None:
         try:
             self.sm.delete_endpoint(EndpointName=name)
         except ClientError as exc:
             if not _not_found(exc):
-                raise
+                raise _refused(name, exc) from exc
 
     def delete_config(self, name: str) -> bool:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,32 @@ def total_field(field: str) -> str:
 
 def _failed_condition(exc: ClientError) -> bool:
     return error_code(exc) == "ConditionalCheckFailedException"
+
+
+def _conditional(write: Callable[..., dict[str, Any]], **request: Any) -> dict[str, Any] | None:
+    """A write with a ConditionExpression: its response, or None when the condition failed; any other error is
+    raised."""
+    try:
+        return write(**request)
+    except ClientError as exc:
+        if _failed_condition(exc):
+            return None
+        raise
+
+
+def _set_fields(
+    fields: dict[str, Any], names: dict[str, str], values: dict[str, Any], *, keep_existing: bool = False
+) -> list[str]:
+    """`SET` clauses writing each of `fields` (names and values added to the request's maps); with `keep_existing`,
+    only where the attribute is not there yet."""
+    sets = []
+    for number, (name, value) in enumerate(fields.items()):
+        names[f"#f{number}"] = name
+        values[f":v{number}"] = _attr(value)
+        sets.append(
+            f"#f{number} = if_not_exists(#f{number}, :v{number})" if keep_existing else f"#f{number} = :v{number}"
+        )
+    return sets
 
 
 def _attr(value: Any) -> dict[str, Any]:
@@ -97,13 +123,10 @@ class DynamoDeployments:
     def claim(self, record: dict[str, Any]) -> bool:
         """Create the record; False if the deployment already has one (a duplicate)."""
         item = {k: _attr(v) for k, v in record.items()}
-        try:
-            self.db.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(deployment_id)")
-        except ClientError as exc:
-            if _failed_condition(exc):
-                return False
-            raise
-        return True
+        written = _conditional(
+            self.db.put_item, TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(deployment_id)"
+        )
+        return written is not None
 
     def get(self, deployment_id: str) -> dict[str, Any] | None:
         item = self.db.get_item(TableName=self.table, Key={"deployment_id": {"S": deployment_id}}, ConsistentRead=True)
@@ -166,32 +189,27 @@ class DynamoDeployments:
     def _trim(self, deployment_id: str, field: str, size: int, oldest: int) -> None:
         """Remove a list's `oldest` first entries, if it still has `size` (a concurrent append's trim wins
         otherwise; the next append trims again)."""
-        try:
-            self.db.update_item(
-                TableName=self.table,
-                Key={"deployment_id": {"S": deployment_id}},
-                ConditionExpression="size(#f) = :size",
-                # At most TRIM_BATCH per call (DynamoDB caps an expression at 4 KB); a longer list from before the
-                # cap shrinks by a batch at each append.
-                UpdateExpression="REMOVE " + ", ".join(f"#f[{i}]" for i in range(min(oldest, TRIM_BATCH))),
-                ExpressionAttributeNames={"#f": field},
-                ExpressionAttributeValues={":size": {"N": str(size)}},
-            )
-        except ClientError as exc:
-            if not _failed_condition(exc):
-                raise
+        _conditional(
+            self.db.update_item,
+            TableName=self.table,
+            Key={"deployment_id": {"S": deployment_id}},
+            ConditionExpression="size(#f) = :size",
+            # At most TRIM_BATCH per call (DynamoDB caps an expression at 4 KB); a longer list from before the
+            # cap shrinks by a batch at each append.
+            UpdateExpression="REMOVE " + ", ".join(f"#f[{i}]" for i in range(min(oldest, TRIM_BATCH))),
+            ExpressionAttributeNames={"#f": field},
+            ExpressionAttributeValues={":size": {"N": str(size)}},
+        )
 
     def advance(self, deployment_id: str, state: str, now: datetime, **fields: Any) -> bool:
         """Move a record that has no final outcome yet to `state`; False if it already ended."""
         names = {"#state": "state"}
         values = {":state": _attr(state), ":now": _attr(now.isoformat())}
         sets = ["#state = :state", "updated_at = :now"]
-        for number, (name, value) in enumerate(fields.items()):
-            names[f"#f{number}"] = name
-            values[f":v{number}"] = _attr(value)
-            sets.append(f"#f{number} = :v{number}")
-        try:
-            self.db.update_item(
+        sets += _set_fields(fields, names, values)
+        return (
+            _conditional(
+                self.db.update_item,
                 TableName=self.table,
                 Key={"deployment_id": {"S": deployment_id}},
                 UpdateExpression="SET " + ", ".join(sets),
@@ -199,11 +217,8 @@ class DynamoDeployments:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
-            if _failed_condition(exc):
-                return False
-            raise
-        return True
+            is not None
+        )
 
     def settle(self, deployment_id: str, outcome: str, reason: str, now: datetime, **fields: Any) -> bool:
         """Write the final outcome, once: False if the record already has one. Creates the record if missing
@@ -217,12 +232,10 @@ class DynamoDeployments:
         }
         sets = ["#state = :state", "outcome = :outcome", "reason = :reason", "updated_at = :now", "ended_at = :now"]
         sets.append("created_at = if_not_exists(created_at, :now)")
-        for number, (name, value) in enumerate(fields.items()):
-            names[f"#f{number}"] = name
-            values[f":v{number}"] = _attr(value)
-            sets.append(f"#f{number} = if_not_exists(#f{number}, :v{number})")
-        try:
-            self.db.update_item(
+        sets += _set_fields(fields, names, values, keep_existing=True)
+        return (
+            _conditional(
+                self.db.update_item,
                 TableName=self.table,
                 Key={"deployment_id": {"S": deployment_id}},
                 UpdateExpression="SET " + ", ".join(sets),
@@ -230,17 +243,15 @@ class DynamoDeployments:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
-            if _failed_condition(exc):
-                return False
-            raise
-        return True
+            is not None
+        )
 
     def request(self, deployment_id: str, request: dict[str, Any], now: datetime) -> bool:
         """An operator's request (promote, abort) for a rollout that has not ended and has none pending; False
         otherwise. The judge takes it at its next look (`take_request`)."""
-        try:
-            self.db.update_item(
+        return (
+            _conditional(
+                self.db.update_item,
                 TableName=self.table,
                 Key={"deployment_id": {"S": deployment_id}},
                 UpdateExpression="SET operator_request = :request, updated_at = :now",
@@ -248,35 +259,31 @@ class DynamoDeployments:
                 "attribute_not_exists(operator_request)",
                 ExpressionAttributeValues={":request": _attr(request), ":now": _attr(now.isoformat())},
             )
-        except ClientError as exc:
-            if _failed_condition(exc):
-                return False
-            raise
-        return True
+            is not None
+        )
 
     def take_request(self, deployment_id: str, now: datetime) -> dict[str, Any] | None:
         """The operator's pending request, marked taken (once: a retried look does not take it twice)."""
-        try:
-            response = self.db.update_item(
-                TableName=self.table,
-                Key={"deployment_id": {"S": deployment_id}},
-                UpdateExpression="SET operator_request.taken_at = :now",
-                ConditionExpression="attribute_exists(operator_request) AND "
-                "attribute_not_exists(operator_request.taken_at)",
-                ExpressionAttributeValues={":now": _attr(now.isoformat())},
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if _failed_condition(exc):
-                return None
-            raise
+        response = _conditional(
+            self.db.update_item,
+            TableName=self.table,
+            Key={"deployment_id": {"S": deployment_id}},
+            UpdateExpression="SET operator_request.taken_at = :now",
+            ConditionExpression="attribute_exists(operator_request) AND "
+            "attribute_not_exists(operator_request.taken_at)",
+            ExpressionAttributeValues={":now": _attr(now.isoformat())},
+            ReturnValues="ALL_NEW",
+        )
+        if response is None:
+            return None
         request = _plain(response["Attributes"]["operator_request"])
         return request if isinstance(request, dict) else None
 
     def decide_approval(self, deployment_id: str, decision: dict[str, Any], now: datetime) -> bool:
         """Record an operator's answer to a manual approval; False unless the rollout is waiting for one."""
-        try:
-            self.db.update_item(
+        return (
+            _conditional(
+                self.db.update_item,
                 TableName=self.table,
                 Key={"deployment_id": {"S": deployment_id}},
                 UpdateExpression="SET approval.decision = :decision, #state = :deploying, updated_at = :now",
@@ -290,11 +297,8 @@ class DynamoDeployments:
                     ":now": _attr(now.isoformat()),
                 },
             )
-        except ClientError as exc:
-            if _failed_condition(exc):
-                return False
-            raise
-        return True
+            is not None
+        )
 
     def by_model(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
         """The model's `limit` newest records, newest first. A Query page stops at 1 MB whatever its Limit, so pages
@@ -380,8 +384,9 @@ class DynamoLeases:
 
     def take(self, endpoint: str, deployment_id: str, execution: str, now: datetime, until: datetime) -> bool:
         """Take the lease if it is free, expired, or already this deployment's."""
-        try:
-            self.db.put_item(
+        return (
+            _conditional(
+                self.db.put_item,
                 TableName=self.table,
                 Item={
                     "id": {"S": f"lease#{endpoint}"},
@@ -394,15 +399,13 @@ class DynamoLeases:
                 ConditionExpression="attribute_not_exists(id) OR expires_at < :now OR holder = :me",
                 ExpressionAttributeValues={":now": {"S": now.isoformat()}, ":me": {"S": deployment_id}},
             )
-        except ClientError as exc:
-            if _failed_condition(exc):
-                return False
-            raise
-        return True
+            is not None
+        )
 
     def renew(self, endpoint: str, deployment_id: str, until: datetime) -> bool:
-        try:
-            self.db.update_item(
+        return (
+            _conditional(
+                self.db.update_item,
                 TableName=self.table,
                 Key={"id": {"S": f"lease#{endpoint}"}},
                 UpdateExpression="SET expires_at = :until, expiration = :ttl",
@@ -413,42 +416,35 @@ class DynamoLeases:
                     ":me": {"S": deployment_id},
                 },
             )
-        except ClientError as exc:
-            if _failed_condition(exc):
-                return False
-            raise
-        return True
+            is not None
+        )
 
     def hand_over(self, endpoint: str, deployment_id: str, execution: str) -> bool:
         """Keep the lease for the deployment but under another execution (a restore of a stopped rollout)."""
-        try:
-            self.db.update_item(
+        return (
+            _conditional(
+                self.db.update_item,
                 TableName=self.table,
                 Key={"id": {"S": f"lease#{endpoint}"}},
                 UpdateExpression="SET execution = :execution",
                 ConditionExpression="holder = :me",
                 ExpressionAttributeValues={":execution": {"S": execution}, ":me": {"S": deployment_id}},
             )
-        except ClientError as exc:
-            if _failed_condition(exc):
-                return False
-            raise
-        return True
+            is not None
+        )
 
     def release(self, endpoint: str, deployment_id: str) -> bool:
         """Release the lease if this deployment holds it; False if it did not."""
-        try:
-            self.db.delete_item(
+        return (
+            _conditional(
+                self.db.delete_item,
                 TableName=self.table,
                 Key={"id": {"S": f"lease#{endpoint}"}},
                 ConditionExpression="holder = :me",
                 ExpressionAttributeValues={":me": {"S": deployment_id}},
             )
-        except ClientError as exc:
-            if _failed_condition(exc):
-                return False
-            raise
-        return True
+            is not None
+        )
 
     def newest_waiter(self, endpoint: str) -> Waiter | None:
         item = self.db.get_item(TableName=self.table, Key={"id": {"S": f"waiting#{endpoint}"}}, ConsistentRead=True)
@@ -457,35 +453,29 @@ class DynamoLeases:
 
     def wait(self, endpoint: str, waiter: Waiter) -> Waiter:
         """Register as waiting; the newest upload wins the slot. Returns whoever holds it now."""
-        try:
-            self.db.put_item(
-                TableName=self.table,
-                Item={
-                    "id": {"S": f"waiting#{endpoint}"},
-                    "deployment_id": {"S": waiter.deployment_id},
-                    "uploaded_at": {"S": waiter.uploaded_at},
-                },
-                ConditionExpression=(
-                    "attribute_not_exists(id) OR uploaded_at < :at OR (uploaded_at = :at AND deployment_id <= :me)"
-                ),
-                ExpressionAttributeValues={":at": {"S": waiter.uploaded_at}, ":me": {"S": waiter.deployment_id}},
-            )
-        except ClientError as exc:
-            if not _failed_condition(exc):
-                raise
+        _conditional(
+            self.db.put_item,
+            TableName=self.table,
+            Item={
+                "id": {"S": f"waiting#{endpoint}"},
+                "deployment_id": {"S": waiter.deployment_id},
+                "uploaded_at": {"S": waiter.uploaded_at},
+            },
+            ConditionExpression=(
+                "attribute_not_exists(id) OR uploaded_at < :at OR (uploaded_at = :at AND deployment_id <= :me)"
+            ),
+            ExpressionAttributeValues={":at": {"S": waiter.uploaded_at}, ":me": {"S": waiter.deployment_id}},
+        )
         return self.newest_waiter(endpoint) or waiter
 
     def stop_waiting(self, endpoint: str, deployment_id: str) -> None:
-        try:
-            self.db.delete_item(
-                TableName=self.table,
-                Key={"id": {"S": f"waiting#{endpoint}"}},
-                ConditionExpression="deployment_id = :me",
-                ExpressionAttributeValues={":me": {"S": deployment_id}},
-            )
-        except ClientError as exc:
-            if not _failed_condition(exc):
-                raise
+        _conditional(
+            self.db.delete_item,
+            TableName=self.table,
+            Key={"id": {"S": f"waiting#{endpoint}"}},
+            ConditionExpression="deployment_id = :me",
+            ExpressionAttributeValues={":me": {"S": deployment_id}},
+        )
 
     def remember_execution(self, execution: str, deployment_id: str, endpoint: str, expires: int) -> None:
         self.db.put_item(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ from mlrollout.adapters.aws import error_code, error_message
 from mlrollout.domain.config import ExtraMetric
 from mlrollout.domain.errors import MetricsUnavailable
 from mlrollout.domain.judge import Period, VariantSeries
+from mlrollout.ports import MetricsFetch
 
 NAMESPACE = "AWS/SageMaker"
 PERIOD = 60
@@ -29,14 +29,6 @@ _QUERIES = (
 )
 # GetMetricData is billed per metric requested, and the judge reads 4XX only when `judge.include_4xx` counts them.
 _ONLY_WITH_4XX = frozenset({"e4"})
-
-
-@dataclass
-class MetricsFetch:
-    series: dict[str, VariantSeries]
-    queries: list[dict[str, Any]]
-    timestamps: list[str] = field(default_factory=list)
-    raw: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
 
 
 class CloudWatchMetrics:

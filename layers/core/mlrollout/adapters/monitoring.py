@@ -3,7 +3,6 @@ metrics, and the state of the rollback alarms a model's config names."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -11,51 +10,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mlrollout.adapters.aws import error_code, error_message
 from mlrollout.domain.errors import MetricsUnavailable
 from mlrollout.domain.rollback_alarms import AlarmStatus
+from mlrollout.ports import DataQualityJob, DriftAlarm
 
 # Model Monitor publishes data-quality metrics here, per endpoint and schedule.
-DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
-
-
-@dataclass(frozen=True)
-class DataQualityJob:
-    name: str
-    endpoint: str
-    image_uri: str
-    role_arn: str
-    statistics_uri: str
-    constraints_uri: str
-    output_uri: str
-    instance_type: str
-    max_runtime_seconds: int
-    tags: dict[str, str]
-    # The endpoint's network and volume key, so the job runs where the model does (NetworkConfig, VolumeKmsKeyId).
-    subnets: tuple[str, ...] = ()
-    security_groups: tuple[str, ...] = ()
-    network_isolation: bool = False
-    volume_kms_key: str | None = None
-
-    def network_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {}
-        if self.subnets:
-            config["VpcConfig"] = {"Subnets": list(self.subnets), "SecurityGroupIds": list(self.security_groups)}
-        if self.network_isolation:
-            config["EnableNetworkIsolation"] = True
-        return config
-
-
-@dataclass(frozen=True)
-class DriftAlarm:
-    """An alarm on one feature's drift metric. It has no actions: its state changes reach operators through
-    EventBridge and the alert relay, which speaks the common alert schema and applies cooldowns."""
-
-    name: str
-    namespace: str
-    metric: str
-    dimensions: dict[str, str]
-    statistic: str
-    threshold: float
-    period_seconds: int
-    description: str
 
 
 class SageMakerMonitoring:

@@ -3,21 +3,9 @@ DescribeSecurityGroups)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Subnet:
-    id: str
-    vpc_id: str
-    availability_zone: str
-
-
-@dataclass(frozen=True)
-class SecurityGroup:
-    id: str
-    vpc_id: str
+from mlrollout.ports import SecurityGroup, Subnet
 
 
 class Ec2Network:

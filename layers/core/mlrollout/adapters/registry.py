@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from mlrollout.adapters.aws import error_code, error_message
+from mlrollout.domain.naming import MAX_METADATA_VALUE, clip
+from mlrollout.ports import Package, PackageSpec
 
 # SageMaker's limits on CustomerMetadataProperties.
 MAX_METADATA_ENTRIES = 50
 MAX_METADATA_KEY = 128
-MAX_METADATA_VALUE = 256
 MAX_APPROVAL_DESCRIPTION = 1024
-
-
-@dataclass(frozen=True)
-class PackageSpec:
-    group_name: str
-    description: str
-    image: str
-    model_data_url: str
-    environment: dict[str, str]
-    content_types: list[str]
-    response_types: list[str]
-    metadata: dict[str, str]
-    client_token: str
-
-
-@dataclass(frozen=True)
-class Package:
-    arn: str
-    version: int
-    status: str
-    metadata: dict[str, str]
 
 
 class SageMakerRegistry:
@@ -109,7 +88,3 @@ def metadata_value(text: str, limit: int = MAX_METADATA_VALUE) -> str:
     spelled = "".join(_METADATA_SPELLING.get(c, c) for c in text)
     kept = "".join(c if c.isalnum() or c.isspace() or c in "_.:/=+-@" else " " for c in spelled)
     return clip(" ".join(kept.split()), limit)
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from mlrollout.adapters.aws import error_code
-
-
-@dataclass(frozen=True)
-class DriftSchedule:
-    name: str
-    group: str
-    expression: str
-    target_arn: str
-    role_arn: str
-    payload: dict[str, Any]
-    description: str
+from mlrollout.ports import DriftSchedule
 
 
 class EventBridgeScheduler:

@@ -240,6 +240,10 @@ class ExtraMetric(_Section):
     )
     tolerance: float = Field(0.1, gt=0, description="Tolerated relative change against the current variant.")
 
+    @property
+    def higher_is_worse(self) -> bool:
+        return self.direction == "higher_is_worse"
+
 
 class Judge(_Section):
     min_requests: int = Field(

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from mlrollout.domain.drift import Baseline, DriftReport, FeatureDrift
 
 NAMESPACE = "mlrollout/DataDrift"
+# Where Model Monitor's data-quality jobs publish their per-feature metrics.
+DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 SCORE_METRIC = "DriftScore"
 SCHEMA_METRIC = "SchemaViolations"
 COUNTS = frozenset({"Records", "MalformedRecords", SCHEMA_METRIC, "FeaturesDrifted"})

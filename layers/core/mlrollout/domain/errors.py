@@ -29,6 +29,11 @@ class EndpointChanging(RolloutError):
     an operator's update): the state machine tries the step again once it is over (Retry on this name)."""
 
 
+class ChangeRefused(RolloutError):
+    """SageMaker refused a change of an endpoint for another reason than a change in progress (a quota, a config
+    that does not exist, permissions); the reason ends with AWS's own message."""
+
+
 class PreTrafficCheckFailed(RolloutError):
     """The candidate variant failed the sample request before it received any traffic."""
 

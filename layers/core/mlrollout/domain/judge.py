@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mlrollout.domain.config import ExtraMetric
 from mlrollout.domain.config import Judge as Thresholds
 
 # A floor on a signal's per-period variance so two or three early periods that happen to agree cannot
@@ -70,15 +71,6 @@ class VariantSeries:
     @property
     def invocations(self) -> float:
         return sum(_finite(p.invocations) or 0.0 for p in self.periods)
-
-
-@dataclass(frozen=True)
-class ExtraMetric:
-    """A metric the config names: which direction is worse and the tolerated relative change."""
-
-    name: str
-    higher_is_worse: bool
-    tolerance: float
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ MAX_NAME = 63
 # What SageMaker accepts in model registry metadata (CustomerMetadataProperties) keys and values. The registry
 # records the upload's key, version folder and x-amz-meta-* entries there, so those are held to it at validation.
 REGISTRY_TEXT_RULE = "letters, digits, spaces and _.:/=+-@"
+MAX_METADATA_VALUE = 256  # a CustomerMetadataProperties value's length limit
 _REGISTRY_CHARACTER = re.compile(r"[\w .:/=+\-@]")
 
 ARTIFACT_FILE = "model.tar.gz"
@@ -207,3 +208,8 @@ def drift_alarm_name(stack_prefix: str, endpoint: str, feature: str) -> str:
 # relay reports only runs of its own stack's schedules (others in the account, or another mlrollout stack's, are not
 # its operators' business).
 STACK_TAG = "mlrollout:stack"
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, "..." marking the cut (for AWS fields with a length limit)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

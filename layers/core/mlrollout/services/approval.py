@@ -9,16 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Protocol
 
 from mlrollout.contracts import ApprovalInput, ApprovalRequest, NotifyInput
 from mlrollout.domain.alerts import EventType
 from mlrollout.domain.ledger import State, lease_until
-from mlrollout.services.ledger import Leases
-
-
-class ApprovalRecords(Protocol):
-    def advance(self, deployment_id: str, state: str, now: Any, **fields: Any) -> bool: ...
+from mlrollout.ports import ApprovalRecords, Leases
 
 
 def request_approval(

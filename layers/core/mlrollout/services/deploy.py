@@ -6,7 +6,6 @@ import contextlib
 from datetime import datetime
 from typing import Any
 
-from mlrollout.adapters.endpoints import ModelNetwork
 from mlrollout.contracts import (
     DeployInput,
     Deployment,
@@ -23,8 +22,8 @@ from mlrollout.domain.config import RolloutConfig, change_wait_seconds
 from mlrollout.domain.endpoint_change import IN_PROGRESS
 from mlrollout.domain.errors import ConfigInvalid, EndpointChanging, EndpointNotReady, MetricsUnavailable
 from mlrollout.domain.ledger import State
-from mlrollout.ports import AlarmStates, AutoScaling, Endpoints, TrafficReader
-from mlrollout.services.ledger import LeaseKeeper, Records
+from mlrollout.ports import AlarmStates, AutoScaling, Endpoints, ModelNetwork, Records, TrafficReader
+from mlrollout.services.ledger import LeaseKeeper
 from mlrollout.services.scaling import read_scaling
 from mlrollout.settings import Settings
 

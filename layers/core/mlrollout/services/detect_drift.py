@@ -18,10 +18,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from mlrollout.contracts import DriftRunInput, DriftRunResult
-from mlrollout.domain.drift import Baseline, BaselineInvalid, DriftAnalyzer, read_baseline
+from mlrollout.domain.drift import DriftAnalyzer
 from mlrollout.domain.drift_metrics import COUNTS, NAMESPACE, Thresholds, WindowVerdict, judge_window
-from mlrollout.domain.errors import ConfigInvalid
 from mlrollout.ports import ArtifactStore, CaptureStore, MetricPublisher
+from mlrollout.services.monitoring import load_baseline
 
 HOUR = timedelta(hours=1)
 # How long after a request its capture file may land in S3 and still be counted in its window. SageMaker writes
@@ -55,32 +55,6 @@ def capture_keys(
     return keys
 
 
-def _baseline(artifacts: ArtifactStore, request: DriftRunInput) -> Baseline:
-    statistics = artifacts.read_json(request.baseline_statistics)
-    if statistics is None:
-        raise ConfigInvalid(
-            f"the baseline statistics {request.baseline_statistics} of endpoint {request.endpoint} do not exist",
-            fix="upload them (mlrollout baseline) and re-run the rollout, or correct monitoring.baseline_statistics",
-        )
-    constraints = None
-    if request.baseline_constraints:
-        # Missing constraints would silently drop the completeness and domain checks: refuse, as attach does.
-        constraints = artifacts.read_json(request.baseline_constraints)
-        if constraints is None:
-            raise ConfigInvalid(
-                f"the baseline constraints {request.baseline_constraints} of endpoint {request.endpoint} do not exist",
-                fix="upload them (mlrollout baseline) and re-run the rollout, or correct "
-                "monitoring.baseline_constraints",
-            )
-    try:
-        return read_baseline(statistics, constraints)
-    except BaselineInvalid as exc:
-        raise ConfigInvalid(
-            f"the baseline {request.baseline_statistics} is unreadable: {exc}",
-            fix="regenerate it with `mlrollout baseline` from a sample of the model's input",
-        ) from None
-
-
 def detect_drift(
     request: DriftRunInput,
     *,
@@ -90,7 +64,13 @@ def detect_drift(
     record_bucket: str,
     now: datetime,
 ) -> tuple[DriftRunResult, WindowVerdict]:
-    baseline = _baseline(artifacts, request)
+    baseline = load_baseline(
+        artifacts,
+        request.baseline_statistics,
+        request.baseline_constraints,
+        endpoint=request.endpoint,
+        then=", then re-run the rollout",
+    )
     start, end = window_of(request, now)
     bucket = request.capture_uri.removeprefix("s3://").partition("/")[0]
     keys = capture_keys(captures, request.capture_uri, request.endpoint, start, end + CAPTURE_GRACE)

@@ -13,7 +13,6 @@ from mlrollout.domain.config import Strategy
 from mlrollout.domain.errors import MetricsUnavailable
 from mlrollout.domain.judge import (
     DISPERSION_MINUTES,
-    ExtraMetric,
     Judgement,
     VariantSeries,
     Verdict,
@@ -209,7 +208,7 @@ def evaluate_canary(
     final = request.shadow or history or request.step_index == len(rollout.steps) - 1
     weight = 0.0 if request.shadow else 100.0 if history else rollout.steps[request.step_index]
     design = design_periods(rollout.config.strategy)
-    extras = [ExtraMetric(e.name, e.direction == "higher_is_worse", e.tolerance) for e in limits.extra_metrics]
+    extras = limits.extra_metrics
     record: dict[str, Any] = {
         "schema_version": "1",
         "deployment_id": rollout.deployment_id,

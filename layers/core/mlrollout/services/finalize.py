@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mlrollout.adapters.registry import MAX_METADATA_VALUE, clip
 from mlrollout.contracts import Failure, FinalizeInput, FinalizeResult, NotifyInput, RejectInput
 from mlrollout.domain.alerts import EventType
 from mlrollout.domain.endpoint_change import IN_PROGRESS
 from mlrollout.domain.errors import EndpointChanging, EndpointNotReady
+from mlrollout.domain.naming import MAX_METADATA_VALUE, clip
 from mlrollout.ports import AutoScaling, Endpoints, Registry
 from mlrollout.services import scaling
 from mlrollout.services.register import registry_metadata

@@ -13,14 +13,13 @@ what the other backend left behind is removed.
 
 from __future__ import annotations
 
-from mlrollout.adapters.monitoring import DATA_METRICS_NAMESPACE, DataQualityJob, DriftAlarm
-from mlrollout.adapters.scheduler import DriftSchedule
 from mlrollout.contracts import DriftRunInput, DriftThresholds, MonitoringInput, MonitoringResult
 from mlrollout.domain import naming
 from mlrollout.domain.alarms import AlarmInfo
 from mlrollout.domain.config import Monitoring as MonitoringSpec
 from mlrollout.domain.drift import Baseline, BaselineInvalid, read_baseline
 from mlrollout.domain.drift_metrics import (
+    DATA_METRICS_NAMESPACE,
     NAMESPACE,
     SCHEMA_METRIC,
     SCORE_METRIC,
@@ -29,36 +28,43 @@ from mlrollout.domain.drift_metrics import (
 )
 from mlrollout.domain.errors import ConfigInvalid
 from mlrollout.domain.monitor_images import analyzer_image
-from mlrollout.ports import Alarms, ArtifactStore, Monitoring, Schedules
+from mlrollout.ports import Alarms, ArtifactStore, DataQualityJob, DriftAlarm, DriftSchedule, Monitoring, Schedules
 from mlrollout.services.deploy import capture_config
 from mlrollout.settings import Settings
 
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
 
-def read_monitoring_baseline(spec: MonitoringSpec, artifacts: ArtifactStore) -> Baseline:
-    """The baseline the rollout names, or a ConfigInvalid that says what to fix (checked at rollout time too)."""
-    statistics = artifacts.read_json(spec.baseline_statistics)
-    if statistics is None:
-        raise ConfigInvalid(
-            f"monitoring.baseline_statistics {spec.baseline_statistics} does not exist",
-            fix="upload the baseline statistics (mlrollout baseline) or correct the URI in rollout.yaml",
-        )
-    constraints = None
-    if spec.baseline_constraints:
-        constraints = artifacts.read_json(spec.baseline_constraints)
-        if constraints is None:
-            raise ConfigInvalid(
-                f"monitoring.baseline_constraints {spec.baseline_constraints} does not exist",
-                fix="upload the baseline constraints (mlrollout baseline) or correct the URI in rollout.yaml",
-            )
+def load_baseline(
+    artifacts: ArtifactStore, statistics: str, constraints: str | None, *, endpoint: str | None = None, then: str = ""
+) -> Baseline:
+    """The baseline documents rollout.yaml names (monitoring.baseline_statistics and _constraints), read; a
+    ConfigInvalid that says what to fix when one does not exist or is unreadable. Missing constraints would silently
+    drop the completeness and domain checks, so they are refused too. `endpoint` is named in the reasons, and `then`
+    ends each fix (what to do after)."""
+    of = f" of endpoint {endpoint}" if endpoint else ""
+    fix = f"upload it (mlrollout baseline) or correct the URI in rollout.yaml{then}"
+    read = artifacts.read_json(statistics)
+    if read is None:
+        raise ConfigInvalid(f"monitoring.baseline_statistics {statistics}{of} does not exist", fix=fix)
+    limits = None
+    if constraints:
+        limits = artifacts.read_json(constraints)
+        if limits is None:
+            raise ConfigInvalid(f"monitoring.baseline_constraints {constraints}{of} does not exist", fix=fix)
     try:
-        baseline = read_baseline(statistics, constraints)
+        return read_baseline(read, limits)
     except BaselineInvalid as exc:
         raise ConfigInvalid(
-            f"the baseline at {spec.baseline_statistics} is unreadable: {exc}",
-            fix="regenerate it with `mlrollout baseline` from a sample of the model's input",
+            f"the baseline at {statistics}{of} is unreadable: {exc}",
+            fix=f"regenerate it with `mlrollout baseline` from a sample of the model's input{then}",
         ) from None
+
+
+def read_monitoring_baseline(spec: MonitoringSpec, artifacts: ArtifactStore) -> Baseline:
+    """The baseline the rollout names, checked for what monitoring needs (features to alarm on, distinct
+    dimension values, the features listed), or a ConfigInvalid that says what to fix (checked at rollout time too)."""
+    baseline = load_baseline(artifacts, spec.baseline_statistics, spec.baseline_constraints)
     if not baseline.features:
         raise ConfigInvalid(
             f"the baseline statistics at {spec.baseline_statistics} name no features to alarm on",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 from mlrollout.contracts import NotifyInput, NotifyResult, PlanEstimate, Upload
 from mlrollout.domain import naming
 from mlrollout.domain.alerts import Alert, EventType, Evidence
 from mlrollout.domain.judge import check_evidence
-from mlrollout.ports import Notifier
+from mlrollout.ports import Guard, Notifier
 
 
 def _split(weights: object) -> str:
@@ -183,10 +183,6 @@ def _reason(request: NotifyInput) -> str:
 def notify(request: NotifyInput, *, notifier: Notifier, region: str, dashboard: str | None) -> NotifyResult:
     alert = build_alert(request, region=region, dashboard=dashboard)
     return NotifyResult(message_id=notifier.publish(alert), subject=alert.subject())
-
-
-class Guard(Protocol):
-    def run(self, key: dict[str, Any], action: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...
 
 
 def announcer(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mlrollout.adapters.registry import MAX_METADATA_VALUE, PackageSpec, clip
 from mlrollout.contracts import RegisterInput, Registration, Rollout
-from mlrollout.ports import Registry
+from mlrollout.domain.naming import MAX_METADATA_VALUE, clip
+from mlrollout.ports import PackageSpec, Registry
 
 
 def registry_metadata(rollout: Rollout) -> dict[str, str]:

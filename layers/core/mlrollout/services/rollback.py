@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
-from mlrollout.adapters.aws import error_message
 from mlrollout.contracts import RollbackInput, RollbackResult
-from mlrollout.domain.errors import EndpointChanging, ScalingRefused
+from mlrollout.domain.errors import ChangeRefused, EndpointChanging, ScalingRefused
 from mlrollout.domain.rollback import (
     CAPACITY_ASKED,
     RollbackStep,
@@ -72,12 +69,12 @@ def roll_back(
         elif step.kind is StepKind.RESTORE_CAPACITY and step.capacity is not None:
             try:
                 endpoints.set_capacity(deployment.endpoint_name, deployment.current_variant or "", step.capacity)
-            except ClientError as exc:
+            except ChangeRefused as exc:
                 # Not a reason to leave the variant without auto scaling: the next look registers it anyway.
                 return RollbackResult(
                     status="waiting",
                     step=step.kind.value,
-                    reason=f"{step.reason}, but AWS refused the count ({error_message(exc)}): registering it as it is",
+                    reason=f"{step.reason}, but AWS refused the count ({exc.reason}): registering it as it is",
                     observed=observed,
                 )
         elif step.kind is StepKind.DELETE_ENDPOINT:
@@ -99,11 +96,11 @@ def roll_back(
     except EndpointChanging as exc:
         # Another change began between the look and the call (an auto scaling activity): the next step looks again.
         return RollbackResult(status="waiting", step=StepKind.WAIT.value, reason=exc.reason, observed=observed)
-    except ClientError as exc:
+    except ChangeRefused as exc:
         return RollbackResult(
             status="failed",
             step=step.kind.value,
-            reason=f"{step.reason}, but AWS refused: {error_message(exc)}",
+            reason=f"{step.reason}, but {exc.reason}",
             observed=observed,
         )
     if step.kind is StepKind.FAIL:

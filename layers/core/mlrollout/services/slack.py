@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from mlrollout.domain.alerts import Alert, Severity, alert_from_document, severity_rank
 from mlrollout.domain.slack import slack_message
-
-
-class SlackPoster(Protocol):
-    def post(self, body: dict[str, Any]) -> int: ...
+from mlrollout.ports import Guard, SlackPoster
 
 
 @dataclass(frozen=True)
@@ -33,12 +29,6 @@ def parse_notification(message: str) -> Alert | None:
     if "schema_version" in document and "event" in document:
         return alert_from_document(document)
     return None
-
-
-class Guard(Protocol):
-    """Runs an action once per key (a duplicate delivery gets the first run's result)."""
-
-    def run(self, key: dict[str, Any], action: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...
 
 
 def relay(event: dict[str, Any], *, poster: SlackPoster, minimum: Severity, guard: Guard) -> list[Delivery]:

@@ -7,6 +7,7 @@ from mlrollout.domain import naming
 from mlrollout.domain.artifact import inspect_artifact
 from mlrollout.domain.config import RolloutConfig, load_config_text
 from mlrollout.domain.errors import ArtifactInvalid, ConfigInvalid
+from mlrollout.domain.naming import MAX_METADATA_VALUE
 from mlrollout.ports import ArtifactStore, Network
 from mlrollout.services.monitoring import read_monitoring_baseline
 from mlrollout.settings import Settings
@@ -17,7 +18,6 @@ MIB = 1024 * 1024
 # here so a bad entry is a clear rejection, not a registry error after validation.
 MAX_METADATA_ITEMS = 40  # leaves room under SageMaker's 50 for the entries mlrollout adds
 MAX_METADATA_KEY = 128 - len("upload:")
-MAX_METADATA_VALUE = 256
 
 
 def validate_upload(

@@ -61,7 +61,6 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from mlrollout.adapters.monitoring import DATA_METRICS_NAMESPACE
 from mlrollout.domain.drift import (
     Baseline,
     BaselineInvalid,
@@ -70,6 +69,7 @@ from mlrollout.domain.drift import (
     MonitoringConfig,
     read_baseline,
 )
+from mlrollout.domain.drift_metrics import DATA_METRICS_NAMESPACE
 from mlrollout_sandbox.emulator.scheduler import CronExpression, InvalidScheduleExpression, parse_schedule_expression
 
 if TYPE_CHECKING:
