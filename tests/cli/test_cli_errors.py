@@ -153,7 +153,7 @@ def test_history_of_an_unknown_model_is_the_same_error_as_a_table_or_json(
     assert json.loads(capsys.readouterr().out)["error"] == "no deployment no-such-id is recorded"
 
 
-def test_a_stack_the_caller_may_not_read_is_an_access_error_and_a_missing_stack_is_no_outputs() -> None:
+def test_a_stack_the_caller_may_not_read_is_an_access_error_and_a_missing_stack_is_no_outputs(no_aws: None) -> None:
     from unittest import mock
 
     from botocore.exceptions import ClientError
@@ -174,3 +174,5 @@ def test_a_stack_the_caller_may_not_read_is_an_access_error_and_a_missing_stack_
     with pytest.raises(ClientError) as denied:
         _ = refusing("AccessDenied", "not authorized to perform: cloudformation:DescribeStacks").outputs
     assert describe(denied.value).code is ExitCode.AWS_ACCESS
+    # A resource a command can do without is simply not found when the caller may not read the stack.
+    assert refusing("AccessDenied", "not authorized").optional("StateTableName") is None

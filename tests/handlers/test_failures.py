@@ -38,8 +38,10 @@ def test_deploy_surfaces_an_endpoint_that_refuses_the_update(stack: Any, handler
 
 
 def test_finalize_refuses_to_approve_an_unconfirmed_promotion(
-    stack: Any, handler: Any, rollout: dict[str, Any]
+    stack: Any, handler: Any, rollout: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # An hour of creation (3.6 s of wall time at this warp): still Creating when Finalize looks, on a loaded machine.
+    monkeypatch.setattr(stack.aws.emulator.services["sagemaker"], "create_seconds", 3600)
     registration = handler("register_model")({"rollout": rollout, "now": NOW})
     deployment = handler("plan_deployment")({"rollout": rollout, "registration": registration, "now": NOW})
     request = {"rollout": rollout, "registration": registration, "deployment": deployment, "now": NOW}

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from mlrollout_files.package import package_model
+from mlrollout_files.samples import baseline_from_sample
 from mlrollout_sandbox.dataplane import TrafficProfile
 from mlrollout_sandbox.emulator import iam as evaluator
 from mlrollout_sandbox.session import DEMO_MODELS, Sandbox
@@ -388,7 +389,7 @@ def test_the_dry_run_statements_let_ci_see_the_plan_and_each_is_needed(
 ) -> None:
     """`publish --dry-run` reads what Plan Deployment reads: ci-uploader-dry-run-policy.json beside the uploader
     policy is enough, with nothing refused, and each statement a dry run of an update exercises is needed (rollback
-    alarms and a VPC are read only when rollout.yaml names them)."""
+    alarms, a VPC and drift baselines are read only when rollout.yaml names them)."""
     values = placeholders(sandbox)
     name, model = f"ci-{uuid.uuid4().hex[:6]}", f"dry-{uuid.uuid4().hex[:6]}"
     recorded.users.add(name)
@@ -406,6 +407,17 @@ def test_the_dry_run_statements_let_ci_see_the_plan_and_each_is_needed(
         sandbox.dataplane.stop_traffic(model)
     assert f"would upload s3://{sandbox.bucket}/models/{model}/v2/model.tar.gz" in planned.stdout
     assert "the stack's (function" in planned.stdout  # the stack's settings were read, not the template's defaults
+    # With drift monitoring in rollout.yaml, the pipeline reads the baseline it names before anything changes.
+    made = baseline_from_sample(SAMPLE, "csv", bins=10)
+    where = f"baselines/{model}"
+    sandbox.put_object(f"{where}/statistics.json", json.dumps(made.statistics).encode())
+    sandbox.put_object(f"{where}/constraints.json", json.dumps(made.constraints).encode())
+    monitored = AUTO + (
+        f"monitoring:\n  baseline_statistics: s3://{sandbox.bucket}/{where}/statistics.json\n"
+        f"  baseline_constraints: s3://{sandbox.bucket}/{where}/constraints.json\n"
+    )
+    sandbox.put_config(model, monitored)
+    succeeded(cli(uploader, "publish", str(version_dir(tmp_path, "v2", "f")), "--model", model, "--dry-run"))
     assert recorded.denied(name) == []
     needed_by = needed(dry_run, recorded.of(name), sandbox)
     read_only_when_configured = {"ReadTheRollbackAlarms", "CheckTheModelNetwork"}

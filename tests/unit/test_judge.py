@@ -182,6 +182,9 @@ def test_an_extra_metric_where_lower_is_worse() -> None:
     result = judge(base, worse, LIMITS, design_periods=10, extras=[CTR])
     assert result.verdict is Verdict.FAIL
     assert "ctr" in result.reason
+    [shown] = [check_evidence(c.__dict__) for c in result.checks if c.name == "ctr"]
+    # half the click-through rate is a drop of 50%, against a tolerated drop of 1 - 1/1.1 (9%)
+    assert shown == ("ctr against the current variant's (a drop counts as worse)", "canary -50% (fail)", "-9%")
 
 
 def test_repeated_looks_keep_false_rollbacks_near_alpha() -> None:

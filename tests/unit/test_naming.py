@@ -84,6 +84,7 @@ def test_a_variant_is_named_after_the_uploaded_label() -> None:
 def test_variant_names_avoid_the_current_variant() -> None:
     assert naming.variant_name("v4", 7, frozenset({"v4"})) == "v4-p7"
     assert naming.variant_name("v4", 7, frozenset({"v4", "v4-p7"})) == "v4-p7-2"
+    assert naming.variant_name("v4", 7, frozenset({"V4"})) == "v4-p7"  # compared without case
     long = "a" * 63
     renamed = naming.variant_name(long, 7, frozenset({long}))
     assert renamed.endswith("-p7") and len(renamed) == 63

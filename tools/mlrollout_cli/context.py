@@ -58,7 +58,15 @@ class Aws:
 
     def optional(self, output: str) -> str | None:
         """One of the stack's resources if it can be found (its MLROLLOUT_* variable, else the stack output)."""
-        return os.environ.get(RESOURCES[output][0]) or self.outputs.get(output) or None
+        from botocore.exceptions import ClientError
+
+        found = os.environ.get(RESOURCES[output][0])
+        if found:
+            return found
+        try:
+            return self.outputs.get(output) or None
+        except ClientError:  # the caller may not read the stack (no cloudformation:DescribeStacks): not found
+            return None
 
     def bucket(self, explicit: str | None = None) -> str:
         return self.resource("ArtifactBucketName", explicit)

@@ -795,6 +795,10 @@ class Targets:
         arn:${Partition}:logs:${Region}:${Account}:log-group:${LogGroupName}); "*" for one that names none.
         https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html"""
         group = self.r.params.get("logGroupName")
+        identifier = str(self.r.params.get("logGroupIdentifier") or "")  # a name or an ARN (FilterLogEvents)
+        if not group and identifier.startswith("arn:"):
+            return [Check(action, identifier.removesuffix(":*"))]
+        group = group or identifier
         return [Check(action, self.arn("logs", f"log-group:{group}") if group else "*")]
 
     def _states(self, action: str) -> list[Check]:

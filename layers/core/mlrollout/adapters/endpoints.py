@@ -221,7 +221,10 @@ class SageMakerEndpoints:
             except ClientError as exc:
                 if error_code(exc) != "ValidationException":
                     raise _refused(name, exc) from exc
-                status = self.observe(name).status
+                try:
+                    status = self.observe(name).status
+                except ClientError:  # the look after the refusal failed too: the refusal is what to report
+                    raise _refused(name, exc) from exc
                 if status in IN_PROGRESS:
                     raise EndpointChanging(
                         f"SageMaker refused to change endpoint {name} while it is {status}, another change in progress "

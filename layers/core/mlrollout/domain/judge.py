@@ -76,8 +76,9 @@ class VariantSeries:
 @dataclass(frozen=True)
 class Check:
     """One test of a look. `unit` says how `canary`, `baseline` and `limit` read (`check_evidence`): "percent" (a
-    rate), "ms", "requests", "points" (a paired difference of error rates) or "relative" (a log ratio against the
-    current variant); `measure` names what was measured, in words."""
+    rate), "ms", "requests", "points" (a paired difference of error rates), "relative" (a log ratio against the
+    current variant) or "relative_drop" (the same, negated, for a metric whose drop is the harm); `measure` names
+    what was measured, in words."""
 
     name: str
     canary: float | None
@@ -106,11 +107,13 @@ def check_evidence(check: Mapping[str, Any]) -> tuple[str, str, str | None]:
             return f"{value * 100:+.2f} points"
         if unit == "relative":
             return f"{math.expm1(value):+.0%}" if abs(value) < 50 else f"{value:+.3g} (log ratio)"
+        if unit == "relative_drop":  # the log ratio of current over canary: the canary's change is exp(-v) - 1
+            return f"{math.expm1(-value):+.0%}" if abs(value) < 50 else f"{-value:+.3g} (log ratio)"
         return f"{value:.4g}"
 
     if canary is None:
         value = "no data"
-    elif unit in {"points", "relative"}:
+    elif unit in {"points", "relative", "relative_drop"}:
         value = f"canary {shown(float(canary))}"
     else:
         value = f"canary {shown(float(canary))}" + (
@@ -640,6 +643,7 @@ def judge(
             math.log(1 + multiple * tolerance),
             f"{extra.name} against the current variant's"
             + ("" if extra.higher_is_worse else " (a drop counts as worse)"),
+            unit="relative" if extra.higher_is_worse else "relative_drop",
         )
 
     def verdict(outcome: Verdict, reason: str, *, looked: bool = False) -> Judgement:

@@ -148,9 +148,11 @@ def variant_name(version_label: str, package_version: int, taken: frozenset[str]
     letters, digits and hyphens) become hyphens (`1.2.0` is `1-2-0`); a label the current variant already carries
     gets the registry's package number beside it (`v11-p6`)."""
     base = re.sub(r"[^a-zA-Z0-9]+", "-", version_label).strip("-")[:MAX_NAME].rstrip("-") or f"v{package_version}"
-    candidate = base if base not in taken else fit(base, f"p{package_version}")
+    # Compared without case: SageMaker documents endpoint names as case-insensitive and says nothing of variants.
+    used = {name.casefold() for name in taken}
+    candidate = base if base.casefold() not in used else fit(base, f"p{package_version}")
     suffix = 2
-    while candidate in taken:
+    while candidate.casefold() in used:
         candidate = fit(base, f"p{package_version}", str(suffix))
         suffix += 1
     return candidate
