@@ -57,6 +57,23 @@ def demo_artifact(version: str, salt: str = "") -> bytes:
     return package_model(DEMO_MODELS / "fraud-scorer" / version, extra={"BUILD": salt.encode()} if salt else None)
 
 
+def invoke_cli(*args: str, env: dict[str, Any] | None = None) -> Any:
+    """`mlrollout ARGS` in-process as a shell runs it (main.run, not typer's runner, which would swallow the error
+    contract): a refusal is the `error: <what> (<fix>)` line on stderr, and the exit code the user sees."""
+    import sys
+
+    from typer.testing import CliRunner, Result
+
+    from mlrollout_cli.main import run
+
+    runner = CliRunner()
+    with runner.isolation(env=env) as (stdout, stderr, output):
+        code = run(list(args))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return Result(runner, stdout.getvalue(), stderr.getvalue(), output.getvalue(), None, code, None)
+
+
 def run_cli(sandbox: Any, *args: str, timeout: float = 120) -> Any:
     """The CLI as an operator runs it against the sandbox: its own process (the sandbox swaps os.environ while it
     runs handlers, which would race an in-process CLI), pointed at the sandbox by its environment."""

@@ -18,10 +18,9 @@ from typing import Any
 
 import pytest
 import pytest_socket
-from typer.testing import CliRunner, Result
 
 from mlrollout.domain.drift import Baseline, read_baseline
-from mlrollout_cli.main import run
+from support import invoke_cli as invoke
 
 unit = pytest.mark.unit
 aws = pytest.mark.aws
@@ -38,17 +37,6 @@ def _sockets_off_in_unit_tests(request: pytest.FixtureRequest) -> Iterator[None]
     pytest_socket.disable_socket()
     yield
     pytest_socket.enable_socket()
-
-
-def invoke(*args: str, env: dict[str, Any] | None = None) -> Result:
-    """`mlrollout ARGS` as a shell runs it (main.run): a refusal is the `error: <what> (<fix>)` line on stderr and
-    the exit code the user sees."""
-    runner = CliRunner()
-    with runner.isolation(env=env) as (stdout, stderr, output):
-        code = run(list(args))
-        sys.stdout.flush()
-        sys.stderr.flush()
-        return Result(runner, stdout.getvalue(), stderr.getvalue(), output.getvalue(), None, code, None)
 
 
 def read_folder(folder: Path) -> Baseline:

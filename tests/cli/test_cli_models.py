@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,12 +12,12 @@ from typing import Any
 import pytest
 
 from mlrollout_files.package import package_model
+from support import run_cli
 
 sandbox = pytest.mark.sandbox
 
 DEMO = Path(__file__).resolve().parents[2] / "tools" / "mlrollout_sandbox" / "demo_models" / "fraud-scorer"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
-BIN = Path(sys.executable).parent
 HEADER = ["model", "endpoint", "serving", "latest", "at", "drift", "note"]
 
 
@@ -48,17 +45,6 @@ def models(running: Any) -> dict[str, str]:
     return names
 
 
-def mlrollout(running: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "mlrollout"), *args],
-        env={**os.environ, **running.environment()},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def rows(stdout: str) -> dict[str, dict[str, str]]:
     header, *lines = stdout.rstrip("\n").split("\n")
     assert header.split("\t") == HEADER
@@ -70,8 +56,8 @@ def test_an_empty_stack_says_how_to_publish_the_first_model(running: Any) -> Non
     empty = f"empty-{uuid.uuid4().hex[:8]}"
     running.client("s3").create_bucket(Bucket=empty)
 
-    listed = mlrollout(running, "models", "--bucket", empty)
-    as_json = mlrollout(running, "models", "--bucket", empty, "--json")
+    listed = run_cli(running, "models", "--bucket", empty)
+    as_json = run_cli(running, "models", "--bucket", empty, "--json")
 
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.strip() == (
@@ -84,7 +70,7 @@ def test_an_empty_stack_says_how_to_publish_the_first_model(running: Any) -> Non
 def test_each_model_with_the_version_serving_its_latest_deployment_and_drift(
     running: Any, models: dict[str, str]
 ) -> None:
-    listed = mlrollout(running, "models")
+    listed = run_cli(running, "models")
 
     assert listed.returncode == 0, listed.stderr
     found = rows(listed.stdout)  # piped: a header and one tab-separated line a model
@@ -104,7 +90,7 @@ def test_each_model_with_the_version_serving_its_latest_deployment_and_drift(
 
 @sandbox
 def test_json_has_every_field_of_each_model(running: Any, models: dict[str, str]) -> None:
-    listed = mlrollout(running, "models", "--json")
+    listed = run_cli(running, "models", "--json")
 
     assert listed.returncode == 0, listed.stderr
     found = {m["model"]: m for m in json.loads(listed.stdout)}

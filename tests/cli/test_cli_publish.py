@@ -22,14 +22,13 @@ import pytest_socket
 import typer
 from botocore.exceptions import ClientError
 from rich.console import Console
-from typer.testing import CliRunner, Result
 
 from mlrollout.domain import naming
 from mlrollout.domain.artifact import inspect_artifact
 from mlrollout.domain.config import load_config_text
-from mlrollout_cli.main import run
 from mlrollout_cli.publish import Published, follow
 from mlrollout_files.package import PackageInvalid, members, package_model, write_package
+from support import invoke_cli as invoke
 
 unit = pytest.mark.unit
 aws = pytest.mark.aws
@@ -48,16 +47,6 @@ def _sockets_off_in_unit_tests(request: pytest.FixtureRequest) -> Iterator[None]
     pytest_socket.disable_socket()
     yield
     pytest_socket.enable_socket()
-
-
-def invoke(*args: str, env: dict[str, Any] | None = None) -> Result:
-    """The command in-process as `mlrollout` runs it (main.run): a refusal is its error line on stderr, and its code."""
-    runner = CliRunner()
-    with runner.isolation(env=env) as (out, err, both):
-        code = run(list(args))
-        sys.stdout.flush()
-        sys.stderr.flush()
-        return Result(runner, out.getvalue(), err.getvalue(), both.getvalue(), None, code, None)
 
 
 def model_dir(root: Path, *, code: bool = True, requirements: bool = True) -> Path:

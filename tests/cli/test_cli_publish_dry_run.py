@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +14,12 @@ import pytest
 
 from mlrollout.domain import naming
 from mlrollout_files.package import package_model
+from support import run_cli
 
 sandbox = pytest.mark.sandbox
 
 DEMO = Path(__file__).resolve().parents[2] / "tools" / "mlrollout_sandbox" / "demo_models" / "fraud-scorer"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-scorer:1.4"
-BIN = Path(sys.executable).parent
 # The stack's own default steps, not the template's [10, 50]: the plan must come from the stack's settings.
 STACK_STEPS = "20,60"
 
@@ -50,17 +47,6 @@ def serving(running: Any) -> Iterator[str]:
     running.dataplane.stop_traffic(name)
 
 
-def mlrollout(running: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "mlrollout"), *args],
-        env={**os.environ, **running.environment()},
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-
-
 def keys(running: Any, model: str) -> list[str]:
     listed = running.client("s3").list_objects_v2(Bucket=running.bucket, Prefix=f"models/{model}/")
     return sorted(o["Key"] for o in listed.get("Contents", []))
@@ -83,7 +69,7 @@ def test_the_plan_of_an_update_shows_each_step_and_uploads_nothing(running: Any,
     before, started = keys(running, serving), executions(running)
     deployment = naming.deployment_id(serving, hashlib.sha256(package_model(DEMO / "v2")).hexdigest())
 
-    planned = mlrollout(running, "publish", str(DEMO / "v2"), "--model", serving, "--dry-run")
+    planned = run_cli(running, "publish", str(DEMO / "v2"), "--model", serving, "--dry-run")
 
     assert planned.returncode == 0, planned.stdout + planned.stderr
     lines = planned.stdout.splitlines()
@@ -110,7 +96,7 @@ def test_the_plan_of_an_update_shows_each_step_and_uploads_nothing(running: Any,
 
 @sandbox
 def test_json_carries_the_plan(running: Any, serving: str) -> None:
-    planned = mlrollout(running, "publish", str(DEMO / "v2"), "--model", serving, "--dry-run", "--json")
+    planned = run_cli(running, "publish", str(DEMO / "v2"), "--model", serving, "--dry-run", "--json")
 
     assert planned.returncode == 0, planned.stdout + planned.stderr
     plan = json.loads(planned.stdout)
@@ -128,7 +114,7 @@ def test_json_carries_the_plan(running: Any, serving: str) -> None:
 def test_a_first_version_would_create_the_endpoint_and_its_rollout_yaml_but_writes_neither(running: Any) -> None:
     model = f"dry-new-{uuid.uuid4().hex[:6]}"
 
-    planned = mlrollout(running, "publish", str(DEMO / "v1"), "--model", model, "--image", IMAGE, "--dry-run")
+    planned = run_cli(running, "publish", str(DEMO / "v1"), "--model", model, "--image", IMAGE, "--dry-run")
 
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert (
@@ -147,7 +133,7 @@ def test_an_upload_the_pipeline_would_reject_exits_2_with_its_reason(running: An
     running.put_config(model, f"image: {IMAGE}\nstrategy:\n  steps: [50, 10]\n")
     started = executions(running)
 
-    refused = mlrollout(running, "publish", str(DEMO / "v1"), "--model", model, "--dry-run")
+    refused = run_cli(running, "publish", str(DEMO / "v1"), "--model", model, "--dry-run")
 
     assert refused.returncode == 2, refused.stdout + refused.stderr
     (line,) = refused.stderr.strip().splitlines()

@@ -29,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NamedTuple, NoReturn
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -158,8 +158,8 @@ def publish(
             f"packaged {len(package.files)} files from {model_dir}: {package.size:,} bytes, sha256 {package.sha256}"
         )
         console.print(f"deployment {deployment}")
+        serving = Serving(image, framework, framework_version, py_version, instance_type)
         if dry_run:
-            serving = (image, framework, framework_version, py_version, instance_type)
             candidate = Candidate(model, version, archive, package, entries, deployment)
             dry_run_plan(from_context(ctx), console, candidate, serving, bucket=bucket, table=table, as_json=as_json)
             return
@@ -167,9 +167,7 @@ def publish(
         bucket_name = aws.bucket(bucket)
         dynamodb = aws_call(lambda: aws.client("dynamodb"), "reach AWS")
         records = DynamoDeployments(dynamodb, aws.deployments_table(table))
-        config = _config(
-            aws, console, bucket_name, model, image, framework, framework_version, py_version, instance_type
-        )
+        config = _config(aws, console, bucket_name, model, serving)
         _check_artifact(archive, config.framework)
         _refuse_duplicate(records, deployment, console, as_json)
         published = _upload(aws, console, bucket_name, model, version, archive, package, entries, deployment)
@@ -285,23 +283,21 @@ def _check_artifact(archive: Path, framework: str) -> None:
         raise CliError(f"the pipeline would reject this package: {exc.reason}", exc.fix) from None
 
 
-def _config(
-    aws: Aws,
-    console: Console,
-    bucket: str,
-    model: str,
-    image: str | None,
-    framework: str | None,
-    framework_version: str | None,
-    py_version: str | None,
-    instance_type: str,
-) -> RolloutConfig:
+class Serving(NamedTuple):
+    """How to serve a model that has no rollout.yaml yet (publish's --image/--framework options), as `init` takes it."""
+
+    image: str | None
+    framework: str | None
+    framework_version: str | None
+    py_version: str | None
+    instance_type: str
+
+
+def _config(aws: Aws, console: Console, bucket: str, model: str, serving: Serving) -> RolloutConfig:
     """The model's rollout.yaml as the pipeline will read it; created from --image/--framework when missing."""
     from mlrollout.domain.config import load_config_text
 
-    text, create = _config_text(
-        aws, console, bucket, model, image, framework, framework_version, py_version, instance_type
-    )
+    text, create = _config_text(aws, console, bucket, model, serving)
     try:
         config = load_config_text(text, model_name=model)
     except ConfigInvalid as exc:
@@ -311,45 +307,24 @@ def _config(
     return config
 
 
-def _config_text(
-    aws: Aws,
-    console: Console,
-    bucket: str,
-    model: str,
-    image: str | None,
-    framework: str | None,
-    framework_version: str | None,
-    py_version: str | None,
-    instance_type: str,
-) -> tuple[str, bool]:
+def _config_text(aws: Aws, console: Console, bucket: str, model: str, serving: Serving) -> tuple[str, bool]:
     """The model's rollout.yaml, and whether publish creates it (from --image/--framework: the bucket has none)."""
     key = naming.config_key(model)
     text = aws_call(lambda: S3Artifacts(aws.client("s3")).read_text(bucket, key), f"read s3://{bucket}/{key}")
     if text is not None:
-        if image is not None or framework is not None:
+        if serving.image is not None or serving.framework is not None:
             console.print(
                 f"note: using the model's existing rollout.yaml (s3://{bucket}/{key}); --image/--framework only "
                 f"create a missing one (replace it with `mlrollout init --model {model} ... --upload --force`)"
             )
         return text, False
-    if image is None and framework is None:
+    if serving.image is None and serving.framework is None:
         raise CliError(
             f"s3://{bucket}/{key} does not exist, so the pipeline would not know how to serve {model}",
             f"pass --image URI (or --framework F --framework-version V) to create it, or write it with "
             f"`mlrollout init --model {model} --image URI --upload`",
         )
-    text = init_command.config_text(
-        aws,
-        model,
-        image=image,
-        framework=framework,
-        framework_version=framework_version,
-        py_version=py_version,
-        instance_type=instance_type,
-        instance_count=1,
-        endpoint_name=None,
-    )
-    return text, True
+    return init_command.config_text(aws, model, **serving._asdict(), instance_count=1, endpoint_name=None), True
 
 
 def _refuse_duplicate(records: DynamoDeployments, deployment: str, console: Console, as_json: bool) -> None:
@@ -591,7 +566,7 @@ def dry_run_plan(
     aws: Aws,
     console: Console,
     candidate: Candidate,
-    serving: tuple[str | None, str | None, str | None, str | None, str],
+    serving: Serving,
     *,
     bucket: str | None,
     table: str | None,
@@ -619,7 +594,7 @@ def dry_run_plan(
     artifacts = S3Artifacts(aws.client("s3"))
     version, key = _free_key(artifacts, bucket_name, model, candidate.version)
     config_key = naming.config_key(model)
-    text, create = _config_text(aws, console, bucket_name, model, *serving)
+    text, create = _config_text(aws, console, bucket_name, model, serving)
     settings, settings_source = _stack_settings(aws)
     pending = PendingUpload(artifacts, bucket_name, key, candidate, {config_key: text} if create else {})
     event = {"detail": {"bucket": {"name": bucket_name}, "object": {"key": key, "size": candidate.package.size}}}
