@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from mlrollout.domain.judge import Period, VariantSeries
 from mlrollout.domain.ledger import Lease
 from mlrollout.domain.rollback import EndpointObservation
-from mlrollout.ports import MetricsFetch, ModelNetwork
+from mlrollout.ports import InvokeResult, MetricsFetch, ModelNetwork, Package, PackageSpec
 
 if TYPE_CHECKING:
     from mlrollout.services.ledger import LeaseKeeper
@@ -47,10 +47,18 @@ class FakeLeases:
 
 
 class FakeRecords:
-    """Deployment records (adapters/ledger.DynamoDeployments): lists appended to, a request taken once."""
+    """Deployment records (adapters/ledger.DynamoDeployments): lists appended to, a request taken once, a record
+    advanced only while it has no outcome."""
 
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {}
+
+    def advance(self, deployment_id: str, state: str, now: datetime, **fields: Any) -> bool:
+        record = self.records.get(deployment_id)
+        if record is None or record.get("outcome"):
+            return False
+        record.update(fields, state=state, updated_at=now.isoformat())
+        return True
 
     def append(self, deployment_id: str, field: str, entry: dict[str, Any], now: datetime) -> bool:
         record = self.records.setdefault(deployment_id, {"deployment_id": deployment_id})
@@ -222,3 +230,45 @@ class FakeEndpoints:
     def update_endpoint(self, name: str, config_name: str, *, retain_variant_properties: bool = False) -> None:
         self.writes.append(f"update_endpoint {name} {config_name}")
         self.endpoints[name] = config_name
+
+
+class FakeRegistry:
+    """The model registry (adapters/registry.SageMakerRegistry): a group per model, packages numbered from 1 within
+    their group, and CreateModelPackage's ClientToken honoured, so a retried call gets the package it made."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.packages: dict[str, Package] = {}
+        self.specs: dict[str, PackageSpec] = {}
+        self._by_token: dict[str, str] = {}
+
+    def ensure_group(self, name: str, description: str, tags: dict[str, str]) -> None:
+        self.groups.setdefault(name, {"description": description, "tags": tags})
+
+    def create_package(self, spec: PackageSpec) -> Package:
+        if spec.client_token in self._by_token:
+            return self.packages[self._by_token[spec.client_token]]
+        version = 1 + sum(1 for s in self.specs.values() if s.group_name == spec.group_name)
+        arn = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{spec.group_name.lower()}/{version}"
+        self.packages[arn] = Package(arn, version, "PendingManualApproval", dict(spec.metadata))
+        self.specs[arn], self._by_token[spec.client_token] = spec, arn
+        return self.packages[arn]
+
+    def describe(self, arn: str) -> Package:
+        return self.packages[arn]
+
+    def set_status(self, arn: str, status: str, description: str, metadata: dict[str, str]) -> None:
+        held = self.packages[arn]
+        self.packages[arn] = Package(arn, held.version, status, {**held.metadata, **metadata})
+
+
+class FakeInvocations:
+    """The data plane's answers (the Endpoints port's invoke_variant): one per variant, and each request kept."""
+
+    def __init__(self, answers: dict[str, InvokeResult]) -> None:
+        self.answers = answers
+        self.requests: list[tuple[str, str, str]] = []
+
+    def invoke_variant(self, endpoint: str, variant: str, body: str, content_type: str, accept: str) -> InvokeResult:
+        self.requests.append((endpoint, variant, body))
+        return self.answers[variant]

@@ -22,6 +22,7 @@ import pytest_socket
 from rich.console import Console
 from typer.testing import CliRunner
 
+from mlrollout.contracts import DecisionRecord
 from mlrollout_cli import cost
 from mlrollout_cli.cost import FunctionInfo, Inputs, Report, breakdown, function_name, parse_report
 from mlrollout_cli.errors import CliError, ExitCode
@@ -139,10 +140,22 @@ FUNCTIONS = {
     "finalize": FunctionInfo("finalize", 1024),
 }
 QUERY = {"Id": "inv0", "MetricStat": {}, "ReturnData": True}
+
+
+def look(**fields: Any) -> DecisionRecord:
+    """A decision record with what cost reads set by the test, the rest a plain look's."""
+    window = {"start": T0.isoformat(), "end": (T0 + timedelta(minutes=5)).isoformat()}
+    base = {"deployment_id": "fraud-scorer-abc", "endpoint": "fraud-scorer", "canary_variant": "v2", "step_index": 0}
+    base |= {"weight": 10.0, "look": 1, "now": window["end"], "window": window, "thresholds": {}}
+    return DecisionRecord.model_validate(
+        base | {"verdict": "INCONCLUSIVE", "action": "continue", "reason": ""} | fields
+    )
+
+
 LOOKS = [
-    {"queries": [QUERY] * 12},
-    {"queries": [QUERY] * 12, "rollback_alarms": {"p99-alarm": "OK"}},
-    {"verdict": "INCONCLUSIVE"},  # before the step's first complete minute: nothing requested
+    look(queries=[QUERY] * 12),
+    look(queries=[QUERY] * 12, rollback_alarms={"p99-alarm": "OK"}),
+    look(),  # before the step's first complete minute: nothing requested
     None,  # a record that could not be read
 ]
 

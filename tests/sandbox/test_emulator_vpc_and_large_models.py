@@ -154,7 +154,7 @@ def _moto_function_source(module: Any, cls: str, function: str) -> str:
 
 def test_drift_moto_still_drops_enable_network_isolation() -> None:
     """The sandbox patches CreateModel because moto 5.2.5 never reads EnableNetworkIsolation. When this fails, moto
-    keeps it itself: remove the create_model response patch in emulator/sagemaker.py."""
+    keeps it itself: remove the create_model response patch in emulator/sagemaker/install.py."""
     from moto.sagemaker import responses
 
     source = _moto_function_source(responses, "SageMakerResponse", "create_model")

@@ -36,7 +36,7 @@ from mlrollout_cli.cost import EVENT_STATE, PRICES, PRICES_TAKEN, unit_price
 from mlrollout_files.package import package_model
 from mlrollout_sandbox.dataplane import TrafficProfile
 from mlrollout_sandbox.emulator.sagemaker import DEFAULT_DURATIONS
-from mlrollout_sandbox.session import DEMO_MODELS, ROOT, Sandbox
+from mlrollout_sandbox.session import DEMO_MODELS, Sandbox, application_root
 from mlrollout_sandbox.template import load_template
 
 MODEL = "fraud-scorer"
@@ -127,7 +127,7 @@ def endpoint_changes() -> list[tuple[str, float]]:
 def recheck_seconds() -> int:
     """The template's default EndpointRecheckSeconds: how long an Await state waits for an event before it looks
     again on its own."""
-    return int(load_template(ROOT / "template.yaml")["Parameters"]["EndpointRecheckSeconds"]["Default"])
+    return int(load_template(application_root() / "template.yaml")["Parameters"]["EndpointRecheckSeconds"]["Default"])
 
 
 def lambda_usd(attempts: list[dict[str, Any]]) -> float:

@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -43,6 +43,9 @@ from rich.console import Console
 from mlrollout_cli.context import from_context
 from mlrollout_cli.errors import CliError, ExitCode
 from mlrollout_cli.output import Column, show_table
+
+if TYPE_CHECKING:
+    from mlrollout.contracts import DecisionRecord
 
 PRICES_TAKEN = "2026-12-04"
 
@@ -176,7 +179,7 @@ class Inputs:
     histories: dict[str, list[dict[str, Any]]]  # execution ARN -> its events, oldest first
     functions: dict[str, FunctionInfo] = field(default_factory=dict)
     reports: list[Report] = field(default_factory=list)
-    looks: list[dict[str, Any] | None] = field(default_factory=list)  # each decision's record (None: unreadable)
+    looks: list[DecisionRecord | None] = field(default_factory=list)  # each decision's record (None: unreadable)
     # Invocations outside the execution that worked for it: the Endpoint Changed function's, for this endpoint.
     event_reports: list[Report] = field(default_factory=list)
 
@@ -270,9 +273,9 @@ def breakdown(inputs: Inputs) -> Breakdown:
         gb_seconds[architecture] = gb_seconds.get(architecture, 0.0) + report.billed_ms / 1000 * memory / 1024
         attempts.append(Attempt(EVENT_STATE, report.function, report.billed_ms, "report", report.request_id, memory))
     records = [r for r in inputs.looks if r is not None]
-    metrics = sum(len(r.get("queries") or []) for r in records)
+    metrics = sum(len(r.queries) for r in records)
     plan_metrics = plan_metrics_requested(events)
-    alarm_checks = sum(1 for r in records if "rollback_alarms" in r or "rollback_alarms_error" in r)
+    alarm_checks = sum(1 for r in records if r.rollback_alarms is not None or r.rollback_alarms_error is not None)
     publishes = len(sns_messages(events))
 
     def item(key: str, quantity: float) -> LineItem:
@@ -315,7 +318,7 @@ def breakdown(inputs: Inputs) -> Breakdown:
         lambda_gb_seconds=round(sum(gb_seconds.values()), 6),
         lambda_billed_from=billed_from,
         looks=len(inputs.looks),
-        looks_with_metrics=sum(1 for r in records if r.get("queries")),
+        looks_with_metrics=sum(1 for r in records if r.queries),
         metrics_requested=metrics,
         plan_metrics_requested=plan_metrics,
         items=items,
@@ -529,6 +532,7 @@ def gather(client: Callable[[str], Any], record: dict[str, Any], endpoint_change
     from botocore.exceptions import ClientError
 
     from mlrollout.adapters.artifacts import S3Artifacts
+    from mlrollout.contracts import DecisionRecord
 
     deployment_id = str(record.get("deployment_id"))
     arns = [str(a) for a in (record.get("execution_id"), record.get("restore_execution")) if a]
@@ -591,10 +595,10 @@ def gather(client: Callable[[str], Any], record: dict[str, Any], endpoint_change
             )
 
     artifacts = S3Artifacts(client("s3"))
-    looks: list[dict[str, Any] | None] = []
+    looks: list[DecisionRecord | None] = []
     for uri in _look_records(artifacts, record):
-        try:
-            looks.append(artifacts.read_json(uri) if uri else None)
+        try:  # an unreadable record (pydantic's ValidationError is a ValueError) is counted as such, in the notes
+            looks.append(DecisionRecord.model_validate(artifacts.read_json(uri)) if uri else None)
         except (ClientError, ValueError):
             looks.append(None)
     return Inputs(deployment_id, histories, functions, reports, looks, event_reports)

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mlrollout_cli.errors import CliError
+
 
 def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report instead of tables.")] = False,
@@ -22,8 +24,12 @@ def demo(
 ) -> None:
     """Run the demo: upload real artifacts and watch EventBridge, Step Functions and the Lambdas act."""
     from mlrollout_sandbox.demo import Demo, report
-    from mlrollout_sandbox.session import Sandbox
+    from mlrollout_sandbox.session import ApplicationNotFound, Sandbox, application_root
 
+    try:
+        application_root()  # before anything starts: a missing application is the user's to fix
+    except ApplicationNotFound as exc:
+        raise CliError(exc.what, exc.fix) from None
     console = Console(stderr=as_json)
     began = time.monotonic()
     results = []

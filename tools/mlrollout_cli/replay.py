@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlrollout_cli.context import from_context
+from mlrollout_cli.errors import CliError
 from mlrollout_cli.output import Column, show_table
+
+if TYPE_CHECKING:
+    from mlrollout.contracts import DecisionRecord
 
 
 def _override(thresholds: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
@@ -20,6 +24,23 @@ def _override(thresholds: dict[str, Any], assignments: list[str]) -> dict[str, A
             raise typer.BadParameter(f"{key!r} is not a judge threshold; choose from {', '.join(sorted(updated))}")
         updated[key] = json.loads(value) if value[:1] in "[{tfn0123456789.-" else value
     return updated
+
+
+def read_record(uri: str, data: Any) -> DecisionRecord:
+    """A stored look as the typed record; one that does not parse is named with its first problem."""
+    import pydantic
+
+    from mlrollout.contracts import DecisionRecord
+
+    try:
+        return DecisionRecord.model_validate(data)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the record"
+        raise CliError(
+            f"{uri} is not a decision record this version reads ({where}: {first['msg']})",
+            "replay it with the mlrollout version that wrote it, or remove the object if it is not a look's record",
+        ) from None
 
 
 def replay(
@@ -35,12 +56,10 @@ def replay(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Re-run the judge on each stored look (or on fresh CloudWatch data for the same windows)."""
-    from datetime import datetime
-
     from mlrollout.adapters.artifacts import S3Artifacts
     from mlrollout.adapters.metrics import CloudWatchMetrics, series_from_columns
     from mlrollout.domain.config import Judge
-    from mlrollout.domain.judge import judge
+    from mlrollout.domain.judge import judge_look
     from mlrollout.services.evaluate import look_series
 
     aws = from_context(ctx)
@@ -54,55 +73,54 @@ def replay(
     artifacts = S3Artifacts(s3)
     rows: list[dict[str, Any]] = []
     for key in sorted(keys):
-        record = artifacts.read_json(f"s3://{name}/{key}")
-        thresholds = _override(record["thresholds"], set_ or [])
-        limits = Judge.model_validate(thresholds)
-        extras = limits.extra_metrics
-        replayed = {"verdict": record["verdict"], "reason": record.get("judge_reason", record["reason"])}
+        uri = f"s3://{name}/{key}"
+        record = read_record(uri, artifacts.read_json(uri))
+        limits = Judge.model_validate(_override(record.thresholds, set_ or []))
+        replayed = {
+            "verdict": record.verdict.value,
+            "reason": record.reason if record.judge_reason is None else record.judge_reason,
+        }
         # A look before the first complete minute has nothing to re-judge: its recorded verdict stands.
-        if "raw" in record:
-            baseline, canary = record["baseline_variant"], record["canary_variant"]
-            history = record.get("history")
+        if record.raw is not None:
+            baseline, canary = record.baseline_variant or "", record.canary_variant
+            history = record.history
             # Against history, the error dispersion the look assumed (its history's; 1 for two live variants).
-            dispersion = float((history or {}).get("error_dispersion", 1.0))
+            dispersion = history.error_dispersion if history else 1.0
             if fresh:
                 fetched = look_series(
                     CloudWatchMetrics(aws.client("cloudwatch")),
-                    record["endpoint"],
+                    record.endpoint,
                     baseline,
                     canary,
-                    (
-                        datetime.fromisoformat(record["window"]["start"]),
-                        datetime.fromisoformat(record["window"]["end"]),
-                    ),
+                    (record.window.start, record.window.end),
                     limits,
-                    history_before=datetime.fromisoformat(history["window"]["end"]) if history else None,
+                    history_before=history.window.end if history else None,
                 )
                 series = {baseline: fetched.baseline, canary: fetched.canary}
                 dispersion = fetched.dispersion_floor
             else:
                 series = {
-                    v: series_from_columns(v, record["raw"][v], list(limits.extra_metrics)) for v in (baseline, canary)
+                    v: series_from_columns(v, record.raw[v], list(limits.extra_metrics)) for v in (baseline, canary)
                 }
-            result = judge(
+            result = judge_look(
                 series[baseline],
                 series[canary],
                 limits,
-                design_periods=record["design_periods"],
-                extras=extras,
+                design_periods=record.design_periods,
                 dispersion_floor=dispersion,
+                against_history=record.against_history,
             )
             replayed = {"verdict": result.verdict.value, "reason": result.reason}
         rows.append(
             {
-                "record": f"s3://{name}/{key}",
-                "step": record["step_index"] + 1,
-                "look": record["look"],
-                "weight": record["weight"],
-                "window": f"{record['window']['start'][11:16]}-{record['window']['end'][11:16]}",
-                "recorded": record["verdict"],
+                "record": uri,
+                "step": record.step_index + 1,
+                "look": record.look,
+                "weight": record.weight,
+                "window": f"{record.window.start:%H:%M}-{record.window.end:%H:%M}",
+                "recorded": record.verdict.value,
                 "replayed": replayed["verdict"],
-                "changed": replayed["verdict"] != record["verdict"],
+                "changed": replayed["verdict"] != record.verdict.value,
                 "reason": replayed["reason"],
             }
         )

@@ -43,6 +43,12 @@ def up(
     rps: Annotated[float, typer.Option(help="Requests per second sent to every endpoint.")] = 10.0,
 ) -> None:
     """Start the sandbox: moto on 127.0.0.1, template.yaml deployed, traffic to every endpoint."""
+    from mlrollout_sandbox.session import ApplicationNotFound, application_root
+
+    try:
+        application_root()  # checked here, before a detached process would only log it
+    except ApplicationNotFound as exc:
+        raise CliError(exc.what, exc.fix) from None
     recorded = state_file()
     if recorded.exists():
         state = json.loads(recorded.read_text())

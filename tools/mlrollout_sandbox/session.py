@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,10 +28,49 @@ from mlrollout_sandbox.dataplane import DataPlane, TrafficProfile
 from mlrollout_sandbox.server import EmbeddedAws
 from mlrollout_sandbox.slack import SlackStandIn
 
-ROOT = Path(__file__).resolve().parents[2]
+# The application the sandbox deploys: template.yaml and what it names (functions/, layers/, statemachines/). It is
+# the repository, not the Python package: `application_root()` finds it.
+APP_VARIABLE = "MLROLLOUT_APP"
+INSTALLED_FROM = Path(__file__).resolve().parents[2]  # the checkout, for an editable install (or a source tree)
 DEMO_MODELS = Path(__file__).resolve().parent / "demo_models"
 OPERATOR_EMAIL = "operators@example.com"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+class ApplicationNotFound(RuntimeError):
+    """No mlrollout application (template.yaml beside functions/) where the sandbox looked: `what` says where it
+    looked, `fix` how to point at one."""
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(f"{what}; {fix}")
+        self.what, self.fix = what, fix
+
+
+def _is_application(folder: Path) -> bool:
+    return (folder / "template.yaml").is_file() and (folder / "functions").is_dir()
+
+
+def application_root() -> Path:
+    """The mlrollout application the sandbox deploys: $MLROLLOUT_APP, else the checkout this package is installed
+    from (an editable install), else the current directory or the nearest one above it that holds the application
+    (a clone, with the CLI installed from anywhere)."""
+    named = os.environ.get(APP_VARIABLE)
+    if named:
+        if _is_application(Path(named)):
+            return Path(named).resolve()
+        raise ApplicationNotFound(
+            f"{APP_VARIABLE}={named} is not an mlrollout application (no template.yaml beside functions/ there)",
+            f"point {APP_VARIABLE} at a clone of the mlrollout repository",
+        )
+    here = Path.cwd().resolve()
+    for folder in (INSTALLED_FROM, here, *here.parents):
+        if _is_application(folder):
+            return folder
+    raise ApplicationNotFound(
+        "the sandbox deploys the mlrollout application (template.yaml, functions/, layers/, statemachines/), and "
+        f"none was found in {here} or above it, nor where this package is installed",
+        f"run from a clone of the mlrollout repository, or set {APP_VARIABLE} to one",
+    )
 
 
 @dataclass(frozen=True)
@@ -93,7 +133,7 @@ class Sandbox:
         template: Path | None = None,
     ) -> None:
         self.clock = SandboxClock(warp=warp)
-        self.template = template or ROOT / "template.yaml"
+        self.template = template or application_root() / "template.yaml"
         self.seed = seed
         self.stack_name = stack_name
         self.parameters = parameters or {}

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from mlrollout.domain.alerts import EventType
 from mlrollout.domain.config import RolloutConfig
 from mlrollout.domain.errors import ArtifactInvalid
+from mlrollout.domain.judge import Verdict
+from mlrollout.domain.policy import Action
 
 
 class Contract(BaseModel):
@@ -522,3 +524,101 @@ class RestorePlan(Contract):
     registration: Registration | None = None
     deployment: Deployment | None = None
     failure: Failure | None = None
+
+
+# The decision record -------------------------------------------------------------------------------------------
+# A look's record in S3 (decisions/<deployment>/<phase>/look-NNN.json), written by services/evaluate and read back
+# by `mlrollout replay` and `mlrollout cost`. Times keep `datetime.isoformat()` ("+00:00", as every record so far);
+# a field added after the first records carries a default, so those still read.
+
+IsoTime = Annotated[datetime, PlainSerializer(lambda moment: moment.isoformat(), return_type=str, when_used="json")]
+
+
+class RecordPart(BaseModel):
+    # A record is an audit trail that outlives the code that wrote it: a key this version does not know is ignored,
+    # not fatal. Bounds can be infinite (no evidence yet), written as JSON's Infinity as json.dumps always did.
+    model_config = ConfigDict(extra="ignore", defer_build=True, ser_json_inf_nan="constants")
+
+
+class RecordWindow(RecordPart):
+    start: IsoTime
+    end: IsoTime
+
+
+class RecordedCheck(RecordPart):
+    """domain.judge.Check as a record keeps it."""
+
+    name: str
+    canary: float | None = None
+    baseline: float | None = None
+    limit: float | None = None
+    outcome: str
+    detail: str = ""
+    unit: str = ""
+    measure: str = ""
+
+
+class RecordedBound(RecordPart):
+    """domain.judge.SignalBound as a record keeps it."""
+
+    name: str
+    estimate: float
+    lower: float
+    upper: float
+    margin: float
+    periods: int
+    pass_margin: float = 0.0
+
+
+class RecordedHistory(RecordPart):
+    """A look against the endpoint's own history (services/evaluate.look_series): what the current variant's
+    minutes were and how they were paired."""
+
+    window: RecordWindow
+    timestamps: list[str] = Field(default_factory=list)
+    pairing: str = ""
+    dispersion_window: RecordWindow | None = None
+    error_dispersion: float = 1.0
+
+
+class DecisionRecord(RecordPart):
+    """One look of the judge: what it fetched (queries, raw columns), against which thresholds, and what it decided.
+
+    `thresholds` stays the config's judge section as written (a dict): `mlrollout replay --set` edits it, and
+    `domain.config.Judge.model_validate` of it is the limits the look applied. `raw` is absent (None) when the look
+    fetched nothing: before the first complete minute, on a rollback alarm, or when CloudWatch did not answer."""
+
+    schema_version: Literal["1"] = "1"
+    deployment_id: str
+    endpoint: str
+    baseline_variant: str | None = None
+    canary_variant: str
+    step_index: int
+    shadow: bool = False
+    against_history: bool = False
+    weight: float
+    look: int
+    now: IsoTime
+    window: RecordWindow
+    thresholds: dict[str, Any]
+    design_periods: int = 10
+    deadline_minutes: float | None = None
+    rollback_alarms: dict[str, str] | None = None
+    rollback_alarms_error: str | None = None
+    metrics_error: str | None = None
+    queries: list[dict[str, Any]] = Field(default_factory=list)
+    timestamps: list[str] = Field(default_factory=list)
+    history: RecordedHistory | None = None
+    raw: dict[str, dict[str, list[float | None]]] | None = None
+    verdict: Verdict
+    action: Action
+    reason: str
+    judge_reason: str | None = None
+    checks: list[RecordedCheck] = Field(default_factory=list)
+    bounds: list[RecordedBound] = Field(default_factory=list)
+    baseline_unhealthy: bool = False
+    looked: bool = False
+    final_step: bool = False
+    usable_periods: int = 0
+    skipped_periods: int = 0
+    elapsed_seconds: float = 0.0

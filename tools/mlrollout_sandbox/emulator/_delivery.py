@@ -8,8 +8,10 @@ sandbox clock, so retries wait in virtual seconds and a warped sandbox retries a
 
 This module also holds what the three services have in common: the delivery record, the error model
 (retriable or not, with EventBridge's error codes), the target calls (StartExecution, SQS SendMessage, SNS
-Publish) and Lambda's asynchronous invocation (two retries on a function error, one and two minutes apart,
-then the function's dead-letter queue or on-failure destination).
+Publish), Lambda's asynchronous invocation (two retries on a function error, one and two minutes apart,
+then the function's dead-letter queue or on-failure destination), and `TargetDispatcher`: how an EventBridge
+rule and an EventBridge Scheduler schedule call their targets, retry them per the target's RetryPolicy and
+then send to its dead-letter queue, with what differs between the two services left to each.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import heapq
 import itertools
 import json
 import logging
+import random
 import threading
 import time
 import uuid
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from mlrollout_sandbox.clock import SandboxClock
     from mlrollout_sandbox.emulator import Emulator
     from mlrollout_sandbox.emulator._patching import Patcher
+    from mlrollout_sandbox.emulator.iam import Iam
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,22 @@ FILTERED = "filtered"
 LAMBDA_RETRY_DELAYS = (60.0, 120.0)
 LAMBDA_DEFAULT_RETRIES = 2
 LAMBDA_DEFAULT_MAX_AGE = 21600.0
+
+# A rule's or a schedule's target without a RetryPolicy: EventBridge documents 24 hours and up to 185 retries
+# as its default; Scheduler's RetryPolicy allows at most the same (0-185 retries, 60-86400 seconds), and the
+# sandbox gives a schedule's target without one these maxima too.
+DEFAULT_RETRY_ATTEMPTS = 185
+DEFAULT_EVENT_AGE = 86400.0
+# The longest wait between two attempts: AWS backs off exponentially with jitter and documents no cap; five
+# minutes keeps 185 retries within the default day.
+MAX_BACKOFF = 300.0
+# The target types the sandbox calls itself (for rules and schedules), with the IAM action each call needs.
+TARGET_ACTIONS = {
+    "lambda": "lambda:InvokeFunction",
+    "states": "states:StartExecution",
+    "sns": "sns:Publish",
+    "sqs": "sqs:SendMessage",
+}
 
 
 @dataclass
@@ -151,6 +172,12 @@ def parse_arn(arn: str) -> tuple[str, str, str, str]:
     if len(parts) < 6 or parts[0] != "arn":
         raise DeliveryFailure("INVALID_PARAMETER", f"{arn!r} is not an ARN", retriable=False)
     return parts[2], parts[3], parts[4], parts[5]
+
+
+def target_kind(arn: str) -> str:
+    """The service a target's ARN names (lambda, states, sqs, sns, ...), or "invalid" when it is no ARN."""
+    parts = arn.split(":")
+    return parts[2] if len(parts) >= 6 else "invalid"
 
 
 class DeliveryWorker:
@@ -515,6 +542,194 @@ def _patch_lambda_dead_letter_config(patcher: Patcher) -> None:
     patcher.replace(LambdaFunction, "__init__", init)
     patcher.replace(LambdaFunction, "get_configuration", get_configuration)
     patcher.replace(LambdaFunction, "update_configuration", update_configuration)
+
+
+@dataclass(kw_only=True)
+class TargetJob:
+    """One event a rule matched, or one invocation of a schedule, on its way to one target, with its retries."""
+
+    source_arn: str  # the rule's or the schedule's
+    source_name: str
+    target: dict[str, Any]
+    delivery: Delivery
+    label: str  # the worker's name for the job
+    age_from: float | None = None  # when MaximumEventAgeInSeconds starts counting; None: at the first attempt
+    calls: int = 0
+    execution_name: str | None = None
+
+
+class TargetDispatcher[JobT: TargetJob](ABC):
+    """How EventBridge rules and EventBridge Scheduler call their targets (Step Functions, Lambda, SNS, SQS).
+
+    Each attempt is a call by target type; a retriable failure is retried per the target's RetryPolicy with
+    exponential backoff and jitter on sandbox time, a failure that retrying cannot mend (a missing target,
+    invalid input, no permission) is not; then the target's DeadLetterConfig queue gets the event, or it is
+    dropped. What differs between the services is what subclasses say: the payload and armed faults
+    (`prepare`), Step Functions execution names, how IAM authorizes the target and the dead-letter queue, and
+    the dead-letter message with the service's attributes.
+    """
+
+    source_kind = "target"  # "rule" or "schedule", in logs
+    principal = ""  # the service principal that assumes a target's role
+
+    def __init__(self, emulator: Emulator, delivery: AsyncDelivery) -> None:
+        self.emulator = emulator
+        self.clock = emulator.clock
+        self.delivery = delivery
+        self.rng = random.Random()
+
+    # what differs between the services ----------------------------------------------------------------------
+    @abstractmethod
+    def prepare(self, job: JobT) -> str:
+        """The payload of this attempt; raises the DeliveryFailure of an armed fault."""
+
+    @abstractmethod
+    def new_execution_name(self, job: JobT) -> str:
+        """The name of the Step Functions execution, kept across the job's retries (StartExecution is idempotent)."""
+
+    @abstractmethod
+    def authorize_dead_letter(self, iam: Iam, job: JobT, queue_arn: str) -> None:
+        """Raise AccessDenied unless the service may send to the dead-letter queue."""
+
+    @abstractmethod
+    def dead_letter_message(
+        self, job: JobT, failure: DeliveryFailure, exhausted: str | None
+    ) -> tuple[str, dict[str, str | int]]:
+        """The body and the message attributes sent to the dead-letter queue."""
+
+    def authorize_target(self, iam: Iam, job: JobT, action: str) -> None:
+        """The service calls the target with the target's role, assumed as `principal`."""
+        from mlrollout_sandbox.emulator.iam import Check
+
+        role = str(job.target.get("RoleArn") or "")
+        iam.session(role, self.principal, source_arn=job.source_arn)
+        iam.authorize_role(role, [Check(action, job.delivery.target)])
+
+    # the one definition of what they share ------------------------------------------------------------------
+    def submit(self, job: JobT, delay: float = 0.0, *, retry: bool = False) -> None:
+        self.delivery.worker.submit(f"{job.label} retry" if retry else job.label, lambda: self.attempt(job), delay)
+
+    def attempt(self, job: JobT) -> None:
+        delivery = job.delivery
+        if job.age_from is None:
+            job.age_from = self.clock.time()
+        job.calls += 1
+        # Lambda's asynchronous invocation counts the handler's attempts itself; this counts the other calls.
+        if delivery.protocol != "lambda":
+            delivery.attempts += 1
+        try:
+            payload = self.prepare(job)
+            self._authorize(job)
+            if self.call(job, payload):
+                self.delivery.finish(delivery, DELIVERED)
+        except DeliveryFailure as failure:
+            if delivery.protocol == "lambda":
+                delivery.attempts += 1
+            self.failed(job, failure)
+        except Exception as exc:  # a sandbox bug, not a target failure: record it, do not retry it for a day
+            log.exception("%s %s: delivery to %s broke", self.source_kind, job.source_arn, delivery.target)
+            delivery.error_code, delivery.error_message = "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"
+            self.delivery.finish(delivery, DROPPED)
+
+    def call(self, job: JobT, payload: str) -> bool:
+        """Call the target: True once delivered, False when Lambda's asynchronous invocation took the event
+        over (it finishes the delivery itself)."""
+        delivery = job.delivery
+        arn, kind = delivery.target, delivery.protocol
+        if kind == "states":
+            if job.execution_name is None:
+                job.execution_name = self.new_execution_name(job)
+            delivery.execution_arn = self.delivery.start_execution(arn, job.execution_name, payload)
+        elif kind == "lambda":
+            try:
+                event: Any = json.loads(payload)
+            except ValueError:
+                event = payload
+            self.delivery.invoke_lambda_async(arn, event, delivery)
+            return False
+        elif kind == "sns":
+            self.delivery.publish_sns(arn, payload)
+        elif kind == "sqs":
+            group_id = (job.target.get("SqsParameters") or {}).get("MessageGroupId")
+            self.delivery.send_sqs(arn, payload, group_id=group_id)
+        else:
+            raise DeliveryFailure("INVALID_PARAMETER", f"the sandbox cannot invoke {arn}", retriable=False)
+        return True
+
+    def failed(self, job: JobT, failure: DeliveryFailure) -> None:
+        """Retry per the target's RetryPolicy while it allows, then the dead-letter queue, else drop."""
+        delivery = job.delivery
+        delivery.error_code = failure.code
+        delivery.error_message = failure.message
+        exhausted: str | None = None
+        if failure.retriable:
+            policy = job.target.get("RetryPolicy") or {}
+            retries_done = job.calls - 1
+            if retries_done >= int(policy.get("MaximumRetryAttempts", DEFAULT_RETRY_ATTEMPTS)):
+                exhausted = "MaximumRetryAttempts"
+            else:
+                delay = min(MAX_BACKOFF, 2.0**retries_done) * self.rng.uniform(0.5, 1.0)
+                max_age = float(policy.get("MaximumEventAgeInSeconds", DEFAULT_EVENT_AGE))
+                if self.clock.time() + delay - (job.age_from or 0.0) > max_age:
+                    exhausted = "MaximumEventAgeInSeconds"
+                else:
+                    self.submit(job, delay, retry=True)
+                    return
+        dead_letter = (job.target.get("DeadLetterConfig") or {}).get("Arn")
+        if dead_letter and self._dead_letter_allowed(job, str(dead_letter)):
+            body, attributes = self.dead_letter_message(job, failure, exhausted)
+            try:
+                self.delivery.send_sqs(dead_letter, body, attributes)
+                delivery.dead_letter_arn = dead_letter
+                self.delivery.finish(delivery, DEAD_LETTERED)
+                return
+            except DeliveryFailure as exc:
+                log.error(
+                    "%s %s: dead-letter queue %s refused the event: %s",
+                    self.source_kind,
+                    job.source_arn,
+                    dead_letter,
+                    exc,
+                )
+        log.warning("%s %s: delivery to %s dropped: %s", self.source_kind, job.source_arn, delivery.target, failure)
+        self.delivery.finish(delivery, DROPPED)
+
+    def _authorize(self, job: JobT) -> None:
+        """IAM decides each call as on AWS; a refusal is NO_PERMISSIONS, which neither service retries."""
+        from mlrollout_sandbox.emulator.iam import AccessDenied
+
+        iam = self.emulator.services.get("iam")
+        if iam is None:
+            return
+        try:
+            self.authorize_target(iam, job, TARGET_ACTIONS.get(job.delivery.protocol, "sqs:SendMessage"))
+        except AccessDenied as denied:
+            raise DeliveryFailure("NO_PERMISSIONS", str(denied), retriable=False) from denied
+
+    def _dead_letter_allowed(self, job: JobT, queue_arn: str) -> bool:
+        """A dead-letter queue that refuses the service loses the event; the refusal is kept in the context."""
+        from mlrollout_sandbox.emulator.iam import AccessDenied
+
+        iam = self.emulator.services.get("iam")
+        if iam is None:
+            return True
+        try:
+            self.authorize_dead_letter(iam, job, queue_arn)
+        except AccessDenied as denied:
+            log.error(
+                "%s %s: dead-letter queue %s refused the event: %s", self.source_kind, job.source_arn, queue_arn, denied
+            )
+            job.delivery.context["dead_letter_error"] = str(denied)
+            return False
+        return True
+
+    # lifecycle ----------------------------------------------------------------------------------------------
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait (real seconds) until every queued delivery, retries included, is done."""
+        return self.delivery.worker.drain(timeout)
+
+    def close(self) -> None:
+        self.delivery.close()
 
 
 def render_input(template: str, values: dict[str, Any]) -> str:

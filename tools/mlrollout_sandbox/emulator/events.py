@@ -33,7 +33,6 @@ import copy
 import inspect
 import json
 import logging
-import random
 import secrets
 import string
 import threading
@@ -44,18 +43,20 @@ from typing import TYPE_CHECKING, Any
 
 from mlrollout_sandbox.emulator import _delivery
 from mlrollout_sandbox.emulator._delivery import (
-    DEAD_LETTERED,
-    DELIVERED,
-    DROPPED,
+    TARGET_ACTIONS,
     AsyncDelivery,
     Delivery,
     DeliveryFailure,
+    TargetDispatcher,
+    TargetJob,
     fault_failure,
     iso_seconds,
     json_path,
     render_input,
+    target_kind,
 )
 from mlrollout_sandbox.emulator.scheduler import (
+    CATCH_UP_LIMIT,
     AtExpression,
     CronExpression,
     InvalidScheduleExpression,
@@ -66,15 +67,12 @@ from mlrollout_sandbox.emulator.scheduler import (
 if TYPE_CHECKING:
     from mlrollout_sandbox.emulator import Emulator
     from mlrollout_sandbox.emulator._patching import Patcher
+    from mlrollout_sandbox.emulator.iam import Iam
 
 log = logging.getLogger(__name__)
 
-_OWN_TARGETS = ("states", "lambda", "sns", "sqs")
 # Fault mode for events:Deliver: deliver the event twice (EventBridge delivers at least once).
 DUPLICATE = "duplicate"
-_DEFAULT_RETRY_ATTEMPTS = 185
-_DEFAULT_EVENT_AGE = 86400
-_CATCH_UP_LIMIT = 1000
 
 # S3's "reason" for each notification event it reports to EventBridge.
 _S3_REASONS = {
@@ -101,20 +99,10 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def target_kind(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[2] if len(parts) > 2 else ""
-
-
-@dataclass
-class _Job:
-    rule_arn: str
-    rule_name: str
-    target: dict[str, Any]
+@dataclass(kw_only=True)
+class _Job(TargetJob):
     event: dict[str, Any]
-    delivery: Delivery
-    created_at: float
-    calls: int = 0
+    duplicate: bool = False  # this attempt's "duplicate" fault
 
 
 @dataclass
@@ -125,21 +113,21 @@ class _RuleSchedule:
     next_fire: datetime | None
 
 
-class EventsService:
+class EventsService(TargetDispatcher[_Job]):
     """EventBridge's deliveries, the events the emulated services emit, and scheduled rules.
 
     `deliveries`: one Delivery per (event, target), context holding rule, event_id, source and detail_type.
     `emitted`: every event the sandbox's own services put on a bus (S3, Step Functions, scheduled rules).
     """
 
+    source_kind = "rule"
+    principal = "events.amazonaws.com"
+
     def __init__(self, emulator: Emulator, delivery: AsyncDelivery) -> None:
-        self.emulator = emulator
-        self.clock = emulator.clock
-        self.delivery = delivery
+        super().__init__(emulator, delivery)
         self.deliveries: list[Delivery] = []
         self.emitted: list[dict[str, Any]] = []
         self.duplicates: list[str] = []  # execution ARNs started by a "duplicate" delivery fault
-        self.rng = random.Random()
         self._moto_send_to_targets: Any = None
         self._anchors: dict[str, tuple[str, datetime]] = {}
         self._schedules: dict[str, _RuleSchedule] = {}
@@ -168,7 +156,9 @@ class EventsService:
             return
         moto_targets = []
         for target in list(rule.targets):
-            if target_kind(str(target.get("Arn", ""))) in _OWN_TARGETS:
+            if (
+                target_kind(str(target.get("Arn", ""))) in TARGET_ACTIONS
+            ):  # the targets the sandbox calls; the rest stay with moto
                 self._queue(rule, target, event)
             else:
                 moto_targets.append(target)
@@ -201,8 +191,16 @@ class EventsService:
             },
         )
         self.deliveries.append(delivery)
-        job = _Job(rule.arn, rule.name, copy.deepcopy(target), event, delivery, self.clock.time())
-        self.delivery.worker.submit(f"events {rule.name} -> {target.get('Id')}", lambda: self._attempt(job))
+        job = _Job(
+            source_arn=rule.arn,
+            source_name=rule.name,
+            target=copy.deepcopy(target),
+            delivery=delivery,
+            label=f"events {rule.name} -> {target.get('Id')}",
+            age_from=self.clock.time(),
+            event=event,
+        )
+        self.submit(job)
 
     def target_input(self, rule_arn: str, rule_name: str, target: dict[str, Any], event: dict[str, Any]) -> str:
         """What EventBridge sends a target: Input, InputPath, InputTransformer, or the whole event."""
@@ -227,130 +225,57 @@ class EventsService:
             return render_input(str(transformer.get("InputTemplate", "")), values)
         return _compact(event)
 
-    def _attempt(self, job: _Job) -> None:
-        delivery = job.delivery
-        job.calls += 1
-        kind = delivery.protocol
-        if kind != "lambda":  # Lambda's asynchronous invocation counts the handler's attempts itself
-            delivery.attempts += 1
-        arn = str(job.target["Arn"])
-        try:
-            fault = self.emulator.faults.take("events:Deliver", rule=job.rule_name, target=str(job.target.get("Id")))
-            duplicate = fault is not None and fault.mode == DUPLICATE
-            if fault is not None and not duplicate:
-                raise fault_failure(fault)
-            payload = self.target_input(job.rule_arn, job.rule_name, job.target, job.event)
-            delivery.payload = payload
-            self._authorize(job, kind, arn)
-            if kind == "states":
-                name = delivery.context.setdefault("execution_name", str(uuid.uuid4()))
-                delivery.execution_arn = self.delivery.start_execution(arn, name, payload)
-                if duplicate:  # at-least-once delivery: the same event reaches the target a second time
-                    self.duplicates.append(self.delivery.start_execution(arn, str(uuid.uuid4()), payload))
-            elif kind == "lambda":
-                try:
-                    lambda_event: Any = json.loads(payload)
-                except ValueError:
-                    lambda_event = payload
-                self.delivery.invoke_lambda_async(arn, lambda_event, delivery)
-                return
-            elif kind == "sns":
-                self.delivery.publish_sns(arn, payload)
-            else:
-                group_id = (job.target.get("SqsParameters") or {}).get("MessageGroupId")
-                self.delivery.send_sqs(arn, payload, group_id=group_id)
-            self.delivery.finish(delivery, DELIVERED)
-        except DeliveryFailure as failure:
-            if kind == "lambda":
-                delivery.attempts += 1
-            self._failed(job, failure)
-        except Exception as exc:  # a sandbox bug, not a target failure: record it, do not retry it for a day
-            log.exception("rule %s: delivery to %s broke", job.rule_arn, arn)
-            delivery.error_code, delivery.error_message = "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"
-            self.delivery.finish(delivery, DROPPED)
+    # what EventBridge does its own way (TargetDispatcher does the rest) -----------------------------------
+    def prepare(self, job: _Job) -> str:
+        fault = self.emulator.faults.take("events:Deliver", rule=job.source_name, target=str(job.target.get("Id")))
+        job.duplicate = fault is not None and fault.mode == DUPLICATE
+        if fault is not None and not job.duplicate:
+            raise fault_failure(fault)
+        job.delivery.payload = self.target_input(job.source_arn, job.source_name, job.target, job.event)
+        return job.delivery.payload
 
-    def _authorize(self, job: _Job, kind: str, arn: str) -> None:
+    def new_execution_name(self, job: _Job) -> str:
+        name = str(uuid.uuid4())
+        job.delivery.context["execution_name"] = name
+        return name
+
+    def call(self, job: _Job, payload: str) -> bool:
+        delivered = super().call(job, payload)
+        if job.duplicate and job.delivery.protocol == "states":
+            # At-least-once delivery: the same event reaches the target a second time.
+            self.duplicates.append(self.delivery.start_execution(job.delivery.target, str(uuid.uuid4()), payload))
+        return delivered
+
+    def authorize_target(self, iam: Iam, job: _Job, action: str) -> None:
         """IAM decides delivery as on AWS: a Step Functions target with the target's role (assumed by
         events.amazonaws.com, so its trust policy and its identity policies both count); Lambda, SNS and SQS
         targets with their resource policies, and an encrypted topic or queue's key policy, granting
-        events.amazonaws.com (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html).
-        A refusal is NO_PERMISSIONS, which EventBridge does not retry."""
-        from mlrollout_sandbox.emulator.iam import AccessDenied, Check
+        events.amazonaws.com (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html)."""
+        if job.delivery.protocol == "states":
+            super().authorize_target(iam, job, action)
+        else:
+            iam.authorize_service(self.principal, iam.delivery_checks(action, job.delivery.target, job.source_arn))
 
-        iam = self.emulator.services.get("iam")
-        if iam is None:
-            return
-        try:
-            if kind == "states":
-                role = str(job.target.get("RoleArn") or "")
-                iam.session(role, "events.amazonaws.com", source_arn=job.rule_arn)
-                iam.authorize_role(role, [Check("states:StartExecution", arn)])
-            else:
-                action = {"lambda": "lambda:InvokeFunction", "sns": "sns:Publish"}.get(kind, "sqs:SendMessage")
-                iam.authorize_service("events.amazonaws.com", iam.delivery_checks(action, arn, job.rule_arn))
-        except AccessDenied as denied:
-            raise DeliveryFailure("NO_PERMISSIONS", str(denied), retriable=False) from denied
-
-    def _dead_letter_allowed(self, job: _Job, queue_arn: str) -> bool:
+    def authorize_dead_letter(self, iam: Iam, job: _Job, queue_arn: str) -> None:
         """EventBridge sends to a dead-letter queue as events.amazonaws.com: the queue policy (and the key
         policy of an encrypted queue) must allow it, or the event is lost
         (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-event-delivery.html#eb-rule-dlq)."""
-        from mlrollout_sandbox.emulator.iam import AccessDenied
+        iam.authorize_service(self.principal, iam.delivery_checks("sqs:SendMessage", queue_arn, job.source_arn))
 
-        iam = self.emulator.services.get("iam")
-        if iam is None:
-            return True
-        try:
-            iam.authorize_service(
-                "events.amazonaws.com", iam.delivery_checks("sqs:SendMessage", queue_arn, job.rule_arn)
-            )
-        except AccessDenied as denied:
-            log.error("rule %s: dead-letter queue %s refused the event: %s", job.rule_arn, queue_arn, denied)
-            job.delivery.context["dead_letter_error"] = str(denied)
-            return False
-        return True
-
-    def _failed(self, job: _Job, failure: DeliveryFailure) -> None:
-        delivery = job.delivery
-        delivery.error_code = failure.code
-        delivery.error_message = failure.message
-        policy = job.target.get("RetryPolicy") or {}
-        max_retries = int(policy.get("MaximumRetryAttempts", _DEFAULT_RETRY_ATTEMPTS))
-        max_age = float(policy.get("MaximumEventAgeInSeconds", _DEFAULT_EVENT_AGE))
-        exhausted: str | None = None
-        if failure.retriable:
-            retries_done = job.calls - 1
-            if retries_done >= max_retries:
-                exhausted = "MaximumRetryAttempts"
-            else:
-                delay = min(300.0, 2.0**retries_done) * self.rng.uniform(0.5, 1.0)
-                if self.clock.time() + delay - job.created_at > max_age:
-                    exhausted = "MaximumEventAgeInSeconds"
-                else:
-                    self.delivery.worker.submit(f"events {job.rule_name} retry", lambda: self._attempt(job), delay)
-                    return
-        dead_letter = (job.target.get("DeadLetterConfig") or {}).get("Arn")
-        if dead_letter and self._dead_letter_allowed(job, str(dead_letter)):
-            attributes: dict[str, str | int] = {
-                "RULE_ARN": job.rule_arn,
-                "TARGET_ARN": str(job.target["Arn"]),
-                "ERROR_CODE": failure.code,
-                "ERROR_MESSAGE": failure.message,
-                "RETRY_ATTEMPTS": job.calls - 1,
-            }
-            if exhausted:
-                attributes["EXHAUSTED_RETRY_CONDITION"] = exhausted
-            try:
-                self.delivery.send_sqs(dead_letter, _compact(job.event), attributes)
-                delivery.dead_letter_arn = dead_letter
-                self.delivery.finish(delivery, DEAD_LETTERED)
-                return
-            except DeliveryFailure as exc:
-                log.error("rule %s: dead-letter queue %s refused the event: %s", job.rule_arn, dead_letter, exc)
-        log.warning(
-            "rule %s: event %s for %s dropped: %s", job.rule_arn, job.event.get("id"), job.target.get("Arn"), failure
-        )
-        self.delivery.finish(delivery, DROPPED)
+    def dead_letter_message(
+        self, job: _Job, failure: DeliveryFailure, exhausted: str | None
+    ) -> tuple[str, dict[str, str | int]]:
+        """The event itself, with EventBridge's attributes (EXHAUSTED_RETRY_CONDITION once retries ran out)."""
+        attributes: dict[str, str | int] = {
+            "RULE_ARN": job.source_arn,
+            "TARGET_ARN": job.delivery.target,
+            "ERROR_CODE": failure.code,
+            "ERROR_MESSAGE": failure.message,
+            "RETRY_ATTEMPTS": job.calls - 1,
+        }
+        if exhausted:
+            attributes["EXHAUSTED_RETRY_CONDITION"] = exhausted
+        return _compact(job.event), attributes
 
     # S3 ------------------------------------------------------------------------------------------------------
     def s3_event(self, account_id: str, bucket: Any, event_name: str, key: Any) -> dict[str, Any]:
@@ -510,7 +435,7 @@ class EventsService:
             self._schedules[rule.arn] = schedule
         enabled = str(rule.state or "ENABLED").startswith("ENABLED")
         fired = steps = 0
-        while schedule.next_fire is not None and schedule.next_fire <= now and steps < _CATCH_UP_LIMIT:
+        while schedule.next_fire is not None and schedule.next_fire <= now and steps < CATCH_UP_LIMIT:
             steps += 1
             if enabled:
                 self._fire_rule(rule, schedule.next_fire)
@@ -532,14 +457,6 @@ class EventsService:
         }
         self.emitted.append(faithful_event(event))
         self.send_to_targets(rule, event, scheduled=True)
-
-    # lifecycle ----------------------------------------------------------------------------------------------
-    def drain(self, timeout: float = 10.0) -> bool:
-        """Wait (real seconds) until every queued delivery, retries included, is done."""
-        return self.delivery.worker.drain(timeout)
-
-    def close(self) -> None:
-        self.delivery.close()
 
 
 def install(emulator: Emulator, patcher: Patcher) -> EventsService:

@@ -24,41 +24,39 @@ from __future__ import annotations
 
 import calendar
 import copy
-import json
 import logging
-import random
 import re
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mlrollout_sandbox.emulator import _delivery
 from mlrollout_sandbox.emulator._delivery import (
-    DEAD_LETTERED,
-    DELIVERED,
-    DROPPED,
+    TARGET_ACTIONS,
     AsyncDelivery,
     Delivery,
     DeliveryFailure,
+    TargetDispatcher,
+    TargetJob,
     fault_failure,
     iso_seconds,
+    target_kind,
 )
 
 if TYPE_CHECKING:
     from mlrollout_sandbox.emulator import Emulator
     from mlrollout_sandbox.emulator._patching import Patcher
+    from mlrollout_sandbox.emulator.iam import Iam
 
 log = logging.getLogger(__name__)
 
 # The newest year AWS cron accepts; a cron that matches nothing before it never fires.
 _LAST_YEAR = 2199
-_CATCH_UP_LIMIT = 1000
-_DEFAULT_RETRY_ATTEMPTS = 185
-_DEFAULT_EVENT_AGE = 86400
-_SUPPORTED_TARGETS = ("lambda", "states", "sqs", "sns")
+# The most firings one evaluation catches up on (a schedule or a rule after a long warp of the clock).
+CATCH_UP_LIMIT = 1000
 
 
 class InvalidScheduleExpression(ValueError):
@@ -316,19 +314,6 @@ def _days_of_week(field_text: str) -> _DaysOfWeek:
     return _DaysOfWeek(frozenset(days), frozenset(last_of), frozenset(nth))
 
 
-def target_kind(arn: str) -> str:
-    """lambda / states / sqs / sns, or the ARN's service for a target the sandbox cannot invoke."""
-    parts = arn.split(":")
-    if len(parts) < 6:
-        return "invalid"
-    service = parts[2]
-    if service == "lambda" and parts[5].startswith("function"):
-        return "lambda"
-    if service == "states" and parts[5].startswith("stateMachine"):
-        return "states"
-    return service
-
-
 def _to_datetime(value: Any) -> datetime | None:
     """StartDate/EndDate as moto stores them (epoch seconds from boto3, or an ISO string)."""
     if value is None or value == "":
@@ -357,31 +342,28 @@ class _ScheduleState:
     completed: bool = False
 
 
-@dataclass
-class _Firing:
-    schedule_arn: str
-    schedule_name: str
+@dataclass(kw_only=True)
+class _Firing(TargetJob):
     group: str
-    target: dict[str, Any]
     scheduled: datetime
     execution_id: str
-    delivery: Delivery
-    first_attempt_at: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-class SchedulerService:
+class SchedulerService(TargetDispatcher[_Firing]):
     """EventBridge Scheduler's invocations, on sandbox time.
 
     `firings` holds one Delivery per invocation (context: schedule, group, scheduled_time, execution_id).
+    `rng` draws the flexible time window's offsets and the retries' jitter. Scheduler calls every target with
+    the schedule's execution role, which it assumes as scheduler.amazonaws.com (TargetDispatcher's
+    authorize_target; https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html#setting-up-execution-role).
     """
 
+    source_kind = "schedule"
+    principal = "scheduler.amazonaws.com"
+
     def __init__(self, emulator: Emulator, delivery: AsyncDelivery) -> None:
-        self.emulator = emulator
-        self.clock = emulator.clock
-        self.delivery = delivery
+        super().__init__(emulator, delivery)
         self.firings: list[Delivery] = []
-        self.rng = random.Random()
         self._states: dict[str, _ScheduleState] = {}
         self._lock = threading.RLock()
 
@@ -452,7 +434,7 @@ class SchedulerService:
         end = None if isinstance(state.expression, AtExpression) else _to_datetime(schedule.end_date)
         enabled = (schedule.state or "ENABLED") == "ENABLED"
         fired = steps = 0
-        while state.next_fire is not None and state.next_fire <= now and steps < _CATCH_UP_LIMIT:
+        while state.next_fire is not None and state.next_fire <= now and steps < CATCH_UP_LIMIT:
             steps += 1
             moment = state.next_fire
             if end is not None and moment > end:
@@ -488,154 +470,66 @@ class SchedulerService:
                 "execution_id": execution_id,
             },
         )
-        firing = _Firing(schedule.arn, schedule.name, group.name, target, scheduled, execution_id, delivery)
+        firing = _Firing(
+            source_arn=schedule.arn,
+            source_name=schedule.name,
+            target=target,
+            delivery=delivery,
+            label=f"schedule {schedule.name}",
+            group=group.name,
+            scheduled=scheduled,
+            execution_id=execution_id,
+        )
         self.firings.append(delivery)
         window = schedule.flexible_time_window or {}
         offset = 0.0
         if window.get("Mode") == "FLEXIBLE":
             offset = self.rng.uniform(0, float(window.get("MaximumWindowInMinutes") or 0) * 60)
         delivery.context["flexible_offset_seconds"] = offset
-        self.delivery.worker.submit(f"schedule {schedule.name}", lambda: self._attempt(firing), delay=offset)
+        self.submit(firing, offset)
 
-    def _render(self, firing: _Firing) -> str:
-        text = str(firing.target.get("Input") or "{}")
+    # what Scheduler does its own way (TargetDispatcher does the rest) -------------------------------------
+    def prepare(self, job: _Firing) -> str:
+        if job.calls == 1:
+            job.delivery.context["invoked_at"] = iso_seconds(self.clock.now())
+        text = str(job.target.get("Input") or "{}")
         context = {
-            "<aws.scheduler.schedule-arn>": firing.schedule_arn,
-            "<aws.scheduler.scheduled-time>": iso_seconds(firing.scheduled),
-            "<aws.scheduler.execution-id>": firing.execution_id,
-            "<aws.scheduler.attempt-number>": str(firing.extra.get("calls", 1)),
+            "<aws.scheduler.schedule-arn>": job.source_arn,
+            "<aws.scheduler.scheduled-time>": iso_seconds(job.scheduled),
+            "<aws.scheduler.execution-id>": job.execution_id,
+            "<aws.scheduler.attempt-number>": str(job.calls),
         }
         for placeholder, value in context.items():
             text = text.replace(placeholder, value)
+        job.delivery.payload = text
+        fault = self.emulator.faults.take("scheduler:Invoke", schedule=job.source_name, group=job.group)
+        if fault is not None:
+            raise fault_failure(fault)
         return text
 
-    def _attempt(self, firing: _Firing) -> None:
-        delivery = firing.delivery
-        if firing.first_attempt_at is None:
-            firing.first_attempt_at = self.clock.time()
-            delivery.context["invoked_at"] = iso_seconds(self.clock.now())
-        firing.extra["calls"] = firing.extra.get("calls", 0) + 1
-        # Lambda's asynchronous invocation counts the handler's attempts itself; this counts the calls.
-        if delivery.protocol != "lambda":
-            delivery.attempts += 1
-        delivery.payload = payload = self._render(firing)
-        arn = str(firing.target.get("Arn"))
-        try:
-            fault = self.emulator.faults.take("scheduler:Invoke", schedule=firing.schedule_name, group=firing.group)
-            if fault is not None:
-                raise fault_failure(fault)
-            self._authorize(firing, delivery.protocol, arn)
-            if delivery.protocol == "lambda":
-                try:
-                    event = json.loads(payload)
-                except ValueError:
-                    event = payload
-                self.delivery.invoke_lambda_async(arn, event, delivery)
-                return
-            if delivery.protocol == "states":
-                # One name per invocation, kept across retries, so a retried StartExecution stays idempotent.
-                name = firing.extra.setdefault("execution_name", f"{firing.execution_id}-{uuid.uuid4().hex[:12]}")
-                delivery.execution_arn = self.delivery.start_execution(arn, name, payload)
-            elif delivery.protocol == "sqs":
-                group_id = (firing.target.get("SqsParameters") or {}).get("MessageGroupId")
-                self.delivery.send_sqs(arn, payload, group_id=group_id)
-            elif delivery.protocol == "sns":
-                self.delivery.publish_sns(arn, payload)
-            else:
-                raise DeliveryFailure("INVALID_PARAMETER", f"the sandbox cannot invoke {arn}", retriable=False)
-            self.delivery.finish(delivery, DELIVERED)
-        except DeliveryFailure as failure:
-            if delivery.protocol == "lambda":
-                delivery.attempts += 1
-            self._failed(firing, failure)
-        except Exception as exc:  # a sandbox bug, not a target failure: record it, do not retry it for a day
-            log.exception("schedule %s: invocation of %s broke", firing.schedule_arn, arn)
-            delivery.error_code, delivery.error_message = "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"
-            self.delivery.finish(delivery, DROPPED)
+    def new_execution_name(self, job: _Firing) -> str:
+        return f"{job.execution_id}-{uuid.uuid4().hex[:12]}"
 
-    def _authorize(self, firing: _Firing, kind: str, arn: str) -> None:
-        """Scheduler calls every target, and sends to the dead-letter queue, with the schedule's execution role,
-        which it assumes as scheduler.amazonaws.com (https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html#setting-up-execution-role).
-        A refusal is not retried."""
-        from mlrollout_sandbox.emulator.iam import AccessDenied, Check
-
-        iam = self.emulator.services.get("iam")
-        if iam is None:
-            return
-        action = {
-            "lambda": "lambda:InvokeFunction",
-            "states": "states:StartExecution",
-            "sns": "sns:Publish",
-        }.get(kind, "sqs:SendMessage")
-        role = str(firing.target.get("RoleArn") or "")
-        try:
-            iam.session(role, "scheduler.amazonaws.com", source_arn=firing.schedule_arn)
-            iam.authorize_role(role, [Check(action, arn)])
-        except AccessDenied as denied:
-            raise DeliveryFailure("NO_PERMISSIONS", str(denied), retriable=False) from denied
-
-    def _dead_letter_allowed(self, firing: _Firing, queue_arn: str) -> bool:
+    def authorize_dead_letter(self, iam: Iam, job: _Firing, queue_arn: str) -> None:
         """Scheduler sends to the dead-letter queue with the execution role too: it needs sqs:SendMessage (and
         the key of an encrypted queue), or the invocation is lost
         (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html)."""
-        from mlrollout_sandbox.emulator.iam import AccessDenied
+        role = str(job.target.get("RoleArn") or "")
+        iam.authorize_role(role, iam.delivery_checks("sqs:SendMessage", queue_arn, job.source_arn))
 
-        iam = self.emulator.services.get("iam")
-        if iam is None:
-            return True
-        role = str(firing.target.get("RoleArn") or "")
-        try:
-            iam.authorize_role(role, iam.delivery_checks("sqs:SendMessage", queue_arn, firing.schedule_arn))
-        except AccessDenied as denied:
-            log.error("schedule %s: dead-letter queue %s refused the event: %s", firing.schedule_arn, queue_arn, denied)
-            firing.delivery.context["dead_letter_error"] = str(denied)
-            return False
-        return True
-
-    def _failed(self, firing: _Firing, failure: DeliveryFailure) -> None:
-        delivery = firing.delivery
-        delivery.error_code = failure.code
-        delivery.error_message = failure.message
-        policy = firing.target.get("RetryPolicy") or {}
-        retries = int(policy.get("MaximumRetryAttempts", _DEFAULT_RETRY_ATTEMPTS))
-        max_age = float(policy.get("MaximumEventAgeInSeconds", _DEFAULT_EVENT_AGE))
-        calls = int(firing.extra.get("calls", 1))
-        if failure.retriable and calls - 1 < retries:
-            # Exponential backoff with jitter, as AWS describes it, capped at five minutes.
-            delay = min(300.0, 2.0 ** (calls - 1)) * self.rng.uniform(0.5, 1.0)
-            if self.clock.time() + delay - (firing.first_attempt_at or 0.0) <= max_age:
-                self.delivery.worker.submit(
-                    f"schedule {firing.schedule_name} retry", lambda: self._attempt(firing), delay=delay
-                )
-                return
-        dead_letter = (firing.target.get("DeadLetterConfig") or {}).get("Arn")
-        if dead_letter and self._dead_letter_allowed(firing, str(dead_letter)):
-            attributes: dict[str, str | int] = {
-                "ERROR_CODE": failure.code,
-                "ERROR_MESSAGE": failure.message,
-                "EXECUTION_ID": firing.execution_id,
-                "SCHEDULE_ARN": firing.schedule_arn,
-                "SCHEDULED_TIME": iso_seconds(firing.scheduled),
-                "TARGET_ARN": str(firing.target.get("Arn")),
-            }
-            try:
-                self.delivery.send_sqs(dead_letter, delivery.payload, attributes)
-                delivery.dead_letter_arn = dead_letter
-                self.delivery.finish(delivery, DEAD_LETTERED)
-                return
-            except DeliveryFailure as exc:
-                log.error(
-                    "schedule %s: dead-letter queue %s refused the event: %s", firing.schedule_arn, dead_letter, exc
-                )
-        log.warning("schedule %s: invocation of %s dropped: %s", firing.schedule_arn, firing.target.get("Arn"), failure)
-        self.delivery.finish(delivery, DROPPED)
-
-    # lifecycle ----------------------------------------------------------------------------------------------
-    def drain(self, timeout: float = 10.0) -> bool:
-        return self.delivery.worker.drain(timeout)
-
-    def close(self) -> None:
-        self.delivery.close()
+    def dead_letter_message(
+        self, job: _Firing, failure: DeliveryFailure, exhausted: str | None
+    ) -> tuple[str, dict[str, str | int]]:
+        """The invocation's input, with Scheduler's attributes."""
+        attributes: dict[str, str | int] = {
+            "ERROR_CODE": failure.code,
+            "ERROR_MESSAGE": failure.message,
+            "EXECUTION_ID": job.execution_id,
+            "SCHEDULE_ARN": job.source_arn,
+            "SCHEDULED_TIME": iso_seconds(job.scheduled),
+            "TARGET_ARN": job.delivery.target,
+        }
+        return job.delivery.payload, attributes
 
 
 def _validate(expression: str | None, timezone: str | None, target: dict[str, Any] | None) -> None:
@@ -646,7 +540,7 @@ def _validate(expression: str | None, timezone: str | None, target: dict[str, An
     except InvalidScheduleExpression as exc:
         raise ValidationException(f"Invalid Schedule Expression {expression}. {exc}") from exc
     arn = str((target or {}).get("Arn", ""))
-    if target_kind(arn) not in _SUPPORTED_TARGETS:
+    if target_kind(arn) not in TARGET_ACTIONS:
         raise ValidationException(
             f"The sandbox's EventBridge Scheduler invokes Lambda, Step Functions, SQS and SNS targets; "
             f"it cannot invoke {arn!r}"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -686,6 +686,46 @@ def judge(
         f"and latency below +{multiple * limits.max_latency_increase:.0%} of {baseline.variant}, bounded over "
         f"{len(pairs)} periods ({canary_n:.0f} and {baseline_n:.0f} requests).",
         looked=True,
+    )
+
+
+def judge_look(
+    baseline: VariantSeries,
+    canary: VariantSeries,
+    limits: Thresholds,
+    *,
+    design_periods: int,
+    dispersion_floor: float = 1.0,
+    against_history: bool = False,
+) -> Judgement:
+    """The judge step of one look, from the config's thresholds: the one definition services/evaluate and
+    `mlrollout replay` both run, so a replayed look is judged as the look was.
+
+    The extra metrics are the thresholds' own (`limits.extra_metrics`). `against_history`: the current variant's
+    periods are the endpoint's history before the switch (services/evaluate.look_series); an undecided look whose
+    candidate minutes outnumber that history's says so, since the minutes without a partner add no evidence and
+    waiting longer cannot help."""
+    judgement = judge(
+        baseline,
+        canary,
+        limits,
+        design_periods=design_periods,
+        extras=list(limits.extra_metrics),
+        dispersion_floor=dispersion_floor,
+    )
+    if not against_history or judgement.verdict is not Verdict.INCONCLUSIVE:
+        return judgement
+    served = sum(1 for p in canary.periods if p.invocations)
+    partnered = sum(
+        1 for c, b in zip(canary.periods, baseline.periods, strict=False) if c.invocations and b.invocations
+    )
+    if partnered >= served:
+        return judgement
+    return replace(
+        judgement,
+        reason=f"{judgement.reason} The endpoint's history before the switch has traffic for only {partnered} of "
+        f"the {served} minutes the new version has served, and a minute without its partner adds no evidence: "
+        "roll out to a serverless endpoint once it has served at least the deadline's minutes.",
     )
 
 

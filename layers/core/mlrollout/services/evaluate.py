@@ -6,7 +6,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlrollout.contracts import JudgeInput, JudgeOutput, PlanEstimate
+from mlrollout.contracts import (
+    DecisionRecord,
+    JudgeInput,
+    JudgeOutput,
+    PlanEstimate,
+    RecordedBound,
+    RecordedCheck,
+    RecordedHistory,
+    RecordWindow,
+)
 from mlrollout.domain import naming
 from mlrollout.domain.config import Judge as JudgeLimits
 from mlrollout.domain.config import Strategy
@@ -17,7 +26,7 @@ from mlrollout.domain.judge import (
     VariantSeries,
     Verdict,
     error_dispersion,
-    judge,
+    judge_look,
     period_errors,
 )
 from mlrollout.domain.policy import decide, design_periods
@@ -44,28 +53,35 @@ def record_key(deployment_id: str, step_index: int, look: int, *, shadow: bool =
     return f"{naming.DECISIONS_PREFIX}{deployment_id}/{phase}/look-{look:03d}.json"
 
 
-def _rollback_alarms(
-    names: list[str], alarms: AlarmStates | None, record: dict[str, Any]
-) -> tuple[Judgement | None, str | None]:
-    """(a FAIL if a rollback alarm fires, why the look cannot pass if their state is unknown)."""
+@dataclass(frozen=True)
+class _AlarmLook:
+    fail: Judgement | None = None  # a rollback alarm fires
+    doubt: str | None = None  # why the look cannot pass: their state is unknown
+    states: dict[str, str] | None = None  # for the decision record
+    error: str | None = None
+
+
+def _rollback_alarms(names: list[str], alarms: AlarmStates | None) -> _AlarmLook:
+    """A FAIL if a rollback alarm fires, why the look cannot pass if their state is unknown, and what the decision
+    record keeps of them."""
     if not names:
-        return None, None
+        return _AlarmLook()
     if alarms is None:
         raise ValueError("the config names rollback alarms: evaluate_canary needs `alarms` to read them")
     try:
         statuses = alarms.states(names)
     except MetricsUnavailable as exc:
-        record["rollback_alarms_error"] = exc.reason
-        return None, f"the rollback alarms could not be read: {exc.reason}."
-    record["rollback_alarms"] = {name: status.state for name, status in statuses.items()}
+        return _AlarmLook(doubt=f"the rollback alarms could not be read: {exc.reason}.", error=exc.reason)
+    states = {name: status.state for name, status in statuses.items()}
     fired = firing(names, statuses)
     if fired:
         reason = "The canary fails: " + "; ".join(status.sentence() for status in fired) + "."
-        return Judgement(Verdict.FAIL, reason), None
+        return _AlarmLook(fail=Judgement(Verdict.FAIL, reason), states=states)
     absent = missing(names, statuses)
     if absent:
-        return None, f"rollback alarm {', '.join(absent)} no longer exists, so it cannot be confirmed quiet."
-    return None, None
+        doubt = f"rollback alarm {', '.join(absent)} no longer exists, so it cannot be confirmed quiet."
+        return _AlarmLook(doubt=doubt, states=states)
+    return _AlarmLook(states=states)
 
 
 def phase_strategy(
@@ -88,7 +104,10 @@ class LookSeries:
 
     baseline: VariantSeries
     canary: VariantSeries
-    record: dict[str, Any]
+    queries: list[dict[str, Any]]
+    timestamps: list[str]
+    raw: dict[str, dict[str, list[float | None]]]
+    history: RecordedHistory | None = None
     # The least dispersion the judge's error signals assume (judge.judge's `dispersion_floor`).
     dispersion_floor: float = 1.0
 
@@ -116,8 +135,9 @@ def look_series(
         fetched = metrics.variant_series(
             endpoint, [baseline, canary], start, end, extras, include_4xx=limits.include_4xx
         )
-        record = {"queries": fetched.queries, "timestamps": fetched.timestamps, "raw": fetched.raw}
-        return LookSeries(fetched.series[baseline], fetched.series[canary], record)
+        return LookSeries(
+            fetched.series[baseline], fetched.series[canary], fetched.queries, fetched.timestamps, fetched.raw
+        )
     switch = _floor_minute(history_before)
     paired = end - start
     # At least DISPERSION_MINUTES of history, for how much its error rate varies from minute to minute beyond
@@ -131,44 +151,26 @@ def look_series(
     dispersion = error_dispersion(
         [(period_errors(p, include_4xx=limits.include_4xx), p.invocations or 0.0) for p in hour]
     )
-    record = {
-        "queries": past.queries + since.queries,
-        "timestamps": since.timestamps,
-        "history": {
-            "window": {"start": (switch - paired).isoformat(), "end": switch.isoformat()},
-            "timestamps": list(reversed(past.timestamps))[:count],
-            "pairing": "mirror: the candidate's k-th minute after the switch against the k-th minute before it",
-            "dispersion_window": {
-                "start": (switch - timedelta(minutes=DISPERSION_MINUTES)).isoformat(),
-                "end": switch.isoformat(),
-            },
-            "error_dispersion": dispersion,
-        },
-        # The current variant's columns in the order they are paired (replay reads them as they are).
-        "raw": {
-            baseline: {key: list(reversed(values))[:count] for key, values in past.raw[baseline].items()},
-            canary: since.raw[canary],
-        },
-    }
-    return LookSeries(VariantSeries(baseline, nearest_first[:count]), since.series[canary], record, dispersion)
-
-
-def _short_history(judgement: Judgement, fetched: LookSeries) -> Judgement:
-    """An undecided look against history whose candidate minutes outnumber the history's: say so, since the minutes
-    without a partner add no evidence and waiting longer cannot help."""
-    served = sum(1 for p in fetched.canary.periods if p.invocations)
-    partnered = sum(
-        1
-        for c, b in zip(fetched.canary.periods, fetched.baseline.periods, strict=False)
-        if c.invocations and b.invocations
+    history = RecordedHistory(
+        window=RecordWindow(start=switch - paired, end=switch),
+        timestamps=list(reversed(past.timestamps))[:count],
+        pairing="mirror: the candidate's k-th minute after the switch against the k-th minute before it",
+        dispersion_window=RecordWindow(start=switch - timedelta(minutes=DISPERSION_MINUTES), end=switch),
+        error_dispersion=dispersion,
     )
-    if partnered >= served:
-        return judgement
-    return replace(
-        judgement,
-        reason=f"{judgement.reason} The endpoint's history before the switch has traffic for only {partnered} of "
-        f"the {served} minutes the new version has served, and a minute without its partner adds no evidence: "
-        "roll out to a serverless endpoint once it has served at least the deadline's minutes.",
+    # The current variant's columns in the order they are paired (replay reads them as they are).
+    raw = {
+        baseline: {key: list(reversed(values))[:count] for key, values in past.raw[baseline].items()},
+        canary: since.raw[canary],
+    }
+    return LookSeries(
+        VariantSeries(baseline, nearest_first[:count]),
+        since.series[canary],
+        past.queries + since.queries,
+        since.timestamps,
+        raw,
+        history,
+        dispersion,
     )
 
 
@@ -180,7 +182,8 @@ def evaluate_canary(
     records: ArtifactStore | None = None,
     bucket: str | None = None,
 ) -> tuple[JudgeOutput, dict[str, Any]]:
-    """Returns the state machine's output and the decision record (queries, raw values, bounds, verdict).
+    """Returns the state machine's output and the decision record (contracts.DecisionRecord: queries, raw values,
+    bounds, verdict) as it is written, its JSON dump.
 
     With `records` and `bucket`, the record is also written to S3 under decisions/<deployment>/ (for
     `mlrollout replay` and the audit trail).
@@ -208,27 +211,11 @@ def evaluate_canary(
     final = request.shadow or history or request.step_index == len(rollout.steps) - 1
     weight = 0.0 if request.shadow else 100.0 if history else rollout.steps[request.step_index]
     design = design_periods(rollout.config.strategy)
-    extras = limits.extra_metrics
-    record: dict[str, Any] = {
-        "schema_version": "1",
-        "deployment_id": rollout.deployment_id,
-        "endpoint": deployment.endpoint_name,
-        "baseline_variant": deployment.current_variant,
-        "canary_variant": deployment.candidate_variant,
-        "step_index": request.step_index,
-        "shadow": request.shadow,
-        "against_history": history,
-        "weight": weight,
-        "look": look,
-        "now": request.now.isoformat(),
-        "window": {"start": start.isoformat(), "end": end.isoformat()},
-        "thresholds": limits.model_dump(mode="json"),
-        "design_periods": design,
-        "deadline_minutes": strategy.deadline_minutes,
-    }
-    alarm_fail, alarm_doubt = _rollback_alarms(list(limits.rollback_alarms), alarms, record)
-    if alarm_fail is not None:
-        judgement = alarm_fail
+    alarm = _rollback_alarms(list(limits.rollback_alarms), alarms)
+    fetched: LookSeries | None = None
+    metrics_error: str | None = None
+    if alarm.fail is not None:
+        judgement = alarm.fail
     elif end - start < PERIOD:
         judgement = Judgement(
             Verdict.INCONCLUSIVE,
@@ -246,26 +233,23 @@ def evaluate_canary(
                 history_before=request.history_before,
             )
         except MetricsUnavailable as exc:
-            record["metrics_error"] = exc.reason
+            metrics_error = exc.reason
             judgement = Judgement(
                 Verdict.INCONCLUSIVE,
                 f"Metrics unavailable, so no verdict from this look: {exc.reason}. Looking again after the next "
                 "interval.",
             )
         else:
-            record.update(fetched.record)
-            judgement = judge(
+            judgement = judge_look(
                 fetched.baseline,
                 fetched.canary,
                 limits,
                 design_periods=design,
-                extras=extras,
                 dispersion_floor=fetched.dispersion_floor,
+                against_history=history,
             )
-            if history and judgement.verdict is Verdict.INCONCLUSIVE:
-                judgement = _short_history(judgement, fetched)
-    if alarm_doubt is not None and judgement.verdict is Verdict.PASS:
-        judgement = replace(judgement, verdict=Verdict.INCONCLUSIVE, reason=f"{judgement.reason} But {alarm_doubt}")
+    if alarm.doubt is not None and judgement.verdict is Verdict.PASS:
+        judgement = replace(judgement, verdict=Verdict.INCONCLUSIVE, reason=f"{judgement.reason} But {alarm.doubt}")
     decision = decide(
         judgement.verdict,
         judgement.reason,
@@ -275,26 +259,46 @@ def evaluate_canary(
         final=final,
         looked=judgement.looked,
     )
-    record.update(
-        {
-            "verdict": judgement.verdict.value,
-            "action": decision.action.value,
-            "reason": decision.reason,
-            "judge_reason": judgement.reason,
-            "checks": [check.__dict__ for check in judgement.checks],
-            "bounds": [bound.__dict__ for bound in judgement.bounds],
-            "baseline_unhealthy": judgement.baseline_unhealthy,
-            "looked": judgement.looked,
-            "final_step": final,
-            "usable_periods": judgement.usable_periods,
-            "skipped_periods": judgement.skipped_periods,
-            "elapsed_seconds": round(elapsed, 1),
-        }
+    record = DecisionRecord(
+        deployment_id=rollout.deployment_id,
+        endpoint=deployment.endpoint_name,
+        baseline_variant=deployment.current_variant,
+        canary_variant=deployment.candidate_variant,
+        step_index=request.step_index,
+        shadow=request.shadow,
+        against_history=history,
+        weight=weight,
+        look=look,
+        now=request.now,
+        window=RecordWindow(start=start, end=end),
+        thresholds=limits.model_dump(mode="json"),
+        design_periods=design,
+        deadline_minutes=strategy.deadline_minutes,
+        rollback_alarms=alarm.states,
+        rollback_alarms_error=alarm.error,
+        metrics_error=metrics_error,
+        queries=fetched.queries if fetched else [],
+        timestamps=fetched.timestamps if fetched else [],
+        history=fetched.history if fetched else None,
+        raw=fetched.raw if fetched else None,
+        verdict=judgement.verdict,
+        action=decision.action,
+        reason=decision.reason,
+        judge_reason=judgement.reason,
+        checks=[RecordedCheck.model_validate(check.__dict__) for check in judgement.checks],
+        bounds=[RecordedBound.model_validate(bound.__dict__) for bound in judgement.bounds],
+        baseline_unhealthy=judgement.baseline_unhealthy,
+        looked=judgement.looked,
+        final_step=final,
+        usable_periods=judgement.usable_periods,
+        skipped_periods=judgement.skipped_periods,
+        elapsed_seconds=round(elapsed, 1),
     )
+    written = record.model_dump(mode="json")
     record_uri = None
     if records is not None and bucket:
         key = record_key(rollout.deployment_id, request.step_index, look, shadow=request.shadow, history=history)
-        record_uri = records.put_json(bucket, key, record)
+        record_uri = records.put_json(bucket, key, written)
     output = JudgeOutput(
         verdict=judgement.verdict.value,
         action=decision.action.value,
@@ -310,4 +314,4 @@ def evaluate_canary(
         checks=[check.__dict__ for check in judgement.checks],
         record_uri=record_uri,
     )
-    return output, record
+    return output, written
