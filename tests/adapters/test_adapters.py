@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,7 +37,9 @@ def test_registry_group_is_created_once_and_packages_are_versioned(stack: Any, n
         client_token="t1",
     )
     first = registry.create_package(spec)
-    second = registry.create_package(spec)
+    retried = registry.create_package(spec)  # a Lambda retry: the same client token is the same package
+    second = registry.create_package(replace(spec, client_token="t2"))
+    assert retried == first
     assert (first.version, second.version) == (1, 2)
     assert first.status == "PendingManualApproval"
     registry.set_status(first.arn, "Approved", "x" * 2000, {"k": "v", "outcome": "promoted"})

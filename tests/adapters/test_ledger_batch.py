@@ -1,12 +1,30 @@
-"""The ledger's batched reads (a status page's): records by id, and every endpoint's lease and waiter at once."""
+"""The ledger's batched reads (a status page's): records by id, and every endpoint's lease and waiter at once.
+Against plain moto, on the template's tables: DynamoDB is one of the APIs moto has whole."""
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
+import pytest
+from moto import mock_aws
+
 from mlrollout.adapters.ledger import DynamoDeployments, DynamoLeases
 from mlrollout.domain.ledger import Waiter
+from support import table_from_template
+
+DEPLOYMENTS, STATE = "deployments", "state"
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(**table_from_template("DeploymentsTable", DEPLOYMENTS))
+        client.create_table(**table_from_template("StateTable", STATE))
+        yield client
 
 
 class CountingCalls:
@@ -20,9 +38,8 @@ class CountingCalls:
         self.calls.append(model.name)
 
 
-def test_get_many_reads_records_in_one_batch_per_hundred_ids(stack: Any) -> None:
-    dynamodb = stack.client("dynamodb")
-    records = DynamoDeployments(dynamodb, stack.deployments_table)
+def test_get_many_reads_records_in_one_batch_per_hundred_ids(dynamodb: Any) -> None:
+    records = DynamoDeployments(dynamodb, DEPLOYMENTS)
     for i in range(130):
         assert records.claim({"deployment_id": f"d-{i:03d}", "model_name": "m", "created_at": NOW.isoformat()})
     records.append("d-007", "decisions", {"step": 0, "weight": 10.0, "verdict": "PASS"}, NOW)
@@ -36,9 +53,8 @@ def test_get_many_reads_records_in_one_batch_per_hundred_ids(stack: Any) -> None
     assert records.get_many([]) == {}
 
 
-def test_occupancy_scans_once_for_every_lease_and_waiter(stack: Any) -> None:
-    dynamodb = stack.client("dynamodb")
-    leases = DynamoLeases(dynamodb, stack.state_table)
+def test_occupancy_scans_once_for_every_lease_and_waiter(dynamodb: Any) -> None:
+    leases = DynamoLeases(dynamodb, STATE)
     until = NOW + timedelta(minutes=30)
     assert leases.take("ep-a", "dep-a", "arn:exec:a", NOW, until)
     assert leases.take("ep-b", "dep-b", "arn:exec:b", NOW, until)
@@ -60,9 +76,8 @@ def test_occupancy_scans_once_for_every_lease_and_waiter(stack: Any) -> None:
     }
 
 
-def test_occupancy_of_named_endpoints_reads_exactly_their_items(stack: Any) -> None:
-    dynamodb = stack.client("dynamodb")
-    leases = DynamoLeases(dynamodb, stack.state_table)
+def test_occupancy_of_named_endpoints_reads_exactly_their_items(dynamodb: Any) -> None:
+    leases = DynamoLeases(dynamodb, STATE)
     assert leases.take("ep-a", "dep-a", "arn:exec:a", NOW, NOW + timedelta(minutes=30))
     assert leases.take("ep-z", "dep-z", "arn:exec:z", NOW, NOW + timedelta(minutes=30))
     leases.wait("ep-a", Waiter("dep-a2", "2025-03-01T12:05:00+00:00"))
@@ -75,12 +90,11 @@ def test_occupancy_of_named_endpoints_reads_exactly_their_items(stack: Any) -> N
     assert waiting == {"ep-a": Waiter("dep-a2", "2025-03-01T12:05:00+00:00")}
 
 
-def test_occupancy_scan_follows_pages(stack: Any) -> None:
-    dynamodb = stack.client("dynamodb")
-    leases = DynamoLeases(dynamodb, stack.state_table)
+def test_occupancy_scan_follows_pages(dynamodb: Any) -> None:
+    leases = DynamoLeases(dynamodb, STATE)
     padding = "x" * 300_000  # four of these fill more than one 1 MB scan page
     for i in range(5):
-        dynamodb.put_item(TableName=stack.state_table, Item={"id": {"S": f"execution#{i}"}, "pad": {"S": padding}})
+        dynamodb.put_item(TableName=STATE, Item={"id": {"S": f"execution#{i}"}, "pad": {"S": padding}})
     assert leases.take("ep-late", "dep-late", "arn:exec:late", NOW, NOW + timedelta(minutes=30))
     counted = CountingCalls(dynamodb)
 

@@ -191,6 +191,23 @@ def _patch_backend(service: SageMakerService, patcher: Patcher) -> None:
 
         return patched
 
+    def create_model_package(moto: Callable[..., str]) -> Callable[..., str]:
+        # "ClientToken: A unique token that guarantees that the call to this API is idempotent" (CreateModelPackage,
+        # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelPackage.html): a call retried with
+        # its token gets the package the first call made, not the group's next version. moto keeps the token but
+        # ignores it. What AWS answers a token reused with other parameters is not documented: the first package.
+        def patched(backend: SageMakerModelBackend, **kwargs: Any) -> str:
+            token = kwargs.get("client_token")
+            with service._lock:
+                if token:
+                    for arn, package in backend.model_packages.items():
+                        same_group = package.model_package_group_name == kwargs.get("model_package_group_name")
+                        if getattr(package, "client_token", None) == token and same_group:
+                            return str(arn)
+                return moto(backend, **kwargs)
+
+        return patched
+
     def resource_from_arn(moto: Callable[..., Any]) -> Callable[..., Any]:
         # moto's tag APIs look resources up by ARN type; teach them monitoring schedules.
         def patched(backend: SageMakerModelBackend, arn: str) -> Any:
@@ -207,6 +224,7 @@ def _patch_backend(service: SageMakerService, patcher: Patcher) -> None:
 
     for name, make in {
         "create_model": create_model,
+        "create_model_package": create_model_package,
         "create_endpoint_config": create_endpoint_config,
         "describe_endpoint_config": describe_endpoint_config,
         "delete_endpoint_config": delete_endpoint_config,
