@@ -79,7 +79,11 @@ def tick() -> datetime:
 
 def test_ended_since_lists_executions_that_stopped_since_and_stops_at_the_oldest_possible(sfn: Any) -> None:
     state_machine = machine(sfn)
-    start = lambda name: sfn.start_execution(stateMachineArn=state_machine, name=name)["executionArn"]  # noqa: E731
+
+    def start(name: str) -> str:
+        arn: str = sfn.start_execution(stateMachineArn=state_machine, name=name)["executionArn"]
+        return arn
+
     longest_ago = start("older-than-the-longest-run")
     tick()
     cutoff = tick()
@@ -96,9 +100,8 @@ def test_ended_since_lists_executions_that_stopped_since_and_stops_at_the_oldest
 
     assert [e["name"] for e in found] == ["ended-after"]
     assert found[0]["executionArn"] == ended_after and found[0]["status"] == "ABORTED"
-    assert set(found[0]) == {
-        "executionArn", "stateMachineArn", "name", "status", "input", "output", "error", "cause"
-    }  # fmt: skip
+    fields = {"executionArn", "stateMachineArn", "name", "status", "input", "output", "error", "cause"}
+    assert set(found[0]) == fields
     assert made == ["ListExecutions", "DescribeExecution"]  # nothing older than the cutoff is described
 
     everything = StepFunctionsExecutions(sfn, state_machine).ended_since(since, timedelta(days=1))

@@ -18,6 +18,8 @@ from mlrollout.adapters.executions import StepFunctionsExecutions, TaskTokens
 from mlrollout.domain.errors import TokenExpired
 
 ROLE = "arn:aws:iam::123456789012:role/rollout"
+# moto runs the state machine in a thread of its own; a loaded machine may take seconds to reach a state.
+PATIENCE_SECONDS = 30
 
 
 @dataclass
@@ -34,7 +36,8 @@ class Aws:
         return arn
 
     def ended(self, execution: str) -> dict[str, Any]:
-        for _ in range(300):
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while time.monotonic() < deadline:
             described: dict[str, Any] = self.sfn.describe_execution(executionArn=execution)
             if described["status"] != "RUNNING":
                 return described
@@ -43,7 +46,8 @@ class Aws:
 
     def token(self) -> str:
         """The token the waiting task sent to the queue (as Await Approval sends its token to the operator)."""
-        for _ in range(300):
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while time.monotonic() < deadline:
             messages = self.sqs.receive_message(QueueUrl=self.queue).get("Messages", [])
             if messages:
                 return str(json.loads(messages[0]["Body"])["token"])

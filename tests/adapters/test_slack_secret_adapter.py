@@ -36,8 +36,7 @@ def stand_in() -> Iterator[SlackStandIn]:
 
 @pytest.fixture
 def aws(stand_in: SlackStandIn) -> Iterator[Aws]:
-    stand_in.posts.clear()
-    stand_in.rejected.clear()
+    stand_in.reset()
     with mock_aws():
         client = boto3.client("secretsmanager", region_name="us-east-1")
         reads: list[str] = []
@@ -97,10 +96,10 @@ def test_a_missing_or_deleted_secret_fails_before_anything_is_posted(aws: Aws) -
     assert aws.slack.posts == [] and aws.slack.rejected == []
 
 
-def test_a_hook_slack_refuses_raises_slack_post_failed(aws: Aws) -> None:
-    # A rotation that wrote the wrong path: the stand-in answers like Slack does for an unknown hook, a 4xx the
-    # client does not retry, and the notifier raises so Lambda retries the event (and its DLQ keeps it).
-    aws.secretsmanager.create_secret(Name=SECRET, SecretString=rotated(aws.slack.url))
+def test_a_post_slack_refuses_raises_slack_post_failed(aws: Aws) -> None:
+    # An injected 404: a 4xx the client does not retry, so the notifier raises and Lambda retries the event (its
+    # dead-letter queue keeps it).
+    aws.secretsmanager.create_secret(Name=SECRET, SecretString=aws.slack.url)
     aws.slack.fail_next(1, status=404)
     with pytest.raises(SlackPostFailed, match="HTTP 404"):
         SlackWebhook(aws.secretsmanager, SECRET).post(BODY)

@@ -144,8 +144,7 @@ TEMPLATE: dict[str, Any] = {
     "Conditions": {
         "IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]},
         "IsDev": {"Fn::Not": [{"Condition": "IsProd"}]},
-        "DevWithEmail": {"Fn::And": [{"Condition": "IsDev"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "Email"}, ""]}]}]},
-        "ProdOrEmail": {"Fn::Or": [{"Condition": "IsProd"}, {"Condition": "DevWithEmail"}]},
+        "HasEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Email"}, ""]}]},
     },
     "Mappings": {"Sizes": {"dev": {"Memory": 256}}},
     "Resources": {
@@ -228,9 +227,17 @@ def test_functions_no_template_uses_are_refused_by_name(intrinsics: Intrinsics, 
         intrinsics.resolve({"Prop": {function: ["x"]}}, "Res")
 
 
+@pytest.mark.parametrize("function", ["Fn::And", "Fn::Or"])
+def test_condition_functions_no_template_uses_are_refused_by_name(function: str) -> None:
+    template = {"Conditions": {"Both": {function: [{"Condition": "Yes"}, {"Condition": "Yes"}]}, "Yes": True}}
+
+    with pytest.raises(DeployError, match=f"intrinsic function {function} is not supported by the sandbox deployer"):
+        Intrinsics({**template, "Resources": {}}, parameters={}).condition("Both")
+
+
 def test_conditions_and_condition_functions(intrinsics: Intrinsics) -> None:
-    assert intrinsics.conditions() == {"IsProd": False, "IsDev": True, "DevWithEmail": True, "ProdOrEmail": True}
-    assert intrinsics.resolve({"Fn::If": ["DevWithEmail", {"Ref": "Email"}, "none"]}) == "ops@example.com"
+    assert intrinsics.conditions() == {"IsProd": False, "IsDev": True, "HasEmail": True}
+    assert intrinsics.resolve({"Fn::If": ["HasEmail", {"Ref": "Email"}, "none"]}) == "ops@example.com"
     assert intrinsics.resolve({"Fn::Equals": [{"Ref": "Count"}, 3]}) is True
     assert not intrinsics.is_active("ProdOnly")
 
@@ -351,6 +358,22 @@ def test_the_key_rotates_and_the_topic_and_queue_are_encrypted_with_it(aws: Embe
     assert queue_policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"] == (
         f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{STACK}-uploads"
     )
+
+
+def test_the_tables_expire_leases_recover_to_a_point_in_time_and_use_the_stacks_key(
+    aws: EmbeddedAws, stack: Stack
+) -> None:
+    dynamodb = aws.client("dynamodb")
+    key_id = stack.physical("DataKey")
+    ttl = dynamodb.describe_time_to_live(TableName=stack.output("StateTableName"))["TimeToLiveDescription"]
+
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiration"}
+    for table in (stack.output("StateTableName"), stack.output("DeploymentsTableName")):
+        backups = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+        encryption = dynamodb.describe_table(TableName=table)["Table"]["SSEDescription"]
+        # DynamoDB answers the key's ARN; moto answers the key id the template sent, as it was sent.
+        assert (encryption["SSEType"], encryption["KMSMasterKeyArn"].rsplit("/", 1)[-1]) == ("KMS", key_id)
 
 
 def test_the_upload_rule_starts_the_state_machine_with_retries_and_a_dead_letter_queue(
@@ -531,7 +554,7 @@ def test_a_small_stack_deploys_runs_and_deletes_like_cloudformation(aws: Embedde
     template = {
         "Parameters": {"Env": {"Type": "String", "Default": "dev"}},
         "Resources": {
-            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": "60"}},
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": "3600"}},
             "Store": {
                 "Type": "AWS::S3::Bucket",
                 "Properties": {
@@ -602,9 +625,9 @@ def test_a_small_stack_deploys_runs_and_deletes_like_cloudformation(aws: Embedde
     assert sink.exports == {"sink-q": sink.output("Queue")}
     assert (
         aws.client("sqs").get_queue_attributes(QueueUrl=sink.physical("Queue"), AttributeNames=["All"])["Attributes"][
-            "VisibilityTimeout"
+            "MessageRetentionPeriod"
         ]
-        == "60"
+        == "3600"
     )
     (subscription,) = aws.client("sns").list_subscriptions_by_topic(TopicArn=sink.physical("Topic"))["Subscriptions"]
     filter_policy = aws.client("sns").get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])
@@ -622,7 +645,7 @@ def test_a_small_stack_deploys_runs_and_deletes_like_cloudformation(aws: Embedde
     assert (rule["Filter"], rule["Expiration"]) == ({"Prefix": "tmp/"}, {"Days": 3})
 
     function_name = sink.physical("Function")
-    s3.put_object(Bucket=sink.physical("Store"), Key="in/data.csv", Body=b"x")
+    s3.put_object(Bucket=sink.physical("Store"), Key="data.csv", Body=b"x")
     with pytest.raises(StackDeleteError) as caught:
         sink.delete()  # like CloudFormation: a bucket that holds objects is not deleted
     assert len(caught.value.errors) == 1
@@ -720,9 +743,8 @@ def test_a_resource_that_fails_half_way_is_rolled_back_too(aws: EmbeddedAws) -> 
 
 
 def test_a_dependency_cycle_is_named(aws: EmbeddedAws) -> None:
-    def queue(dead_letter: str) -> dict[str, Any]:
-        arn = {"Fn::GetAtt": [dead_letter, "Arn"]}
-        return {"Type": "AWS::SQS::Queue", "Properties": {"RedrivePolicy": {"deadLetterTargetArn": arn}}}
+    def queue(other: str) -> dict[str, Any]:
+        return {"Type": "AWS::SQS::Queue", "Properties": {"KmsMasterKeyId": {"Fn::GetAtt": [other, "Arn"]}}}
 
     template = {"Resources": {"Alpha": queue("Beta"), "Beta": queue("Alpha"), "Gamma": {"Type": "AWS::SNS::Topic"}}}
 
@@ -782,3 +804,21 @@ def test_the_deployer_handles_exactly_the_types_the_template_uses(translated: Tr
     used = {resource["Type"] for resource in translated.template["Resources"].values()}
 
     assert set(supported_resource_types()) == used
+
+
+# CloudFormation's own name property of each type, and Tags: what a user renaming or tagging a resource sets.
+NAMES_AND_TAGS = {"BucketName", "TopicName", "QueueName", "TableName", "RoleName", "FunctionName", "Name", "Tags"}
+
+
+def test_the_deployer_maps_only_the_properties_the_template_uses(translated: TranslatedTemplate) -> None:
+    used: dict[str, set[str]] = {}
+    for resource in translated.template["Resources"].values():
+        used.setdefault(resource["Type"], set()).update(resource.get("Properties") or {})
+
+    unused = {
+        kind: sorted(properties - used[kind] - NAMES_AND_TAGS)
+        for kind, properties in supported_resource_types().items()
+        if properties - used[kind] - NAMES_AND_TAGS
+    }
+
+    assert unused == {}

@@ -1,8 +1,8 @@
 """Why the sandbox deploys with its own deployer and not with moto's CloudFormation.
 
 The translated template goes through moto's CreateStack on plain moto, and each test pins what moto 5.2.5 does
-not do that the pipeline depends on (measured 2026-12-07, issue 14). When a moto upgrade closes a gap, its test
-fails and names the deployer code moto's CloudFormation could then replace: use it there and delete ours.
+not do that the pipeline depends on (measured 2026-12-07, issue 14). moto's CloudFormation would replace the
+deployer as a whole, not a handler at a time, so it becomes an option only once every test here fails.
 """
 
 from __future__ import annotations
@@ -18,14 +18,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from moto.cloudformation.parsing import get_model_map
 
 from mlrollout_sandbox.template import PLACEHOLDER_BUCKET, translate_template
 
-pytestmark = [
-    pytest.mark.sandbox,
-    pytest.mark.filterwarnings("ignore:Tried to parse .* but it's not supported by moto's CloudFormation"),
-]
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* but it's not supported by moto's CloudFormation")
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -35,6 +31,7 @@ REGION = "us-east-1"
 class MotoStack:
     physical: dict[str, str]
     declared: dict[str, Any]
+    blank_entries: int  # resources ListStackResources lists with no logical id, type or physical id
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)
@@ -59,24 +56,32 @@ def moto_stack() -> Iterator[MotoStack]:
         cloudformation.create_stack(
             StackName="mlrollout",
             TemplateBody=json.dumps(template),
-            Parameters=[{"ParameterKey": "AlertEmail", "ParameterValue": "ops@example.com"}],
+            # With an e-mail and a Slack webhook every resource's condition is true: all are to be created.
+            Parameters=[
+                {"ParameterKey": "AlertEmail", "ParameterValue": "ops@example.com"},
+                {"ParameterKey": "SlackWebhookUrl", "ParameterValue": "https://hooks.slack.com/services/T/B/x"},
+            ],
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
         (stack,) = cloudformation.describe_stacks(StackName="mlrollout")["Stacks"]
         assert stack["StackStatus"] == "CREATE_COMPLETE"  # moto reports success whatever it skipped
         summaries = cloudformation.list_stack_resources(StackName="mlrollout")["StackResourceSummaries"]
         yield MotoStack(
-            physical={s["LogicalResourceId"]: s.get("PhysicalResourceId", "") for s in summaries},
+            physical={
+                s["LogicalResourceId"]: s.get("PhysicalResourceId", "") for s in summaries if s["LogicalResourceId"]
+            },
             declared=template["Resources"],
+            blank_entries=sum(1 for s in summaries if not s["LogicalResourceId"]),
         )
 
 
-def test_six_types_of_the_template_are_skipped_with_a_warning(moto_stack: MotoStack) -> None:
-    declared_types = {resource["Type"] for resource in moto_stack.declared.values()}
+def test_six_types_of_the_template_are_not_created_yet_the_stack_is_complete(moto_stack: MotoStack) -> None:
     # Our handlers: _LambdaEventInvokeConfig, _S3BucketPolicy, _SnsSubscription, _SqsQueuePolicy,
     # _ScheduleGroup, _Secret. Without them there is no Slack secret, no e-mail subscription, and EventBridge
     # cannot write to the dead-letter queues.
-    assert {kind for kind in declared_types if kind not in get_model_map()} == {
+    missing = [logical_id for logical_id in moto_stack.declared if logical_id not in moto_stack.physical]
+
+    assert {moto_stack.declared[logical_id]["Type"] for logical_id in missing} == {
         "AWS::Lambda::EventInvokeConfig",
         "AWS::S3::BucketPolicy",
         "AWS::SNS::Subscription",
@@ -84,6 +89,42 @@ def test_six_types_of_the_template_are_skipped_with_a_warning(moto_stack: MotoSt
         "AWS::Scheduler::ScheduleGroup",
         "AWS::SecretsManager::Secret",
     }
+    assert moto_stack.blank_entries == len(missing)  # listed as CREATE_COMPLETE with no name at all
+    sns = moto_stack.client("sns")
+    assert sns.list_subscriptions_by_topic(TopicArn=moto_stack.physical["AlertsTopic"])["Subscriptions"] == []
+    queue = moto_stack.client("sqs").get_queue_attributes(
+        QueueUrl=moto_stack.physical["UploadDeadLetterQueue"], AttributeNames=["All"]
+    )["Attributes"]
+    assert "Policy" not in queue
+
+
+def test_a_resource_that_fails_leaves_what_was_created_and_the_stack_in_progress() -> None:
+    # The deployer's rollback (_Deployment.deploy). CloudFormation "rolls back the stack" when a resource fails
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-failure-options.html).
+    template = {
+        "Resources": {
+            "First": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "first"}},
+            "Second": {
+                "Type": "AWS::SQS::Queue",
+                "DependsOn": "First",
+                "Properties": {
+                    "RedrivePolicy": {
+                        "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:none",
+                        "maxReceiveCount": 3,
+                    }
+                },
+            },
+        }
+    }
+    with mock_aws():
+        cloudformation = boto3.client("cloudformation", region_name=REGION)
+        with pytest.raises(cloudformation.exceptions.ClientError, match="NonExistentQueue"):
+            cloudformation.create_stack(StackName="half", TemplateBody=json.dumps(template))
+
+        (stack,) = cloudformation.describe_stacks(StackName="half")["Stacks"]
+        assert stack["StackStatus"] == "CREATE_IN_PROGRESS"
+        left = boto3.client("sqs", region_name=REGION).list_queues(QueueNamePrefix="first")["QueueUrls"]
+        assert left == ["https://sqs.us-east-1.amazonaws.com/123456789012/first"]
 
 
 def test_the_artifact_bucket_is_neither_versioned_nor_private_nor_expiring(moto_stack: MotoStack) -> None:
@@ -128,7 +169,9 @@ def test_roles_get_no_managed_policies_and_inline_policies_that_are_not_json(mot
 
 
 def test_functions_lose_their_layers_tracing_and_text_environment(moto_stack: MotoStack) -> None:
-    # _LambdaFunction: every handler imports the runtime library from the core layer.
+    # _LambdaFunction: every handler imports the runtime library from the core layer. Environment variables are
+    # strings (https://docs.aws.amazon.com/lambda/latest/api/API_Environment.html), and a Ref to a Number
+    # parameter is its text; moto passes the number through.
     declared = moto_stack.declared["NotifyFunction"]["Properties"]
     assert declared["Layers"]
     assert declared["TracingConfig"] == {"Mode": "Active"}
@@ -137,15 +180,16 @@ def test_functions_lose_their_layers_tracing_and_text_environment(moto_stack: Mo
 
     assert config.get("Layers", []) == []
     assert config["TracingConfig"]["Mode"] == "PassThrough"
-    values = config["Environment"]["Variables"].values()
-    assert not all(isinstance(value, str) for value in values)  # Lambda takes only strings
+    assert config["Environment"]["Variables"]["MAX_ARTIFACT_MIB"] == 10240
 
 
-def test_the_state_machine_keeps_its_substitutions_and_logs_nothing(moto_stack: MotoStack) -> None:
-    # _StateMachine: DefinitionSubstitutions name every function the states invoke.
+def test_the_state_machine_keeps_its_placeholders_and_neither_logs_nor_traces(moto_stack: MotoStack) -> None:
+    # _StateMachine: DefinitionSubstitutions name every function the states invoke; CloudFormation replaces each
+    # ${key} placeholder with its value (AWS::StepFunctions::StateMachine, DefinitionSubstitutions).
     declared = moto_stack.declared["RolloutStateMachine"]["Properties"]
-    assert declared["DefinitionSubstitutions"]
+    assert "ValidateArtifactFunctionArn" in declared["DefinitionSubstitutions"]
     assert declared["LoggingConfiguration"]["Level"] == "ERROR"
+    assert declared["TracingConfiguration"] == {"Enabled": True}
 
     described = moto_stack.client("stepfunctions").describe_state_machine(
         stateMachineArn=moto_stack.physical["RolloutStateMachine"]

@@ -53,7 +53,8 @@ def test_alert_subject_fits_sns_and_the_email_says_why_and_what_to_do() -> None:
         links={"execution": "https://example.invalid/x"},
     )
     subject = alert.subject()
-    assert len(subject) <= 100 and subject.isascii() and "\n" not in subject
+    assert len(subject) == 99 and subject.endswith("...") and subject.isascii() and "\n" not in subject
+    assert Alert(event=EventType.PROMOTED, reason="r", model="modèle\nb").subject() == ("[mlrollout] mod?le?b promoted")
     body = alert.email_body()
     assert "Why: Canary v2 has 4.00% errors" in body
     assert "What to do:" in body and "error_rate: 4.00% (limit 1.00%)" in body

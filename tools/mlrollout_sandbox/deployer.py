@@ -9,12 +9,14 @@ sandbox's LambdaRuntime so that invoking them runs the real handler from the rep
 It is strict where CloudFormation is strict, and stricter where the sandbox could otherwise be quietly wrong:
 a resource type, property or intrinsic function it does not implement is an error that names it, never a
 silent skip. A failed deployment rolls back what it created, as a stack does. It handles exactly the resource
-types, properties and intrinsic functions the template uses (tests/sandbox/test_deployer.py checks the types).
+types, properties and intrinsic functions the template uses, plus each type's name property and Tags
+(tests/sandbox/test_deployer.py checks the types and the properties).
 
 Why not moto's CloudFormation: given this template, moto 5.2.5's CreateStack reports CREATE_COMPLETE while it
 skips 6 of the 19 types and drops what the pipeline depends on: bucket versioning, table TTL, function layers,
-managed policies, JSON policy documents, the state machine's DefinitionSubstitutions. It also has no rollback.
-tests/sandbox/test_moto_cloudformation_gaps.py pins each gap and fails when a moto upgrade closes one.
+managed policies, JSON policy documents, the state machine's DefinitionSubstitutions. A failed resource leaves
+the stack in progress, with nothing rolled back. tests/sandbox/test_moto_cloudformation_gaps.py pins each gap
+and fails when a moto upgrade closes one.
 """
 
 from __future__ import annotations
@@ -328,11 +330,11 @@ _FUNCTIONS = (
     "Fn::If",
     "Fn::FindInMap",
 )
-_CONDITION_FUNCTIONS = frozenset({"Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or"})
+_CONDITION_FUNCTIONS = frozenset({"Fn::Equals", "Fn::Not"})
 # CloudFormation has these too; no template the sandbox deploys uses them, so they are refused by name.
 _UNSUPPORTED_FUNCTIONS = frozenset(
     {"Fn::ImportValue", "Fn::Cidr", "Fn::Transform", "Fn::ForEach", "Fn::Select", "Fn::Split", "Fn::GetAZs"}
-    | {"Fn::Base64", "Fn::ToJsonString", "Fn::Length"}
+    | {"Fn::Base64", "Fn::ToJsonString", "Fn::Length", "Fn::And", "Fn::Or"}
 )
 
 
@@ -421,8 +423,10 @@ class Intrinsics:
         if isinstance(value, bool):
             return value
         call = _intrinsic(value)
+        if call is not None and call[0] in _UNSUPPORTED_FUNCTIONS:
+            raise DeployError(f"{where}: intrinsic function {call[0]} is not supported by the sandbox deployer")
         if call is None or call[0] not in _CONDITION_FUNCTIONS:
-            raise DeployError(f"{where}: {value!r} is not a condition function (Fn::Equals/Not/And/Or, Condition)")
+            raise DeployError(f"{where}: {value!r} is not a condition function (Fn::Equals/Not, Condition)")
         name, argument = call
         if not isinstance(argument, list):
             raise DeployError(f"{where}: {name} takes a list")
@@ -431,14 +435,9 @@ class Intrinsics:
                 raise DeployError(f"{where}: Fn::Equals takes two values")
             left, right = (self.resolve(v, where) for v in argument)
             return bool(_comparable(left) == _comparable(right))
-        if name == "Fn::Not":
-            if len(argument) != 1:
-                raise DeployError(f"{where}: Fn::Not takes one condition")
-            return not self._condition_value(argument[0], where)
-        if not 2 <= len(argument) <= 10:
-            raise DeployError(f"{where}: {name} takes 2 to 10 conditions")
-        results = [self._condition_value(v, where) for v in argument]
-        return all(results) if name == "Fn::And" else any(results)
+        if len(argument) != 1:
+            raise DeployError(f"{where}: Fn::Not takes one condition")
+        return not self._condition_value(argument[0], where)
 
     def is_active(self, logical_id: str) -> bool:
         """False for a resource whose Condition is false: CloudFormation does not create it."""
@@ -556,14 +555,12 @@ class Intrinsics:
         return self.resolve(branch, where)
 
     def _fn_findinmap(self, argument: Any, where: str) -> Any:
-        if not (isinstance(argument, list) and len(argument) in {3, 4}):
+        if not (isinstance(argument, list) and len(argument) == 3):
             raise DeployError(f"{where}: Fn::FindInMap takes [map, top-level key, second-level key]")
-        names = [self.resolve(v, where) for v in argument[:3]]
+        names = [self.resolve(v, where) for v in argument]
         try:
             return self.template["Mappings"][names[0]][names[1]][names[2]]
         except (KeyError, TypeError):
-            if len(argument) == 4 and isinstance(argument[3], dict) and "DefaultValue" in argument[3]:
-                return self.resolve(argument[3]["DefaultValue"], where)
             raise DeployError(f"{where}: Fn::FindInMap found nothing at {names}") from None
 
     # dependencies -----------------------------------------------------------------------------------
@@ -729,11 +726,11 @@ class _Creation:
             )
         return value
 
-    def name(self, explicit: str | None, *, max_length: int, lowercase: bool = False, ending: str = "") -> str:
+    def name(self, explicit: str | None, *, max_length: int, lowercase: bool = False) -> str:
         """The explicit name, or CloudFormation's <stack>-<LogicalId>-<random> within the type's limit."""
         if explicit:
             return str(explicit)
-        return self.deployment.generated_name(self.logical_id, max_length, lowercase=lowercase, ending=ending)
+        return self.deployment.generated_name(self.logical_id, max_length, lowercase=lowercase)
 
     def call(self, service: str, operation: str, **params: Any) -> Any:
         return self.deployment.call(service, operation, **params)
@@ -768,10 +765,7 @@ def supported_resource_types() -> dict[str, frozenset[str]]:
 @_register
 class _KmsKey(_Handler):
     type = "AWS::KMS::Key"
-    properties = frozenset(
-        {"Description", "KeyPolicy", "KeyUsage", "KeySpec", "MultiRegion", "Enabled", "EnableKeyRotation"}
-        | {"RotationPeriodInDays", "PendingWindowInDays", "Origin", "Tags", "BypassPolicyLockoutSafetyCheck"}
-    )
+    properties = frozenset({"Description", "KeyPolicy", "EnableKeyRotation", "Tags"})
 
     def create(self, res: _Creation) -> tuple[str, dict[str, Any]]:
         tags = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in _tag_list(res.get("Tags"))]
@@ -781,25 +775,16 @@ class _KmsKey(_Handler):
             "create_key",
             Description=res.get("Description"),
             Policy=_json_text(policy) if policy is not None else None,
-            KeyUsage=res.get("KeyUsage"),
-            KeySpec=res.get("KeySpec"),
-            MultiRegion=res.get("MultiRegion"),
-            Origin=res.get("Origin"),
-            BypassPolicyLockoutSafetyCheck=res.get("BypassPolicyLockoutSafetyCheck"),
             Tags=tags or None,
         )["KeyMetadata"]
         res.track(key["KeyId"], {"Arn": key["Arn"], "KeyId": key["KeyId"]})
         if _truthy(res.get("EnableKeyRotation")):
-            res.call(
-                "kms", "enable_key_rotation", KeyId=key["KeyId"], RotationPeriodInDays=res.get("RotationPeriodInDays")
-            )
-        if res.get("Enabled") is not None and not _truthy(res.get("Enabled")):
-            res.call("kms", "disable_key", KeyId=key["KeyId"])
+            res.call("kms", "enable_key_rotation", KeyId=key["KeyId"])
         return key["KeyId"], {"Arn": key["Arn"], "KeyId": key["KeyId"]}
 
     def delete(self, deployment: _Deployment, resource: StackResource, *, empty_buckets: bool) -> None:
-        window = resource.properties.get("PendingWindowInDays", 7)
-        deployment.call("kms", "schedule_key_deletion", KeyId=resource.physical_id, PendingWindowInDays=window)
+        # CloudFormation's default PendingWindowInDays is 30; a sandbox teardown waits the least KMS allows.
+        deployment.call("kms", "schedule_key_deletion", KeyId=resource.physical_id, PendingWindowInDays=7)
 
 
 def _truthy(value: Any) -> bool:
@@ -1020,16 +1005,12 @@ class _SnsSubscription(_Handler):
 @_register
 class _SqsQueue(_Handler):
     type = "AWS::SQS::Queue"
-    _attributes = ("KmsMasterKeyId", "MessageRetentionPeriod", "VisibilityTimeout", "RedrivePolicy")
+    _attributes = ("KmsMasterKeyId", "MessageRetentionPeriod")
     properties = frozenset({"QueueName", "Tags", *_attributes})
 
     def create(self, res: _Creation) -> tuple[str, dict[str, Any]]:
         name = res.name(res.get("QueueName"), max_length=80)
-        attributes = {
-            key: _json_text(res.get(key)) if isinstance(res.get(key), dict) else _scalar_text(res.get(key))
-            for key in self._attributes
-            if res.get(key) is not None
-        }
+        attributes = {key: _scalar_text(res.get(key)) for key in self._attributes if res.get(key) is not None}
         url = res.call(
             "sqs", "create_queue", QueueName=name, Attributes=attributes or None, tags=_tag_map(res.get("Tags")) or None
         )["QueueUrl"]
@@ -1064,8 +1045,7 @@ class _SqsQueuePolicy(_Handler):
 class _IamRole(_Handler):
     type = "AWS::IAM::Role"
     properties = frozenset(
-        {"RoleName", "Path", "AssumeRolePolicyDocument", "Description", "MaxSessionDuration"}
-        | {"PermissionsBoundary", "Policies", "ManagedPolicyArns", "Tags"}
+        {"RoleName", "AssumeRolePolicyDocument", "Description", "Policies", "ManagedPolicyArns", "Tags"}
     )
 
     def create(self, res: _Creation) -> tuple[str, dict[str, Any]]:
@@ -1076,11 +1056,8 @@ class _IamRole(_Handler):
             "iam",
             "create_role",
             RoleName=name,
-            Path=res.get("Path"),
             AssumeRolePolicyDocument=_json_text(res.required("AssumeRolePolicyDocument")),
             Description=res.get("Description"),
-            MaxSessionDuration=res.get("MaxSessionDuration"),
-            PermissionsBoundary=res.get("PermissionsBoundary"),
             Tags=_tag_list(res.get("Tags")) or None,
         )["Role"]
         attributes = {"Arn": role["Arn"], "RoleId": role["RoleId"]}
@@ -1150,9 +1127,7 @@ def _local_code(res: _Creation, prop: str, folders: Mapping[str, Path]) -> Path:
 @_register
 class _LambdaLayerVersion(_Handler):
     type = "AWS::Lambda::LayerVersion"
-    properties = frozenset(
-        {"LayerName", "Content", "CompatibleRuntimes", "CompatibleArchitectures", "Description", "LicenseInfo"}
-    )
+    properties = frozenset({"LayerName", "Content", "CompatibleRuntimes", "CompatibleArchitectures", "Description"})
 
     def create(self, res: _Creation) -> tuple[str, dict[str, Any]]:
         folder = _local_code(res, "Content", res.deployment.translated.layer_content_dirs)
@@ -1165,7 +1140,6 @@ class _LambdaLayerVersion(_Handler):
             Content={"ZipFile": _placeholder_zip(f"the sandbox imports this layer from {folder}")},
             CompatibleRuntimes=res.get("CompatibleRuntimes"),
             CompatibleArchitectures=res.get("CompatibleArchitectures"),
-            LicenseInfo=res.get("LicenseInfo"),
         )
         arn = version["LayerVersionArn"]
         res.deployment.layer_dirs[arn] = folder
@@ -1214,8 +1188,7 @@ class _LambdaFunction(_Handler):
     type = "AWS::Lambda::Function"
     properties = frozenset(
         {"FunctionName", "Code", "Role", "Handler", "Runtime", "Description", "Timeout", "MemorySize"}
-        | {"Environment", "Layers", "Architectures", "TracingConfig", "Tags", "EphemeralStorage"}
-        | {"DeadLetterConfig", "KmsKeyArn", "LoggingConfig"}
+        | {"Environment", "Layers", "Architectures", "TracingConfig", "Tags", "DeadLetterConfig"}
     )
 
     def create(self, res: _Creation) -> tuple[str, dict[str, Any]]:
@@ -1252,10 +1225,7 @@ class _LambdaFunction(_Handler):
             Architectures=res.get("Architectures"),
             TracingConfig=res.get("TracingConfig"),
             Tags=_tag_map(res.get("Tags")) or None,
-            EphemeralStorage=res.get("EphemeralStorage"),
             DeadLetterConfig=res.get("DeadLetterConfig"),
-            KMSKeyArn=res.get("KmsKeyArn"),
-            LoggingConfig=res.get("LoggingConfig"),
         )
         res.track(name, {"Arn": function["FunctionArn"]})
         spec: dict[str, Any] = {
@@ -1302,9 +1272,7 @@ def _function_credentials(res: _Creation, role_arn: str) -> dict[str, str]:
 @_register
 class _LambdaEventInvokeConfig(_Handler):
     type = "AWS::Lambda::EventInvokeConfig"
-    properties = frozenset(
-        {"FunctionName", "Qualifier", "MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"}
-    )
+    properties = frozenset({"FunctionName", "Qualifier", "MaximumRetryAttempts", "DestinationConfig"})
 
     def create(self, res: _Creation) -> tuple[str, dict[str, Any]]:
         function = res.required("FunctionName")
@@ -1318,7 +1286,6 @@ class _LambdaEventInvokeConfig(_Handler):
             FunctionName=function,
             Qualifier=qualifier,
             MaximumRetryAttempts=res.get("MaximumRetryAttempts"),
-            MaximumEventAgeInSeconds=res.get("MaximumEventAgeInSeconds"),
             DestinationConfig=destinations,
         )
         return f"{function}|{qualifier}", {}
@@ -1331,10 +1298,7 @@ class _LambdaEventInvokeConfig(_Handler):
 @_register
 class _LambdaPermission(_Handler):
     type = "AWS::Lambda::Permission"
-    properties = frozenset(
-        {"Action", "FunctionName", "Principal", "SourceArn", "SourceAccount", "EventSourceToken"}
-        | {"PrincipalOrgID", "FunctionUrlAuthType"}
-    )
+    properties = frozenset({"Action", "FunctionName", "Principal", "SourceArn"})
 
     def create(self, res: _Creation) -> tuple[str, dict[str, Any]]:
         statement = res.name(None, max_length=100)
@@ -1346,10 +1310,6 @@ class _LambdaPermission(_Handler):
             Action=res.required("Action"),
             Principal=res.required("Principal"),
             SourceArn=res.get("SourceArn"),
-            SourceAccount=res.get("SourceAccount"),
-            EventSourceToken=res.get("EventSourceToken"),
-            PrincipalOrgID=res.get("PrincipalOrgID"),
-            FunctionUrlAuthType=res.get("FunctionUrlAuthType"),
         )
         return statement, {}
 
@@ -1365,7 +1325,7 @@ class _LambdaPermission(_Handler):
 @_register
 class _LogGroup(_Handler):
     type = "AWS::Logs::LogGroup"
-    properties = frozenset({"LogGroupName", "RetentionInDays", "KmsKeyId", "Tags", "LogGroupClass"})
+    properties = frozenset({"LogGroupName", "RetentionInDays", "KmsKeyId", "Tags"})
 
     def create(self, res: _Creation) -> tuple[str, dict[str, Any]]:
         name = res.name(res.get("LogGroupName"), max_length=512)
@@ -1375,7 +1335,6 @@ class _LogGroup(_Handler):
             logGroupName=name,
             kmsKeyId=res.get("KmsKeyId"),
             tags=_tag_map(res.get("Tags")) or None,
-            logGroupClass=res.get("LogGroupClass"),
         )
         res.track(name, {})
         if res.get("RetentionInDays") is not None:
@@ -1392,7 +1351,7 @@ class _LogGroup(_Handler):
 class _StateMachine(_Handler):
     type = "AWS::StepFunctions::StateMachine"
     properties = frozenset(
-        {"StateMachineName", "DefinitionString", "Definition", "DefinitionSubstitutions", "RoleArn"}
+        {"StateMachineName", "DefinitionString", "DefinitionSubstitutions", "RoleArn"}
         | {"StateMachineType", "LoggingConfiguration", "TracingConfiguration", "Tags"}
     )
 
@@ -1420,12 +1379,8 @@ class _StateMachine(_Handler):
 
 
 def _definition(res: _Creation) -> str:
-    """The ASL text Step Functions receives: DefinitionString/Definition with DefinitionSubstitutions applied."""
-    if (res.get("Definition") is None) == (res.get("DefinitionString") is None):
-        raise DeployError(f"{res.where}: exactly one of Definition and DefinitionString is required")
-    text = res.get("DefinitionString")
-    if text is None:
-        text = json.dumps(res.get("Definition"), indent=2)
+    """The ASL text Step Functions receives: DefinitionString with DefinitionSubstitutions applied."""
+    text = res.required("DefinitionString")
     substitutions = res.get("DefinitionSubstitutions") or {}
     for key, value in substitutions.items():
         if isinstance(value, list | dict):
@@ -1446,13 +1401,10 @@ def _definition(res: _Creation) -> str:
 @_register
 class _EventsRule(_Handler):
     type = "AWS::Events::Rule"
-    properties = frozenset(
-        {"Name", "Description", "EventPattern", "ScheduleExpression", "State", "EventBusName", "RoleArn", "Targets"}
-    )
+    properties = frozenset({"Name", "Description", "EventPattern", "ScheduleExpression", "Targets"})
 
     def create(self, res: _Creation) -> tuple[str, dict[str, Any]]:
         name = res.name(res.get("Name"), max_length=64)
-        bus = res.get("EventBusName")
         pattern = res.get("EventPattern")
         rule_arn = res.call(
             "events",
@@ -1460,27 +1412,21 @@ class _EventsRule(_Handler):
             Name=name,
             EventPattern=_json_text(pattern) if pattern is not None else None,
             ScheduleExpression=res.get("ScheduleExpression"),
-            State=res.get("State", "ENABLED"),
             Description=res.get("Description"),
-            RoleArn=res.get("RoleArn"),
-            EventBusName=bus,
         )["RuleArn"]
-        physical = name if bus in {None, "default"} else f"{bus}|{name}"
-        res.track(physical, {"Arn": rule_arn})
+        res.track(name, {"Arn": rule_arn})
         targets = res.get("Targets") or []
         if targets:
-            answer = res.call("events", "put_targets", Rule=name, EventBusName=bus, Targets=targets)
+            answer = res.call("events", "put_targets", Rule=name, Targets=targets)
             if answer.get("FailedEntryCount"):
                 raise DeployError(f"{res.where}: PutTargets refused targets: {answer['FailedEntries']}")
-        return physical, {"Arn": rule_arn}
+        return name, {"Arn": rule_arn}
 
     def delete(self, deployment: _Deployment, resource: StackResource, *, empty_buckets: bool) -> None:
-        bus = resource.properties.get("EventBusName")
-        name = resource.physical_id.rsplit("|", 1)[-1]
         ids = [t["Id"] for t in resource.properties.get("Targets") or []]
         if ids:
-            deployment.call("events", "remove_targets", Rule=name, EventBusName=bus, Ids=ids)
-        deployment.call("events", "delete_rule", Name=name, EventBusName=bus)
+            deployment.call("events", "remove_targets", Rule=resource.physical_id, Ids=ids)
+        deployment.call("events", "delete_rule", Name=resource.physical_id)
 
 
 @_register
@@ -1642,15 +1588,15 @@ class _Deployment:
         log.info("%s", message)
         self.warnings.append(message)
 
-    def generated_name(self, logical_id: str, max_length: int, *, lowercase: bool = False, ending: str = "") -> str:
+    def generated_name(self, logical_id: str, max_length: int, *, lowercase: bool = False) -> str:
         alphabet = (string.ascii_lowercase if lowercase else string.ascii_uppercase) + string.digits
         suffix = "".join(self._random.choices(alphabet, k=12))
-        room = max_length - len(suffix) - 2 - len(ending)
+        room = max_length - len(suffix) - 2
         stack_part, id_part = self.stack_name, logical_id
         if len(stack_part) + len(id_part) > room:
             id_part = id_part[: max(room // 2, room - len(stack_part))]
             stack_part = stack_part[: room - len(id_part)]
-        name = f"{stack_part}-{id_part}-{suffix}{ending}"
+        name = f"{stack_part}-{id_part}-{suffix}"
         return name.lower() if lowercase else name
 
     # planning ---------------------------------------------------------------------------------------

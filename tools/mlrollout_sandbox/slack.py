@@ -25,7 +25,7 @@ class SlackPost:
 
 
 class SlackStandIn:
-    """Answers like Slack's webhook endpoint: 200 "ok"; `fail_next(n, status)` injects failures (429 or 5xx)."""
+    """Answers like Slack's webhook endpoint: 200 "ok"; `fail_next(n, status)` injects failures (429, 4xx or 5xx)."""
 
     def __init__(self) -> None:
         self.posts: list[SlackPost] = []
@@ -109,6 +109,13 @@ class SlackStandIn:
     def fail_next(self, count: int, status: int = 500) -> None:
         with self._lock:
             self._failures.extend([status] * count)
+
+    def reset(self) -> None:
+        """Forget what was posted and refused, and any failure still armed (a server shared between tests)."""
+        with self._lock:
+            self.posts.clear()
+            self.rejected.clear()
+            self._failures.clear()
 
     def __enter__(self) -> SlackStandIn:
         return self.start()

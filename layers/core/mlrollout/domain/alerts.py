@@ -8,6 +8,8 @@ from enum import StrEnum
 from typing import Any
 
 SCHEMA_VERSION = "1"
+# SNS Publish: a subject is "less than 100 characters long".
+MAX_SUBJECT = 99
 
 
 class EventType(StrEnum):
@@ -115,7 +117,8 @@ class Alert:
         return SEVERITY[self.event]
 
     def subject(self) -> str:
-        """SNS subjects: ASCII, one line, at most 100 characters."""
+        """The SNS subject: one line, printable ASCII, fewer than 100 characters (SNS Publish: "less than 100
+        characters long", no line breaks or control characters)."""
         what = " ".join(p for p in (self.model, self.version and f"version {self.version}") if p)
         if what:
             text = f"[mlrollout] {what} {HEADLINE[self.event]}" + (f" on {self.endpoint}" if self.endpoint else "")
@@ -124,7 +127,7 @@ class Alert:
         else:
             text = f"[mlrollout] upload {HEADLINE[self.event]}"
         ascii_only = re.sub(r"[^\x20-\x7e]", "?", text)
-        return ascii_only if len(ascii_only) <= 100 else ascii_only[:97] + "..."
+        return ascii_only if len(ascii_only) <= MAX_SUBJECT else ascii_only[: MAX_SUBJECT - 3] + "..."
 
     def version_fact(self) -> str | None:
         """The version as the facts show it: the uploaded label, with the registry's package number beside it."""
