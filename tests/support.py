@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import tarfile
@@ -24,10 +25,16 @@ _TABLE_SHAPE = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "
 def table_from_template(logical_id: str, name: str) -> dict[str, Any]:
     """CreateTable's arguments for the template's table `logical_id` (its keys and indexes), named `name`: the tests'
     tables are the stack's, not a copy of them kept by hand."""
+    properties = _template_resources()[logical_id]["Properties"]
+    return {"TableName": name, **{key: properties[key] for key in _TABLE_SHAPE if key in properties}}
+
+
+@functools.cache
+def _template_resources() -> dict[str, Any]:
     from mlrollout_sandbox.template import load_template
 
-    properties = load_template(ROOT / "template.yaml")["Resources"][logical_id]["Properties"]
-    return {"TableName": name, **{key: properties[key] for key in _TABLE_SHAPE if key in properties}}
+    resources: dict[str, Any] = load_template(ROOT / "template.yaml")["Resources"]
+    return resources
 
 
 def make_tarball(members: dict[str, bytes]) -> bytes:

@@ -4,34 +4,22 @@ restored exactly when the alert could not be sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from mlrollout.adapters.alert_state import DynamoAlertState
 from mlrollout.ports import AlarmMemory
-from support import table_from_template
 
-TABLE = "state"
+TABLE = "state"  # the table the state_dynamodb fixture creates
 ALARM = "fraud-drift-amount"
 T0 = 1_764_072_000.25  # a reported_at with a fraction: repr() keeps every digit
 EXPIRES = 1_766_664_000
 
 
-@pytest.fixture(scope="module")
-def state_table() -> dict[str, Any]:
-    return table_from_template("StateTable", TABLE)  # parsing the template once per module, not once per test
-
-
 @pytest.fixture
-def dynamodb(state_table: dict[str, Any]) -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(**state_table)
-        yield client
+def dynamodb(state_dynamodb: Any) -> Any:
+    return state_dynamodb
 
 
 def stored(dynamodb: Any) -> dict[str, Any]:

@@ -5,32 +5,21 @@ duplicate that arrives while the first run is still acting is refused rather tha
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
-from moto import mock_aws
 
 from mlrollout.adapters.idempotency import Once
-from support import table_from_template
 
-TABLE = "state"
+TABLE = "state"  # the table the state_dynamodb fixture creates
 DAY = 86_400
 
 
-@pytest.fixture(scope="module")
-def state_table() -> dict[str, Any]:
-    return table_from_template("StateTable", TABLE)
-
-
 @pytest.fixture
-def dynamodb(state_table: dict[str, Any]) -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(**state_table)
-        yield client
+def dynamodb(state_dynamodb: Any) -> Any:
+    return state_dynamodb
 
 
 def records(dynamodb: Any) -> list[dict[str, Any]]:
