@@ -17,7 +17,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request,
         metrics=wiring.metrics(),
         alarms=wiring.alarms(),
-        records=wiring.artifacts(),
+        artifacts=wiring.artifacts(),
         bucket=settings.require("artifact_bucket"),
     )
     minutes = lease_minutes(settings, request.rollout)

@@ -133,7 +133,12 @@ def test_rollback_refuses_to_touch_a_config_it_did_not_create(stack: Any, handle
     assert "did not create" in results[-1]["reason"]
 
 
-def test_first_deployment_rollback_removes_the_endpoint(stack: Any, upload: Any, handler: Any) -> None:
+def test_first_deployment_rollback_removes_the_endpoint(
+    stack: Any, upload: Any, handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Creating lasts 900 virtual seconds here (0.9 s at this warp; the EndpointInService waiter allows 60 minutes),
+    # so the rollback's first look lands in it however slowly a loaded machine runs the steps before.
+    monkeypatch.setattr(stack.aws.emulator.services["sagemaker"], "create_seconds", 900.0)
     model = f"first-{uuid.uuid4().hex[:8]}"
     event = upload(model=model, version="v1", config=f"image: {IMAGE}\n")
     rollout = handler("validate_artifact")({"event": event, "execution_id": "x:1", "now": NOW})

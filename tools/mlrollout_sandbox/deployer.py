@@ -903,15 +903,12 @@ def _lifecycle_rules(res: _Creation) -> list[dict[str, Any]]:
 def _notifications(res: _Creation) -> dict[str, Any]:
     """S3 events to EventBridge, the only notification the pipeline uses."""
     config = res.only("NotificationConfiguration", res.get("NotificationConfiguration"), {"EventBridgeConfiguration"})
-    eventbridge = res.only(
-        "NotificationConfiguration.EventBridgeConfiguration",
-        config.get("EventBridgeConfiguration", {}),
-        {"EventBridgeEnabled"},
-    )
+    if "EventBridgeConfiguration" not in config:
+        return {}
+    path = "NotificationConfiguration.EventBridgeConfiguration"
+    eventbridge = res.only(path, config["EventBridgeConfiguration"], {"EventBridgeEnabled"})
     # The API has no flag: an (empty) EventBridgeConfiguration element is what turns delivery on.
-    if "EventBridgeConfiguration" in config and eventbridge.get("EventBridgeEnabled", True) in {True, "true", "True"}:
-        return {"EventBridgeConfiguration": {}}
-    return {}
+    return {"EventBridgeConfiguration": {}} if _truthy(eventbridge.get("EventBridgeEnabled", True)) else {}
 
 
 @_register

@@ -179,13 +179,13 @@ def evaluate_canary(
     *,
     metrics: Metrics,
     alarms: AlarmStates | None = None,
-    records: ArtifactStore | None = None,
+    artifacts: ArtifactStore | None = None,
     bucket: str | None = None,
 ) -> tuple[JudgeOutput, dict[str, Any]]:
     """Returns the state machine's output and the decision record (contracts.DecisionRecord: queries, raw values,
     bounds, verdict) as it is written, its JSON dump.
 
-    With `records` and `bucket`, the record is also written to S3 under decisions/<deployment>/ (for
+    With `artifacts` and `bucket`, the record is also written to S3 under decisions/<deployment>/ (for
     `mlrollout replay` and the audit trail).
 
     A rollback alarm in ALARM fails the canary at once. When CloudWatch does not answer (the metrics or the
@@ -296,9 +296,9 @@ def evaluate_canary(
     )
     written = record.model_dump(mode="json")
     record_uri = None
-    if records is not None and bucket:
+    if artifacts is not None and bucket:
         key = record_key(rollout.deployment_id, request.step_index, look, shadow=request.shadow, history=history)
-        record_uri = records.put_json(bucket, key, written)
+        record_uri = artifacts.put_json(bucket, key, written)
     output = JudgeOutput(
         verdict=judgement.verdict.value,
         action=decision.action.value,
