@@ -279,17 +279,12 @@ class MonitoringSchedules(ServiceCore):
                 *_time_window("CreationTime", params, lambda s: s.creation_time),
                 *_time_window("LastModifiedTime", params, lambda s: s.last_modified_time),
             ]
-            selected = [s for s in schedules if all(check(s) for check in checks)]
             sort_keys: dict[str, Callable[[_Schedule], Any]] = {
                 "Name": lambda s: s.name,
                 "Status": lambda s: s.status,
                 "CreationTime": lambda s: s.creation_time,
             }
-            selected.sort(
-                key=sort_keys[params.get("SortBy") or "CreationTime"],
-                reverse=(params.get("SortOrder") or "Descending") == "Descending",
-            )
-            page, token = _paginate(selected, params.get("NextToken"), params.get("MaxResults"))
+            page, token = _listed(schedules, checks, sort_keys, params)
             summaries = [_schedule_summary(s) for s in page]
             return {"MonitoringScheduleSummaries": summaries, "NextToken": token}
 
@@ -306,17 +301,12 @@ class MonitoringSchedules(ServiceCore):
                 *_time_window("CreationTime", params, lambda e: e.creation_time),
                 *_time_window("LastModifiedTime", params, lambda e: e.last_modified_time),
             ]
-            selected = [e for e in executions if all(check(e) for check in checks)]
             sort_keys: dict[str, Callable[[_Execution], Any]] = {
                 "CreationTime": lambda e: e.creation_time,
                 "ScheduledTime": lambda e: e.scheduled_time,
                 "Status": lambda e: e.status,
             }
-            selected.sort(
-                key=sort_keys[params.get("SortBy") or "CreationTime"],
-                reverse=(params.get("SortOrder") or "Descending") == "Descending",
-            )
-            page, token = _paginate(selected, params.get("NextToken"), params.get("MaxResults"))
+            page, token = _listed(executions, checks, sort_keys, params)
             return {"MonitoringExecutionSummaries": [e.summary() for e in page], "NextToken": token}
 
     def _resolve_schedule_config(
@@ -412,7 +402,23 @@ def _time_window(
     return checks
 
 
-def _paginate(items: list[Any], next_token: str | None, max_results: int | None) -> tuple[list[Any], str | None]:
+def _listed[T](
+    items: list[T],
+    checks: list[Callable[[T], bool]],
+    sort_keys: dict[str, Callable[[T], Any]],
+    params: dict[str, Any],
+) -> tuple[list[T], str | None]:
+    """A List operation's page: the items every filter keeps, in SortBy/SortOrder (CreationTime, Descending by
+    default), from NextToken on."""
+    selected = [item for item in items if all(check(item) for check in checks)]
+    selected.sort(
+        key=sort_keys[params.get("SortBy") or "CreationTime"],
+        reverse=(params.get("SortOrder") or "Descending") == "Descending",
+    )
+    return _paginate(selected, params.get("NextToken"), params.get("MaxResults"))
+
+
+def _paginate[T](items: list[T], next_token: str | None, max_results: int | None) -> tuple[list[T], str | None]:
     start = 0
     if next_token:
         try:
